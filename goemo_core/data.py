@@ -1,0 +1,221 @@
+"""GoEmotions: loading, the Ekman taxonomy, the primary-label rule and split statistics."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import MissingResource
+from .settings import HUB_CONFIG, HUB_DATASET, Settings, get_settings
+
+SPLITS = ("train", "validation", "test")
+SPLIT_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
+
+# The 28 source labels in emotions.txt order (ids index this list).
+GOEMOTIONS_LABELS = (
+    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
+    "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy",
+    "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
+)  # fmt: skip
+
+# Ekman's 6 basic emotions + neutral, in the class order every model and metric uses (index 0..6).
+EKMAN_GROUPS: dict[str, tuple[str, ...]] = {
+    "anger": ("anger", "annoyance", "disapproval"),
+    "disgust": ("disgust",),
+    "fear": ("fear", "nervousness"),
+    "joy": ("joy", "amusement", "approval", "excitement", "gratitude", "love", "optimism", "relief", "pride",
+            "admiration", "desire", "caring"),
+    "sadness": ("sadness", "disappointment", "embarrassment", "grief", "remorse"),
+    "surprise": ("surprise", "realization", "confusion", "curiosity"),
+    "neutral": ("neutral",),
+}  # fmt: skip
+EKMAN_CLASSES: tuple[str, ...] = tuple(EKMAN_GROUPS)
+NUM_CLASSES = len(EKMAN_CLASSES)
+RAW_TO_EKMAN: dict[str, int] = {raw: i for i, group in enumerate(EKMAN_GROUPS.values()) for raw in group}
+
+
+def ekman_index(raw_name: str) -> int:
+    return RAW_TO_EKMAN[raw_name]
+
+
+def primary_label(label_ids: Sequence[int], label_names: Sequence[str] = GOEMOTIONS_LABELS) -> int:
+    """The Ekman class of an example: the group that occurs most often among its labels;
+    a tie goes to the group that appears first in the label list (the lists are in ascending id order)."""
+    if len(label_ids) == 0:
+        raise ValueError("an example needs at least one label")
+    groups = [RAW_TO_EKMAN[label_names[i]] for i in label_ids]
+    counts = Counter(groups)
+    best = max(counts.values())
+    return next(g for g in groups if counts[g] == best)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+
+
+_CACHE: dict[tuple, "datasets.DatasetDict"] = {}  # noqa: F821 - loaded once per process and source
+_CACHE_LOCK = threading.Lock()
+
+
+def load_goemotions(settings: Settings | None = None):
+    """The three splits as a `datasets.DatasetDict` with columns text, labels (list of ints), id and
+    label (the Ekman primary label). From `GOEMO_DATA_DIR` when set, else from the hub. Cached per process."""
+    settings = settings or get_settings()
+    import datasets
+
+    datasets.disable_progress_bars()
+    key = (str(settings.data_dir),) + (_folder_signature(settings.data_dir) if settings.data_dir else ())
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            raw = _load_local(settings.data_dir) if settings.data_dir else _load_hub()
+            _CACHE[key] = raw.map(
+                lambda batch: {"label": [primary_label(labels) for labels in batch["labels"]]},
+                batched=True,
+                load_from_cache_file=False,
+                desc=None,
+            )
+        return _CACHE[key]
+
+
+def label_names(settings: Settings | None = None) -> tuple[str, ...]:
+    """The 28 raw label names of the loaded data (emotions.txt order)."""
+    settings = settings or get_settings()
+    if settings.data_dir:
+        return _read_label_names(settings.data_dir)
+    return GOEMOTIONS_LABELS
+
+
+def _folder_signature(folder: Path) -> tuple:
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.glob("*")) if p.is_file())
+
+
+def _read_label_names(folder: Path) -> tuple[str, ...]:
+    path = folder / "emotions.txt"
+    if not path.is_file():
+        raise MissingResource(f"{path} is missing: GOEMO_DATA_DIR must hold emotions.txt (the 28 label names).")
+    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    if names != GOEMOTIONS_LABELS:
+        raise MissingResource(
+            f"{path} does not list the 28 GoEmotions labels in their official order "
+            f"(found {len(names)} names). Point GOEMO_DATA_DIR at the official GoEmotions data folder."
+        )
+    return names
+
+
+def _load_local(folder: Path):
+    import datasets
+
+    if not folder.is_dir():
+        raise MissingResource(f"GOEMO_DATA_DIR={folder} is not a folder. Set it to the folder holding "
+                              "train.tsv, dev.tsv, test.tsv and emotions.txt.")
+    names = _read_label_names(folder)
+    splits = {}
+    for split, filename in SPLIT_FILES.items():
+        path = folder / filename
+        if not path.is_file():
+            raise MissingResource(f"{path} is missing: GOEMO_DATA_DIR must hold train.tsv, dev.tsv, test.tsv "
+                                  "and emotions.txt (the official GoEmotions files).")
+        splits[split] = datasets.Dataset.from_dict(_read_tsv(path, len(names)))
+    return datasets.DatasetDict(splits)
+
+
+def _read_tsv(path: Path, num_labels: int) -> dict[str, list]:
+    """Rows are `text<TAB>comma-separated ids<TAB>comment id`, CSV-quoted where the text holds quotes."""
+    texts, labels, ids = [], [], []
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for line_no, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+                if len(row) != 3:
+                    raise MissingResource(f"{path}, line {line_no}: expected 3 tab-separated fields "
+                                          f"(text, label ids, comment id), found {len(row)}. Fix or replace the file.")
+                text, label_field, comment_id = row
+                try:
+                    row_labels = [int(x) for x in label_field.split(",")]
+                except ValueError:
+                    raise MissingResource(f"{path}, line {line_no}: label ids '{label_field}' are not "
+                                          "comma-separated integers. Fix or replace the file.") from None
+                if any(not 0 <= x < num_labels for x in row_labels):
+                    raise MissingResource(f"{path}, line {line_no}: label ids '{label_field}' are outside "
+                                          f"0..{num_labels - 1}. Fix or replace the file.")
+                texts.append(text)
+                labels.append(row_labels)
+                ids.append(comment_id)
+    except UnicodeDecodeError as exc:
+        raise MissingResource(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+                              "Fix or replace the file.") from None
+    if not texts:
+        raise MissingResource(f"{path} holds no examples. Fix or replace the file.")
+    return {"text": texts, "labels": labels, "id": ids}
+
+
+def _load_hub():
+    import datasets
+
+    try:
+        raw = datasets.load_dataset(HUB_DATASET, HUB_CONFIG)
+    except Exception as exc:  # offline, hub down, gated: all end the same way for the user
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise MissingResource(
+            f"Could not load GoEmotions from the Hugging Face hub ({HUB_DATASET}, {HUB_CONFIG}): {reason}. "
+            "Without network access, set GOEMO_DATA_DIR to a folder with train.tsv, dev.tsv, test.tsv and "
+            "emotions.txt."
+        ) from None
+    return datasets.DatasetDict({split: raw[split].select_columns(["text", "labels", "id"]) for split in SPLITS})
+
+
+def limit_split(split, limit: int | None):
+    """The first `limit` examples of a split (all of them when limit is None)."""
+    if limit is None or limit >= len(split):
+        return split
+    return split.select(range(limit))
+
+
+def data_fingerprint(texts: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def class_counts(labels: Iterable[int]) -> dict[str, int]:
+    counts = np.bincount(np.asarray(list(labels), dtype=np.int64), minlength=NUM_CLASSES)
+    return {name: int(counts[i]) for i, name in enumerate(EKMAN_CLASSES)}
+
+
+def split_statistics(split, names: Sequence[str] = GOEMOTIONS_LABELS) -> dict:
+    """Counts of one split: examples, Ekman classes, raw labels, multi-label share, imbalance ratio."""
+    labels = split["labels"]
+    raw = Counter(i for row in labels for i in row)
+    ekman = class_counts(split["label"])
+    nonzero = [c for c in ekman.values() if c]
+    return {
+        "examples": len(split),
+        "ekman": ekman,
+        "raw": {name: int(raw.get(i, 0)) for i, name in enumerate(names)},
+        "multi_label_fraction": float(sum(len(row) > 1 for row in labels) / max(len(labels), 1)),
+        "imbalance_ratio": float(max(nonzero) / min(nonzero)) if nonzero else 0.0,
+    }
+
+
+def dataset_statistics(settings: Settings | None = None) -> dict:
+    """The `stats` command's document: the data source and every split's statistics."""
+    settings = settings or get_settings()
+    data = load_goemotions(settings)
+    names = label_names(settings)
+    return {"source": settings.data_source, "splits": {s: split_statistics(data[s], names) for s in SPLITS}}
+
+
+def grouping_table(names: Sequence[str] = GOEMOTIONS_LABELS) -> list[dict]:
+    """One row per raw label with its Ekman class, for the 28→7 view."""
+    return [{"emotion": n, "id": i, "ekman": EKMAN_CLASSES[RAW_TO_EKMAN[n]]} for i, n in enumerate(names)]

@@ -1,0 +1,125 @@
+"""Parts every architecture shares: the token embedding (optionally pretrained) and the dense head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import MissingResource
+
+# Hyperparameters every architecture takes, with (type, lowest, highest) bounds used to refuse bad values early.
+COMMON_PARAMS: dict[str, tuple[type, float, float]] = {
+    "embedding_dim": (int, 1, 4096),
+    "embedding_dropout": (float, 0.0, 0.95),
+    "hidden_size": (int, 1, 8192),
+    "num_layers": (int, 1, 32),
+    "dropout": (float, 0.0, 0.95),
+    "head_layers": (int, 0, 8),
+    "head_units": (int, 1, 8192),
+    "head_dropout": (float, 0.0, 0.95),
+}
+
+
+@dataclass
+class EmbeddingInit:
+    """Input embeddings of a pretrained encoder, to initialise the token embedding."""
+
+    weight: torch.Tensor  # [vocab, dim] float32
+    source: str
+
+
+def load_pretrained_embeddings(name_or_path: str) -> EmbeddingInit:
+    """The input-embedding matrix of a Hugging Face encoder (local folder or hub id), as float32."""
+    folder = Path(name_or_path).expanduser()
+    weights = folder / "model.safetensors"
+    try:
+        if weights.is_file():  # read just the one tensor, not the whole encoder
+            from safetensors import safe_open
+
+            with safe_open(str(weights), framework="pt") as handle:
+                key = next((k for k in handle.keys() if k.endswith("word_embeddings.weight")), None)
+                if key is not None:
+                    return EmbeddingInit(handle.get_tensor(key).float(), str(name_or_path))
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(name_or_path, torch_dtype=torch.float32)
+        return EmbeddingInit(model.get_input_embeddings().weight.detach().float().clone(), str(name_or_path))
+    except Exception as exc:
+        raise MissingResource(f"Could not load the input embeddings of '{name_or_path}' ({type(exc).__name__}: "
+                              f"{str(exc)[:150]}). Set GOEMO_PRETRAINED to a local encoder folder, or unset it "
+                              "to train embeddings from scratch.") from None
+
+
+class TokenEmbedding(nn.Module):
+    """Token ids → vectors of `dim`. With a pretrained matrix of another width, a linear projection maps it to `dim`
+    (the pretrained matrix is really used, whatever the tuned embedding size)."""
+
+    def __init__(self, vocab_size: int, dim: int, pad_id: int, dropout: float = 0.0,
+                 init: EmbeddingInit | None = None):
+        super().__init__()
+        if init is not None:
+            if init.weight.shape[0] != vocab_size:
+                raise MissingResource(f"The pretrained embeddings of {init.source} have {init.weight.shape[0]} rows "
+                                      f"but the tokenizer has {vocab_size} tokens; use the encoder's own tokenizer.")
+            self.table = nn.Embedding.from_pretrained(init.weight.clone(), freeze=False, padding_idx=pad_id)
+            width = init.weight.shape[1]
+            self.project = nn.Linear(width, dim) if width != dim else nn.Identity()
+        else:
+            self.table = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+            self.project = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+
+    def set_frozen(self, frozen: bool) -> None:
+        self.table.weight.requires_grad_(not frozen)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.project(self.table(ids)))
+
+
+class DenseHead(nn.Module):
+    """`layers` × (Linear → GELU → LayerNorm → Dropout), then the class layer. No dropout on the logits."""
+
+    def __init__(self, in_dim: int, num_classes: int, layers: int, units: int, dropout: float):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        width = in_dim
+        for _ in range(layers):
+            blocks += [nn.Linear(width, units), nn.GELU(), nn.LayerNorm(units), nn.Dropout(dropout)]
+            width = units
+        self.body = nn.Sequential(*blocks)
+        self.classifier = nn.Linear(width, num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.body(features))
+
+
+def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """[B, L] bool, True at real tokens."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def masked_mean(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean over the real positions of [B, L, D] states."""
+    mask = padding_mask(lengths, states.shape[1]).to(states.dtype).unsqueeze(-1)
+    return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+class SequenceClassifier(nn.Module):
+    """embedding → encoder (ids' vectors + lengths → one feature vector per example) → dense head.
+    Architectures differ only in `encoder`; `lengths_on_cpu` says where the Trainer should keep lengths."""
+
+    lengths_on_cpu = False
+
+    def __init__(self, embedding: TokenEmbedding, encoder: nn.Module, feature_dim: int, num_classes: int,
+                 params: dict):
+        super().__init__()
+        self.embedding = embedding
+        self.encoder = encoder
+        self.head = DenseHead(feature_dim, num_classes, params["head_layers"], params["head_units"],
+                              params["head_dropout"])
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embedding(ids), lengths))

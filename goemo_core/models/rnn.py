@@ -1,0 +1,74 @@
+"""Bidirectional multi-layer LSTM and GRU over packed sequences: padding never enters a state,
+initial states are zeros, and the features are the last forward and first backward hidden states."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from .common import EmbeddingInit, SequenceClassifier, TokenEmbedding
+from .registry import Architecture
+
+
+class BiRNNEncoder(nn.Module):
+    def __init__(self, cell: type[nn.RNNBase], input_dim: int, hidden_size: int, num_layers: int, dropout: float):
+        super().__init__()
+        self.rnn = cell(input_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
+                        dropout=dropout if num_layers > 1 else 0.0)
+        self.output_dim = 2 * hidden_size
+
+    def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(vectors, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, hidden = self.rnn(packed)  # no initial state given: zeros
+        if isinstance(hidden, tuple):  # LSTM returns (h, c)
+            hidden = hidden[0]
+        # hidden: [layers * 2, B, H]; the top layer's forward and backward final states
+        return torch.cat([hidden[-2], hidden[-1]], dim=-1)
+
+
+class BiRNNClassifier(SequenceClassifier):
+    lengths_on_cpu = True  # pack_padded_sequence wants host lengths; the Trainer keeps a CPU copy
+
+
+def _builder(cell: type[nn.RNNBase]):
+    def build(params: dict, vocab_size: int, pad_id: int, num_classes: int, init: EmbeddingInit | None):
+        embedding = TokenEmbedding(vocab_size, params["embedding_dim"], pad_id, params["embedding_dropout"], init)
+        encoder = BiRNNEncoder(cell, params["embedding_dim"], params["hidden_size"], params["num_layers"],
+                               params["dropout"])
+        return BiRNNClassifier(embedding, encoder, encoder.output_dim, num_classes, params)
+
+    return build
+
+
+RNN_DEFAULTS = {
+    "embedding_dim": 256,
+    "embedding_dropout": 0.25,
+    "hidden_size": 256,
+    "num_layers": 2,
+    "dropout": 0.3,
+    "head_layers": 1,
+    "head_units": 256,
+    "head_dropout": 0.3,
+}
+# The notebook's search ranges (SEED_NOTES.md).
+RNN_SEARCH = {
+    "embedding_dim": ("int", 64, 256),
+    "num_layers": ("int", 2, 5),
+    "hidden_size": ("int", 64, 256),
+    "dropout": ("float", 0.1, 0.5),
+    "head_layers": ("int", 1, 4),
+    "head_units": ("int", 64, 256),
+    "head_dropout": ("float", 0.1, 0.5),
+    "lr": ("logfloat", 1e-5, 1e-2),
+    "optimizer": ("categorical", ["adam", "rmsprop"]),
+}
+
+LSTM = Architecture(
+    name="lstm", title="BiLSTM", build=_builder(nn.LSTM), defaults=RNN_DEFAULTS, search_space=RNN_SEARCH,
+    description="Bidirectional LSTM over packed sequences.",
+)
+GRU = Architecture(
+    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS, search_space=RNN_SEARCH,
+    description="Bidirectional GRU over packed sequences.",
+)

@@ -1,0 +1,145 @@
+"""Tokenizers and whole-split integer encoding (one pass, cached on disk)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .errors import MissingResource
+
+PAD, UNK = "[PAD]", "[UNK]"
+LEARNT_VOCAB_SIZE = 12000
+DEFAULT_MAX_LENGTH = 30
+_LOCK = threading.Lock()
+
+
+@dataclass
+class EncodedSplit:
+    """A split as fixed-length token ids, true lengths (≥ 1) and Ekman labels."""
+
+    ids: torch.Tensor  # int64 [N, max_length], right-padded with pad_id
+    lengths: torch.Tensor  # int64 [N]
+    labels: torch.Tensor  # int64 [N]
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    def to(self, device: str | torch.device) -> "EncodedSplit":
+        return EncodedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device))
+
+
+def learn_tokenizer(texts: Sequence[str], vocab_size: int = LEARNT_VOCAB_SIZE):
+    """A lower-casing WordPiece vocabulary learnt from `texts` (the train split)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[PAD, UNK],
+                                        show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tokenizer
+
+
+def load_pretrained_tokenizer(name_or_path: str):
+    """The tokenizer of a Hugging Face encoder: a local folder with tokenizer.json, or a hub id."""
+    from tokenizers import Tokenizer
+
+    folder = Path(name_or_path).expanduser()
+    try:
+        if folder.is_dir():
+            if (folder / "tokenizer.json").is_file():
+                return Tokenizer.from_file(str(folder / "tokenizer.json"))
+            raise MissingResource(f"{folder} has no tokenizer.json: GOEMO_PRETRAINED must name a Hugging Face "
+                                  "encoder folder (or hub id) with a fast tokenizer.")
+        return Tokenizer.from_pretrained(name_or_path)
+    except MissingResource:
+        raise
+    except Exception as exc:
+        raise MissingResource(f"Could not load the tokenizer of '{name_or_path}' ({type(exc).__name__}: "
+                              f"{str(exc)[:150]}). Set GOEMO_PRETRAINED to a local encoder folder, or unset it "
+                              "to learn a vocabulary from the train split.") from None
+
+
+def tokenizer_key(tokenizer) -> str:
+    return hashlib.sha256(tokenizer.to_str().encode()).hexdigest()[:16]
+
+
+def pad_id(tokenizer) -> int:
+    token_id = tokenizer.token_to_id(PAD)
+    return 0 if token_id is None else int(token_id)
+
+
+def get_tokenizer(train_texts: Sequence[str], pretrained: str | None, cache_dir: Path, data_key: str):
+    """The pretrained tokenizer when `pretrained` is set, else a learnt one (cached by data fingerprint)."""
+    if pretrained:
+        return load_pretrained_tokenizer(pretrained)
+    from tokenizers import Tokenizer
+
+    path = Path(cache_dir) / "tokenizers" / f"wordpiece-{LEARNT_VOCAB_SIZE}-{data_key}.json"
+    with _LOCK:
+        if path.is_file():
+            return Tokenizer.from_file(str(path))
+        tokenizer = learn_tokenizer(train_texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{threading.get_ident()}")
+        tokenizer.save(str(tmp))
+        tmp.replace(path)
+        return tokenizer
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH):
+    """Token ids [N, max_length] (right-padded) and true lengths [N] (at least 1), in one batched pass."""
+    from tokenizers import Tokenizer
+
+    worker = Tokenizer.from_str(tokenizer.to_str())  # private copy: padding settings are per instance
+    worker.enable_truncation(max_length)
+    worker.no_padding()
+    encodings = worker.encode_batch([str(t) for t in texts])
+    ids = np.full((len(encodings), max_length), pad_id(tokenizer), dtype=np.int64)
+    lengths = np.ones(len(encodings), dtype=np.int64)
+    for row, enc in enumerate(encodings):
+        n = len(enc.ids)
+        ids[row, :n] = enc.ids
+        lengths[row] = max(n, 1)  # an empty text is one pad token: packed RNNs need length ≥ 1
+    return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+
+def token_lengths(tokenizer, texts: Sequence[str]) -> np.ndarray:
+    """Untruncated token counts (without special tokens), for the length histogram."""
+    encodings = tokenizer.encode_batch([str(t) for t in texts], add_special_tokens=False)
+    return np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+
+
+def encode_split(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: int,
+                 cache_dir: Path | None = None) -> EncodedSplit:
+    """Encode a whole split once; reuse the cached tensors when tokenizer, texts and max_length match."""
+    from .data import data_fingerprint
+
+    if cache_dir is None:
+        ids, lengths = encode_texts(tokenizer, texts, max_length)
+        return EncodedSplit(ids, lengths, torch.as_tensor(list(labels), dtype=torch.int64))
+    from safetensors.torch import load_file, save_file
+
+    key = f"{tokenizer_key(tokenizer)}-{data_fingerprint(texts)}-{max_length}"
+    path = Path(cache_dir) / "encoded" / f"{key}.safetensors"
+    label_tensor = torch.as_tensor(list(labels), dtype=torch.int64)
+    if path.is_file():
+        try:
+            cached = load_file(str(path))
+            return EncodedSplit(cached["ids"], cached["lengths"], label_tensor)
+        except Exception:
+            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
+    ids, lengths = encode_texts(tokenizer, texts, max_length)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{threading.get_ident()}")
+    save_file({"ids": ids.contiguous(), "lengths": lengths.contiguous()}, str(tmp))
+    tmp.replace(path)
+    return EncodedSplit(ids, lengths, label_tensor)
