@@ -1,0 +1,5 @@
+"""`augment` commands (being written)."""
+
+
+def register(commands, parent) -> None:
+    return None

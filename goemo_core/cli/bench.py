@@ -1,0 +1,5 @@
+"""`bench` commands (being written)."""
+
+
+def register(commands, parent) -> None:
+    return None

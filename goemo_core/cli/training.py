@@ -1,0 +1,133 @@
+"""`train`, `predict`, `runs list|delete`."""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import InvalidConfig
+from . import emit, log
+
+
+def register(commands, parent) -> None:
+    train = commands.add_parser("train", parents=[parent], help="train one model and write its run directory")
+    train.add_argument("--arch", required=True, help="lstm, gru, xlstm, rwkv or transformer")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--limit", type=int, help="cap every split at its first N examples")
+    train.add_argument("--augment", nargs="?", const="default", metavar="NAME",
+                       help="train on the augmented train split (the default balanced one, or NAME)")
+    train.add_argument("--pretrained", metavar="P", help="encoder folder or hub id ('none': learnt vocabulary); "
+                                                         "default: GOEMO_PRETRAINED")
+    train.add_argument("--device", help="auto, cpu or cuda")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="any recipe field or model hyperparameter, e.g. --set hidden_size=128 --set lr=3e-4")
+    train.set_defaults(handler=run_train)
+
+    predict = commands.add_parser("predict", parents=[parent], help="classify texts with a trained run")
+    predict.add_argument("--run", required=True, help="a run id (see `runs list`)")
+    predict.add_argument("--text", action="append", default=[], help="a text (repeatable); default: stdin lines")
+    predict.set_defaults(handler=run_predict)
+
+    runs = commands.add_parser("runs", help="list or delete runs")
+    actions = runs.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", parents=[parent], help="all runs, newest first")
+    listing.set_defaults(handler=run_list)
+    delete = actions.add_parser("delete", parents=[parent], help="delete a run directory")
+    delete.add_argument("run_id")
+    delete.set_defaults(handler=run_delete)
+
+
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidConfig(f"--set: '{pair}' is not KEY=VALUE.")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def run_train(args) -> int:
+    from ..train import make_config, train_run
+
+    overrides = parse_sets(args.set)
+    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("limit", args.limit),
+                       ("device", args.device), ("seed", args.seed), ("pretrained", args.pretrained)):
+        if value is not None:
+            overrides.setdefault(key, value)
+    if args.augment:
+        from ..augment import resolve_augmented_name
+
+        overrides["augment"] = resolve_augmented_name(args.augment)
+    config = make_config(args.arch, overrides)
+    result = train_run(config, log=log)
+    document = result.to_json()
+    test = result.metrics or {}
+
+    def text() -> str:
+        if not test:
+            return f"{result.status}: run {result.run.run_id} ({result.run.path}), no test metrics"
+        return (f"{result.status}: run {result.run.run_id} ({result.run.path})\n"
+                f"best epoch {result.best_epoch}: test accuracy {test['accuracy']:.2f}%, "
+                f"macro-F1 {test['macro_f1']:.3f}")
+
+    emit(args, document, text)
+    return 0 if result.status == "completed" else 1
+
+
+def run_predict(args) -> int:
+    from ..predict import predict_texts
+
+    texts = args.text
+    if not texts:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InvalidConfig("--text: give a text with --text, or pipe lines on stdin.")
+        texts = [line.rstrip("\n") for line in sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()]
+        texts = [t for t in texts if t.strip()]
+    if not any(str(t).strip() for t in texts):
+        raise InvalidConfig("--text: the text is empty; give a sentence to classify.")
+    predictions = predict_texts(args.run, texts)
+
+    def text() -> str:
+        lines = []
+        for p in predictions:
+            if p["label"] is None:
+                lines.append(f"-- {p['note']}")
+                continue
+            top = sorted(p["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+            lines.append(f"{p['label']:>9}  " + ", ".join(f"{k} {v:.2f}" for k, v in top) + f"  | {p['text'][:80]}"
+                         + (f"  ({p['note']})" if p["note"] else ""))
+        return "\n".join(lines)
+
+    emit(args, {"predictions": predictions}, text)
+    return 0
+
+
+def run_list(args) -> int:
+    from ..runs import RunStore
+
+    store = RunStore()
+    store.mark_interrupted()
+    rows = [run.summary() for run in store.list()]
+
+    def text() -> str:
+        if not rows:
+            return f"no runs under {store.root}"
+        lines = [f"{'run_id':<32} {'status':<11} {'test acc':>8} {'macro-F1':>8}  created"]
+        for r in rows:
+            acc = f"{r['test_accuracy']:.2f}" if r["test_accuracy"] is not None else "-"
+            f1 = f"{r['test_macro_f1']:.3f}" if r["test_macro_f1"] is not None else "-"
+            lines.append(f"{r['run_id']:<32} {r['status']:<11} {acc:>8} {f1:>8}  {r['created']}")
+        return "\n".join(lines)
+
+    emit(args, rows, text)
+    return 0
+
+
+def run_delete(args) -> int:
+    from ..runs import RunStore
+
+    RunStore().delete(args.run_id)
+    emit(args, {"deleted": args.run_id}, f"deleted {args.run_id}")
+    return 0

@@ -1,0 +1,5 @@
+"""`tune` commands (being written)."""
+
+
+def register(commands, parent) -> None:
+    return None

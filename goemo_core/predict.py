@@ -1,0 +1,124 @@
+"""Load a trained run and classify texts: probabilities over the 7 Ekman classes, with notes on odd input."""
+
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import torch
+
+from .data import EKMAN_CLASSES, NUM_CLASSES
+from .errors import InvalidConfig, MissingResource
+from .models import get_architecture, resolve_params
+from .models.common import EmbeddingInit
+from .runs import Run, RunStore
+from .text import UNK, encode_texts
+
+MAX_CHARS = 5000  # far more than max_length tokens ever need; keeps 50,000-character inputs cheap
+
+
+def clean_text(text: object) -> str:
+    """Any input as valid text: bytes decoded leniently, lone surrogates and NULs replaced, length capped."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = str(text).encode("utf-8", errors="replace").decode("utf-8")
+    return text.replace("\x00", " ")[:MAX_CHARS]
+
+
+class Predictor:
+    """A run's model in eval mode with its own tokenizer. Thread-safe; the Classify page caches one per run."""
+
+    def __init__(self, run: Run, device: str = "cpu"):
+        from tokenizers import Tokenizer
+
+        missing = run.missing_files()
+        if missing:
+            raise MissingResource(f"Run {run.run_id} cannot be loaded: {', '.join(missing)} missing "
+                                  f"(status: {run.status}). Train it again or pick another run.")
+        self.run, self.device, config = run, device, run.config
+        try:
+            self.tokenizer = Tokenizer.from_file(str(run.tokenizer_path))
+        except Exception as exc:
+            raise MissingResource(f"Run {run.run_id}: tokenizer.json is unreadable ({type(exc).__name__}).") from None
+        self.max_length = int(config.get("max_length", 30))
+        spec = get_architecture(config.get("arch", "?"))
+        vocab = int(config.get("vocab_size") or self.tokenizer.get_vocab_size())
+        init = None
+        if config.get("embedding_init_dim"):  # same shapes as in training; the weights come from the file
+            init = EmbeddingInit(torch.zeros(vocab, int(config["embedding_init_dim"])), str(config.get("pretrained")))
+        self.model = spec.build(resolve_params(spec, config.get("params", {})), vocab, int(config.get("pad_id", 0)),
+                                NUM_CLASSES, init)
+        try:
+            self.model.load_state_dict(run.load_weights())
+        except RuntimeError as exc:
+            raise MissingResource(f"Run {run.run_id}: the saved weights do not match its config "
+                                  f"({str(exc).splitlines()[0][:160]}).") from None
+        self.model.to(device).eval()
+        self._lock = threading.Lock()
+        self._unk = self.tokenizer.token_to_id(UNK)
+
+    @classmethod
+    def from_run_id(cls, run_id: str, store: RunStore | None = None, device: str = "cpu") -> "Predictor":
+        return cls((store or RunStore()).get(run_id), device)
+
+    @torch.no_grad()
+    def predict(self, texts: Sequence[object]) -> list[dict]:
+        """One dict per text: text, label, probabilities {class: p} (sum 1), tokens, and a `note` when the input
+        was empty, truncated, or mostly unknown to the vocabulary. Empty texts get label None."""
+        cleaned = [clean_text(t) for t in texts]
+        results: list[dict] = [{"text": t, "label": None, "probabilities": None, "note": None} for t in cleaned]
+        todo = [i for i, t in enumerate(cleaned) if t.strip()]
+        for i in set(range(len(cleaned))) - set(todo):
+            results[i]["note"] = "empty text: nothing to classify"
+        if not todo:
+            return results
+        full = self.tokenizer.encode_batch([cleaned[i] for i in todo], add_special_tokens=False)
+        ids, lengths = encode_texts(self.tokenizer, [cleaned[i] for i in todo], self.max_length)
+        with self._lock:
+            probabilities = []
+            for start in range(0, len(todo), 256):
+                batch_lengths = lengths[start:start + 256]
+                width = int(batch_lengths.max())
+                model_lengths = batch_lengths if getattr(self.model, "lengths_on_cpu", False) \
+                    else batch_lengths.to(self.device)
+                logits = self.model(ids[start:start + 256, :width].to(self.device), model_lengths)
+                probabilities.append(torch.softmax(logits.float(), -1).cpu())
+        probs = torch.cat(probabilities).double()
+        probs = probs / probs.sum(-1, keepdim=True)
+        for row, i in enumerate(todo):
+            p = probs[row].tolist()
+            tokens = full[row].ids
+            note = None
+            if len(tokens) > self.max_length or len(str(texts[i])) > MAX_CHARS:
+                note = f"long text: only the first {self.max_length} tokens were read"
+            elif tokens and self._unk is not None and sum(t == self._unk for t in tokens) / len(tokens) > 0.5:
+                note = "most words are unknown to this model's vocabulary (emoji or non-English?): low confidence"
+            results[i].update({"label": EKMAN_CLASSES[max(range(NUM_CLASSES), key=p.__getitem__)],
+                               "probabilities": dict(zip(EKMAN_CLASSES, p)), "tokens": len(tokens), "note": note})
+        return results
+
+
+def predict_texts(run_id: str, texts: Sequence[str], store: RunStore | None = None) -> list[dict]:
+    if not texts:
+        raise InvalidConfig("text: give at least one text to classify.")
+    return Predictor.from_run_id(run_id, store).predict(texts)
+
+
+def read_text_table(source, max_rows: int = 20000):
+    """A pandas DataFrame with a `text` column from an uploaded CSV (path or file-like), or a clear error."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding_errors="replace")
+    except pd.errors.EmptyDataError:
+        raise InvalidConfig("The CSV file is empty.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidConfig(f"The CSV file could not be parsed: {str(exc).splitlines()[0][:200]}") from None
+    if "text" not in frame.columns:
+        cols = ", ".join(map(str, frame.columns[:10])) or "none"
+        raise InvalidConfig(f"The CSV file has no 'text' column (columns found: {cols}).")
+    if len(frame) > max_rows:
+        raise InvalidConfig(f"The CSV file has {len(frame):,} rows; at most {max_rows:,} are classified at once. "
+                            "Split it into smaller files.")
+    return frame
+

@@ -1,0 +1,224 @@
+"""The run directory ($GOEMO_HOME/runs/<run_id>/): config, history, metrics, weights, tokenizer, status.
+Every write is atomic (write a temporary file, then rename), so a reader never sees half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import MissingResource
+from .settings import Settings, get_settings
+
+STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
+FINISHED = ("completed", "failed", "cancelled", "interrupted")
+
+_ACTIVE: set[str] = set()  # runs this process is writing right now
+_ACTIVE_LOCK = threading.Lock()
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+@dataclass
+class Run:
+    run_id: str
+    path: Path
+
+    # --- reading -------------------------------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        return _read_json(self.path / "config.json", {}) or {}
+
+    @property
+    def status(self) -> str:
+        try:
+            return (self.path / "status").read_text(encoding="utf-8").strip() or "failed"
+        except OSError:
+            return "failed"
+
+    @property
+    def history(self) -> list[dict]:
+        try:
+            lines = (self.path / "history.jsonl").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        return records
+
+    @property
+    def metrics(self) -> dict | None:
+        return _read_json(self.path / "metrics.json")
+
+    @property
+    def info(self) -> dict:
+        """Facts known at the end of training: best epoch, seconds, parameter count, error text."""
+        return _read_json(self.path / "info.json", {}) or {}
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / "model.safetensors"
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / "tokenizer.json"
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / "test_predictions.csv"
+
+    def missing_files(self) -> list[str]:
+        """Files a completed run must have to be loaded for prediction."""
+        needed = ["config.json", "model.safetensors", "tokenizer.json"]
+        return [name for name in needed if not (self.path / name).is_file()]
+
+    def summary(self) -> dict:
+        config, metrics, info, history = self.config, self.metrics or {}, self.info, self.history
+        return {
+            "run_id": self.run_id,
+            "arch": config.get("arch"),
+            "status": self.status,
+            "test_accuracy": metrics.get("accuracy"),
+            "test_macro_f1": metrics.get("macro_f1"),
+            "created": config.get("created"),
+            "epochs": len(history),
+            "best_epoch": info.get("best_epoch"),
+            "seconds": info.get("seconds"),
+            "parameters": info.get("parameters"),
+            "device": config.get("device_name") or config.get("device"),
+            "augment": config.get("augment"),
+            "pretrained": config.get("pretrained"),
+            "seed": config.get("seed"),
+        }
+
+    # --- writing -------------------------------------------------------------------------------------------
+    def write_json(self, name: str, document: Any) -> None:
+        write_atomic(self.path / name, json.dumps(document, indent=2, default=str))
+
+    def set_status(self, status: str) -> None:
+        assert status in STATUSES, status
+        write_atomic(self.path / "status", status + "\n")
+        if status in FINISHED:
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(self.run_id)
+
+    def write_history(self, records: list[dict]) -> None:
+        write_atomic(self.path / "history.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+
+    def save_weights(self, state_dict: dict) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+        tmp = self.path / f".model.{os.getpid()}.{threading.get_ident()}.tmp"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, self.weights_path)
+
+    def load_weights(self) -> dict:
+        """The saved weights (safetensors: nothing is unpickled). A corrupt file is a clear error."""
+        from safetensors.torch import load_file
+
+        if not self.weights_path.is_file():
+            raise MissingResource(f"Run {self.run_id} has no model.safetensors (it may still be running, or have "
+                                  "failed before its first epoch).")
+        try:
+            return load_file(str(self.weights_path))
+        except Exception as exc:
+            raise MissingResource(f"Run {self.run_id}: model.safetensors is corrupt and cannot be read "
+                                  f"({type(exc).__name__}). Delete the run and train it again.") from None
+
+
+class RunStore:
+    """All runs under one folder. Run ids sort by creation time: <arch>-<yyyymmdd-hhmmss>-<random>."""
+
+    def __init__(self, root: Path | None = None, settings: Settings | None = None):
+        self.root = Path(root) if root is not None else (settings or get_settings()).runs_dir
+
+    def create(self, config: dict) -> Run:
+        from .settings import ensure_home
+
+        if self.root == get_settings().runs_dir:
+            ensure_home()
+        self.root.mkdir(parents=True, exist_ok=True)
+        run_id = f"{config.get('arch', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        run = Run(run_id, self.root / run_id)
+        run.path.mkdir(parents=True)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(run_id)
+        run.write_json("config.json", {**config, "run_id": run_id, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+        run.write_json("owner.json", {"pid": os.getpid(), "host": socket.gethostname()})
+        run.set_status("running")
+        return run
+
+    def list(self) -> list[Run]:
+        if not self.root.is_dir():
+            return []
+        runs = [Run(p.name, p) for p in self.root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+        return sorted(runs, key=lambda r: r.run_id.split("-", 1)[-1], reverse=True)
+
+    def get(self, run_id: str) -> Run:
+        run = Run(run_id, self.root / run_id)
+        if "/" in run_id or run_id in ("", ".", "..") or not (run.path / "config.json").is_file():
+            raise MissingResource(f"No run '{run_id}' under {self.root}. `python -m goemo_core runs list` shows "
+                                  "the runs there (GOEMO_HOME selects the artifacts folder).")
+        return run
+
+    def delete(self, run_id: str) -> None:
+        run = self.get(run_id)
+        with _ACTIVE_LOCK:
+            if run_id in _ACTIVE:
+                raise MissingResource(f"Run {run_id} is still training; cancel its job before deleting it.")
+        shutil.rmtree(run.path)
+
+    def mark_interrupted(self) -> list[str]:
+        """Runs left 'running' by a process that is gone (or by this process, which no longer writes them)
+        become 'interrupted'. Returns their ids."""
+        marked = []
+        for run in self.list():
+            if run.status != "running" or self._owner_alive(run):
+                continue
+            run.set_status("interrupted")
+            marked.append(run.run_id)
+        return marked
+
+    @staticmethod
+    def _owner_alive(run: Run) -> bool:
+        with _ACTIVE_LOCK:
+            if run.run_id in _ACTIVE:
+                return True
+        owner = _read_json(run.path / "owner.json", {}) or {}
+        pid, host = owner.get("pid"), owner.get("host")
+        if host is not None and host != socket.gethostname():
+            return True  # another machine sharing GOEMO_HOME: its processes cannot be checked from here
+        if not isinstance(pid, int) or pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

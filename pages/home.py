@@ -1,0 +1,33 @@
+"""Home: what the app is, the state of things, and where to go."""
+
+import streamlit as st
+
+from goemo_core.runs import RunStore
+from views.common import job_manager, page_setup
+
+page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
+st.markdown(
+    "Benchmark recurrent architectures (BiLSTM, BiGRU, xLSTM, RWKV, with a fine-tuned transformer for reference) "
+    "on **GoEmotions reduced to Ekman's 7 classes**: inspect the class balance, build augmentations, train in the "
+    "background, tune with Optuna, compare runs and try sentences."
+)
+
+runs = RunStore().list()
+jobs = job_manager().active()
+left, middle, right = st.columns(3)
+left.metric("Runs", len(runs))
+middle.metric("Completed runs", sum(r.status == "completed" for r in runs))
+right.metric("Running jobs", len(jobs))
+if job_manager().interrupted:
+    st.info(f"{len(job_manager().interrupted)} run(s) left running by a stopped server were marked interrupted.")
+
+st.subheader("Where to go")
+for page, what in [
+    ("pages/data.py", "class balance per split, the 28 → 7 grouping, token lengths, a sample browser"),
+    ("pages/augment.py", "preview EDA variants and build a balanced augmented train split"),
+    ("pages/train.py", "launch training runs and watch them live"),
+    ("pages/tune.py", "Optuna studies and the Optuna dashboard"),
+    ("pages/compare.py", "curves, per-class metrics and confusion matrices side by side"),
+    ("pages/classify.py", "type a sentence and see what each model thinks"),
+]:
+    st.page_link(page, label=f"{page.split('/')[1][:-3].capitalize()}: {what}")

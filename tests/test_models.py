@@ -1,0 +1,220 @@
+"""Every registered architecture: output shape, padding invariance, determinism and statelessness; parameter checks;
+pretrained embedding initialisation. Tiny models on CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from goemo_core.errors import InvalidConfig
+from goemo_core.models import architectures, get_architecture, load_pretrained_embeddings, resolve_params
+from goemo_core.models.common import EmbeddingInit, TokenEmbedding
+
+NUM_CLASSES = 7
+VOCAB = 50
+PRETRAINED = os.environ.get("GOEMO_PRETRAINED") or str(
+    (Path(__file__).resolve().parents[1] / "../shared/models/all-MiniLM-L6-v2").resolve())
+
+TINY = {
+    "lstm": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
+    "gru": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
+    "xlstm": {"embedding_dim": 16, "num_blocks": 2, "slstm_at": "1", "head_units": 16},
+    "rwkv": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
+    "transformer": {"head_layers": 1, "head_units": 16},
+}
+NEEDS_ENCODER = {"transformer"}
+
+
+@pytest.fixture(scope="session")
+def pretrained() -> EmbeddingInit:
+    if not Path(PRETRAINED).exists():
+        pytest.skip(f"no local encoder at {PRETRAINED} (set GOEMO_PRETRAINED)")
+    return load_pretrained_embeddings(PRETRAINED)
+
+
+def build(name: str, request: pytest.FixtureRequest, seed: int = 0, **overrides) -> torch.nn.Module:
+    arch = get_architecture(name)
+    init = request.getfixturevalue("pretrained") if name in NEEDS_ENCODER else None
+    vocab = init.weight.shape[0] if init is not None else VOCAB
+    torch.manual_seed(seed)
+    return arch.build(resolve_params(arch, {**TINY.get(name, {}), **overrides}), vocab, 0, NUM_CLASSES, init)
+
+
+def batch(lengths: list[int], width: int | None = None, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids (pad id 0) of the given lengths, padded to `width` (default: the longest)."""
+    gen = torch.Generator().manual_seed(seed)
+    width = width or max(lengths)
+    ids = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = torch.randint(1, VOCAB, (length,), generator=gen)
+    return ids, torch.tensor(lengths)
+
+
+ARCHS = sorted(architectures())
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_shape_padding_invariance_and_statelessness(name, request):
+    model = build(name, request).eval()
+    ids, lengths = batch([6, 3, 8])
+    with torch.no_grad():
+        logits = model(ids, lengths)
+        again = model(ids, lengths)
+        wider = model(*batch([6, 3, 8], width=13))
+    assert logits.shape == (3, NUM_CLASSES) and torch.isfinite(logits).all()
+    assert torch.equal(logits, again)  # no state carried from one call to the next
+    torch.testing.assert_close(wider, logits, atol=1e-5, rtol=0)  # extra right padding changes nothing
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_example_alone_equals_example_in_batch(name, request):
+    model = build(name, request).eval()
+    ids, lengths = batch([4, 9, 2, 6])
+    with torch.no_grad():
+        together = model(ids, lengths)
+        for row in range(len(lengths)):
+            alone = model(ids[row : row + 1, : lengths[row]], lengths[row : row + 1])
+            torch.testing.assert_close(alone[0], together[row], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_same_seed_same_model(name, request):
+    first, second = build(name, request, seed=3).eval(), build(name, request, seed=3).eval()
+    a, b = first.state_dict(), second.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ids, lengths = batch([5, 2])
+    with torch.no_grad():
+        assert torch.equal(first(ids, lengths), second(ids, lengths))
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_trains(name, request):
+    model = build(name, request).train()
+    ids, lengths = batch([5, 7, 3])
+    torch.nn.functional.cross_entropy(model(ids, lengths), torch.tensor([0, 3, 6])).backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads if g is not None)
+    assert sum(g is not None for g in grads) > 0
+    head_grad = list(model.parameters())[-1].grad  # the class layer's bias
+    assert head_grad is not None and head_grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ARCHS)
+def test_resolve_params_refuses_unknown_keys(name):
+    with pytest.raises(InvalidConfig, match="bogus"):
+        resolve_params(get_architecture(name), {"bogus": 1})
+
+
+def test_resolve_params_refuses_out_of_range():
+    with pytest.raises(InvalidConfig, match="hidden_size"):
+        resolve_params(get_architecture("lstm"), {"hidden_size": 0})
+    with pytest.raises(InvalidConfig, match="hidden_size"):
+        resolve_params(get_architecture("lstm"), {"hidden_size": "abc"})
+    assert resolve_params(get_architecture("lstm"), {"hidden_size": "32"})["hidden_size"] == 32
+
+
+def test_search_spaces_name_model_or_train_keys():
+    for arch in architectures().values():
+        for key, spec in arch.search_space.items():
+            assert spec[0] in ("int", "float", "logfloat", "categorical"), (arch.name, key)
+    assert get_architecture("rwkv").search_space["max_length"] == ("int", 30, 60)
+
+
+def test_token_embedding_projects_pretrained_matrix_and_freezes():
+    weight = torch.randn(20, 12)
+    embedding = TokenEmbedding(20, 8, pad_id=0, init=EmbeddingInit(weight, "synthetic"))
+    assert torch.equal(embedding.table.weight, weight) and embedding.table.weight.shape == (20, 12)
+    ids = torch.tensor([[1, 2, 3, 0]])
+    assert embedding(ids).shape == (1, 4, 8)
+    embedding.set_frozen(True)
+    embedding(ids).sum().backward()
+    assert embedding.table.weight.grad is None
+    assert embedding.project.weight.grad is not None
+    with pytest.raises(Exception, match="tokenizer"):
+        TokenEmbedding(21, 8, pad_id=0, init=EmbeddingInit(weight, "synthetic"))
+
+
+@pytest.mark.parametrize("name", ["lstm", "xlstm", "rwkv"])
+def test_recurrent_models_use_the_pretrained_table(name, pretrained):
+    arch = get_architecture(name)
+    model = arch.build(resolve_params(arch, TINY[name]), pretrained.weight.shape[0], 0, NUM_CLASSES, pretrained)
+    assert torch.equal(model.embedding.table.weight, pretrained.weight)
+    ids, lengths = batch([4, 2])
+    assert model.eval()(ids, lengths).shape == (2, NUM_CLASSES)
+
+
+def test_transformer_needs_an_encoder():
+    arch = get_architecture("transformer")
+    with pytest.raises(InvalidConfig, match="GOEMO_PRETRAINED"):
+        arch.build(resolve_params(arch), VOCAB, 0, NUM_CLASSES, None)
+
+
+# --- xLSTM specifics ---------------------------------------------------------------------------------------------
+
+def test_xlstm_refuses_bad_block_layout_and_backend(request):
+    with pytest.raises(InvalidConfig, match="slstm_at"):
+        build("xlstm", request, slstm_at="2")  # only blocks 0..1
+    with pytest.raises(InvalidConfig, match="slstm_backend"):
+        build("xlstm", request, slstm_backend="tpu")
+    with pytest.raises(InvalidConfig, match="num_heads"):
+        build("xlstm", request, num_heads=3)
+
+
+def test_xlstm_odd_width_and_inputs_longer_than_context(request):
+    model = build("xlstm", request, embedding_dim=15, context_length=8, slstm_at="0,1").eval()
+    ids, lengths = batch([12, 5], width=12)
+    with torch.no_grad():
+        logits = model(ids, lengths)
+        cut = model(ids[:, :8], lengths.clamp_max(8))
+    assert torch.equal(logits, cut)  # reads at most context_length tokens
+
+
+def test_xlstm_slstm_weights_load_across_backends(monkeypatch, request):
+    """A state dict saved by the vanilla (CPU) sLSTM loads into the CUDA-layout cell with the same weights."""
+    import xlstm.blocks.slstm.cell as cell_module
+    from xlstm import xLSTMBlockStack
+    from xlstm.blocks.slstm.cell import sLSTMCellBase
+
+    from goemo_core.models.xlstm_stack import _portable_slstm_weights, stack_config
+
+    params = resolve_params(get_architecture("xlstm"), TINY["xlstm"])
+    monkeypatch.setattr(cell_module, "sLSTMCellFuncGenerator", lambda training, config: None)  # skip nvcc
+    torch.manual_seed(0)
+    vanilla = xLSTMBlockStack(stack_config(params, 16, "vanilla"))
+    torch.nn.init.normal_(next(m for m in vanilla.modules() if isinstance(m, sLSTMCellBase))._recurrent_kernel_)
+    cuda = xLSTMBlockStack(stack_config(params, 16, "cuda"))
+    for stack in (vanilla, cuda):
+        _portable_slstm_weights(stack)
+    cuda.load_state_dict(vanilla.state_dict())
+    cells = [next(m for m in s.modules() if isinstance(m, sLSTMCellBase)) for s in (vanilla, cuda)]
+    assert type(cells[0]) is not type(cells[1])
+    for int2ext, attr in (("_recurrent_kernel_int2ext", "_recurrent_kernel"), ("_bias_int2ext", "_bias")):
+        external = [getattr(c, int2ext)(getattr(c, attr)) for c in cells]
+        assert torch.equal(*external)
+    back = xLSTMBlockStack(stack_config(params, 16, "vanilla"))
+    _portable_slstm_weights(back)
+    back.load_state_dict(cuda.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(vanilla.state_dict().values(), back.state_dict().values()))
+
+
+# --- RWKV specifics ----------------------------------------------------------------------------------------------
+
+def test_wkv_matches_the_definition_and_stays_finite():
+    from goemo_core.models.rwkv import wkv
+
+    torch.manual_seed(0)
+    B, T, C = 2, 6, 5
+    w, u = -torch.rand(C) - 0.1, torch.randn(C)
+    k, v = torch.randn(B, T, C), torch.randn(B, T, C)
+    expected = torch.empty(B, T, C)
+    for t in range(T):
+        past = torch.arange(t)
+        weights = torch.exp((t - 1 - past)[None, :, None] * w + k[:, :t])  # [B, t, C]
+        now = torch.exp(u + k[:, t])
+        expected[:, t] = ((weights * v[:, :t]).sum(1) + now * v[:, t]) / (weights.sum(1) + now)
+    torch.testing.assert_close(wkv(w, u, k, v), expected, atol=1e-5, rtol=1e-5)
+    huge = wkv(w, u, k * 500, v)  # exp(500·k) overflows float32 without the running maximum
+    assert torch.isfinite(huge).all()

@@ -1,0 +1,66 @@
+"""Shared view helpers: the process-wide job manager, cached data, the sidebar, and error display."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import streamlit as st
+
+from goemo_core.errors import GoEmoError
+from goemo_core.jobs import JobManager, get_manager
+from goemo_core.settings import describe_device, get_settings, mask_url
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager() -> JobManager:
+    """One JobManager per server process: jobs survive page changes and browser reloads."""
+    return get_manager()
+
+
+@st.cache_resource(show_spinner="Loading GoEmotions…")
+def dataset(data_source_key: str):
+    from goemo_core.data import load_goemotions
+
+    return load_goemotions()
+
+
+def load_dataset():
+    """The DatasetDict, loaded once per process and data source (errors are raised, not cached)."""
+    settings = get_settings()
+    return dataset(str(settings.data_dir))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def device_text(device: str) -> str:
+    return describe_device(device)
+
+
+def sidebar() -> None:
+    settings = get_settings()
+    with st.sidebar:
+        st.caption("**Data** · " + settings.data_source)
+        st.caption("**Device** · " + device_text(settings.device))
+        st.caption(f"**Artifacts** · `{settings.home}`")
+        st.caption(f"**Optuna storage** · `{mask_url(settings.optuna_storage)}`")
+        if settings.pretrained:
+            st.caption(f"**Pretrained encoder** · `{settings.pretrained}`")
+
+
+@contextlib.contextmanager
+def user_errors(stop: bool = True) -> Iterator[None]:
+    """Show a GoEmoError's message (what is wrong, what to set) instead of a traceback."""
+    try:
+        yield
+    except GoEmoError as exc:
+        st.error(str(exc), icon=":material/error:")
+        if stop:
+            st.stop()
+
+
+def page_setup(title: str, icon: str | None = None) -> None:
+    """Every page calls this first, so it also renders alone (AppTest.from_file) with the same sidebar."""
+    with contextlib.suppress(st.errors.StreamlitAPIException):
+        st.set_page_config(page_title=f"{title} · GoEmotions RNN Benchmark Studio", layout="wide")
+    st.title(f"{icon} {title}" if icon else title)
+    sidebar()
