@@ -219,3 +219,39 @@ def dataset_statistics(settings: Settings | None = None) -> dict:
 def grouping_table(names: Sequence[str] = GOEMOTIONS_LABELS) -> list[dict]:
     """One row per raw label with its Ekman class, for the 28→7 view."""
     return [{"emotion": n, "id": i, "ekman": EKMAN_CLASSES[RAW_TO_EKMAN[n]]} for i, n in enumerate(names)]
+
+
+def raw_label_frame(stats: dict) -> "pandas.DataFrame":  # noqa: F821
+    """Long table split/emotion/ekman/count from `dataset_statistics` output, for the 28-label charts."""
+    import pandas as pd
+
+    rows = [{"split": split, "emotion": emotion, "ekman": EKMAN_CLASSES[RAW_TO_EKMAN[emotion]], "count": count}
+            for split, s in stats["splits"].items() for emotion, count in s["raw"].items()]
+    return pd.DataFrame(rows)
+
+
+def ekman_frame(stats: dict) -> "pandas.DataFrame":  # noqa: F821
+    import pandas as pd
+
+    rows = [{"split": split, "class": name, "count": count}
+            for split, s in stats["splits"].items() for name, count in s["ekman"].items()]
+    return pd.DataFrame(rows)
+
+
+def browse(split, ekman: str | None = None, raw: Sequence[str] = (), contains: str = "", n: int = 50,
+           seed: int = 0, names: Sequence[str] = GOEMOTIONS_LABELS) -> tuple["pandas.DataFrame", int]:  # noqa: F821
+    """(sample, number of matches): a random sample of a split's examples filtered by Ekman class, raw labels (any of) and a substring."""
+    frame = split.to_pandas()
+    frame["ekman"] = [EKMAN_CLASSES[i] for i in frame["label"]]
+    frame["raw labels"] = [", ".join(names[i] for i in row) for row in frame["labels"]]
+    keep = np.ones(len(frame), dtype=bool)
+    if ekman:
+        keep &= (frame["ekman"] == ekman).to_numpy()
+    if raw:
+        wanted = {names.index(r) for r in raw}
+        keep &= np.array([bool(wanted.intersection(row)) for row in frame["labels"]])
+    if contains.strip():
+        keep &= frame["text"].str.contains(contains.strip(), case=False, regex=False).to_numpy()
+    matches = frame[keep]
+    sample = matches.sample(n=min(n, len(matches)), random_state=seed) if len(matches) else matches
+    return sample[["text", "ekman", "raw labels", "id"]].reset_index(drop=True), int(len(matches))

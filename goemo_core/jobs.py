@@ -9,7 +9,6 @@ import time
 import traceback
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -113,8 +112,9 @@ def default_slots() -> dict[str, int]:
 
 
 class JobManager:
-    """Runs jobs in background threads. Each job waits for a slot on its device ("cpu" or "cuda").
-    On creation, runs left 'running' by a dead process are marked 'interrupted'."""
+    """Runs jobs in background threads. Each job waits for a slot on its device ("cpu" or "cuda"), so at most
+    `slots[device]` jobs run at once there. On creation, runs left 'running' by a dead process are marked
+    'interrupted'."""
 
     def __init__(self, slots: dict[str, int] | None = None, handlers: dict[str, str | Callable] | None = None,
                  store=None):
@@ -123,7 +123,7 @@ class JobManager:
         self.handlers = {**HANDLERS, **(handlers or {})}
         self.slots = slots or default_slots()
         self._semaphores = {device: threading.Semaphore(max(1, n)) for device, n in self.slots.items()}
-        self._executor = ThreadPoolExecutor(max_workers=8 + sum(self.slots.values()), thread_name_prefix="goemo-job")
+        self._threads: dict[str, threading.Thread] = {}
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.store = store or RunStore()
@@ -138,16 +138,22 @@ class JobManager:
             raise GoEmoError(f"Unknown job kind '{kind}' (known: {', '.join(self.handlers)}).")
         device_key = self._device_key(device or config.get("device", "cpu"))
         job = Job(id=uuid.uuid4().hex[:8], kind=kind, title=title or kind, config=dict(config), device=device_key)
+        # A daemon thread per job (the semaphores bound how many run): stopping the server must not wait for a
+        # long training run; its run directory is marked 'interrupted' at the next start-up.
+        thread = threading.Thread(target=self._run, args=(job,), name=f"goemo-job-{job.id}", daemon=True)
         with self._lock:
             self._jobs[job.id] = job
-        self._executor.submit(self._run, job)
+            self._threads[job.id] = thread
+        thread.start()
         return job.id
 
     def cancel(self, job_id: str) -> None:
+        """A queued job ends at once; a running one stops at its next cancel check (between batches)."""
         job = self.get(job_id)
-        job.cancel_event.set()
-        if job.status == "queued":
-            self._finish(job, "cancelled")
+        with self._lock:  # never interleaves with _run taking the job from queued to running
+            job.cancel_event.set()
+            if job.status == "queued":
+                self._finish(job, "cancelled")
 
     def get(self, job_id: str) -> Job:
         with self._lock:
@@ -169,6 +175,7 @@ class JobManager:
             job = self._jobs.get(job_id)
             if job is not None and job.done:
                 del self._jobs[job_id]
+                self._threads.pop(job_id, None)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         job, deadline = self.get(job_id), None if timeout is None else time.time() + timeout
@@ -178,17 +185,27 @@ class JobManager:
             time.sleep(0.05)
         return job
 
-    def shutdown(self, cancel: bool = True) -> None:
+    def shutdown(self, cancel: bool = True, timeout: float | None = None) -> None:
+        """Cancel the jobs still queued or running (unless `cancel` is False) and wait for their threads."""
         if cancel:
             for job in self.active():
                 self.cancel(job.id)
-        self._executor.shutdown(wait=True)
+        with self._lock:
+            threads = list(self._threads.values())
+        deadline = None if timeout is None else time.time() + timeout
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.time()))
 
     # -- running ----------------------------------------------------------------------------------------------
     def _device_key(self, device: str) -> str:
-        if str(device).startswith("cuda") or (device == "auto" and "cuda" in self.slots):
-            return "cuda" if "cuda" in self._semaphores else "cpu"
-        return "cpu"
+        """The slot a job waits for: the device it will really train on ('auto' follows GOEMO_DEVICE)."""
+        device = str(device or "cpu").lower()
+        if device == "auto":
+            from .settings import get_settings
+
+            device = get_settings().device
+        wants_gpu = device.startswith("cuda") or device == "auto"
+        return "cuda" if wants_gpu and "cuda" in self._semaphores else "cpu"
 
     def _run(self, job: Job) -> None:
         semaphore = self._semaphores[job.device]
@@ -196,9 +213,10 @@ class JobManager:
             if job.cancel_event.is_set():
                 return self._finish(job, "cancelled")
         try:
-            if job.done:  # cancelled while queued
-                return
-            job.status, job.started, job.progress_text = "running", time.time(), "starting"
+            with self._lock:  # see cancel()
+                if job.done:  # cancelled while queued
+                    return
+                job.status, job.started, job.progress_text = "running", time.time(), "starting"
             context = JobContext(job)
             try:
                 job.result = _load_handler(job.kind, self.handlers)(job.config, context) or {}
@@ -222,12 +240,13 @@ class JobManager:
     def _finish(job: Job, status: str) -> None:
         if job.done:
             return
-        job.status = status if status in DONE_STATES else "completed"
+        status = status if status in DONE_STATES else "completed"
         job.finished = time.time()
         job.started = job.started or job.finished
-        if job.status == "completed":
+        if status == "completed":
             job.progress = 1.0
-        job.progress_text = job.status
+        job.progress_text = status
+        job.status = status  # last: whoever sees a finished status also sees `finished` and the progress
 
 
 _MANAGER: JobManager | None = None

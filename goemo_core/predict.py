@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
@@ -12,7 +12,10 @@ from .errors import InvalidConfig, MissingResource
 from .models import get_architecture, resolve_params
 from .models.common import EmbeddingInit
 from .runs import Run, RunStore
-from .text import UNK, encode_texts
+from .text import UNK, encode_texts, without_length_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_CHARS = 5000  # far more than max_length tokens ever need; keeps 50,000-character inputs cheap
 
@@ -37,7 +40,7 @@ class Predictor:
                                   f"(status: {run.status}). Train it again or pick another run.")
         self.run, self.device, config = run, device, run.config
         try:
-            self.tokenizer = Tokenizer.from_file(str(run.tokenizer_path))
+            self.tokenizer = without_length_settings(Tokenizer.from_file(str(run.tokenizer_path)))
         except Exception as exc:
             raise MissingResource(f"Run {run.run_id}: tokenizer.json is unreadable ({type(exc).__name__}).") from None
         self.max_length = int(config.get("max_length", 30))
@@ -46,8 +49,8 @@ class Predictor:
         init = None
         if config.get("embedding_init_dim"):  # same shapes as in training; the weights come from the file
             init = EmbeddingInit(torch.zeros(vocab, int(config["embedding_init_dim"])), str(config.get("pretrained")))
-        self.model = spec.build(resolve_params(spec, config.get("params", {})), vocab, int(config.get("pad_id", 0)),
-                                NUM_CLASSES, init)
+        params = spec.run_params(resolve_params(spec, config.get("params", {})), device, self.max_length)
+        self.model = spec.build(params, vocab, int(config.get("pad_id", 0)), NUM_CLASSES, init)
         try:
             self.model.load_state_dict(run.load_weights())
         except RuntimeError as exc:
@@ -122,3 +125,49 @@ def read_text_table(source, max_rows: int = 20000):
                             "Split it into smaller files.")
     return frame
 
+
+
+# --- helpers for the Classify page --------------------------------------------------------------------------------
+
+# One sentence per class plus awkward inputs, for one-click tries on the Classify page.
+EXAMPLE_SENTENCES = (
+    "This is the best day of my life, thank you all so much!",
+    "I can't believe they cancelled the show again. Ridiculous.",
+    "I'm really scared about the exam tomorrow.",
+    "My dog passed away this morning and I miss him already.",
+    "Wait, what? I had no idea that was even possible!",
+    "That is honestly disgusting, who would eat that?",
+    "The meeting is moved to 3pm on Thursday.",
+    "😂😂😂 🔥🔥",
+    "Je suis tellement content de te voir !",
+)
+
+
+def split_lines(text: str) -> list[str]:
+    """Pasted batch input: one text per non-blank line."""
+    return [line.strip() for line in str(text or "").splitlines() if line.strip()]
+
+
+def probability_frame(results_by_model: dict[str, dict]) -> "pd.DataFrame":
+    """Long format of one text's probabilities: model, class, probability (rows in class order)."""
+    import pandas as pd
+
+    rows = [{"model": model, "class": name, "probability": float(result["probabilities"][name])}
+            for model, result in results_by_model.items() if result.get("probabilities")
+            for name in EKMAN_CLASSES]
+    return pd.DataFrame(rows, columns=["model", "class", "probability"])
+
+
+def results_table(results_by_model: dict[str, list[dict]]) -> "pd.DataFrame":
+    """Batch results, one row per (text, model): predicted label, its confidence, the 7 probabilities, a note."""
+    import pandas as pd
+
+    rows = []
+    for model, results in results_by_model.items():
+        for result in results:
+            probabilities = result.get("probabilities") or {}
+            rows.append({"text": result["text"], "model": model, "predicted": result.get("label"),
+                         "confidence": max(probabilities.values()) if probabilities else None,
+                         **{name: probabilities.get(name) for name in EKMAN_CLASSES},
+                         "note": result.get("note")})
+    return pd.DataFrame(rows, columns=["text", "model", "predicted", "confidence", *EKMAN_CLASSES, "note"])

@@ -222,3 +222,28 @@ class RunStore:
         except PermissionError:
             return True
         return True
+
+
+# --- helpers for the Compare and Classify pages ----------------------------------------------------------------
+
+
+def best_epoch(run: Run) -> int | None:
+    """The epoch whose weights were kept: info.json's, else the last history record marked best."""
+    epoch = run.info.get("best_epoch")
+    if epoch:
+        return int(epoch)
+    marked = [r["epoch"] for r in run.history if r.get("best")]
+    return int(marked[-1]) if marked else None
+
+
+def default_selection(runs: list[Run], k: int = 4) -> list[int]:
+    """Positions (in `runs`, newest first) of the most recent completed runs, at most k."""
+    return [i for i, run in enumerate(runs) if run.status == "completed"][:k]
+
+
+def weights_stamp(run: Run) -> float:
+    """The weights file's modification time: a cache key that changes when a run is retrained in place."""
+    try:
+        return run.weights_path.stat().st_mtime
+    except OSError:
+        return 0.0

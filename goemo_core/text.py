@@ -55,17 +55,26 @@ def load_pretrained_tokenizer(name_or_path: str):
     folder = Path(name_or_path).expanduser()
     try:
         if folder.is_dir():
-            if (folder / "tokenizer.json").is_file():
-                return Tokenizer.from_file(str(folder / "tokenizer.json"))
-            raise MissingResource(f"{folder} has no tokenizer.json: GOEMO_PRETRAINED must name a Hugging Face "
-                                  "encoder folder (or hub id) with a fast tokenizer.")
-        return Tokenizer.from_pretrained(name_or_path)
+            if not (folder / "tokenizer.json").is_file():
+                raise MissingResource(f"{folder} has no tokenizer.json: GOEMO_PRETRAINED must name a Hugging Face "
+                                      "encoder folder (or hub id) with a fast tokenizer.")
+            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        else:
+            tokenizer = Tokenizer.from_pretrained(name_or_path)
     except MissingResource:
         raise
     except Exception as exc:
         raise MissingResource(f"Could not load the tokenizer of '{name_or_path}' ({type(exc).__name__}: "
                               f"{str(exc)[:150]}). Set GOEMO_PRETRAINED to a local encoder folder, or unset it "
                               "to learn a vocabulary from the train split.") from None
+    return without_length_settings(tokenizer)
+
+
+def without_length_settings(tokenizer):
+    """Drop padding/truncation shipped in a tokenizer.json: lengths are decided by `encode_texts` alone."""
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 def tokenizer_key(tokenizer) -> str:
@@ -143,3 +152,21 @@ def encode_split(tokenizer, texts: Sequence[str], labels: Sequence[int], max_len
     save_file({"ids": ids.contiguous(), "lengths": lengths.contiguous()}, str(tmp))
     tmp.replace(path)
     return EncodedSplit(ids, lengths, label_tensor)
+
+
+def split_token_lengths(settings=None) -> "pandas.DataFrame":  # noqa: F821
+    """Untruncated token counts of every example, per split, with the tokenizer training would use
+    (GOEMO_PRETRAINED's, else the WordPiece vocabulary learnt from the train split)."""
+    import pandas as pd
+
+    from .data import SPLITS, data_fingerprint, load_goemotions
+    from .settings import ensure_home, get_settings
+
+    settings = settings or get_settings()
+    data = load_goemotions(settings)
+    train_texts = list(data["train"]["text"])
+    ensure_home(settings)
+    tokenizer = get_tokenizer(train_texts, settings.pretrained, settings.cache_dir, data_fingerprint(train_texts))
+    frames = [pd.DataFrame({"split": split, "tokens": token_lengths(tokenizer, list(data[split]["text"]))})
+              for split in SPLITS]
+    return pd.concat(frames, ignore_index=True)

@@ -197,9 +197,11 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     )
 
 
-def build_model(config: TrainConfig, vocab_size: int, pad: int, init: EmbeddingInit | None) -> nn.Module:
+def build_model(config: TrainConfig, vocab_size: int, pad: int, init: EmbeddingInit | None,
+                device: str = "cpu") -> nn.Module:
     spec = get_architecture(config.arch)
-    return spec.build(resolve_params(spec, config.params), vocab_size, pad, NUM_CLASSES, init)
+    params = spec.run_params(resolve_params(spec, config.params), device, config.max_length)
+    return spec.build(params, vocab_size, pad, NUM_CLASSES, init)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -434,7 +436,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     data = prepare_data(config, settings)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
-    model = build_model(config, data.tokenizer.get_vocab_size(), pad_id(data.tokenizer), data.embedding_init)
+    model = build_model(config, data.tokenizer.get_vocab_size(), pad_id(data.tokenizer), data.embedding_init, device)
     store = store or RunStore(settings=settings)
     run = store.create({
         **config.to_dict(),

@@ -200,6 +200,18 @@ def test_xlstm_slstm_weights_load_across_backends(monkeypatch, request):
     assert all(torch.equal(a, b) for a, b in zip(vanilla.state_dict().values(), back.state_dict().values()))
 
 
+def test_xlstm_cuda_kernel_model_on_cpu_says_what_to_do(monkeypatch, request):
+    import xlstm.blocks.slstm.cell as cell_module
+
+    from goemo_core.models import xlstm_stack
+
+    monkeypatch.setattr(cell_module, "sLSTMCellFuncGenerator", lambda training, config: None)  # skip nvcc
+    monkeypatch.setattr(xlstm_stack, "resolve_backend", lambda choice: "cuda")  # as on a GPU machine
+    model = build("xlstm", request).eval()
+    with pytest.raises(InvalidConfig, match="vanilla"):
+        model(*batch([3, 2]))
+
+
 # --- RWKV specifics ----------------------------------------------------------------------------------------------
 
 def test_wkv_matches_the_definition_and_stays_finite():

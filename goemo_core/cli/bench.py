@@ -1,5 +1,57 @@
-"""`bench` commands (being written)."""
+"""`bench pipeline` and `bench accuracy`."""
+
+from __future__ import annotations
+
+from . import emit, log
 
 
 def register(commands, parent) -> None:
-    return None
+    bench = commands.add_parser("bench", help="speed and accuracy benchmarks")
+    kinds = bench.add_subparsers(dest="bench", required=True)
+    pipeline = kinds.add_parser("pipeline", parents=[parent],
+                                help="samples/s of the notebook-style input pipeline vs ours, same BiLSTM")
+    pipeline.add_argument("--device", help="auto, cpu or cuda")
+    pipeline.add_argument("--batches", type=int, default=50, help="timed training batches per pipeline")
+    pipeline.add_argument("--batch-size", type=int, default=64, help="the notebook pipeline's batch size")
+    pipeline.add_argument("--our-batch-size", type=int, help="ours (default: 512 on CUDA, else --batch-size)")
+    pipeline.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    pipeline.set_defaults(handler=run_pipeline)
+
+    accuracy = kinds.add_parser("accuracy", parents=[parent],
+                                help="every architecture's default recipe on the full data, several seeds")
+    accuracy.add_argument("--seeds", type=int, default=3)
+    accuracy.add_argument("--archs", nargs="+", default=["lstm", "gru", "xlstm", "rwkv", "transformer"])
+    accuracy.add_argument("--baseline", action="store_true", help="add TF-IDF + logistic regression")
+    accuracy.add_argument("--limit", type=int, help="cap every split (quick checks only)")
+    accuracy.add_argument("--epochs", type=int, help="override the recipes' epochs (quick checks only)")
+    accuracy.add_argument("--device")
+    accuracy.set_defaults(handler=run_accuracy)
+
+
+def run_pipeline(args) -> int:
+    from ..bench import bench_pipeline
+    from ..errors import InvalidConfig
+
+    if args.batches < 1 or args.batch_size < 1 or (args.our_batch_size is not None and args.our_batch_size < 1):
+        raise InvalidConfig("--batches and batch sizes must be at least 1.")
+    result = bench_pipeline(args.device, args.batches, args.batch_size, args.our_batch_size, args.precision)
+    emit(args, result, lambda: (
+        f"{result['device']}: notebook-style {result['seed_style_samples_per_s']:,.0f} samples/s "
+        f"(batch {result['seed_style_batch_size']}, fp32) · ours {result['ours_samples_per_s']:,.0f} samples/s "
+        f"(batch {result['ours_batch_size']}, {result['ours_precision']}) · speed-up {result['speedup']:.2f}x · "
+        f"one train epoch ≈ {result['ours_epoch_seconds']:.1f} s"))
+    return 0
+
+
+def run_accuracy(args) -> int:
+    from ..bench import accuracy_table, bench_accuracy
+    from ..errors import InvalidConfig
+    from ..models import get_architecture
+
+    if args.seeds < 1:
+        raise InvalidConfig("--seeds must be at least 1.")
+    for arch in args.archs:
+        get_architecture(arch)
+    document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, log=log)
+    emit(args, document, lambda: accuracy_table(document))
+    return 0

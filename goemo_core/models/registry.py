@@ -25,6 +25,11 @@ class Architecture:
     search_space: SearchSpace = field(default_factory=dict)  # model and recipe keys Optuna may tune
     bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
     description: str = ""
+    # for_run(params, device, max_length) → params: settle choices that depend on where and how the model runs
+    for_run: Callable[[dict, str, int], dict] | None = None
+
+    def run_params(self, params: dict, device: str, max_length: int) -> dict:
+        return self.for_run(dict(params), device, max_length) if self.for_run else dict(params)
 
     def param_bounds(self) -> dict[str, tuple[type, float, float]]:
         return {**COMMON_PARAMS, **self.bounds}

@@ -3,7 +3,8 @@ never leak into each other. The recurrence is causal and padding sits on the rig
 position; the features are the mean of the top states over the real tokens.
 
 Block:  x = x + TimeMix(LN(x));  x = x + ChannelMix(LN(x))
-TimeMix:    token shift → r, k, v → WKV (per-channel decay w < 0, bonus u for the current token) → sigmoid(r) * wkv
+TimeMix:    token shift → r, k, v → WKV (per-channel decay w < 0, bonus u for the current token)
+            → sigmoid(r) * wkv
 ChannelMix: token shift → sigmoid(r) * W_v(relu(W_k x)²)
 """
 

@@ -108,11 +108,17 @@ class XLSTMEncoder(nn.Module):
             if backend != "cuda" or params["slstm_backend"] == "cuda":
                 raise
             LOG.warning("sLSTM CUDA kernel unavailable (%s: %s); using the vanilla backend.", type(exc).__name__, exc)
-            self.stack = xLSTMBlockStack(stack_config(params, dim, "vanilla"))
+            backend = "vanilla"
+            self.stack = xLSTMBlockStack(stack_config(params, dim, backend))
         _portable_slstm_weights(self.stack)
+        self.slstm_backend = backend  # the one actually built (a plain string: no state)
+        self.has_slstm = bool(parse_slstm_at(params["slstm_at"], params["num_blocks"]))
         self.output_dim = dim
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.slstm_backend == "cuda" and self.has_slstm and not vectors.is_cuda:
+            raise InvalidConfig("slstm_backend: this xLSTM was built with the CUDA sLSTM kernel but runs on the CPU; "
+                                "build it with slstm_backend='vanilla' (the saved weights fit either backend).")
         # The mLSTM's causal mask is sized for context_length; shorter inputs work as they are, longer ones are cut
         # (the model reads at most context_length tokens).
         vectors = vectors[:, : self.context_length]
@@ -164,8 +170,18 @@ XLSTM_SEARCH = {
     "optimizer": ("categorical", ["adam", "rmsprop"]),
 }
 
+def for_run(params: dict, device: str, max_length: int) -> dict:
+    """The sLSTM kernel follows the device the model runs on, and the context covers every input token."""
+    on_gpu = str(device).startswith("cuda")
+    if params.get("slstm_backend") == "auto" or not on_gpu:  # weights load into either kernel
+        params["slstm_backend"] = "cuda" if on_gpu else "vanilla"
+    params["context_length"] = max(params["context_length"], max_length)
+    return params
+
+
 XLSTM = Architecture(
     name="xlstm", title="xLSTM", build=build, defaults=XLSTM_DEFAULTS, search_space=XLSTM_SEARCH,
     bounds=XLSTM_BOUNDS,
     description="xLSTMBlockStack (official xlstm package): mLSTM blocks with sLSTM at `slstm_at`, masked mean pooling.",
+    for_run=for_run,
 )

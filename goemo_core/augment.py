@@ -1,0 +1,558 @@
+"""Augmentation of the train split with TextAttack's EDA: offline-safe NLTK resources, deterministic variants,
+exact class balancing (bug 2 of the notebook counted EDA calls, not texts) and a cache of built splits under
+$GOEMO_HOME/augmented/<name>/ (train.parquet + meta.json). TextAttack is imported lazily: it takes ~12 s."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .data import EKMAN_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
+from .errors import GoEmoError, InvalidConfig, MissingResource
+from .settings import Settings, ensure_home, get_settings
+
+# recipe name → (class in textattack.augmentation.recipes, description)
+RECIPES: dict[str, tuple[str, str]] = {
+    "eda": ("EasyDataAugmenter", "EDA: synonym swap, synonym insertion, random swap and random deletion"),
+    "synonym-swap": ("WordNetAugmenter", "WordNet synonym swap"),
+    "synonym-insertion": ("SynonymInsertionAugmenter", "random WordNet synonym insertion"),
+    "random-swap": ("SwapAugmenter", "random swap of two words"),
+    "random-deletion": ("DeletionAugmenter", "random word deletion"),
+}
+DEFAULT_RECIPE = "eda"
+DEFAULT_PCT = 0.1  # TextAttack's default share of words changed per variant
+DEFAULT_RATIO = 0.25  # the notebook's target: largest class / 4
+DEFAULT_SEED = 211
+EDA_VARIANTS_PER_CALL = 4  # one variant from each of EDA's four operations
+MAX_PREVIEW_VARIANTS = 20
+
+# What EDA reads from NLTK; anything else TextAttack asks for (omw-1.4, taggers) is not needed for English EDA.
+NLTK_RESOURCES = {"WordNet": "corpora/wordnet/", "the English stop words": "corpora/stopwords/english"}
+NLTK_DOWNLOAD_COMMAND = "python -m nltk.downloader wordnet stopwords"
+
+ProgressFn = Callable[[int, int, str], None]  # (texts added so far, texts to add, message)
+
+_LOCK = threading.RLock()  # TextAttack draws from the global `random`; NLTK's lazy corpus loading is not thread-safe
+_AUGMENTERS: dict[tuple, object] = {}
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Settings of a build and its cache name
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """What defines an augmented split; equal specs share one cache folder."""
+
+    recipe: str = DEFAULT_RECIPE
+    pct: float = DEFAULT_PCT
+    target_ratio: float | None = DEFAULT_RATIO
+    target_count: int | None = None
+    seed: int = DEFAULT_SEED
+    limit: int | None = None
+
+    @classmethod
+    def from_config(cls, config: dict) -> "AugmentSpec":
+        """From CLI/job keys (target_ratio | target_count, seed, recipe, pct, limit); refuses bad values."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(config) - known - {"device"}
+        if unknown:
+            raise InvalidConfig(f"augment: unknown setting(s) {', '.join(sorted(unknown))} "
+                                f"(known: {', '.join(sorted(known))}).")
+        try:
+            values = {k: _CASTS[k](v) for k, v in config.items() if k in known and v is not None}
+        except (TypeError, ValueError) as exc:
+            raise InvalidConfig(f"augment: a setting has the wrong type ({exc}).") from None
+        if values.get("target_count") is not None and "target_ratio" not in values:
+            values["target_ratio"] = None
+        spec = cls(**values)
+        spec.validate()
+        return spec
+
+    def validate(self) -> None:
+        check_recipe(self.recipe)
+        check_pct(self.pct)
+        _check_target(self.target_ratio, self.target_count)
+        if self.limit is not None and int(self.limit) < 1:
+            raise InvalidConfig(f"limit: must be a positive number of train examples, got {self.limit}.")
+
+    @property
+    def name(self) -> str:
+        """Readable and derived from the settings, e.g. eda-r0.25-s211 or random-swap-p0.2-n3000-s1-l500."""
+        parts = [self.recipe]
+        if self.pct != DEFAULT_PCT:
+            parts.append(f"p{self.pct:g}")
+        parts.append(f"n{self.target_count}" if self.target_count is not None else f"r{self.target_ratio:g}")
+        parts.append(f"s{self.seed}")
+        if self.limit is not None:
+            parts.append(f"l{self.limit}")
+        return "-".join(parts)
+
+
+DEFAULT_SPEC = AugmentSpec()
+_CASTS = {"recipe": str, "pct": float, "target_ratio": float, "target_count": int, "seed": int, "limit": int}
+
+
+def check_recipe(recipe: str) -> str:
+    if recipe not in RECIPES:
+        raise InvalidConfig(f"recipe: unknown recipe '{recipe}' (known: {', '.join(RECIPES)}).")
+    return recipe
+
+
+def check_pct(pct: float) -> float:
+    if not 0.0 < float(pct) <= 1.0:
+        raise InvalidConfig(f"pct: the share of words to change must be in (0, 1], got {pct}.")
+    return float(pct)
+
+
+def _check_target(ratio: float | None, count: int | None) -> None:
+    if (ratio is None) == (count is None):
+        raise InvalidConfig("target: give either a target ratio or a target count, not both.")
+    if ratio is not None and not 0.0 < float(ratio) <= 1.0:
+        raise InvalidConfig(f"target ratio: must be in (0, 1] (a share of the largest class), got {ratio}.")
+    if count is not None and int(count) < 1:
+        raise InvalidConfig(f"target count: must be a positive number of examples, got {count}.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Balance plan (pure arithmetic: no augmentation)
+
+
+def balance_target(counts: dict[str, int], ratio: float | None = DEFAULT_RATIO, count: int | None = None) -> int:
+    """Examples per class to reach: `count`, or `ratio` × the largest class (rounded down, as the notebook did)."""
+    if count is not None:
+        ratio = None
+    _check_target(ratio, count)
+    return int(count) if count is not None else int(float(ratio) * max(counts.values(), default=0))
+
+
+def balance_plan(counts: dict[str, int], ratio: float | None = DEFAULT_RATIO,
+                 count: int | None = None) -> dict[str, int]:
+    """Class counts after balancing: every class below the target grows to exactly the target, the others stay.
+    A class with no example cannot grow (there is nothing to augment)."""
+    target = balance_target(counts, ratio, count)
+    return {name: max(n, target) if n > 0 else 0 for name, n in counts.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# NLTK resources, offline
+
+
+_NLTK_DEFAULT_PATH: list[str] = []
+
+
+def nltk_search_path(settings: Settings | None = None) -> list[str]:
+    """NLTK_DATA (as set now) first, then NLTK's own default folders."""
+    import nltk
+
+    settings = settings or get_settings()
+    with _LOCK:
+        if not _NLTK_DEFAULT_PATH:  # nltk.data.path as first seen, less the NLTK_DATA entries of import time
+            imported_env = {os.path.expanduser(p) for p in getattr(nltk.data, "_paths_from_env", []) if p}
+            _NLTK_DEFAULT_PATH.extend(p for p in nltk.data.path if p not in imported_env)
+    from_env = [os.path.expanduser(p) for p in (settings.nltk_data or "").split(os.pathsep) if p]
+    return from_env + [p for p in _NLTK_DEFAULT_PATH if p not in from_env]
+
+
+def missing_nltk_resources(settings: Settings | None = None) -> list[str]:
+    """Names of the NLTK resources EDA needs that are not on the search path (no download is attempted)."""
+    import nltk
+
+    paths = nltk_search_path(settings)
+    missing = []
+    for label, resource in NLTK_RESOURCES.items():
+        try:
+            nltk.data.find(resource, paths=paths)
+        except LookupError:
+            missing.append(label)
+    return missing
+
+
+def ensure_nltk_resources(settings: Settings | None = None) -> None:
+    """Point NLTK at NLTK_DATA and check WordNet and the stop words, or raise MissingResource saying how to fix it."""
+    import nltk
+
+    settings = settings or get_settings()
+    missing = missing_nltk_resources(settings)
+    if missing:
+        searched = (f"NLTK_DATA={settings.nltk_data} nor NLTK's default folders" if settings.nltk_data
+                    else "NLTK's default folders (NLTK_DATA is not set)")
+        raise MissingResource(
+            f"EDA needs {' and '.join(missing)} from NLTK, found in neither {searched}. "
+            "Offline: set NLTK_DATA to a folder that holds corpora/wordnet.zip (or corpora/wordnet/) and "
+            f"corpora/stopwords/english. Online: download them once with `{NLTK_DOWNLOAD_COMMAND}`."
+        )
+    with _LOCK:
+        nltk.data.path[:] = nltk_search_path(settings)
+
+
+@contextlib.contextmanager
+def _no_nltk_downloads() -> Iterator[None]:
+    """TextAttack calls nltk.download (omw-1.4, and more on its first import); offline that waits on the network.
+    Everything EDA needs was checked beforehand, so a download request only reports what is already there."""
+    import nltk
+
+    def local_only(info_or_id=None, *args, **kwargs) -> bool:
+        logging.getLogger(__name__).debug("skipped nltk.download(%r): EDA runs from local data", info_or_id)
+        return False
+
+    original = nltk.download
+    nltk.download = local_only
+    try:
+        yield
+    finally:
+        nltk.download = original
+
+
+@contextlib.contextmanager
+def _keep_loggers() -> Iterator[None]:
+    """TextAttack's import runs logging.config.dictConfig, which disables every logger that exists already
+    (streamlit's, optuna's); put them back as they were."""
+    loggers = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    states = {lg: lg.disabled for lg in loggers}
+    try:
+        yield
+    finally:
+        for lg, disabled in states.items():
+            lg.disabled = disabled
+
+
+def _recipes_module():
+    with _keep_loggers(), _no_nltk_downloads():
+        from textattack.augmentation import recipes
+    return recipes
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Augmenters and deterministic variants
+
+
+def _sorted_results(method: Callable) -> Callable:
+    def wrapper(*args, **kwargs) -> list[str]:
+        return sorted(method(*args, **kwargs))
+
+    return wrapper
+
+
+def _make_deterministic(augmenter) -> None:
+    """TextAttack turns sets of WordNet synonyms into lists before random.choice: their order follows the string hash,
+    which changes with every process (PYTHONHASHSEED). Sorting them makes a seed give the same text everywhere."""
+    parts = [getattr(augmenter, a) for a in ("synonym_replacement", "random_insertion") if hasattr(augmenter, a)]
+    for part in parts or [augmenter]:
+        transformation = part.transformation
+        for method in ("_get_replacement_words", "_get_synonyms"):
+            if hasattr(transformation, method):
+                setattr(transformation, method, _sorted_results(getattr(transformation, method)))
+
+
+def _variants_per_call(recipe: str, wanted: int) -> int:
+    # EDA always runs its four operations, so ask for all four; fewer would drop some at random in set order
+    return EDA_VARIANTS_PER_CALL if recipe == "eda" else max(1, int(wanted))
+
+
+def get_augmenter(recipe: str = DEFAULT_RECIPE, pct: float = DEFAULT_PCT, wanted: int = EDA_VARIANTS_PER_CALL,
+                  settings: Settings | None = None):
+    """A TextAttack augmenter for `recipe` (cached per recipe, pct and variants per call). Imports TextAttack."""
+    check_recipe(recipe)
+    check_pct(pct)
+    ensure_nltk_resources(settings)
+    per_call = _variants_per_call(recipe, wanted)
+    key = (recipe, float(pct), per_call)
+    with _LOCK:
+        if key not in _AUGMENTERS:
+            recipes = _recipes_module()
+            with _no_nltk_downloads():
+                augmenter = getattr(recipes, RECIPES[recipe][0])(pct_words_to_swap=float(pct),
+                                                                 transformations_per_example=per_call)
+            _make_deterministic(augmenter)
+            _AUGMENTERS[key] = augmenter
+        return _AUGMENTERS[key]
+
+
+def _seed_from(key: tuple) -> int:
+    return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:4], "little")
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed python's and numpy's global generators for one TextAttack call, then restore them for everyone else."""
+    with _LOCK:
+        py_state, np_state = random.getstate(), np.random.get_state()
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def _augment_once(augmenter, text: str, key: tuple) -> list[str]:
+    """One augmenter call, seeded by `key`: distinct non-empty variants that differ from `text`, in a seeded order."""
+    seed = _seed_from(key)
+    with _seeded(seed):
+        variants = augmenter.augment(text)
+    fresh = sorted({v for v in variants if v.strip() and v != text})
+    random.Random(seed).shuffle(fresh)
+    return fresh
+
+
+def augment_text(text: str, n: int = 4, seed: int = DEFAULT_SEED, recipe: str = DEFAULT_RECIPE,
+                 pct: float = DEFAULT_PCT, settings: Settings | None = None) -> list[str]:
+    """Up to `n` distinct variants of `text` that differ from it; the same ones again for the same seed."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidConfig("text: give a sentence to augment.")
+    if not 1 <= int(n) <= MAX_PREVIEW_VARIANTS:
+        raise InvalidConfig(f"n: the number of variants must be between 1 and {MAX_PREVIEW_VARIANTS}, got {n}.")
+    augmenter = get_augmenter(recipe, pct, n, settings)
+    found: list[str] = []
+    for attempt in range(2 * int(n) + 3):  # short texts have few variants: stop trying after a while
+        found += [v for v in _augment_once(augmenter, text, (seed, "preview", attempt)) if v not in found]
+        if len(found) >= n:
+            break
+    return found[:n]
+
+
+def word_diff(original: str, variant: str) -> list[tuple[str, str]]:
+    """Word-level diff of a variant against its original: (op, word) with op 'equal', 'insert' or 'delete'
+    (a replaced word is a delete followed by an insert)."""
+    a, b = original.split(), variant.split()
+    ops: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            ops += [("equal", w) for w in a[i1:i2]]
+            continue
+        ops += [("delete", w) for w in a[i1:i2]]
+        ops += [("insert", w) for w in b[j1:j2]]
+    return ops
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Balanced build of the train split
+
+
+def _grow_class(augmenter, sources: list[tuple[int, str]], need: int, key: tuple, step: Callable[[int], None],
+                per_call: int) -> list[tuple[int, str]]:
+    """Exactly `need` new texts from `sources` (train index, text), drawn round-robin: every source is used once
+    before any is used again, each call contributes at most what the class still needs (texts, not calls)."""
+    added: list[tuple[int, str]] = []
+    seen = {index: {text} for index, text in sources}
+    unique, round_no = True, 0
+    while len(added) < need:
+        before = len(added)
+        per_source = min(per_call, math.ceil((need - len(added)) / len(sources)))
+        for index, text in sources:
+            if len(added) >= need:
+                break
+            variants = _augment_once(augmenter, text, (*key, index, round_no))
+            fresh = [v for v in variants if v not in seen[index]] if unique else variants
+            take = fresh[:min(per_source, need - len(added))]
+            seen[index].update(take)
+            added += [(index, v) for v in take]
+            step(len(take))
+        if len(added) == before:
+            if not unique:
+                raise GoEmoError(f"augmentation found no variant of the {len(sources)} source text(s) of class "
+                                 f"{key[1]}: they are too short for this recipe. Try another recipe.")
+            unique = False  # every distinct variant is used: repeat some rather than miss the target
+        round_no += 1
+    return added
+
+
+class _Tracker:
+    """Counts added texts over all classes for the progress callback; checks for a cancel between source texts."""
+
+    def __init__(self, total: int, progress: ProgressFn | None, check_cancel: Callable[[], None] | None):
+        self.total, self.done, self.progress, self.check_cancel = total, 0, progress, check_cancel
+        self.name, self.need, self.class_done = "", 0, 0
+
+    def start(self, name: str, need: int) -> None:
+        self.name, self.need, self.class_done = name, need, 0
+
+    def step(self, count: int) -> None:
+        if self.check_cancel:
+            self.check_cancel()
+        self.done += count
+        self.class_done += count
+        if self.progress:
+            self.progress(self.done, self.total, f"{self.name} {self.class_done:,}/{self.need:,}")
+
+
+def augmented_root(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).home / "augmented"
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise InvalidConfig(f"augmented split name '{name}' is not valid (letters, digits, '.', '_', '-').")
+    return name
+
+
+def _read_meta(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _summary(meta: dict, folder: Path, reused: bool) -> dict:
+    return {"status": "completed", "name": meta["name"], "before": meta["before"], "after": meta["after"],
+            "added": meta["added"], "target": meta["target"], "cache": str(folder), "seconds": meta["seconds"],
+            "reused": reused}
+
+
+def _frame(texts: list[str], labels: list[int], ids: list[str], added: list[tuple[int, int, str]]):
+    """The whole augmented train split: the originals, then the added rows marked augmented=True."""
+    import pandas as pd
+
+    originals = pd.DataFrame({"text": texts, "label": labels, "augmented": False,
+                              "source_index": range(len(texts)), "source_id": ids})
+    extra = pd.DataFrame({"text": [t for _, _, t in added], "label": [c for _, c, _ in added], "augmented": True,
+                          "source_index": [i for i, _, _ in added], "source_id": [ids[i] for i, _, _ in added]})
+    frame = pd.concat([originals, extra.astype(originals.dtypes.to_dict())], ignore_index=True)
+    frame["label_name"] = frame["label"].map(dict(enumerate(EKMAN_CLASSES)))
+    return frame
+
+
+def _write_atomically(folder: Path, frame, meta: dict) -> None:
+    """Write into a hidden sibling folder, then rename it into place, so readers never see half a split."""
+    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        frame.to_parquet(tmp / "train.parquet", index=False)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings | None = None, *,
+                    progress: ProgressFn | None = None, check_cancel: Callable[[], None] | None = None,
+                    log: Callable[[str], None] | None = None, force: bool = False) -> dict:
+    """Grow every train class below the target to exactly the target with `recipe`, save the split under
+    $GOEMO_HOME/augmented/<name>/ and return {status, name, before, after, added, target, cache, seconds, reused}.
+    A split already built with the same settings (and train data) is returned at once."""
+    spec = config if isinstance(config, AugmentSpec) else AugmentSpec.from_config(config or {})
+    spec.validate()
+    settings = settings or get_settings()
+    log = log or (lambda message: None)
+    train = limit_split(load_goemotions(settings)["train"], spec.limit)
+    texts, labels, ids = list(train["text"]), list(train["label"]), [str(i) for i in train["id"]]
+    fingerprint = data_fingerprint(texts)
+    folder = augmented_root(settings) / spec.name
+    meta = _read_meta(folder)
+    if meta and meta.get("train_fingerprint") == fingerprint and not force:
+        log(f"reusing the cached augmented split {spec.name}")
+        if progress:
+            progress(meta["added"], meta["added"], "cached")
+        return _summary(meta, folder, reused=True)
+
+    ensure_home(settings)
+    started = time.time()
+    before = class_counts(labels)
+    after = balance_plan(before, spec.target_ratio, spec.target_count)
+    target = balance_target(before, spec.target_ratio, spec.target_count)
+    tracker = _Tracker(sum(after.values()) - sum(before.values()), progress, check_cancel)
+    log(f"building {spec.name}: target {target:,} per class, {tracker.total:,} texts to add")
+    added: list[tuple[int, int, str]] = []
+    for class_id, name in enumerate(EKMAN_CLASSES):
+        need = after[name] - before[name]
+        if need <= 0:
+            continue
+        sources = [(i, t) for i, (t, y) in enumerate(zip(texts, labels)) if y == class_id]
+        log(f"{name}: {before[name]:,} → {after[name]:,} (+{need:,}) from {len(sources):,} source texts")
+        wanted = min(EDA_VARIANTS_PER_CALL, math.ceil(need / len(sources)))
+        augmenter = get_augmenter(spec.recipe, spec.pct, wanted, settings)
+        tracker.start(name, need)
+        grown = _grow_class(augmenter, sources, need, (spec.seed, name), tracker.step,
+                            _variants_per_call(spec.recipe, wanted))
+        added += [(index, class_id, text) for index, text in grown]
+
+    seconds = round(time.time() - started, 2)
+    meta = {"name": spec.name, **asdict(spec), "target": target, "before": before, "after": after,
+            "added": len(added), "seconds": seconds, "created": time.time(), "train_examples": len(texts),
+            "train_fingerprint": fingerprint, "data_source": settings.data_source, "format": 1}
+    _write_atomically(folder, _frame(texts, labels, ids, added), meta)
+    log(f"saved {len(added):,} augmented texts to {folder} in {seconds:.1f} s")
+    return _summary(meta, folder, reused=False)
+
+
+def run_augment_job(config: dict, context) -> dict:
+    """The 'augment' background job: build (or reuse) a balanced augmented train split."""
+
+    def progress(done: int, total: int, text: str) -> None:
+        context.progress(done / total if total else 1.0, f"{text} · {done:,}/{total:,} texts added")
+
+    context.progress(0.0, "loading data and TextAttack")
+    return build_augmented(config, progress=progress, check_cancel=context.check_cancel, log=context.log)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading the cache
+
+
+def list_augmented(settings: Settings | None = None) -> list[dict]:
+    """Every cached augmented split, newest first: {name, path, created, meta}."""
+    root = augmented_root(settings)
+    if not root.is_dir():
+        return []
+    splits = []
+    for folder in root.iterdir():
+        meta = _read_meta(folder) if folder.is_dir() and not folder.name.startswith(".") else None
+        if meta and (folder / "train.parquet").is_file():
+            splits.append({"name": folder.name, "path": str(folder), "created": meta.get("created"), "meta": meta})
+    return sorted(splits, key=lambda s: s["created"] or 0, reverse=True)
+
+
+def resolve_augmented_name(name: str) -> str:
+    """'default' → the default build's name (ratio 0.25, seed 211, EDA); raises MissingResource if not built yet."""
+    name = DEFAULT_SPEC.name if name in (None, "", "default") else _check_name(name)
+    if _read_meta(augmented_root() / name) is None:
+        hint = "" if name == DEFAULT_SPEC.name else " with its settings; `python -m goemo_core augment list` shows the built ones"
+        raise MissingResource(f"The augmented split '{name}' is not built yet; run `python -m goemo_core augment build` "
+                              f"(or build it on the Augment page){hint}.")
+    return name
+
+
+def load_augmented_frame(name: str, settings: Settings | None = None):
+    """The whole cached augmented train split as a DataFrame (originals and added rows)."""
+    import pandas as pd
+
+    settings = settings or get_settings()
+    name = DEFAULT_SPEC.name if name in (None, "", "default") else _check_name(name)
+    path = augmented_root(settings) / name / "train.parquet"
+    if not path.is_file():
+        raise MissingResource(f"The augmented split '{name}' is not built yet; run `python -m goemo_core augment "
+                              "build` (or build it on the Augment page).")
+    return pd.read_parquet(path)
+
+
+def load_augmented_rows(name: str, settings: Settings | None = None,
+                        limit: int | None = None) -> tuple[list[str], list[int]]:
+    """The ADDED rows of a cached split (texts, Ekman label ids). With `limit`, only rows whose source is among the
+    first `limit` train examples, so a limited train split gets only its own augmentations."""
+    frame = load_augmented_frame(name, settings)
+    rows = frame[frame["augmented"]]
+    if limit is not None:
+        rows = rows[rows["source_index"] < int(limit)]
+    return [str(t) for t in rows["text"]], [int(y) for y in rows["label"]]

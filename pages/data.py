@@ -1,0 +1,109 @@
+"""Data: class balance per split (Ekman 7 and raw 28), the 28 → 7 grouping, token lengths, a sample browser."""
+
+import altair as alt
+import streamlit as st
+
+from goemo_core import data as gd
+from goemo_core.settings import get_settings
+from goemo_core.text import DEFAULT_MAX_LENGTH, split_token_lengths
+from views.charts import bar_with_percent
+from views.common import load_dataset, page_setup, user_errors
+
+page_setup("Data", ":material/bar_chart:")
+
+
+@st.cache_data(show_spinner="Counting labels…")
+def statistics(source_key: str) -> dict:
+    return gd.dataset_statistics()
+
+
+@st.cache_data(show_spinner="Tokenising every split…")
+def token_lengths(source_key: str, pretrained: str | None):
+    return split_token_lengths()
+
+
+settings = get_settings()
+source_key = f"{settings.data_dir}"
+with user_errors():
+    dataset = load_dataset()
+    stats = statistics(source_key)
+
+st.caption(f"Source: {stats['source']}")
+splits = list(gd.SPLITS)
+cols = st.columns(len(splits))
+for col, split in zip(cols, splits):
+    s = stats["splits"][split]
+    col.metric(f"{split} examples", f"{s['examples']:,}")
+    col.caption(f"multi-label: **{s['multi_label_fraction']:.1%}** · imbalance (largest/smallest class): "
+                f"**{s['imbalance_ratio']:.1f}×**")
+
+view = st.segmented_control("Splits", ["side by side", *splits], default="side by side", key="split_view")
+shown = splits if view in (None, "side by side") else [view]
+
+st.subheader("Ekman classes")
+ekman = gd.ekman_frame(stats)
+ekman = ekman[ekman["split"].isin(shown)]
+st.altair_chart(bar_with_percent(ekman, "class", column="split" if len(shown) > 1 else None,
+                                 sort=list(gd.EKMAN_CLASSES)), width="content")
+majority = stats["splits"]["test"]["ekman"]
+st.caption(f"Majority class on test: joy, {max(majority.values()) / sum(majority.values()):.1%} — the accuracy of "
+           "always answering joy.")
+
+st.subheader("Raw labels (28)")
+raw = gd.raw_label_frame(stats)
+raw = raw[raw["split"].isin(shown)]
+raw_chart = alt.Chart(raw).mark_bar().encode(
+    y=alt.Y("emotion:N", sort="-x", title=None),
+    x=alt.X("count:Q", title="label occurrences"),
+    color=alt.Color("ekman:N", sort=list(gd.EKMAN_CLASSES), title="Ekman class"),
+    tooltip=["split", "emotion", "ekman", alt.Tooltip("count:Q", format=",")],
+).properties(height=520, width=260 if len(shown) > 1 else 520)
+if len(shown) > 1:
+    raw_chart = raw_chart.facet(column=alt.Column("split:N", sort=splits, title=None))
+st.altair_chart(raw_chart, width="content")
+
+st.subheader("From 28 emotions to 7 classes")
+st.markdown("Every label of an example is mapped to its Ekman group; the group that occurs most often is the "
+            "example's **primary label**; a tie goes to the group listed first.")
+left, right = st.columns([2, 3])
+with left:
+    table = (raw[raw["split"] == shown[0]][["emotion", "ekman", "count"]]
+             .sort_values(["ekman", "count"], ascending=[True, False]))
+    st.dataframe(table, hide_index=True, height=420, width="stretch")
+with right:
+    st.altair_chart(alt.Chart(raw[raw["split"] == shown[0]]).mark_bar().encode(
+        x=alt.X("ekman:N", sort=list(gd.EKMAN_CLASSES), title=f"Ekman class ({shown[0]})"),
+        y=alt.Y("count:Q", title="raw label occurrences"),
+        color=alt.Color("emotion:N", legend=None),
+        tooltip=["emotion", "ekman", alt.Tooltip("count:Q", format=",")],
+    ).properties(height=420), width="stretch")
+
+st.subheader("Text length in tokens")
+with user_errors(stop=False):
+    lengths = token_lengths(source_key, settings.pretrained)
+    lengths = lengths[lengths["split"].isin(shown)]
+    clipped = lengths.assign(tokens=lengths["tokens"].clip(upper=80))
+    hist = alt.Chart(clipped).mark_bar(opacity=0.7).encode(
+        x=alt.X("tokens:Q", bin=alt.Bin(step=2), title="tokens (80 = 80 or more)"),
+        y=alt.Y("count():Q", title="examples", stack=None),
+        color=alt.Color("split:N", sort=splits),
+    ).properties(height=260)
+    rule = alt.Chart({"values": [{"x": DEFAULT_MAX_LENGTH}]}).mark_rule(color="red", strokeDash=[4, 4]).encode(x="x:Q")
+    st.altair_chart(hist + rule, width="stretch")
+    over = (lengths["tokens"] > DEFAULT_MAX_LENGTH).mean()
+    st.caption(f"Red line: the {DEFAULT_MAX_LENGTH}-token input length used for training; {over:.1%} of the texts "
+               "shown are longer and get truncated.")
+
+st.subheader("Sample browser")
+c1, c2, c3, c4 = st.columns([1, 1, 2, 2])
+browse_split = c1.selectbox("Split", splits, key="browse_split")
+browse_class = c2.selectbox("Ekman class", ["(any)", *gd.EKMAN_CLASSES], key="browse_class")
+browse_raw = c3.multiselect("Raw labels (any of)", list(gd.label_names()), key="browse_raw")
+contains = c4.text_input("Text contains", key="browse_contains")
+sample, matches = gd.browse(dataset[browse_split], None if browse_class == "(any)" else browse_class, browse_raw,
+                            contains, n=50, seed=st.session_state.get("browse_seed", 0))
+st.caption(f"{matches:,} matching examples; showing {len(sample)}.")
+if st.button("Another sample", key="browse_shuffle"):
+    st.session_state["browse_seed"] = st.session_state.get("browse_seed", 0) + 1
+    st.rerun()
+st.dataframe(sample, hide_index=True, width="stretch")

@@ -1,0 +1,57 @@
+"""Shared fixtures: every test gets a fresh artifacts folder; the data, WordNet and encoder come from ../shared
+(or wherever GOEMO_DATA_DIR, NLTK_DATA and GOEMO_PRETRAINED already point)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATA_DIR = Path(os.environ.get("GOEMO_DATA_DIR") or SHARED / "data" / "goemotions").resolve()
+NLTK_DIR = Path(os.environ.get("NLTK_DATA") or SHARED / "nltk_data").resolve()
+PRETRAINED_DIR = Path(os.environ.get("GOEMO_PRETRAINED") or SHARED / "models" / "all-MiniLM-L6-v2").resolve()
+
+
+@pytest.fixture(autouse=True)
+def goemo_env(tmp_path, monkeypatch):
+    """A private GOEMO_HOME per test, local data, no hub access, no pretrained encoder unless a test asks."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("GOEMO_HOME", str(home))
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("NLTK_DATA", str(NLTK_DIR))
+    monkeypatch.setenv("GOEMO_DEVICE", "cpu")
+    monkeypatch.delenv("GOEMO_OPTUNA_STORAGE", raising=False)
+    monkeypatch.delenv("GOEMO_PRETRAINED", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    return home
+
+
+@pytest.fixture
+def pretrained(monkeypatch) -> Path:
+    """GOEMO_PRETRAINED set to the local MiniLM encoder."""
+    monkeypatch.setenv("GOEMO_PRETRAINED", str(PRETRAINED_DIR))
+    return PRETRAINED_DIR
+
+
+@pytest.fixture
+def fresh_manager():
+    """A fresh process-wide JobManager (and empty streamlit caches), shut down afterwards."""
+    import goemo_core.jobs as jobs
+
+    jobs._MANAGER = None
+    try:
+        import streamlit as st
+
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    except Exception:
+        pass
+    yield jobs.get_manager
+    if jobs._MANAGER is not None:
+        jobs._MANAGER.shutdown(cancel=True)
+        jobs._MANAGER = None
