@@ -1,0 +1,181 @@
+"""The Trainer and whole runs: determinism, cancel, early stopping, recipe options, refusal of bad settings."""
+
+import threading
+
+import pytest
+import torch
+
+from goemo_core.errors import Cancelled, InvalidConfig
+from goemo_core.runs import RunStore
+from goemo_core.text import EncodedSplit
+from goemo_core.train import Trainer, build_model, make_config, train_run
+
+TINY = {"embedding_dim": 16, "hidden_size": 16, "head_units": 16, "limit": 200, "epochs": 1}
+
+
+def toy_split(n=96, length=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, length + 1, (n,), generator=g)
+    ids = torch.randint(1, 50, (n, length), generator=g)
+    ids[torch.arange(length)[None, :] >= lengths[:, None]] = 0
+    labels = (ids[:, 0] % 7)  # learnable: the first token decides the class
+    return EncodedSplit(ids, lengths, labels)
+
+
+def tiny_model(arch="gru", **overrides):
+    config = make_config(arch, {"embedding_dim": 16, "hidden_size": 16, "head_units": 16, **overrides})
+    torch.manual_seed(config.seed)
+    return config, build_model(config, 50, 0, None)
+
+
+def test_same_seed_same_history():
+    histories = []
+    for _ in range(2):
+        config, model = tiny_model(epochs=2, batch_size=16)
+        histories.append(Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1)))
+    keys = ("train_loss", "val_loss", "val_accuracy")
+    assert [[h[k] for k in keys] for h in histories[0]] == [[h[k] for k in keys] for h in histories[1]]
+
+
+def test_learns_a_learnable_task():
+    config, model = tiny_model(epochs=15, batch_size=16, lr=0.01, patience=15)
+    history = Trainer(model, config, "cpu").fit(toy_split(320), toy_split(seed=1))
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert max(h["val_accuracy"] for h in history) > 40  # chance is ~14 %
+
+
+def test_cancel_stops_within_one_batch():
+    config, model = tiny_model(epochs=50, batch_size=8)
+    cancel = threading.Event()
+    trainer = Trainer(model, config, "cpu")
+    batches = []
+    original = model.forward
+
+    def counting_forward(*args):
+        batches.append(1)
+        if len(batches) == 3:
+            cancel.set()
+        return original(*args)
+
+    model.forward = counting_forward
+    with pytest.raises(Cancelled):
+        trainer.fit(toy_split(), toy_split(seed=1), cancel=cancel)
+    assert len(batches) == 3  # the check before the 4th batch stopped it
+
+
+def test_early_stopping_restores_best_weights():
+    config, model = tiny_model(epochs=30, batch_size=16, lr=0.05, patience=2)
+    trainer = Trainer(model, config, "cpu")
+    history = trainer.fit(toy_split(200), toy_split(seed=1))
+    assert len(history) < 30 or trainer.best_epoch
+    best = max(history, key=lambda h: h["val_accuracy"])
+    assert trainer.best_epoch == best["epoch"]
+    assert trainer.evaluate(toy_split(seed=1))["accuracy"] == pytest.approx(best["val_accuracy"])
+
+
+def test_frozen_embeddings_get_no_gradient_then_unfreeze():
+    config, model = tiny_model(epochs=2, batch_size=16, freeze_embedding_epochs=1)
+    before = model.embedding.table.weight.detach().clone()
+    trainer = Trainer(model, config, "cpu")
+    trainer.config.epochs = 1
+    trainer.fit(toy_split(), toy_split(seed=1))
+    assert torch.equal(before, model.embedding.table.weight)  # frozen during epoch 1
+    trainer.config.freeze_embedding_epochs = 0
+    trainer.fit(toy_split(), toy_split(seed=1))
+    assert not torch.equal(before, model.embedding.table.weight)
+
+
+@pytest.mark.parametrize("option", [{"class_weights": True}, {"label_smoothing": 0.1}, {"balanced_sampler": True},
+                                    {"scheduler": "multistep", "milestones": [1]}, {"scheduler": "plateau"},
+                                    {"warmup_epochs": 1.0}, {"optimizer": "rmsprop"}, {"optimizer": "adam"},
+                                    {"monitor": "val_macro_f1"}, {"batches_per_epoch": 2}])
+def test_recipe_options_run(option):
+    config, model = tiny_model(epochs=2, batch_size=16, **option)
+    history = Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(h["train_loss"])) for h in history)
+
+
+def test_multistep_and_warmup_change_the_learning_rate():
+    config, model = tiny_model(epochs=3, batch_size=32, scheduler="multistep", milestones=[2], lr=0.01, gamma=0.1)
+    history = Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
+    assert history[0]["lr"] == pytest.approx(0.01) and history[2]["lr"] == pytest.approx(0.001)
+    config, model = tiny_model(epochs=2, batch_size=32, scheduler="none", warmup_epochs=2, lr=0.01)
+    history = Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
+    assert history[0]["lr"] < history[1]["lr"] <= 0.01
+
+
+def test_balanced_sampler_draws_classes_evenly():
+    config, model = tiny_model(balanced_sampler=True)
+    split = toy_split(700)
+    split.labels[:600] = 0  # heavily imbalanced
+    order = Trainer(model, config, "cpu")._epoch_order(split)
+    share = (split.labels[order] == 0).float().mean()
+    assert share < 0.3
+
+
+@pytest.mark.parametrize("overrides, name", [({"hidden_size": 0}, "hidden_size"), ({"lr": -0.1}, "lr"),
+                                             ({"nonsense": 1}, "nonsense"), ({"epochs": 0}, "epochs"),
+                                             ({"optimizer": "sgdx"}, "optimizer"), ({"dropout": 2}, "dropout")])
+def test_bad_settings_are_refused_naming_the_parameter(overrides, name):
+    with pytest.raises(InvalidConfig, match=name):
+        make_config("lstm", overrides)
+
+
+def test_unknown_architecture_refused():
+    with pytest.raises(InvalidConfig, match="arch"):
+        make_config("cnn")
+
+
+def test_train_run_writes_a_complete_run_directory():
+    result = train_run(make_config("lstm", dict(TINY, epochs=2)))
+    run = result.run
+    assert run.status == "completed"
+    assert {"config.json", "history.jsonl", "metrics.json", "model.safetensors", "tokenizer.json", "status",
+            "test_predictions.csv", "info.json"} <= {p.name for p in run.path.iterdir()}
+    assert len(run.history) == 2 and set(run.history[0]) >= {"train_loss", "train_accuracy", "val_loss",
+                                                              "val_accuracy", "val_macro_f1", "lr", "seconds"}
+    metrics = run.metrics
+    assert sum(map(sum, metrics["confusion"])) == 200
+    assert sum(c["support"] for c in metrics["per_class"].values()) == 200
+    config = run.config
+    assert config["arch"] == "lstm" and config["seed"] == 211 and config["device"] == "cpu"
+    assert config["code_version"] and config["params"]["hidden_size"] == 16
+    assert RunStore().get(run.run_id).summary()["test_accuracy"] == pytest.approx(metrics["accuracy"])
+
+
+def test_cancelled_run_keeps_history_and_status():
+    cancel = threading.Event()
+
+    def stop_after_first(record):
+        cancel.set()
+
+    result = train_run(make_config("gru", dict(TINY, epochs=5)), on_epoch=stop_after_first, cancel=cancel)
+    assert result.status == "cancelled" and result.run.status == "cancelled"
+    assert len(result.run.history) == 1 and result.run.weights_path.is_file()
+
+
+def test_failed_run_is_marked_failed(monkeypatch):
+    from goemo_core import train as train_module
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(train_module.Trainer, "fit", explode)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train_run(make_config("gru", TINY))
+    (run,) = RunStore().list()
+    assert run.status == "failed" and "out of memory" in run.info["error"]
+
+
+def test_pretrained_embeddings_initialise_the_table(pretrained):
+    result = train_run(make_config("gru", dict(TINY, freeze_embedding_epochs=-1)))
+    config = result.run.config
+    assert config["pretrained"] == str(pretrained) and config["embedding_init_dim"] == 384
+    assert config["vocab_size"] == 30522
+
+
+def test_augmented_split_is_refused_when_missing():
+    from goemo_core.errors import MissingResource
+
+    with pytest.raises(MissingResource):
+        train_run(make_config("gru", dict(TINY, augment="eda-missing")))
