@@ -40,6 +40,7 @@ DEFAULT_PCT = 0.1  # TextAttack's default share of words changed per variant
 DEFAULT_RATIO = 0.25  # the notebook's target: largest class / 4
 DEFAULT_SEED = 211
 EDA_VARIANTS_PER_CALL = 4  # one variant from each of EDA's four operations
+EDA_OPERATIONS = ("synonym_replacement", "random_insertion", "random_swap", "random_deletion")  # its attributes
 MAX_PREVIEW_VARIANTS = 20
 
 # What EDA reads from NLTK; anything else TextAttack asks for (omw-1.4, taggers) is not needed for English EDA.
@@ -107,7 +108,9 @@ class AugmentSpec:
 
 
 DEFAULT_SPEC = AugmentSpec()
-_CASTS = {"recipe": str, "pct": float, "target_ratio": float, "target_count": int, "seed": int, "limit": int}
+# Shares are rounded so that a slider's 0.30000000000000004 names the same split as 0.3.
+_CASTS = {"recipe": str, "pct": lambda v: round(float(v), 4), "target_ratio": lambda v: round(float(v), 4),
+          "target_count": int, "seed": int, "limit": int}
 
 
 def check_recipe(recipe: str) -> str:
@@ -124,7 +127,7 @@ def check_pct(pct: float) -> float:
 
 def _check_target(ratio: float | None, count: int | None) -> None:
     if (ratio is None) == (count is None):
-        raise InvalidConfig("target: give either a target ratio or a target count, not both.")
+        raise InvalidConfig("target: give exactly one of a target ratio and a target count.")
     if ratio is not None and not 0.0 < float(ratio) <= 1.0:
         raise InvalidConfig(f"target ratio: must be in (0, 1] (a share of the largest class), got {ratio}.")
     if count is not None and int(count) < 1:
@@ -254,7 +257,7 @@ def _sorted_results(method: Callable) -> Callable:
 def _make_deterministic(augmenter) -> None:
     """TextAttack turns sets of WordNet synonyms into lists before random.choice: their order follows the string hash,
     which changes with every process (PYTHONHASHSEED). Sorting them makes a seed give the same text everywhere."""
-    parts = [getattr(augmenter, a) for a in ("synonym_replacement", "random_insertion") if hasattr(augmenter, a)]
+    parts = [getattr(augmenter, name) for name in EDA_OPERATIONS if hasattr(augmenter, name)]
     for part in parts or [augmenter]:
         transformation = part.transformation
         for method in ("_get_replacement_words", "_get_synonyms"):
@@ -304,11 +307,17 @@ def _seeded(seed: int) -> Iterator[None]:
             np.random.set_state(np_state)
 
 
-def _augment_once(augmenter, text: str, key: tuple) -> list[str]:
-    """One augmenter call, seeded by `key`: distinct non-empty variants that differ from `text`, in a seeded order."""
+def _augment_once(augmenter, text: str, key: tuple, wanted: int | None = None) -> list[str]:
+    """One augmenter call, seeded by `key`: distinct non-empty variants that differ from `text`, in a seeded order.
+    EDA shuffles the outputs of its four operations and keeps the first few; for fewer than four wanted variants,
+    running only that many operations picked at random gives the same distribution at a fraction of the cost."""
     seed = _seed_from(key)
+    parts = [getattr(augmenter, name) for name in EDA_OPERATIONS if hasattr(augmenter, name)]
     with _seeded(seed):
-        variants = augmenter.augment(text)
+        if parts and wanted is not None and wanted < len(parts):
+            variants = [v for part in random.Random(seed).sample(parts, wanted) for v in part.augment(text)]
+        else:
+            variants = augmenter.augment(text)
     fresh = sorted({v for v in variants if v.strip() and v != text})
     random.Random(seed).shuffle(fresh)
     return fresh
@@ -362,7 +371,7 @@ def _grow_class(augmenter, sources: list[tuple[int, str]], need: int, key: tuple
         for index, text in sources:
             if len(added) >= need:
                 break
-            variants = _augment_once(augmenter, text, (*key, index, round_no))
+            variants = _augment_once(augmenter, text, (*key, index, round_no), per_source)
             fresh = [v for v in variants if v not in seen[index]] if unique else variants
             take = fresh[:min(per_source, need - len(added))]
             seen[index].update(take)
@@ -446,6 +455,26 @@ def _write_atomically(folder: Path, frame, meta: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _grow_classes(spec: AugmentSpec, texts: list[str], labels: list[int], before: dict[str, int],
+                  after: dict[str, int], tracker: _Tracker, settings: Settings,
+                  log: Callable[[str], None]) -> list[tuple[int, int, str]]:
+    """(train index, class id, text) of every added text, class by class in Ekman order."""
+    added: list[tuple[int, int, str]] = []
+    for class_id, name in enumerate(EKMAN_CLASSES):
+        need = after[name] - before[name]
+        if need <= 0:
+            continue
+        sources = [(i, t) for i, (t, y) in enumerate(zip(texts, labels)) if y == class_id]
+        log(f"{name}: {before[name]:,} → {after[name]:,} (+{need:,}) from {len(sources):,} source texts")
+        wanted = min(EDA_VARIANTS_PER_CALL, math.ceil(need / len(sources)))
+        augmenter = get_augmenter(spec.recipe, spec.pct, wanted, settings)
+        tracker.start(name, need)
+        grown = _grow_class(augmenter, sources, need, (spec.seed, name), tracker.step,
+                            _variants_per_call(spec.recipe, wanted))
+        added += [(index, class_id, text) for index, text in grown]
+    return added
+
+
 def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings | None = None, *,
                     progress: ProgressFn | None = None, check_cancel: Callable[[], None] | None = None,
                     log: Callable[[str], None] | None = None, force: bool = False) -> dict:
@@ -461,7 +490,7 @@ def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings
     fingerprint = data_fingerprint(texts)
     folder = augmented_root(settings) / spec.name
     meta = _read_meta(folder)
-    if meta and meta.get("train_fingerprint") == fingerprint and not force:
+    if meta and meta.get("train_fingerprint") == fingerprint and (folder / "train.parquet").is_file() and not force:
         log(f"reusing the cached augmented split {spec.name}")
         if progress:
             progress(meta["added"], meta["added"], "cached")
@@ -474,20 +503,7 @@ def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings
     target = balance_target(before, spec.target_ratio, spec.target_count)
     tracker = _Tracker(sum(after.values()) - sum(before.values()), progress, check_cancel)
     log(f"building {spec.name}: target {target:,} per class, {tracker.total:,} texts to add")
-    added: list[tuple[int, int, str]] = []
-    for class_id, name in enumerate(EKMAN_CLASSES):
-        need = after[name] - before[name]
-        if need <= 0:
-            continue
-        sources = [(i, t) for i, (t, y) in enumerate(zip(texts, labels)) if y == class_id]
-        log(f"{name}: {before[name]:,} → {after[name]:,} (+{need:,}) from {len(sources):,} source texts")
-        wanted = min(EDA_VARIANTS_PER_CALL, math.ceil(need / len(sources)))
-        augmenter = get_augmenter(spec.recipe, spec.pct, wanted, settings)
-        tracker.start(name, need)
-        grown = _grow_class(augmenter, sources, need, (spec.seed, name), tracker.step,
-                            _variants_per_call(spec.recipe, wanted))
-        added += [(index, class_id, text) for index, text in grown]
-
+    added = _grow_classes(spec, texts, labels, before, after, tracker, settings, log)
     seconds = round(time.time() - started, 2)
     meta = {"name": spec.name, **asdict(spec), "target": target, "before": before, "after": after,
             "added": len(added), "seconds": seconds, "created": time.time(), "train_examples": len(texts),
@@ -524,13 +540,22 @@ def list_augmented(settings: Settings | None = None) -> list[dict]:
     return sorted(splits, key=lambda s: s["created"] or 0, reverse=True)
 
 
+def _split_name(name: str | None) -> str:
+    return DEFAULT_SPEC.name if name in (None, "", "default") else _check_name(name)
+
+
+def _not_built(name: str) -> MissingResource:
+    hint = "" if name == DEFAULT_SPEC.name else " with its settings; `augment list` shows the built ones"
+    return MissingResource(f"The augmented split '{name}' is not built yet; run `python -m goemo_core augment build` "
+                           f"(or build it on the Augment page){hint}.")
+
+
 def resolve_augmented_name(name: str) -> str:
     """'default' → the default build's name (ratio 0.25, seed 211, EDA); raises MissingResource if not built yet."""
-    name = DEFAULT_SPEC.name if name in (None, "", "default") else _check_name(name)
-    if _read_meta(augmented_root() / name) is None:
-        hint = "" if name == DEFAULT_SPEC.name else " with its settings; `python -m goemo_core augment list` shows the built ones"
-        raise MissingResource(f"The augmented split '{name}' is not built yet; run `python -m goemo_core augment build` "
-                              f"(or build it on the Augment page){hint}.")
+    name = _split_name(name)
+    folder = augmented_root() / name
+    if _read_meta(folder) is None or not (folder / "train.parquet").is_file():
+        raise _not_built(name)
     return name
 
 
@@ -538,12 +563,10 @@ def load_augmented_frame(name: str, settings: Settings | None = None):
     """The whole cached augmented train split as a DataFrame (originals and added rows)."""
     import pandas as pd
 
-    settings = settings or get_settings()
-    name = DEFAULT_SPEC.name if name in (None, "", "default") else _check_name(name)
+    name = _split_name(name)
     path = augmented_root(settings) / name / "train.parquet"
     if not path.is_file():
-        raise MissingResource(f"The augmented split '{name}' is not built yet; run `python -m goemo_core augment "
-                              "build` (or build it on the Augment page).")
+        raise _not_built(name)
     return pd.read_parquet(path)
 
 

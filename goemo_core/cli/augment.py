@@ -59,9 +59,9 @@ def run_preview(args) -> int:
 class ProgressBar:
     """A progress bar on stderr: redrawn in place on a terminal, one line per 10 % otherwise."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
-        self.tty = stream.isatty()
+    def __init__(self, stream=None, width: int = 30):
+        self.stream, self.width = stream or sys.stderr, width
+        self.tty = self.stream.isatty()
         self.last = -1
         self.started = time.time()
 
