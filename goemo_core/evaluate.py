@@ -55,7 +55,7 @@ def per_class_table(metrics: dict) -> list[dict]:
 MEASURES = ("f1", "precision", "recall")
 
 
-def comparison_table(runs: Sequence["Run"]) -> "pd.DataFrame":
+def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run: architecture, key hyperparameters, status, test metrics, epochs, time, size, device."""
     import pandas as pd
 
@@ -91,7 +91,7 @@ def comparison_table(runs: Sequence["Run"]) -> "pd.DataFrame":
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "arch", "status"])
 
 
-def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -> "pd.DataFrame":
+def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -> pd.DataFrame:
     """Rows: runs; columns: the 7 classes, 'macro avg' and 'std' of one measure (precision, recall or f1)."""
     import pandas as pd
 
@@ -102,7 +102,7 @@ def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -
     return pd.DataFrame.from_dict(table, orient="index", columns=[*EKMAN_CLASSES, "macro avg", "std"])
 
 
-def comparison_export(runs: Sequence["Run"]) -> "pd.DataFrame":
+def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
     """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download."""
     import pandas as pd
 
@@ -118,7 +118,7 @@ def comparison_export(runs: Sequence["Run"]) -> "pd.DataFrame":
     return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
 
 
-def confusion_frame(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> "pd.DataFrame":
+def confusion_frame(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:
     """Long format of a confusion matrix: true, predicted, count and share (row-normalised), for heatmaps."""
     import pandas as pd
 
@@ -128,7 +128,7 @@ def confusion_frame(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> "p
                          for i, t in enumerate(classes) for j, p in enumerate(classes)])
 
 
-def cell_examples(run: "Run", true: str, predicted: str) -> "pd.DataFrame":
+def cell_examples(run: Run, true: str, predicted: str) -> pd.DataFrame:
     """The test examples of one confusion cell (from test_predictions.csv), most confident first."""
     import pandas as pd
 

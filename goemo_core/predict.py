@@ -148,7 +148,7 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in str(text or "").splitlines() if line.strip()]
 
 
-def probability_frame(results_by_model: dict[str, dict]) -> "pd.DataFrame":
+def probability_frame(results_by_model: dict[str, dict]) -> pd.DataFrame:
     """Long format of one text's probabilities: model, class, probability (rows in class order)."""
     import pandas as pd
 
@@ -158,7 +158,7 @@ def probability_frame(results_by_model: dict[str, dict]) -> "pd.DataFrame":
     return pd.DataFrame(rows, columns=["model", "class", "probability"])
 
 
-def results_table(results_by_model: dict[str, list[dict]]) -> "pd.DataFrame":
+def results_table(results_by_model: dict[str, list[dict]]) -> pd.DataFrame:
     """Batch results, one row per (text, model): predicted label, its confidence, the 7 probabilities, a note."""
     import pandas as pd
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from goemo_core.runs import RunStore
-from views.common import job_manager, page_setup
+from views.common import job_manager, page_link, page_setup
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
 st.markdown(
@@ -30,4 +30,4 @@ for page, what in [
     ("pages/compare.py", "curves, per-class metrics and confusion matrices side by side"),
     ("pages/classify.py", "type a sentence and see what each model thinks"),
 ]:
-    st.page_link(page, label=f"{page.split('/')[1][:-3].capitalize()}: {what}")
+    page_link(page, f"{page.split('/')[1][:-3].capitalize()}: {what}")

@@ -55,3 +55,72 @@ def bar_with_percent(frame: pd.DataFrame, category: str, count: str = "count", c
     if column:
         chart = chart.properties(width=230).facet(column=alt.Column(f"{column}:N", title=None, sort=["train", "validation", "test"]))
     return chart
+
+
+# --- Compare page --------------------------------------------------------------------------------------------------
+
+CURVE_METRICS = {"train_loss": "train loss", "val_loss": "validation loss", "train_accuracy": "train accuracy (%)",
+                 "val_accuracy": "validation accuracy (%)", "val_macro_f1": "validation macro-F1"}
+
+
+def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | None]) -> pd.DataFrame:
+    """Long format over runs: run, epoch, metric, value, and whether the epoch is the run's kept (best) one."""
+    rows = [{"run": run, "epoch": record["epoch"], "metric": key, "value": record[key],
+             "best": record["epoch"] == best_epochs.get(run)}
+            for run, history in histories.items() for record in history
+            for key in CURVE_METRICS if record.get(key) is not None]
+    return pd.DataFrame(rows, columns=["run", "epoch", "metric", "value", "best"])
+
+
+def compare_curve(frame: pd.DataFrame, metric: str, height: int = 220) -> alt.LayerChart:
+    """One metric per epoch, a line per run; the best epoch of each run is a large diamond on a dashed rule."""
+    part = frame[frame["metric"] == metric]
+    base = alt.Chart(part, title=CURVE_METRICS.get(metric, metric)).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", title=None, columns=1, labelLimit=400)),
+    )
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
+        tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
+    best = base.transform_filter(alt.datum.best)
+    rule = best.mark_rule(strokeDash=[4, 4], opacity=0.5)
+    mark = best.mark_point(shape="diamond", size=160, filled=True).encode(
+        y="value:Q", tooltip=["run", alt.Tooltip("epoch:Q", title="best epoch"), alt.Tooltip("value:Q", format=".4f")])
+    return alt.layer(line, rule, mark).properties(height=height)
+
+
+def confusion_heatmap(frame: pd.DataFrame, title: str, selection: str | None = None) -> alt.LayerChart:
+    """Row-normalised confusion matrix with the shares printed; `selection` names a point selection on the cells
+    (fields true, predicted), so a click can pick the examples behind a cell."""
+    order = list(dict.fromkeys(frame["true"]))
+    base = alt.Chart(frame, title=title).encode(
+        x=alt.X("predicted:N", sort=order, title="predicted"),
+        y=alt.Y("true:N", sort=order, title="true"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),
+        tooltip=["true", "predicted", alt.Tooltip("share:Q", format=".1%"), alt.Tooltip("count:Q", format=",")],
+    )
+    if selection:
+        point = alt.selection_point(name=selection, fields=["true", "predicted"], on="click")
+        cells = cells.add_params(point).encode(
+            opacity=alt.when(point).then(alt.value(1.0)).otherwise(alt.value(0.55)))
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("share:Q", format=".2f"),
+        color=alt.when(alt.datum.share > 0.5).then(alt.value("white")).otherwise(alt.value("black")),
+    )
+    return alt.layer(cells, text).properties(width=300, height=300)
+
+
+# --- Classify page -------------------------------------------------------------------------------------------------
+
+
+def probability_bars(frame: pd.DataFrame, classes: list[str], height: int = 260) -> alt.Chart:
+    """The 7 class probabilities, bars grouped by model."""
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("class:N", sort=classes, title=None),
+        xOffset=alt.XOffset("model:N"),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None, columns=1, labelLimit=400)),
+        tooltip=["model", "class", alt.Tooltip("probability:Q", format=".1%")],
+    ).properties(height=height)

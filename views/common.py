@@ -64,3 +64,31 @@ def page_setup(title: str, icon: str | None = None) -> None:
         st.set_page_config(page_title=f"{title} · GoEmotions RNN Benchmark Studio", layout="wide")
     st.title(f"{icon} {title}" if icon else title)
     sidebar()
+
+
+def page_link(page: str, label: str) -> None:
+    """A link to another page, or its label as text where that page is not registered (a page rendered alone,
+    e.g. by AppTest.from_file, has no navigation to link into)."""
+    try:
+        st.page_link(page, label=label)
+    except st.errors.StreamlitAPIException:
+        st.markdown(f"- {label}")
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def _predictor(run_dir: str, weights_stamp: float):
+    from pathlib import Path
+
+    from goemo_core.predict import Predictor
+    from goemo_core.runs import Run
+
+    path = Path(run_dir)
+    return Predictor(Run(path.name, path))
+
+
+def predictor(run):
+    """A run's Predictor, loaded once per process and kept across reruns; keyed by the run folder and the weights'
+    modification time, so a retrained run is reloaded. Load errors are raised (and not cached)."""
+    from goemo_core.runs import weights_stamp
+
+    return _predictor(str(run.path), weights_stamp(run))

@@ -9,7 +9,9 @@ from goemo_core.jobs import Job
 from .charts import live_curves
 from .common import job_manager
 
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌", "cancelled": "⏹️"}
+STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:",
+                "completed": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
+                "cancelled": ":orange[:material/stop_circle:]"}
 
 
 def _eta(job: Job) -> str:

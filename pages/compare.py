@@ -1,0 +1,131 @@
+"""Compare: runs side by side: curves, per-class metrics, confusion matrices and the examples behind a cell."""
+
+import hashlib
+
+import streamlit as st
+
+from goemo_core.data import EKMAN_CLASSES
+from goemo_core.evaluate import (MEASURES, cell_examples, comparison_export, comparison_table, confusion_frame,
+                                 most_confused, per_class_comparison)
+from goemo_core.runs import RunStore, best_epoch, default_selection
+from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, curves_frame
+from views.common import page_setup, user_errors
+
+page_setup("Compare", ":material/compare:")
+store = RunStore()
+runs = store.list()
+if not runs:
+    st.info("No runs yet. Launch one on the **Train** page; it appears here as soon as it starts.",
+            icon=":material/info:")
+    st.stop()
+
+# --- the runs table; selecting rows picks the runs compared below ----------------------------------------------
+table = comparison_table(runs)
+# Keyed by the set of runs: when one is added or deleted the selection resets to the newest completed runs.
+table_key = "compare-runs-" + hashlib.sha1(",".join(table["run_id"]).encode()).hexdigest()[:10]
+event = st.dataframe(
+    table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True,
+    selection_default={"selection": {"rows": default_selection(runs)}},
+    column_config={
+        "test_accuracy": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
+        "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
+        "seconds": st.column_config.NumberColumn("time (s)", format="%.0f"),
+        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+        "lr": st.column_config.NumberColumn("lr", format="%g"),
+    },
+)
+
+
+def delete_runs() -> None:
+    """Runs before the rerun, so the confirmation can be reset and the table rebuilt without the deleted runs."""
+    errors = []
+    for run_id in st.session_state.get("delete_targets", []):
+        try:
+            store.delete(run_id)
+        except Exception as exc:  # e.g. a run still training: keep going, say why
+            errors.append(str(exc))
+    st.session_state.update({"delete_targets": [], "delete_confirm": False, "delete_errors": errors})
+
+
+with st.expander("Delete runs"):
+    targets = st.multiselect("Runs to delete", [run.run_id for run in runs], key="delete_targets")
+    confirm = st.checkbox(f"Yes, delete {len(targets)} run folder(s) for good", key="delete_confirm")
+    st.button("Delete", type="primary", disabled=not (targets and confirm), on_click=delete_runs,
+              icon=":material/delete:", key="delete_button")
+    for error in st.session_state.pop("delete_errors", []):
+        st.error(error, icon=":material/error:")
+
+selected = [runs[i] for i in event.selection.rows if i < len(runs)]
+if not selected:
+    st.info("Select one or more runs in the table (the checkbox column) to compare them.", icon=":material/info:")
+    st.stop()
+labels = {run.run_id: run for run in selected}
+
+st.download_button("Download the comparison (CSV)", comparison_export(selected).to_csv(index=False),
+                   file_name="goemo-comparison.csv", mime="text/csv", on_click="ignore", key="compare_download",
+                   icon=":material/download:")
+
+# --- curves ---------------------------------------------------------------------------------------------------
+st.subheader("Training curves")
+curves = curves_frame({rid: run.history for rid, run in labels.items()},
+                      {rid: best_epoch(run) for rid, run in labels.items()})
+if curves.empty:
+    st.caption("No finished epoch yet in the selected runs.")
+else:
+    st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric).")
+    columns = st.columns(2)
+    for i, metric in enumerate(m for m in CURVE_METRICS if (curves["metric"] == m).any()):
+        columns[i % 2].altair_chart(compare_curve(curves, metric), key=f"curve-{metric}")
+
+# --- per-class metrics ------------------------------------------------------------------------------------------
+with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}
+missing = [rid for rid in labels if rid not in with_metrics]
+if missing:
+    st.caption("No test metrics (run unfinished or ended before its first epoch): " + ", ".join(missing))
+if not with_metrics:
+    st.stop()
+
+st.subheader("Per-class test metrics")
+st.caption("Best value per column in bold green; for `std` (how uneven the classes are) lower is better.")
+for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1" for m in MEASURES])):
+    frame = per_class_comparison(with_metrics, measure)
+    styled = (frame.style.format("{:.3f}")
+              .highlight_max(axis=0, subset=[*EKMAN_CLASSES, "macro avg"], props="font-weight: bold; color: #1a7f37")
+              .highlight_min(axis=0, subset=["std"], props="font-weight: bold; color: #1a7f37"))
+    tab.dataframe(styled, key=f"per-class-{measure}")
+
+# --- confusion matrices -------------------------------------------------------------------------------------------
+st.subheader("Confusion matrices (row-normalised, test split)")
+st.caption("Click a cell to list its test examples below.")
+
+
+def pick_cell(run_id: str, chart_key: str) -> None:
+    """A click on a confusion cell fills the run/true/predicted choosers below."""
+    points = (st.session_state.get(chart_key) or {}).get("selection", {}).get("cell") or []
+    if points:
+        st.session_state.update({"cell_run": run_id, "cell_true": points[0]["true"],
+                                 "cell_predicted": points[0]["predicted"]})
+
+
+run_ids = list(with_metrics)
+for start in range(0, len(run_ids), 3):  # at most three matrices per row
+    for column, run_id in zip(st.columns(3), run_ids[start:start + 3]):
+        key = f"cm-{run_id}"
+        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id]), run_id, selection="cell"),
+                            key=key, on_select=lambda r=run_id, k=key: pick_cell(r, k), selection_mode="cell",
+                            width="content")
+
+st.markdown("**Test examples of one cell**")
+if st.session_state.get("cell_run") not in run_ids:  # first visit, or its run was deselected or deleted
+    first_true, first_predicted = most_confused(with_metrics[run_ids[0]])
+    st.session_state.update({"cell_run": run_ids[0], "cell_true": first_true, "cell_predicted": first_predicted})
+left, middle, right = st.columns(3)
+cell_run = left.selectbox("run", run_ids, key="cell_run")
+true = middle.selectbox("true", EKMAN_CLASSES, key="cell_true")
+predicted = right.selectbox("predicted", EKMAN_CLASSES, key="cell_predicted")
+with user_errors(stop=False):
+    examples = cell_examples(labels[cell_run], true, predicted)
+    st.caption(f"{len(examples):,} test example(s) of class **{true}** predicted as **{predicted}** by `{cell_run}`.")
+    st.dataframe(examples, hide_index=True, key="cell-examples",
+                 column_config={"confidence": st.column_config.ProgressColumn("confidence", min_value=0.0,
+                                                                             max_value=1.0, format="%.2f")})

@@ -1,0 +1,73 @@
+"""Train: choose architectures and hyperparameters, launch background jobs, watch them live."""
+
+import streamlit as st
+
+from goemo_core.models import architectures
+from goemo_core.settings import get_settings
+from goemo_core.train import USE_ENV
+from views import forms
+from views.common import job_manager, page_setup
+from views.jobs import job_list
+
+page_setup("Train", ":material/model_training:")
+settings = get_settings()
+registry = architectures()
+
+st.caption("Jobs run in the background of the server process: leaving this page or reloading the browser does not "
+           "stop them. One job runs at a time per GPU and one on the CPU; the others wait in the queue.")
+
+archs = st.multiselect("Architectures", list(registry), default=["lstm"], key="train_archs",
+                       format_func=lambda name: f"{registry[name].title} ({name})",
+                       help="One job per architecture, all with the recipe below.")
+if forms.NEEDS_ENCODER & set(archs) or not archs:
+    st.info("**Transformer** is the reference model: the pretrained encoder named by `GOEMO_PRETRAINED` fine-tuned "
+            "end to end. It only makes sense with that encoder, so it needs `GOEMO_PRETRAINED` and "
+            "*pretrained embeddings* on (data options).", icon=":material/info:")
+
+with st.expander("Hyperparameters", expanded=False):
+    params = {}
+    if archs:
+        for arch, tab in zip(archs, st.tabs([registry[a].title for a in archs])):
+            with tab:
+                params[arch] = forms.model_params(arch)
+    st.markdown("**Training recipe** (all chosen architectures)")
+    recipe = forms.recipe_inputs()
+
+st.markdown("**Data and run**")
+left, middle, right = st.columns(3)
+with left:
+    limit = st.number_input("limit (examples per split, 0 = all)", value=0, step=100, key="train_limit",
+                            help="Caps every split at its first N examples: quick trial runs.")
+    augmented = forms.augmented_splits()
+    augment = st.selectbox("augmented train split", ["none", *augmented], key="train_augment",
+                           help="Built on the Augment page." if augmented else "None built yet (Augment page).",
+                           disabled=not augmented)
+with middle:
+    use_pretrained = settings.pretrained is not None and st.toggle(
+        "pretrained embeddings", value=True, key="train_pretrained",
+        help=f"Tokenizer and input embeddings from `{settings.pretrained}` (GOEMO_PRETRAINED).")
+    if settings.pretrained is None:
+        st.caption("Pretrained embeddings: set `GOEMO_PRETRAINED` to an encoder to offer them.")
+    freeze = st.number_input("frozen embedding epochs (-1 = always)", value=0, step=1, key="train_freeze",
+                             disabled=not use_pretrained)
+with right:
+    devices = ["auto", "cpu", "cuda"]
+    device = st.selectbox("device", devices, key="train_device",
+                          index=devices.index(settings.device) if settings.device in devices else 0)
+    seed = st.number_input("seed", value=211, step=1, key="train_seed")
+
+options = {"limit": int(limit) or None, "augment": None if augment == "none" else augment,
+           "pretrained": USE_ENV if use_pretrained else None, "device": device, "seed": int(seed),
+           "freeze_embedding_epochs": int(freeze) if use_pretrained else 0}
+
+if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):
+    configs, errors = forms.build_configs(archs, params, recipe, options)
+    for error in errors:
+        st.error(error, icon=":material/error:")
+    if not errors:  # all or nothing: one bad setting launches no job
+        for config in configs:
+            job_manager().submit("train", config.to_dict(), title=forms.job_title(config))
+        st.success(f"Launched {len(configs)} job(s).", icon=":material/check_circle:")
+
+st.subheader("Jobs")
+job_list("train", empty_text="No training jobs in this server process yet.")

@@ -1,0 +1,275 @@
+"""Pages with streamlit's AppTest: every page renders on its own; a tiny job launched from the Train page
+completes, shows on Compare with its confusion matrix and classifies on Classify; failures, invalid settings
+and cancels show on the job cards without breaking the page. Tiny models on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from goemo_core.data import EKMAN_CLASSES
+from goemo_core.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((ROOT / "pages").glob("*.py"))  # whatever pages exist now (some are written by others)
+TIMEOUT = 90  # the first run of a page imports torch
+TINY = {"embedding_dim": 16, "hidden_size": 16, "head_units": 16}
+DATA_DIR = Path(os.environ.get("GOEMO_DATA_DIR") or ROOT.parent / "shared" / "data" / "goemotions").resolve()
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=TIMEOUT)
+
+
+def assert_rendered(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def launch_tiny(at: AppTest, archs: tuple[str, ...] = ("lstm",), epochs: int = 1, limit: int = 200,
+                **recipe: float) -> AppTest:
+    """Fill the Train page's widgets for a tiny run and press Launch."""
+    at.multiselect(key="train_archs").set_value(list(archs)).run()  # one tab of model inputs per architecture
+    for arch in archs:
+        for name, value in TINY.items():
+            at.number_input(key=f"p-{arch}-{name}").set_value(value)
+    at.number_input(key="train_limit").set_value(limit)
+    at.number_input(key="r-epochs").set_value(epochs)
+    for name, value in recipe.items():
+        at.number_input(key=f"r-{name}").set_value(value)
+    at.selectbox(key="train_device").set_value("cpu")
+    return at.button(key="train_launch").click().run()
+
+
+def card_texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def table_with_index(at: AppTest, index: list[str]):
+    return next(df.value for df in at.dataframe if list(df.value.index) == index)
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory) -> Path:
+    """An artifacts folder with two tiny completed runs (lstm, gru), trained once for this module."""
+    from goemo_core.train import make_config, train_run
+
+    home = tmp_path_factory.mktemp("trained") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GOEMO_HOME", str(home))
+        mp.setenv("GOEMO_DATA_DIR", str(DATA_DIR))
+        mp.setenv("GOEMO_DEVICE", "cpu")
+        mp.delenv("GOEMO_PRETRAINED", raising=False)
+        for arch in ("lstm", "gru"):
+            config = make_config(arch, {"limit": 250, "epochs": 2, "device": "cpu", "pretrained": None}, params=TINY)
+            assert train_run(config).status == "completed"
+    return home
+
+
+@pytest.fixture
+def two_runs(trained_home: Path, goemo_env: Path, fresh_manager) -> list:
+    """This test's own copy of the two trained runs (so deleting one leaves the module's copy alone)."""
+    shutil.copytree(trained_home / "runs", goemo_env / "runs")
+    return RunStore().list()
+
+
+# --- every page on its own ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
+def test_every_page_renders_on_its_own(path: Path, fresh_manager):
+    at = AppTest.from_file(str(path), default_timeout=TIMEOUT).run()
+    assert_rendered(at)
+    assert at.title, "page_setup() gives every page a title"
+
+
+def test_compare_and_classify_without_runs_point_to_train(fresh_manager):
+    for name in ("compare.py", "classify.py"):
+        at = page(name).run()
+        assert_rendered(at)
+        assert any("Train" in info.value for info in at.info)
+
+
+# --- the whole loop: Train → Compare → Classify ------------------------------------------------------------------
+
+
+def test_job_launched_from_train_page_completes_and_shows_on_compare_and_classify(fresh_manager):
+    at = launch_tiny(page("train.py").run())
+    assert_rendered(at)
+    assert not at.error, [e.value for e in at.error]
+    assert "Launched 1 job" in at.success[0].value
+
+    manager = fresh_manager()
+    [job] = manager.jobs("train")
+    assert job.config["limit"] == 200 and job.config["epochs"] == 1 and job.config["params"]["hidden_size"] == 16
+    manager.wait(job.id, timeout=180)
+    assert job.status == "completed", job.error
+    assert len(job.history) == 1
+
+    at.run()  # what a reload shows: the card of the finished job (the manager is process-wide)
+    assert_rendered(at)
+    assert f"`completed` · run `{job.run_id}`" in card_texts(at)
+
+    compare = page("compare.py").run()
+    assert_rendered(compare)
+    runs_table = compare.dataframe[0].value
+    assert list(runs_table["run_id"]) == [job.run_id] and list(runs_table["status"]) == ["completed"]
+    charts = {chart.key for chart in compare.get("vega_lite_chart")}
+    assert f"cm-{job.run_id}" in charts  # its confusion matrix
+    f1 = table_with_index(compare, [job.run_id])
+    assert list(f1.columns) == [*EKMAN_CLASSES, "macro avg", "std"]
+    examples = compare.dataframe[-1].value
+    assert list(examples.columns) == ["text", "true", "predicted", "confidence"] and len(examples) > 0
+
+    classify = page("classify.py").run()
+    assert_rendered(classify)
+    classify.text_area(key="classify_text").set_value("I am so happy and grateful today!").run()
+    assert_rendered(classify)
+    probabilities = table_with_index(classify, list(EKMAN_CLASSES))[job.run_id]
+    assert len(probabilities) == 7 and probabilities.sum() == pytest.approx(1.0, abs=1e-6)
+    assert (probabilities >= 0).all()
+    assert classify.metric[0].value == probabilities.idxmax()  # the predicted emotion
+
+
+# --- failures, invalid settings, cancel --------------------------------------------------------------------------
+
+
+def test_invalid_setting_names_the_parameter_and_launches_nothing(fresh_manager):
+    at = launch_tiny(page("train.py").run(), lr=0.0)
+    assert_rendered(at)
+    assert any("lr" in error.value for error in at.error)
+    assert fresh_manager().jobs() == []
+
+
+def test_transformer_without_encoder_is_explained_and_not_launched(fresh_manager):
+    at = page("train.py").run()
+    at.multiselect(key="train_archs").set_value(["transformer"]).run()
+    assert any("pretrained encoder" in info.value for info in at.info)
+    at.button(key="train_launch").click().run()
+    assert_rendered(at)
+    assert any("pretrained" in error.value for error in at.error)
+    assert fresh_manager().jobs() == []
+
+
+def test_failing_job_shows_its_error_on_its_card_and_the_app_keeps_rendering(fresh_manager):
+    def boom(config: dict, context) -> dict:
+        raise RuntimeError("the handler blew up")
+
+    manager = fresh_manager()
+    manager.handlers["train"] = boom
+    at = launch_tiny(page("train.py").run())
+    [job] = manager.jobs("train")
+    assert manager.wait(job.id, timeout=30).status == "failed"
+
+    at.run()
+    assert_rendered(at)
+    assert any("RuntimeError: the handler blew up" in error.value for error in at.error)
+    assert any(expander.label == "Traceback" for expander in at.expander)
+    assert at.button(key="train_launch")  # the form is still there
+    for name in ("compare.py", "classify.py"):
+        assert_rendered(page(name).run())
+
+
+def test_missing_data_folder_fails_with_a_message_on_the_card(fresh_manager, monkeypatch, tmp_path):
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "no-such-folder"))
+    at = launch_tiny(page("train.py").run())
+    [job] = fresh_manager().jobs("train")
+    assert fresh_manager().wait(job.id, timeout=60).status == "failed"
+    at.run()
+    assert_rendered(at)
+    assert any("GOEMO_DATA_DIR" in error.value for error in at.error)
+
+
+def test_cancel_button_stops_a_running_job(fresh_manager):
+    at = launch_tiny(page("train.py").run(), epochs=50, patience=50)
+    manager = fresh_manager()
+    [job] = manager.jobs("train")
+    deadline = time.time() + 120
+    while not job.history and not job.done and time.time() < deadline:
+        time.sleep(0.05)
+    assert job.status == "running", job.error
+
+    at.run()
+    at.button(key=f"cancel-{job.id}").click().run()
+    assert_rendered(at)
+    assert manager.wait(job.id, timeout=10).status == "cancelled"
+    assert job.history  # what was finished is kept
+    at.run()
+    assert any("Cancelled" in warning.value for warning in at.warning)
+    assert RunStore().get(job.run_id).status == "cancelled"
+
+
+# --- Compare and Classify in more detail, on two trained runs -----------------------------------------------------
+
+
+def test_compare_two_runs_side_by_side_cell_examples_and_delete(two_runs):
+    at = page("compare.py").run()
+    assert_rendered(at)
+    ids = [run.run_id for run in two_runs]
+    charts = {chart.key for chart in at.get("vega_lite_chart")}
+    assert {f"cm-{rid}" for rid in ids} <= charts  # both confusion matrices
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    titles = {spec.get("title") for spec in specs} | {layer.get("title") for spec in specs for layer in
+                                                       spec.get("layer", [])}
+    assert {"train loss", "validation loss", "validation macro-F1"} <= titles  # the curves
+    assert at.get("download_button")
+
+    run = two_runs[1]
+    confusion = run.metrics["confusion"]
+    i, j = max(((i, j) for i in range(7) for j in range(7)), key=lambda ij: confusion[ij[0]][ij[1]])
+    at.selectbox(key="cell_run").set_value(run.run_id)
+    at.selectbox(key="cell_true").set_value(EKMAN_CLASSES[i])
+    at.selectbox(key="cell_predicted").set_value(EKMAN_CLASSES[j]).run()
+    examples = at.dataframe[-1].value
+    assert len(examples) == confusion[i][j] > 0
+    assert set(examples["true"]) == {EKMAN_CLASSES[i]} and set(examples["predicted"]) == {EKMAN_CLASSES[j]}
+
+    at.multiselect(key="delete_targets").set_value([run.run_id]).run()
+    assert at.button(key="delete_button").disabled  # not without the confirmation
+    at.checkbox(key="delete_confirm").check().run()
+    at.button(key="delete_button").click().run()
+    assert_rendered(at)
+    assert [r.run_id for r in RunStore().list()] == [two_runs[0].run_id]
+    assert list(at.dataframe[0].value["run_id"]) == [two_runs[0].run_id]
+
+
+def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
+    at = page("classify.py").run()
+    assert_rendered(at)
+    at.multiselect(key="classify_runs").set_value([run.run_id for run in two_runs])
+    at.button(key="example-0").click().run()  # an example fills the text box
+    assert at.text_area(key="classify_text").value.startswith("This is the best day")
+    table = table_with_index(at, list(EKMAN_CLASSES))
+    assert list(table.columns) == [run.run_id for run in two_runs]
+    assert table.sum().to_numpy() == pytest.approx([1.0, 1.0], abs=1e-6)
+    assert len(at.metric) == 2
+
+    at.text_area(key="classify_text").set_value("   \n ").run()
+    assert_rendered(at)
+    assert any("empty" in warning.value for warning in at.warning)
+    at.text_area(key="classify_text").set_value("so much love " * 200).run()
+    assert any("only the first" in info.value for info in at.info)
+    for odd in ("😂😂😂🔥🔥", "Je suis tellement content de te voir !", "今日はとても嬉しい"):
+        at.text_area(key="classify_text").set_value(odd).run()
+        assert_rendered(at)
+        assert len(at.metric) == 2  # an answer from each model, whatever the text
+
+    at.text_area(key="batch_lines").set_value("I love it\n\nthis is awful\n").run()
+    batch = at.dataframe[-1].value
+    assert len(batch) == 4 and set(batch["text"]) == {"I love it", "this is awful"}  # 2 texts × 2 models
+    assert batch[list(EKMAN_CLASSES)].sum(axis=1).to_numpy() == pytest.approx([1.0] * 4, abs=1e-6)
+
+    at.file_uploader(key="batch_csv").set_value(("bad.csv", b"sentence,score\nhello,1\n", "text/csv")).run()
+    assert_rendered(at)
+    assert any("no 'text' column" in error.value for error in at.error)
+    at.file_uploader(key="batch_csv").set_value(("ok.csv", b"text\nwhat a lovely day\n\"so, so sad\"\n",
+                                                 "text/csv")).run()
+    assert_rendered(at)
+    batch = at.dataframe[-1].value
+    assert set(batch["text"]) == {"what a lovely day", "so, so sad"} and batch["predicted"].notna().all()
+    assert at.get("download_button")

@@ -1,0 +1,104 @@
+"""Form pieces of the Train page: one input per hyperparameter (typed from its default), the recipe and data
+options, and turning the widget values into validated TrainConfigs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from goemo_core.errors import InvalidConfig
+from goemo_core.models import architectures
+from goemo_core.train import MONITORS, OPTIMIZERS, SCHEDULERS, USE_ENV, TrainConfig, make_config
+
+NEEDS_ENCODER = {"transformer"}  # fine-tunes the GOEMO_PRETRAINED encoder: meaningless without one
+BASE = TrainConfig()
+CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS}
+RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",
+                 "label_smoothing", "class_weights", "grad_clip", "max_length")
+RECIPE_HELP = {
+    "patience": "Early stopping: epochs without improvement of the monitored metric before training stops.",
+    "grad_clip": "Maximum gradient norm; 0 turns clipping off.",
+    "class_weights": "Weight the loss by inverse class frequency (helps the rare classes: disgust, fear).",
+    "max_length": "Tokens read per text (longer texts are truncated).",
+}
+
+
+def _step(default: float) -> float:
+    return 0.01 if default == 0 else 10 ** (math.floor(math.log10(abs(default))) - 1)
+
+
+def value_input(name: str, default: Any, key: str, help: str | None = None) -> Any:
+    """A widget typed by the default value. No min/max: validation names the parameter of a bad value."""
+    if name in CHOICES:
+        options = list(CHOICES[name])
+        return st.selectbox(name, options, index=options.index(default), key=key, help=help)
+    if isinstance(default, bool):
+        return st.checkbox(name, value=default, key=key, help=help)
+    if isinstance(default, int):
+        return st.number_input(name, value=default, step=1, key=key, help=help)
+    if isinstance(default, float):
+        return st.number_input(name, value=default, step=_step(default), format="%g", key=key, help=help)
+    return st.text_input(name, value=str(default), key=key, help=help)
+
+
+def model_params(arch: str) -> dict[str, Any]:
+    """The architecture's hyperparameters, two columns of inputs keyed `p-<arch>-<name>`."""
+    spec = architectures()[arch]
+    st.caption(spec.description)
+    if spec.recipe:
+        st.caption("Own recipe (used for settings left at their default below): "
+                   + ", ".join(f"{k} {v}" for k, v in spec.recipe.items()))
+    columns, values = st.columns(2), {}
+    for i, (name, default) in enumerate(spec.defaults.items()):
+        with columns[i % 2]:
+            values[name] = value_input(name, default, key=f"p-{arch}-{name}")
+    return values
+
+
+def recipe_inputs() -> dict[str, Any]:
+    """The training recipe shared by the chosen architectures, keyed `r-<field>`."""
+    columns, values = st.columns(4), {}
+    for i, name in enumerate(RECIPE_FIELDS):
+        with columns[i % 4]:
+            values[name] = value_input(name, getattr(BASE, name), key=f"r-{name}", help=RECIPE_HELP.get(name))
+    return values
+
+
+def changed_recipe(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the recipe values the user changed: the rest stays with each architecture's own recipe."""
+    return {k: v for k, v in values.items() if v != getattr(BASE, k)}
+
+
+def augmented_splits() -> list[str]:
+    """Names of the cached augmented train splits; none when the augment module is missing or fails."""
+    try:
+        from goemo_core.augment import list_augmented
+
+        return [entry["name"] if isinstance(entry, dict) else str(entry) for entry in list_augmented()]
+    except Exception:  # a colleague's module may be absent or broken: offer no augmentation rather than fail
+        return []
+
+
+def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, Any],
+                  options: dict[str, Any]) -> tuple[list[TrainConfig], list[str]]:
+    """A validated TrainConfig per architecture, or the errors (each naming its parameter)."""
+    configs, errors = [], []
+    for arch in archs:
+        title = architectures()[arch].title
+        if arch in NEEDS_ENCODER and options.get("pretrained") != USE_ENV:
+            errors.append(f"{title}: pretrained: needs a pretrained encoder (set GOEMO_PRETRAINED and turn "
+                          "'pretrained embeddings' on).")
+            continue
+        try:
+            configs.append(make_config(arch, {**changed_recipe(recipe), **options, "params": params.get(arch, {})}))
+        except InvalidConfig as exc:
+            errors.append(f"{title}: {exc}")
+    return configs, errors
+
+
+def job_title(config: TrainConfig) -> str:
+    spec = architectures()[config.arch]
+    limit = f"limit {config.limit:,}" if config.limit else "full data"
+    return f"{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · {config.device}"
