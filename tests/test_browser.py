@@ -1,0 +1,210 @@
+"""End to end in a real browser: `streamlit run streamlit_app.py` on a free port, driven in headless Chromium.
+Walks the user's path (Data → Augment → Train with a reload mid-run → Compare → Classify → Tune) and two browser
+sessions launching jobs at once. Screenshots of every page go to test-screenshots/ (or $GOEMO_SCREENSHOTS)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from conftest import DATA_DIR, NLTK_DIR, ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("GOEMO_SCREENSHOTS") or ROOT / "test-screenshots")
+STEP_TIMEOUT_MS = 120_000
+expect.set_options(timeout=STEP_TIMEOUT_MS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser-home")
+    port = free_port()
+    env = {**os.environ, "GOEMO_HOME": str(home), "GOEMO_DATA_DIR": str(DATA_DIR), "NLTK_DATA": str(NLTK_DIR),
+           "GOEMO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "GOEMO_OPTUNA_STORAGE": f"sqlite:///{home}/optuna.db"}
+    env.pop("GOEMO_PRETRAINED", None)
+    log = open(home / "server.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start:\n" + (home / "server.log").read_text()[-3000:])
+    yield url, home
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required (apt-get install chromium)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                          "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def new_page(browser) -> Page:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    return page
+
+
+def idle(page: Page) -> None:
+    """Wait until the script run finished (Streamlit's running indicator is gone)."""
+    page.wait_for_timeout(300)
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=STEP_TIMEOUT_MS)
+
+
+def open_page(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator('[data-testid="stApp"]')).to_be_visible()
+    idle(page)
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def set_number(page: Page, key: str, value) -> None:
+    field = page.locator(f".st-key-{key} input").first
+    field.fill(str(value))
+    field.press("Enter")
+    idle(page)
+
+
+def no_exceptions(page: Page) -> None:
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def launch_tiny_job(page: Page, url: str, epochs: int, limit: int = 300) -> None:
+    open_page(page, f"{url}/train")
+    set_number(page, "train_limit", limit)
+    page.get_by_text("Hyperparameters").first.click()
+    for key, value in (("p-lstm-hidden_size", 16), ("p-lstm-embedding_dim", 16), ("p-lstm-head_units", 16),
+                       ("r-epochs", epochs), ("r-patience", epochs)):
+        set_number(page, key, value)
+    page.locator(".st-key-train_launch button").click()
+    expect(page.get_by_text(re.compile(r"Launched \d+ job"))).to_be_visible()
+
+
+def wait_for_cards(page: Page, completed: int, timeout: float = 240) -> None:
+    """Poll until at least `completed` job cards say completed and none is running or queued."""
+    cards = page.locator('[class*="st-key-job-card-"]')
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done = cards.filter(has_text="completed").count()
+        busy = cards.filter(has_text=re.compile(r"\b(running|queued)\b")).count()
+        if done >= completed and busy == 0:
+            return
+        page.wait_for_timeout(1000)
+    pytest.fail(f"job cards: {cards.count()} shown, {cards.filter(has_text='completed').count()} completed")
+
+
+def test_user_path(server, browser):
+    url, home = server
+    page = new_page(browser)
+
+    open_page(page, url)
+    expect(page.get_by_text("Running jobs")).to_be_visible()
+    shot(page, "01-home")
+
+    open_page(page, f"{url}/data")
+    expect(page.get_by_text("Ekman classes").first).to_be_visible()
+    expect(page.locator(".vega-embed").first).to_be_visible()
+    no_exceptions(page)
+    shot(page, "02-data")
+
+    open_page(page, f"{url}/augment")
+    typed = page.locator(".st-key-aug_typed input")
+    typed.fill("I am so happy you came to the party tonight")
+    typed.press("Enter")
+    idle(page)
+    page.locator(".st-key-aug_preview button").click()
+    expect(page.get_by_text("Original:")).to_be_visible(timeout=180_000)
+    idle(page)
+    no_exceptions(page)
+    shot(page, "03-augment")
+
+    launch_tiny_job(page, url, epochs=4)
+    page.reload()  # mid-run: the job lives in the server, not in the browser session
+    expect(page.locator('[data-testid="stApp"]')).to_be_visible()
+    card = page.locator('[class*="st-key-job-card-"]').first
+    expect(card).to_be_visible()
+    expect(card).to_contain_text("completed", timeout=240_000)
+    idle(page)
+    no_exceptions(page)
+    shot(page, "04-train")
+
+    open_page(page, f"{url}/compare")
+    expect(page.get_by_text("Confusion matrices").first).to_be_visible()
+    expect(page.locator(".vega-embed").last).to_be_visible()
+    no_exceptions(page)
+    shot(page, "05-compare")
+
+    open_page(page, f"{url}/classify")
+    text = page.locator(".st-key-classify_text textarea")
+    text.fill("I love this so much, thank you!")
+    text.press("Control+Enter")
+    idle(page)
+    metric = page.locator('[data-testid="stMetricValue"]').first
+    expect(metric).to_have_text(re.compile("anger|disgust|fear|joy|sadness|surprise|neutral"))
+    no_exceptions(page)
+    shot(page, "06-classify")
+
+    open_page(page, f"{url}/tune")
+    page.locator(".st-key-tune_dashboard button").click()
+    link = page.locator('a[href*="127.0.0.1"]').first
+    expect(link).to_be_visible(timeout=60_000)
+    no_exceptions(page)
+    shot(page, "07-tune")
+    page.close()
+
+
+def test_two_sessions_launch_jobs_at_the_same_time(server, browser):
+    url, home = server
+    first, second = new_page(browser), new_page(browser)
+    for page in (first, second):
+        launch_tiny_job(page, url, epochs=1, limit=200)
+    for page in (first, second):
+        page.reload()
+        expect(page.locator('[data-testid="stApp"]')).to_be_visible()
+        wait_for_cards(page, completed=2)  # both sessions see both jobs: the manager is process-wide
+        no_exceptions(page)
+    shot(second, "08-two-sessions")
+    completed = [p for p in (home / "runs").iterdir() if (p / "status").read_text().strip() == "completed"]
+    assert len(completed) >= 2
+    first.close()
+    second.close()
