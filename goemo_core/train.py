@@ -258,8 +258,8 @@ class Trainer:
 
     def _set_embedding_frozen(self, epoch: int) -> None:
         embedding = getattr(self.model, "embedding", None)
-        if embedding is None or not hasattr(embedding, "set_frozen"):
-            return
+        if embedding is None or not getattr(embedding, "pretrained", False):
+            return  # random embeddings are always trained
         k = self.config.freeze_embedding_epochs
         embedding.set_frozen(k == -1 or epoch < k)
 

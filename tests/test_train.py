@@ -73,8 +73,15 @@ def test_early_stopping_restores_best_weights():
     assert trainer.evaluate(toy_split(seed=1))["accuracy"] == pytest.approx(best["val_accuracy"])
 
 
+def pretrained_tiny_model(**overrides):
+    from goemo_core.models.common import EmbeddingInit
+
+    config = make_config("gru", {"embedding_dim": 16, "hidden_size": 16, "head_units": 16, **overrides})
+    return config, build_model(config, 50, 0, EmbeddingInit(torch.randn(50, 24), "test"))
+
+
 def test_frozen_embeddings_get_no_gradient_then_unfreeze():
-    config, model = tiny_model(epochs=2, batch_size=16, freeze_embedding_epochs=1)
+    config, model = pretrained_tiny_model(epochs=2, batch_size=16, freeze_embedding_epochs=1)
     before = model.embedding.table.weight.detach().clone()
     trainer = Trainer(model, config, "cpu")
     trainer.config.epochs = 1
@@ -82,6 +89,13 @@ def test_frozen_embeddings_get_no_gradient_then_unfreeze():
     assert torch.equal(before, model.embedding.table.weight)  # frozen during epoch 1
     trainer.config.freeze_embedding_epochs = 0
     trainer.fit(toy_split(), toy_split(seed=1))
+    assert not torch.equal(before, model.embedding.table.weight)
+
+
+def test_random_embeddings_are_never_frozen():
+    config, model = tiny_model(epochs=1, batch_size=16, freeze_embedding_epochs=-1)
+    before = model.embedding.table.weight.detach().clone()
+    Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
     assert not torch.equal(before, model.embedding.table.weight)
 
 

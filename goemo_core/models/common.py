@@ -22,6 +22,32 @@ COMMON_PARAMS: dict[str, tuple[type, float, float]] = {
     "head_dropout": (float, 0.0, 0.95),
 }
 
+# A recipe that generalises: the task overfits after one or two epochs, so regularise (label smoothing, dropout,
+# weight decay), warm up, decay the rate, keep pretrained embeddings frozen for the first epoch.
+RECURRENT_RECIPE = {
+    "epochs": 20,
+    "patience": 4,
+    "lr": 2e-3,
+    "optimizer": "adamw",
+    "weight_decay": 0.01,
+    "scheduler": "cosine",
+    "warmup_epochs": 0.5,
+    "label_smoothing": 0.1,
+    "freeze_embedding_epochs": 1,
+}
+
+# The notebook's search ranges (SEED_NOTES.md), shared by the recurrent architectures.
+SHARED_SEARCH = {
+    "embedding_dim": ("int", 64, 256),
+    "dropout": ("float", 0.1, 0.5),
+    "head_layers": ("int", 1, 4),
+    "head_units": ("int", 64, 256),
+    "head_dropout": ("float", 0.1, 0.5),
+    "lr": ("logfloat", 1e-5, 1e-2),
+    "optimizer": ("categorical", ["adam", "rmsprop"]),
+}
+RECURRENT_SEARCH = {**SHARED_SEARCH, "num_layers": ("int", 2, 5), "hidden_size": ("int", 64, 256)}
+
 
 @dataclass
 class EmbeddingInit:
@@ -71,6 +97,7 @@ class TokenEmbedding(nn.Module):
             self.table = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
             self.project = nn.Identity()
         self.dropout = nn.Dropout(dropout)
+        self.pretrained = init is not None  # only pretrained vectors are worth freezing
 
     def set_frozen(self, frozen: bool) -> None:
         self.table.weight.requires_grad_(not frozen)

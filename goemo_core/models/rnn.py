@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from .common import EmbeddingInit, SequenceClassifier, TokenEmbedding
+from .common import RECURRENT_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding
 from .registry import Architecture
 
 
@@ -51,24 +51,15 @@ RNN_DEFAULTS = {
     "head_units": 256,
     "head_dropout": 0.3,
 }
-# The notebook's search ranges (SEED_NOTES.md).
-RNN_SEARCH = {
-    "embedding_dim": ("int", 64, 256),
-    "num_layers": ("int", 2, 5),
-    "hidden_size": ("int", 64, 256),
-    "dropout": ("float", 0.1, 0.5),
-    "head_layers": ("int", 1, 4),
-    "head_units": ("int", 64, 256),
-    "head_dropout": ("float", 0.1, 0.5),
-    "lr": ("logfloat", 1e-5, 1e-2),
-    "optimizer": ("categorical", ["adam", "rmsprop"]),
-}
+
 
 LSTM = Architecture(
-    name="lstm", title="BiLSTM", build=_builder(nn.LSTM), defaults=RNN_DEFAULTS, search_space=RNN_SEARCH,
+    name="lstm", title="BiLSTM", build=_builder(nn.LSTM), defaults=RNN_DEFAULTS, recipe=RECURRENT_RECIPE,
+    search_space=RECURRENT_SEARCH,
     description="Bidirectional LSTM over packed sequences.",
 )
 GRU = Architecture(
-    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS, search_space=RNN_SEARCH,
+    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS, recipe=RECURRENT_RECIPE,
+    search_space=RECURRENT_SEARCH,
     description="Bidirectional GRU over packed sequences.",
 )

@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean
+from .common import (
+    RECURRENT_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean,
+)
 from .registry import Architecture
 
 
@@ -141,20 +143,10 @@ RWKV_DEFAULTS = {
     "head_dropout": 0.2,
 }
 # The notebook's search ranges (SEED_NOTES.md), including its "context length 30–60" (a TrainConfig field).
-RWKV_SEARCH = {
-    "embedding_dim": ("int", 64, 256),
-    "num_layers": ("int", 2, 5),
-    "hidden_size": ("int", 64, 256),
-    "dropout": ("float", 0.1, 0.5),
-    "head_layers": ("int", 1, 4),
-    "head_units": ("int", 64, 256),
-    "head_dropout": ("float", 0.1, 0.5),
-    "lr": ("logfloat", 1e-5, 1e-2),
-    "optimizer": ("categorical", ["adam", "rmsprop"]),
-    "max_length": ("int", 30, 60),
-}
+RWKV_SEARCH = {**RECURRENT_SEARCH, "max_length": ("int", 30, 60)}
 
 RWKV = Architecture(
     name="rwkv", title="RWKV", build=build, defaults=RWKV_DEFAULTS, search_space=RWKV_SEARCH,
+    recipe={**RECURRENT_RECIPE, "lr": 1e-3},
     description="Stateless RWKV-4 blocks (time-mix WKV recurrence + channel-mix), masked mean pooling.",
 )

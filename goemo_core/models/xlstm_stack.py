@@ -18,7 +18,9 @@ from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMB
 from xlstm.blocks.slstm.cell import sLSTMCellBase
 
 from ..errors import InvalidConfig
-from .common import EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean
+from .common import (
+    RECURRENT_RECIPE, SHARED_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean,
+)
 from .registry import Architecture
 
 LOG = logging.getLogger(__name__)
@@ -158,16 +160,10 @@ XLSTM_BOUNDS = {
     "context_length": (int, 2, 4096),
 }
 XLSTM_SEARCH = {
-    "embedding_dim": ("int", 64, 256),
+    **SHARED_SEARCH,
     "num_blocks": ("int", 2, 5),
     "slstm_at": ("categorical", ["", "1", "0,1"]),
     "num_heads": ("categorical", [2, 4, 8]),
-    "dropout": ("float", 0.1, 0.5),
-    "head_layers": ("int", 1, 4),
-    "head_units": ("int", 64, 256),
-    "head_dropout": ("float", 0.1, 0.5),
-    "lr": ("logfloat", 1e-5, 1e-2),
-    "optimizer": ("categorical", ["adam", "rmsprop"]),
 }
 
 def for_run(params: dict, device: str, max_length: int) -> dict:
@@ -181,7 +177,7 @@ def for_run(params: dict, device: str, max_length: int) -> dict:
 
 XLSTM = Architecture(
     name="xlstm", title="xLSTM", build=build, defaults=XLSTM_DEFAULTS, search_space=XLSTM_SEARCH,
-    bounds=XLSTM_BOUNDS,
+    bounds=XLSTM_BOUNDS, recipe={**RECURRENT_RECIPE, "lr": 1e-3},
     description="xLSTMBlockStack (official xlstm package): mLSTM blocks with sLSTM at `slstm_at`, masked mean pooling.",
     for_run=for_run,
 )
