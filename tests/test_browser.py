@@ -186,7 +186,7 @@ def test_user_path(server, browser):
 
     open_page(page, f"{url}/tune")
     page.locator(".st-key-tune_dashboard button").click()
-    link = page.locator('a[href*="127.0.0.1"]').first
+    link = page.locator('a[href*="/dashboard/"]').first
     expect(link).to_be_visible(timeout=60_000)
     no_exceptions(page)
     shot(page, "07-tune")

@@ -1,5 +1,104 @@
-"""`tune` commands (being written)."""
+"""`tune` (an Optuna study, or one worker of a shared one) and `dashboard` (optuna-dashboard on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from ..errors import InvalidConfig
+from . import emit, log
 
 
 def register(commands, parent) -> None:
-    return None
+    tune = commands.add_parser("tune", parents=[parent], help="run an Optuna study (or join one as a worker)",
+                               description="Several `tune` processes given the same --study and --storage share "
+                                           "one study; a worker joining an existing study trains with the budget "
+                                           "and search space it was created with unless given here.")
+    tune.add_argument("--arch", required=True, help="lstm, gru, xlstm, rwkv or transformer")
+    tune.add_argument("--n-trials", type=int, required=True, help="trials this worker runs")
+    tune.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S seconds")
+    tune.add_argument("--storage", metavar="URL", help="Optuna storage (default: GOEMO_OPTUNA_STORAGE); any "
+                                                       "SQLAlchemy URL or journal:///path/to/file.log")
+    tune.add_argument("--study", metavar="NAME", help="study name; an existing study is continued")
+    tune.add_argument("--limit", type=int, help="cap every split at its first N examples")
+    tune.add_argument("--epochs", type=int, help="epochs per trial (default 10; 3 under a --limit below 5000)")
+    tune.add_argument("--batches-per-epoch", type=int, metavar="B", help="train batches per epoch (default 100; "
+                                                                         "0: the whole split)")
+    tune.add_argument("--val-batches", type=int, metavar="B", help="validation batches (default 300; 0: all)")
+    tune.add_argument("--pruner", choices=("median", "hyperband", "none"), help="default: median")
+    tune.add_argument("--seed", type=int, help="sampler seed (default 211)")
+    tune.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="fix a setting for every trial (recipe field or model parameter; taken out of the search)")
+    tune.add_argument("--range", action="append", default=[], metavar="KEY=LO:HI|A,B",
+                      help="narrow a searched range (LO:HI) or its choices (A,B)")
+    tune.set_defaults(handler=run_tune)
+
+    dashboard = commands.add_parser("dashboard", parents=[parent],
+                                    help="optuna-dashboard on the configured storage, bound to 127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
+    dashboard.add_argument("--storage", metavar="URL", help="default: GOEMO_OPTUNA_STORAGE")
+    dashboard.set_defaults(handler=run_dashboard)
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidConfig(f"{flag}: '{item}' is not KEY=VALUE.")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def tune_config(args):
+    from ..tune import TuneConfig, base_space, parse_range
+
+    for name in ("n_trials", "limit", "epochs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InvalidConfig(f"--{name.replace('_', '-')}: {value} must be at least 1.")
+    if args.timeout is not None and args.timeout <= 0:
+        raise InvalidConfig(f"--timeout: {args.timeout} must be positive.")
+    space = base_space(args.arch)
+    ranges = {key: parse_range(space, key, text) for key, text in _pairs(args.range, "--range").items()}
+    return TuneConfig(arch=args.arch, n_trials=args.n_trials, timeout=args.timeout, study=args.study,
+                      storage=args.storage, limit=args.limit, epochs=args.epochs,
+                      batches_per_epoch=args.batches_per_epoch, val_batches=args.val_batches, pruner=args.pruner,
+                      seed=args.seed, space=ranges, fixed=_pairs(args.set, "--set"), device=args.device)
+
+
+def run_tune(args) -> int:
+    import optuna
+
+    from ..tune import run_study
+
+    config = tune_config(args)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our one line per trial instead (failures still warn)
+    summary = run_study(config, log=log)
+
+    def text() -> str:
+        states = ", ".join(f"{k} {v}" for k, v in summary["states"].items())
+        best = (f"best val accuracy {summary['best_value']:.2f}% with {summary['best_params']}"
+                if summary["best_value"] is not None else "no completed trial yet")
+        return f"study {summary['study']} ({summary['storage']}): {summary['n_trials']} trials ({states})\n{best}"
+
+    emit(args, summary, text)
+    return 0
+
+
+def run_dashboard(args) -> int:
+    import json
+
+    from ..dashboard import serve_dashboard
+    from ..settings import mask_url
+    from ..tune import storage_url
+
+    storage = storage_url(args.storage)
+
+    def ready(url: str) -> None:
+        if args.json:
+            print(json.dumps({"url": url, "storage": mask_url(storage)}), flush=True)
+        else:
+            print(url, flush=True)
+        log(f"optuna-dashboard on {mask_url(storage)} at {url} (Ctrl+C to stop)")
+
+    serve_dashboard(storage, args.port, on_ready=ready)
+    return 0

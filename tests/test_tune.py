@@ -1,0 +1,331 @@
+"""Optuna studies: the search space, workers sharing one study, failed and cancelled trials, "Train best", the
+dashboard server, the Tune page, and passwords kept out of sight. Tiny models (fixed tiny sizes), --limit slices."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+
+from goemo_core import tune
+from goemo_core.errors import InvalidConfig, MissingResource
+from goemo_core.settings import mask_url
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"embedding_dim": 8, "hidden_size": 8, "num_layers": 1, "head_layers": 1, "head_units": 8}
+LIMIT = 200
+SECRET = "s3cr3t-pw"
+PG_URL = f"postgresql://alice:{SECRET}@127.0.0.1:1/optuna"
+
+
+@pytest.fixture(autouse=True)
+def small_world(goemo_env, monkeypatch):
+    """A storage inside the test's GOEMO_HOME; one torch thread (two workers on two cores must not oversubscribe);
+    cached storages and dashboards dropped afterwards."""
+    import torch
+
+    from goemo_core.dashboard import stop_dashboards
+
+    monkeypatch.setenv("GOEMO_OPTUNA_STORAGE", f"sqlite:///{goemo_env / 'optuna.db'}")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield goemo_env
+    torch.set_num_threads(threads)
+    stop_dashboards()
+    tune.close_storages()
+
+
+def tiny_config(**changes) -> tune.TuneConfig:
+    values = dict(arch="gru", n_trials=3, limit=LIMIT, epochs=2, pruner="none", fixed=dict(TINY), device="cpu")
+    return tune.TuneConfig(**{**values, **changes})
+
+
+def fake_study(name: str, values: list[float], limit: int | None = None) -> optuna.Study:
+    """A study with finished trials and no training: for the page, "Train best" and importances."""
+    study = optuna.create_study(study_name=name, storage=tune.open_storage(), direction="maximize")
+    distributions = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True),
+                     "hidden_size": optuna.distributions.IntDistribution(64, 256)}
+    for i, value in enumerate(values):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": 10 ** (-4 + i * 0.3), "hidden_size": 64 + 16 * i}, distributions=distributions,
+            value=value, user_attrs={"val_macro_f1": value / 200, "best_epoch": 1}))
+    plan = tune.plan_study(tune.TuneConfig(arch="gru", limit=limit, fixed={"embedding_dim": 16}))
+    study.set_user_attr(tune.STUDY_ATTR, plan.to_attr())
+    return study
+
+
+def http_status(url: str, timeout: float = 10.0) -> int:
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# -- search space ---------------------------------------------------------------------------------------------------
+def test_search_space_follows_registry_and_data_choices(pretrained):
+    space = tune.base_space("gru", tune.DataChoices(pretrained=None, augment=None))
+    assert space["embedding_dim"] == ("int", 64, 256) and space["lr"] == ("logfloat", 1e-5, 1e-2)
+    assert "pretrained" not in space and "augment" not in space
+    space = tune.base_space("gru")  # GOEMO_PRETRAINED is set by the fixture
+    assert space["pretrained"] == ("categorical", [False, True])
+    assert "pretrained" not in tune.base_space("transformer")  # always the pretrained encoder
+    with_augment = tune.base_space("lstm", tune.DataChoices(pretrained=None, augment="balanced"))
+    assert with_augment["augment"] == ("categorical", [False, True])
+
+    narrowed, fixed = tune.narrow_space(space, {"hidden_size": [64, 96], "optimizer": ["adam"], "num_layers": [2, 2],
+                                                "lr": tune.parse_range(space, "lr", "1e-4:1e-3")})
+    assert narrowed["hidden_size"] == ("int", 64, 96) and narrowed["lr"] == ("logfloat", 1e-4, 1e-3)
+    assert fixed == {"optimizer": "adam", "num_layers": 2}
+    assert tune.parse_range(space, "pretrained", "true") == [True]
+    with pytest.raises(InvalidConfig):
+        tune.narrow_space(space, {"nonsense": [1, 2]})
+    with pytest.raises(InvalidConfig):
+        tune.narrow_space(space, {"hidden_size": [96, 64]})
+    decoded = tune.decode({"pretrained": True, "augment": False}, tune.DataChoices("enc", None))
+    assert decoded == {"pretrained": "enc", "augment": None}
+    with pytest.raises(MissingResource):
+        tune.decode({"augment": True}, tune.DataChoices(None, None))
+
+
+def test_trial_budget_defaults_keep_the_notebook_budget():
+    plan = tune.plan_study(tune.TuneConfig(arch="gru"), choices=tune.DataChoices(None, None))
+    assert (plan.epochs, plan.batches_per_epoch, plan.val_batches, plan.pruner) == (10, 100, 300, "median")
+    small = tune.plan_study(tune.TuneConfig(arch="gru", limit=400, batches_per_epoch=0))
+    assert small.epochs == tune.SMALL_LIMIT_EPOCHS and small.batches_per_epoch is None
+    config = tune.trial_config(plan, {"hidden_size": 70, "optimizer": "rmsprop"}, tune.DataChoices(None, None))
+    assert (config.batches_per_epoch, config.val_batches, config.epochs) == (100, 300, 10)
+    assert config.params["hidden_size"] == 70 and config.optimizer == "rmsprop"
+    # a worker joining a study without settings of its own takes the study's
+    joined = tune.plan_study(tune.TuneConfig(arch="gru"), stored=small.to_attr())
+    assert joined.limit == 400 and joined.batches_per_epoch is None
+    with pytest.raises(InvalidConfig):
+        tune.plan_study(tune.TuneConfig(arch="lstm", study="s"), stored=small.to_attr())
+    assert isinstance(tune.make_pruner("hyperband", 5), optuna.pruners.HyperbandPruner)
+
+
+# -- running studies ----------------------------------------------------------------------------------------------------
+def test_failed_trial_is_recorded_and_the_study_goes_on(monkeypatch):
+    import goemo_core.train as train
+
+    real_build, calls = train.build_model, []
+
+    def flaky_build(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(train, "build_model", flaky_build)
+    records: list[dict] = []
+    summary = tune.run_study(tiny_config(study="flaky"), on_trial=records.append)
+    assert summary["states"] == {"fail": 1, "complete": 2} and summary["n_trials"] == 3
+    assert [r["number"] for r in records] == [0, 1, 2] and records[0]["state"] == "fail"
+    study = tune.load_study("flaky")
+    first = study.trials[0]
+    assert first.state == optuna.trial.TrialState.FAIL and "out of memory" in first.user_attrs["error"]
+    done = study.trials[1]
+    for key in ("val_accuracy", "val_macro_f1", "best_epoch", "seconds", "parameters"):
+        assert done.user_attrs[key] is not None, key
+    assert summary["best_value"] == max(t.value for t in study.trials[1:])
+    assert set(summary["best_params"]) == {"dropout", "head_dropout", "lr", "optimizer"}
+    assert not (Path(os.environ["GOEMO_HOME"]) / "runs").exists() or not any(
+        (Path(os.environ["GOEMO_HOME"]) / "runs").iterdir())  # tuning writes no run directory
+
+
+def test_missing_data_stops_the_study_with_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(MissingResource):
+        tune.run_study(tiny_config(study="nodata", n_trials=5))
+    assert tune.study_summary(tune.load_study("nodata"))["n_trials"] == 1  # stopped after the first trial
+
+
+def test_tune_job_reports_trials_and_cancel_stops_the_study(fresh_manager):
+    manager = fresh_manager()
+    job_id = manager.submit("tune", tiny_config(study="job", n_trials=60, epochs=3).to_dict(), title="tune")
+    deadline = time.time() + 90
+    job = manager.get(job_id)
+    while len(job.history) < 2 and not job.done and time.time() < deadline:
+        time.sleep(0.05)
+    assert job.progress_text.startswith("trial ") and " of 60" in job.progress_text
+    manager.cancel(job_id)
+    job = manager.wait(job_id, timeout=60)
+    assert job.status == "cancelled", (job.error, job.traceback)
+    assert job.result["status"] == "cancelled" and job.result["study"] == "job"
+    assert {"number", "state", "value"} <= set(job.history[0])
+    states = job.result["states"]
+    assert sum(states.values()) == job.result["n_trials"] < 60
+    assert states.get("running", 0) == 0
+
+
+def test_two_workers_share_one_study_without_losing_trials(tmp_path):
+    """SQLite (the default storage, busy timeout raised by the factory) and a journal file: both must serialise
+    trial creation across processes. Each worker runs 3 trials; the study ends with exactly 6, numbered 0..5."""
+    for kind, url in (("sqlite", f"sqlite:///{tmp_path / 'shared.db'}"),
+                      ("journal", f"journal:///{tmp_path / 'shared.log'}")):
+        command = [sys.executable, "-m", "goemo_core", "tune", "--arch", "gru", "--n-trials", "3", "--limit",
+                   str(LIMIT), "--epochs", "2", "--pruner", "none", "--study", "shared", "--storage", url,
+                   "--device", "cpu", "--json", *[a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        workers = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True) for _ in range(2)]
+        outputs = [w.communicate(timeout=150) for w in workers]
+        for worker, (out, err) in zip(workers, outputs):
+            assert worker.returncode == 0, err[-2000:]
+        documents = [json.loads(out) for out, _ in outputs]
+        for document in documents:
+            assert sum(document["states"].values()) == document["n_trials"], document
+            assert document["study"] == "shared" and isinstance(document["best_params"], dict)
+        assert max(d["n_trials"] for d in documents) == 6, (kind, documents)
+
+        study = optuna.load_study(study_name="shared", storage=tune.open_storage(url))
+        trials = study.get_trials(deepcopy=False)
+        assert sorted(t.number for t in trials) == list(range(6)), kind
+        assert all(t.state.is_finished() for t in trials), kind
+        per_worker = collections.Counter(t.user_attrs["worker"] for t in trials)
+        assert sorted(per_worker.values()) == [3, 3], (kind, per_worker)
+        assert len({tuple(sorted(t.params.items())) for t in trials}) == 6, kind  # no duplicated draws
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    from goemo_core.cli import main
+
+    assert main(["tune", "--arch", "nope", "--n-trials", "1"]) == 2
+    assert main(["tune", "--arch", "gru", "--n-trials", "1", "--range", "hidden_size=9"]) == 2
+    assert "LOW:HIGH" in capsys.readouterr().err
+
+
+# -- reading studies, "Train best" ------------------------------------------------------------------------------------
+def test_study_queries_and_best_train_config():
+    fake_study("fake", [40.0, 55.0, 47.0, 52.0], limit=300)
+    [row] = tune.list_studies()
+    assert (row["study"], row["arch"], row["n_trials"], row["best_value"]) == ("fake", "gru", 4, 55.0)
+    frame = tune.trials_frame("fake")
+    assert list(frame.columns[:3]) == ["number", "state", "value"] and {"lr", "hidden_size"} <= set(frame.columns)
+    history = tune.history_frame(frame)
+    assert list(history["best_so_far"]) == [40.0, 55.0, 55.0, 55.0]
+    importances = tune.param_importances("fake")
+    assert set(importances) <= {"lr", "hidden_size"} and importances
+    config = tune.best_train_config("fake")
+    from goemo_core.train import TrainConfig, make_config
+
+    assert config["epochs"] == make_config("gru").epochs  # the registry recipe, not the trial budget
+    assert config["batches_per_epoch"] is None and config["val_batches"] is None and config["limit"] is None
+    assert config["params"]["hidden_size"] == 64 + 16 and config["params"]["embedding_dim"] == 16
+    assert tune.best_train_config("fake", keep_limit=True)["limit"] == 300
+    TrainConfig(**config)  # what the "train" job handler does with it
+    assert tune.resume_config("fake", n_trials=2)["study"] == "fake"
+
+
+def test_few_trials_give_no_importances():
+    fake_study("few", [40.0, 41.0])
+    assert tune.param_importances("few") == {}
+    with pytest.raises(InvalidConfig):
+        tune.load_study("missing")
+
+
+def test_password_is_masked_everywhere(monkeypatch):
+    assert mask_url(PG_URL) == "postgresql://alice:***@127.0.0.1:1/optuna"
+    with pytest.raises(MissingResource) as error:
+        tune.open_storage(PG_URL)
+    assert SECRET not in str(error.value) and "alice:***@" in str(error.value)
+    monkeypatch.setenv("GOEMO_OPTUNA_STORAGE", PG_URL)
+    at = page().run()
+    assert not at.exception
+    shown = " ".join(str(e.value) for kind in ("markdown", "caption", "error") for e in getattr(at, kind))
+    assert "***" in shown and SECRET not in shown
+
+
+# -- dashboard ------------------------------------------------------------------------------------------------------------
+def test_dashboard_cli_serves_http_200_on_localhost(tmp_path):
+    url = f"sqlite:///{tmp_path / 'dash.db'}"
+    tune.open_storage(url)  # create the tables
+    process = subprocess.Popen([sys.executable, "-m", "goemo_core", "dashboard", "--port", "0", "--storage", url],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the dashboard printed no URL within 60 s"
+        base = process.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:")
+        assert http_status(f"{base}/dashboard") == 200
+        assert http_status(f"{base}/api/studies") == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_ensure_dashboard_starts_once_per_process():
+    from goemo_core.dashboard import ensure_dashboard, study_page
+
+    study = fake_study("dash", [50.0])
+    base = ensure_dashboard()
+    assert base.startswith("http://127.0.0.1:") and ensure_dashboard() == base
+    assert http_status(f"{base}/api/studies") == 200
+    assert study_page("dash") == f"{base}/dashboard/studies/{study._study_id}"
+
+
+# -- the Tune page ----------------------------------------------------------------------------------------------------------
+def page():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "pages" / "tune.py"), default_timeout=60)
+
+
+def test_page_renders_without_any_study(fresh_manager):
+    at = page().run()
+    assert not at.exception
+    assert any("No study" in c.value for c in at.caption)
+    assert at.button(key="tune_start") is not None
+
+
+def test_page_shows_study_and_dashboard_link(fresh_manager):
+    fake_study("page", [40.0, 55.0, 47.0, 52.0], limit=LIMIT)
+    at = page().run()
+    assert not at.exception
+    assert at.selectbox(key="tune_study").value == "page"
+    assert {m.label: m.value for m in at.metric}["Trials"] == "4"
+    at.button(key="tune_dashboard").click().run()
+    assert not at.exception
+    links = [e.proto.url for e in at.get("link_button")]
+    assert links and "127.0.0.1" in links[0] and "/dashboard/studies/" in links[0]
+    assert http_status(links[0]) == 200
+    assert any("127.0.0.1" in c.value for c in at.caption)
+
+    at.checkbox(key="tune_keep_limit").check().run()
+    at.button(key="tune_train_best").click().run()
+    assert not at.exception
+    manager = fresh_manager()
+    [job] = manager.jobs("train")
+    assert job.config["arch"] == "gru" and job.config["limit"] == LIMIT and job.config["batches_per_epoch"] is None
+    manager.cancel(job.id)
+    manager.wait(job.id, timeout=60)
+
+
+def test_page_launches_a_tune_job(fresh_manager):
+    at = page().run()
+    at.selectbox(key="tune_arch").set_value("gru").run()
+    at.number_input(key="tune_trials").set_value(1)
+    at.number_input(key="tune_limit").set_value(LIMIT)
+    at.number_input(key="tune_epochs").set_value(1)
+    at.slider(key="tune_space_gru_hidden_size").set_value((64, 64))
+    at.button(key="tune_start").click().run()
+    assert not at.exception, at.exception
+    manager = fresh_manager()
+    [job] = manager.jobs("tune")
+    assert job.config["space"] == {"hidden_size": [64, 64]} and job.config["study"].startswith("gru-")
+    manager.cancel(job.id)
+    manager.wait(job.id, timeout=60)
