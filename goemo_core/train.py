@@ -139,6 +139,9 @@ def validate(config: TrainConfig) -> None:
     if any(m < 1 for m in config.milestones):
         raise InvalidConfig(f"milestones: {config.milestones} must be epochs ≥ 1.")
     resolve_params(get_architecture(config.arch), config.params)
+    if get_architecture(config.arch).needs_pretrained and not pretrained_source(config):
+        raise InvalidConfig(f"pretrained: {config.arch} fine-tunes a pretrained encoder; set GOEMO_PRETRAINED "
+                            "or pass --pretrained.")
 
 
 def pretrained_source(config: TrainConfig, settings: Settings | None = None) -> str | None:

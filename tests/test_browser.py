@@ -186,8 +186,9 @@ def test_user_path(server, browser):
 
     open_page(page, f"{url}/tune")
     page.locator(".st-key-tune_dashboard button").click()
-    link = page.locator('a[href*="/dashboard/"]').first
+    link = page.locator('a[href*="127.0.0.1"][href*="/dashboard"]').first
     expect(link).to_be_visible(timeout=60_000)
+    assert urllib.request.urlopen(link.get_attribute("href"), timeout=30).status == 200
     no_exceptions(page)
     shot(page, "07-tune")
     page.close()

@@ -18,7 +18,7 @@ def cli(*args, env=None, input=None):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     home = tmp_path_factory.mktemp("cli-home")
-    env = {"GOEMO_HOME": str(home), "GOEMO_DATA_DIR": str(DATA_DIR), "GOEMO_DEVICE": "cpu"}
+    env = {"GOEMO_HOME": str(home), "GOEMO_DATA_DIR": str(DATA_DIR), "GOEMO_DEVICE": "cpu", "GOEMO_PRETRAINED": ""}
     out = cli("train", "--arch", "gru", "--epochs", "1", "--limit", "300", "--set", "hidden_size=16",
               "--set", "embedding_dim=16", "--json", env=env)
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,7 @@ from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures
 from goemo_core.train import MONITORS, OPTIMIZERS, SCHEDULERS, USE_ENV, TrainConfig, make_config
 
-NEEDS_ENCODER = {"transformer"}  # fine-tunes the GOEMO_PRETRAINED encoder: meaningless without one
+NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
 BASE = TrainConfig()
 CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS}
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",

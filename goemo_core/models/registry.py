@@ -25,6 +25,7 @@ class Architecture:
     search_space: SearchSpace = field(default_factory=dict)  # model and recipe keys Optuna may tune
     bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
     description: str = ""
+    needs_pretrained: bool = False  # fine-tunes the GOEMO_PRETRAINED encoder: meaningless without one
     # for_run(params, device, max_length) → params: settle choices that depend on where and how the model runs
     for_run: Callable[[dict, str, int], dict] | None = None
 
