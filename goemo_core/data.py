@@ -240,7 +240,8 @@ def ekman_frame(stats: dict) -> "pandas.DataFrame":  # noqa: F821
 
 def browse(split, ekman: str | None = None, raw: Sequence[str] = (), contains: str = "", n: int = 50,
            seed: int = 0, names: Sequence[str] = GOEMOTIONS_LABELS) -> tuple["pandas.DataFrame", int]:  # noqa: F821
-    """(sample, number of matches): a random sample of a split's examples filtered by Ekman class, raw labels (any of) and a substring."""
+    """(sample, number of matches): a random sample of a split's examples filtered by Ekman class,
+    raw labels (any of) and a substring."""
     frame = split.to_pandas()
     frame["ekman"] = [EKMAN_CLASSES[i] for i in frame["label"]]
     frame["raw labels"] = [", ".join(names[i] for i in row) for row in frame["labels"]]

@@ -6,7 +6,6 @@ accuracy are accumulated on the device and read once per epoch; bf16 autocast on
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time

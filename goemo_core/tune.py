@@ -68,7 +68,6 @@ def open_storage(url: str | None = None) -> "optuna.storages.BaseStorage":
 
 
 def _create_storage(url: str) -> "optuna.storages.BaseStorage":
-    import optuna
 
     try:
         if url.startswith(JOURNAL_SCHEME):
@@ -623,7 +622,6 @@ class StudyRunner:
             study.stop()  # the only way out of optimize() between trials
 
     def run(self) -> dict:
-        import optuna
 
         self.study, self.plan = open_study(self.config, self.choices)
         self.started = time.time()

@@ -121,7 +121,7 @@ st.subheader("Jobs")
 job_list("tune", empty_text="No tuning jobs in this server process yet.")
 
 
-# -- studies in the storage ----------------------------------------------------------------------------------------------
+# -- studies in the storage --------------------------------------------------------------------------------
 def history_chart(trials: pd.DataFrame) -> alt.LayerChart | None:
     history = tune.history_frame(trials)
     if history.empty:

@@ -53,7 +53,8 @@ def bar_with_percent(frame: pd.DataFrame, category: str, count: str = "count", c
     labels = base.mark_text(dy=-6, fontSize=10).encode(text=alt.Text("share:Q", format=".1%"))
     chart = (bars + labels).properties(height=height)
     if column:
-        chart = chart.properties(width=230).facet(column=alt.Column(f"{column}:N", title=None, sort=["train", "validation", "test"]))
+        splits = ["train", "validation", "test"]
+        chart = chart.properties(width=230).facet(column=alt.Column(f"{column}:N", title=None, sort=splits))
     return chart
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from ..errors import GoEmoError
+from ..errors import GoEmoError, InvalidConfig
 
 COMMAND_MODULES = ("stats", "training", "augment", "tune", "bench")
 
@@ -29,6 +29,17 @@ def emit(args: argparse.Namespace, document: Any, text: str | Callable[[], str])
         print(json.dumps(document, default=str))
     else:
         print(text() if callable(text) else text)
+
+
+def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
+    """KEY=VALUE arguments (repeatable flags such as --set) as a dict; a malformed one is refused."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidConfig(f"{flag}: '{item}' is not KEY=VALUE.")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def json_flag() -> ArgumentParser:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidConfig
-from . import emit, log
+from . import emit, log, parse_pairs
 
 
 def register(commands, parent) -> None:
@@ -38,20 +38,10 @@ def register(commands, parent) -> None:
     delete.set_defaults(handler=run_delete)
 
 
-def parse_sets(pairs: list[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidConfig(f"--set: '{pair}' is not KEY=VALUE.")
-        overrides[key.strip()] = value.strip()
-    return overrides
-
-
 def run_train(args) -> int:
     from ..train import make_config, train_run
 
-    overrides = parse_sets(args.set)
+    overrides = parse_pairs(args.set, "--set")
     for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("limit", args.limit),
                        ("device", args.device), ("seed", args.seed), ("pretrained", args.pretrained)):
         if value is not None:

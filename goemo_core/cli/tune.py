@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import InvalidConfig
-from . import emit, log
+from . import emit, log, parse_pairs
 
 
 def register(commands, parent) -> None:
@@ -38,16 +38,6 @@ def register(commands, parent) -> None:
     dashboard.set_defaults(handler=run_dashboard)
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidConfig(f"{flag}: '{item}' is not KEY=VALUE.")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
 def tune_config(args):
     from ..tune import TuneConfig, base_space, parse_range
 
@@ -58,11 +48,11 @@ def tune_config(args):
     if args.timeout is not None and args.timeout <= 0:
         raise InvalidConfig(f"--timeout: {args.timeout} must be positive.")
     space = base_space(args.arch)
-    ranges = {key: parse_range(space, key, text) for key, text in _pairs(args.range, "--range").items()}
+    ranges = {key: parse_range(space, key, text) for key, text in parse_pairs(args.range, "--range").items()}
     return TuneConfig(arch=args.arch, n_trials=args.n_trials, timeout=args.timeout, study=args.study,
                       storage=args.storage, limit=args.limit, epochs=args.epochs,
                       batches_per_epoch=args.batches_per_epoch, val_batches=args.val_batches, pruner=args.pruner,
-                      seed=args.seed, space=ranges, fixed=_pairs(args.set, "--set"), device=args.device)
+                      seed=args.seed, space=ranges, fixed=parse_pairs(args.set, "--set"), device=args.device)
 
 
 def run_tune(args) -> int:
