@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import EKMAN_CLASSES, NUM_CLASSES, class_counts, data_fingerprint, label_names, limit_split, load_goemotions
+from .data import EKMAN_CLASSES, NUM_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
 from .errors import Cancelled, InvalidConfig
 from .evaluate import classification_metrics
-from .models import architectures, get_architecture, load_pretrained_embeddings, resolve_params
+from .models import get_architecture, load_pretrained_embeddings, resolve_params
 from .models.common import EmbeddingInit
 from .runs import Run, RunStore
 from .settings import Settings, describe_device, ensure_home, get_settings, resolve_device
@@ -419,9 +419,19 @@ class RunResult:
 
 
 def code_version() -> str:
+    """The package version, plus the git commit (and '+dirty') when running from a checkout."""
+    import subprocess
+    from pathlib import Path
+
     from . import __version__
 
-    return __version__
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty=+dirty"],
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+{commit}" if commit else __version__
 
 
 def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: EpochCallback | None = None,
@@ -510,9 +520,5 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     return metrics
 
 
-def list_architectures() -> list[str]:
-    return list(architectures())
-
-
 __all__ = ["TrainConfig", "Trainer", "RunResult", "make_config", "validate", "train_run", "prepare_data",
-           "build_model", "predict_logits", "label_names"]
+           "build_model", "predict_logits"]
