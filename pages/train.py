@@ -3,6 +3,7 @@
 import streamlit as st
 
 from goemo_core.models import architectures
+from goemo_core.models.common import RECURRENT_RECIPE
 from goemo_core.settings import get_settings
 from goemo_core.train import USE_ENV
 from views import forms
@@ -48,7 +49,8 @@ with middle:
         help=f"Tokenizer and input embeddings from `{settings.pretrained}` (GOEMO_PRETRAINED).")
     if settings.pretrained is None:
         st.caption("Pretrained embeddings: set `GOEMO_PRETRAINED` to an encoder to offer them.")
-    freeze = st.number_input("frozen embedding epochs (-1 = always)", value=0, step=1, key="train_freeze",
+    freeze = st.number_input("frozen embedding epochs (-1 = always)", value=RECURRENT_RECIPE["freeze_embedding_epochs"],
+                             step=1, key="train_freeze",
                              disabled=not use_pretrained)
 with right:
     devices = ["auto", "cpu", "cuda"]
@@ -58,7 +60,7 @@ with right:
 
 options = {"limit": int(limit) or None, "augment": None if augment == "none" else augment,
            "pretrained": USE_ENV if use_pretrained else None, "device": device, "seed": int(seed),
-           "freeze_embedding_epochs": int(freeze) if use_pretrained else 0}
+           **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
 if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):
     configs, errors = forms.build_configs(archs, params, recipe, options)
