@@ -59,7 +59,7 @@ raw_chart = alt.Chart(raw).mark_bar().encode(
     tooltip=["split", "emotion", "ekman", alt.Tooltip("count:Q", format=",")],
 ).properties(height=520, width=260 if len(shown) > 1 else 520)
 if len(shown) > 1:
-    raw_chart = raw_chart.facet(column=alt.Column("split:N", sort=splits, title=None))
+    raw_chart = raw_chart.facet(column=alt.Column("split:N", sort=splits, title=None)).resolve_scale(x="independent")
 st.altair_chart(raw_chart, width="content")
 
 st.subheader("From 28 emotions to 7 classes")

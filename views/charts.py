@@ -54,7 +54,8 @@ def bar_with_percent(frame: pd.DataFrame, category: str, count: str = "count", c
     chart = (bars + labels).properties(height=height)
     if column:
         splits = ["train", "validation", "test"]
-        chart = chart.properties(width=230).facet(column=alt.Column(f"{column}:N", title=None, sort=splits))
+        chart = (chart.properties(width=230).facet(column=alt.Column(f"{column}:N", title=None, sort=splits))
+                 .resolve_scale(y="independent"))  # splits differ 8× in size: compare shapes, not heights
     return chart
 
 
