@@ -265,6 +265,17 @@ def _make_deterministic(augmenter) -> None:
                 setattr(transformation, method, _sorted_results(getattr(transformation, method)))
 
 
+def _case_insensitive_stopwords(augmenter) -> None:
+    """TextAttack compares words to its lower-case stop words as they are, so a sentence-initial "I" or "The" was
+    open to synonym swaps ("I" → "iodine"); add the capitalised and upper-case forms."""
+    parts = [getattr(augmenter, name) for name in EDA_OPERATIONS if hasattr(augmenter, name)]
+    for part in parts or [augmenter]:
+        for constraint in getattr(part, "pre_transformation_constraints", []):
+            words = getattr(constraint, "stopwords", None)
+            if isinstance(words, set):
+                constraint.stopwords = words | {w.capitalize() for w in words} | {w.upper() for w in words}
+
+
 def _variants_per_call(recipe: str, wanted: int) -> int:
     # EDA always runs its four operations, so ask for all four; fewer would drop some at random in set order
     return EDA_VARIANTS_PER_CALL if recipe == "eda" else max(1, int(wanted))
@@ -285,6 +296,7 @@ def get_augmenter(recipe: str = DEFAULT_RECIPE, pct: float = DEFAULT_PCT, wanted
                 augmenter = getattr(recipes, RECIPES[recipe][0])(pct_words_to_swap=float(pct),
                                                                  transformations_per_example=per_call)
             _make_deterministic(augmenter)
+            _case_insensitive_stopwords(augmenter)
             _AUGMENTERS[key] = augmenter
         return _AUGMENTERS[key]
 

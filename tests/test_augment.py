@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from goemo_core.augment import (DEFAULT_SPEC, AugmentSpec, augment_text, balance_plan, build_augmented,
-                                ensure_nltk_resources, list_augmented, load_augmented_frame, load_augmented_rows,
+                                ensure_nltk_resources, get_augmenter, list_augmented, load_augmented_frame, load_augmented_rows,
                                 missing_nltk_resources, resolve_augmented_name, run_augment_job, word_diff)
 from goemo_core.cli import main
 from goemo_core.data import EKMAN_CLASSES, load_goemotions
@@ -293,3 +293,11 @@ def test_job_handler_reports_progress_and_cancels(small_build):
     assert result["status"] == "completed" and result["name"] == name and result["added"] > 0
     assert context.updates[-1][0] == pytest.approx(1.0) and context.checks > 0 and context.logs
     assert len(load_augmented_rows(name)[0]) == result["added"]
+
+
+def test_capitalised_stop_words_are_never_swapped():
+    augmenter = get_augmenter("synonym-swap", pct=1.0, wanted=20)
+    stopwords = [c.stopwords for c in augmenter.pre_transformation_constraints if hasattr(c, "stopwords")]
+    assert stopwords and {"I", "The", "i", "the"} <= stopwords[0]
+    variants = augment_text("I think The movie was great", n=10, seed=3, recipe="synonym-swap", pct=1.0)
+    assert variants and all(v.split()[0] == "I" for v in variants)
