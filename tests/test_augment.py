@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from goemo_core.augment import (DEFAULT_SPEC, AugmentSpec, augment_text, balance_plan, build_augmented,
-                                ensure_nltk_resources, get_augmenter, list_augmented, load_augmented_frame, load_augmented_rows,
-                                missing_nltk_resources, resolve_augmented_name, run_augment_job, word_diff)
+                                ensure_nltk_resources, get_augmenter, list_augmented, load_augmented_frame,
+                                load_augmented_rows, missing_nltk_resources, resolve_augmented_name,
+                                run_augment_job, word_diff)
 from goemo_core.cli import main
 from goemo_core.data import EKMAN_CLASSES, load_goemotions
 from goemo_core.errors import Cancelled, InvalidConfig, MissingResource
