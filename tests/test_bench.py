@@ -1,0 +1,32 @@
+"""Benchmarks run end to end on tiny budgets (speed itself is measured by the commands, never by tests)."""
+
+import json
+
+import pytest
+
+from goemo_core.bench import accuracy_table, bench_accuracy
+from goemo_core.cli import main
+
+
+def test_bench_pipeline_reports_both_rates(capsys):
+    assert main(["bench", "pipeline", "--batches", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["device"] == "CPU"
+    assert result["seed_style_samples_per_s"] > 0 and result["ours_samples_per_s"] > 0
+    assert result["speedup"] == pytest.approx(result["ours_samples_per_s"] / result["seed_style_samples_per_s"],
+                                              rel=0.02)
+
+
+def test_bench_accuracy_table_with_seeds_and_baseline():
+    document = bench_accuracy(["gru"], seeds=2, baseline=True, limit=150, epochs=1)
+    (row,) = document["rows"]
+    assert row["arch"] == "gru" and len(row["per_seed"]) == 2 and len(set(row["runs"])) == 2
+    assert 0 <= row["accuracy_mean"] <= 100 and row["accuracy_std"] >= 0
+    assert document["baseline"]["arch"] == "tfidf-logreg"
+    table = accuracy_table(document)
+    assert "| gru |" in table and "TF-IDF" in table
+
+
+def test_bench_refuses_bad_arguments(capsys):
+    assert main(["bench", "accuracy", "--archs", "cnn"]) == 2
+    assert main(["bench", "pipeline", "--batches", "0"]) == 2
