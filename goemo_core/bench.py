@@ -162,13 +162,18 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device."""
     from .train import make_config, train_run
 
+    def config_for(arch: str, seed: int):
+        overrides = {"seed": seed, **({"limit": limit} if limit else {}), **({"epochs": epochs} if epochs else {}),
+                     **({"device": device} if device else {})}
+        return make_config(arch, overrides)
+
+    for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
+        config_for(arch, 211)
     rows = []
     for arch in archs:
         results = []
         for seed in range(211, 211 + seeds):
-            overrides = {"seed": seed, **({"limit": limit} if limit else {}), **({"epochs": epochs} if epochs else {}),
-                         **({"device": device} if device else {})}
-            config = make_config(arch, overrides)
+            config = config_for(arch, seed)
             log(f"{arch} seed {seed}: training")
             result = train_run(config, log=log)
             info = result.run.info

@@ -30,3 +30,12 @@ def test_bench_accuracy_table_with_seeds_and_baseline():
 def test_bench_refuses_bad_arguments(capsys):
     assert main(["bench", "accuracy", "--archs", "cnn"]) == 2
     assert main(["bench", "pipeline", "--batches", "0"]) == 2
+
+
+def test_bench_accuracy_refuses_the_transformer_without_an_encoder_before_training():
+    from goemo_core.errors import InvalidConfig
+    from goemo_core.runs import RunStore
+
+    with pytest.raises(InvalidConfig, match="pretrained"):
+        bench_accuracy(["gru", "transformer"], seeds=1, limit=100, epochs=1)
+    assert RunStore().list() == []  # nothing was trained
