@@ -124,7 +124,15 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
     vocab, pad = tokenizer.get_vocab_size(), pad_id(tokenizer)
     seed_rate = notebook_style_rate(_bilstm(vocab, pad, device), tokenizer, texts, labels, device, batch_size,
                                     batches)
-    ours = our_rate(_bilstm(vocab, pad, device), encoded, device, our_batch_size, batches, bf16)
+    notes = []
+    try:
+        ours = our_rate(_bilstm(vocab, pad, device), encoded, device, our_batch_size, batches, bf16)
+    except RuntimeError as exc:  # older cuDNN: no bf16 recurrent kernels
+        if not (bf16 and precision == "auto"):
+            raise
+        bf16 = False
+        notes.append(f"bf16 failed on this device ({str(exc).strip().splitlines()[0]}); measured in fp32")
+        ours = our_rate(_bilstm(vocab, pad, device), encoded, device, our_batch_size, batches, bf16)
     return {
         "device": describe_device(device),
         "seed_style_samples_per_s": round(seed_rate, 1),
@@ -136,6 +144,7 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
         "batches": batches,
         "ours_epoch_seconds": round(len(texts) / ours, 2),
         "model": "BiLSTM 2 layers x 256 units, embedding 256",
+        "notes": notes,
     }
 
 

@@ -228,6 +228,11 @@ class Trainer:
         self.best_state: dict | None = None
         self.best_epoch = 0
         self.history: list[dict] = []
+        self.notes: list[str] = []  # what the user should know about how the run was trained
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.use_bf16 and self.device.startswith("cuda") else "fp32"
 
     # -- pieces -------------------------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -291,12 +296,27 @@ class Trainer:
     def _lengths_for_model(self, lengths_cpu: torch.Tensor, lengths_dev: torch.Tensor) -> torch.Tensor:
         return lengths_cpu if getattr(self.model, "lengths_on_cpu", False) else lengths_dev
 
+    def _check_bf16(self, train_dev: EncodedSplit, lengths_cpu: torch.Tensor) -> None:
+        """Older cuDNN builds cannot run recurrent layers in bf16: try one small step before the first epoch.
+        `auto` falls back to fp32 and says so; an explicit `bf16` is refused with the reason."""
+        if not self.use_bf16:
+            return
+        error = bf16_step_error(self, train_dev, lengths_cpu)
+        if error is None:
+            return
+        if self.config.precision == "bf16":
+            raise InvalidConfig(f"precision: bf16 does not run for {self.config.arch} on this device ({error}); "
+                                "use auto or fp32")
+        self.use_bf16 = False
+        self.notes.append(f"bf16 autocast failed on this device ({error}); trained in fp32")
+
     # -- training -----------------------------------------------------------------------------------------
     def fit(self, train: EncodedSplit, validation: EncodedSplit, on_epoch: EpochCallback | None = None,
             cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> list[dict]:
         cfg, device = self.config, self.device
         train_dev, lengths_cpu = train.to(device), train.lengths.cpu()
         val_dev = validation.to(device)
+        self._check_bf16(train_dev, lengths_cpu)
         steps_per_epoch = math.ceil(len(self._epoch_order(train)) / cfg.batch_size)
         self.generator.manual_seed(cfg.seed)  # the probe above must not shift the epoch orders
         optimizer = self._optimizer()
@@ -379,6 +399,24 @@ class Trainer:
         loss = float((loss_fn or nn.CrossEntropyLoss())(logits, labels)) if len(logits) else 0.0
         metrics = classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
         return {"loss": loss, **metrics}
+
+
+def bf16_step_error(trainer: Trainer, train_dev: EncodedSplit, lengths_cpu: torch.Tensor) -> str | None:
+    """One forward and backward pass on two examples under bf16 autocast, leaving the weights untouched:
+    None when it runs, else the error's first line."""
+    n = min(2, len(lengths_cpu))
+    if n == 0:
+        return None
+    width = int(lengths_cpu[:n].max())
+    try:
+        logits = trainer._forward(train_dev.ids[:n, :width],
+                                  trainer._lengths_for_model(lengths_cpu[:n], train_dev.lengths[:n]))
+        logits.float().sum().backward()
+        return None
+    except RuntimeError as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    finally:
+        trainer.model.zero_grad(set_to_none=True)
 
 
 @torch.no_grad()
@@ -469,6 +507,9 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     started = time.perf_counter()
 
     def epoch_done(record: dict) -> None:
+        if record["epoch"] == 1:
+            for note in trainer.notes:
+                log(note)
         run.write_history(trainer.history)
         log(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, val acc {record['val_accuracy']:.2f}%, "
             f"val macro-F1 {record['val_macro_f1']:.3f} ({record['seconds']:.1f}s)")
@@ -492,6 +533,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
             metrics = finish_test_metrics(run, trainer, data)
         run.write_json("info.json", {"best_epoch": trainer.best_epoch, "seconds": time.perf_counter() - started,
                                      "parameters": parameters, "epochs_run": len(trainer.history),
+                                     "precision": trainer.precision, "notes": trainer.notes,
                                      "error": None if error is None else f"{type(error).__name__}: {error}"})
     finally:
         run.set_status(status)

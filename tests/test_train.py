@@ -7,6 +7,7 @@ import torch
 
 from goemo_core.errors import Cancelled, InvalidConfig
 from goemo_core.runs import RunStore
+from goemo_core import train as train_module
 from goemo_core.text import EncodedSplit
 from goemo_core.train import Trainer, build_model, make_config, train_run
 
@@ -140,6 +141,34 @@ def test_unknown_architecture_refused():
         make_config("cnn")
 
 
+def test_bf16_probe_leaves_weights_untouched():
+    config, model = tiny_model(precision="bf16")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = Trainer(model, config, "cpu")
+    split = toy_split()
+    assert train_module.bf16_step_error(trainer, split, split.lengths) is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_bf16_failure_falls_back_to_fp32_under_auto(monkeypatch):
+    monkeypatch.setattr(train_module, "bf16_step_error", lambda *a: "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
+    config, model = tiny_model(epochs=1, batch_size=16)
+    trainer = Trainer(model, config, "cpu")
+    assert config.precision == "auto" and not trainer.use_bf16
+    trainer.use_bf16 = True  # what `auto` chooses on a GPU
+    history = trainer.fit(toy_split(), toy_split(seed=1))
+    assert len(history) == 1 and not trainer.use_bf16 and trainer.precision == "fp32"
+    assert "CUDNN_STATUS_NOT_SUPPORTED" in trainer.notes[0] and "fp32" in trainer.notes[0]
+
+
+def test_bf16_failure_is_refused_when_asked_for(monkeypatch):
+    monkeypatch.setattr(train_module, "bf16_step_error", lambda *a: "not implemented for 'BFloat16'")
+    config, model = tiny_model(epochs=1, precision="bf16")
+    with pytest.raises(InvalidConfig, match="precision: bf16 does not run for gru"):
+        Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
+
+
 def test_train_run_writes_a_complete_run_directory():
     result = train_run(make_config("lstm", dict(TINY, epochs=2)))
     run = result.run
@@ -154,6 +183,7 @@ def test_train_run_writes_a_complete_run_directory():
     config = run.config
     assert config["arch"] == "lstm" and config["seed"] == 211 and config["device"] == "cpu"
     assert config["code_version"] and config["params"]["hidden_size"] == 16
+    assert run.info["precision"] == "fp32" and run.info["notes"] == []
     assert RunStore().get(run.run_id).summary()["test_accuracy"] == pytest.approx(metrics["accuracy"])
 
 
