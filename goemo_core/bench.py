@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from .data import EKMAN_CLASSES, limit_split, load_goemotions
-from .evaluate import classification_metrics
+from .evaluate import classification_metrics, summarise_runs
 from .settings import describe_device, get_settings, resolve_device
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
 
@@ -180,35 +178,15 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
         config_for(arch, 211)
     rows = []
     for arch in archs:
-        results = []
+        runs = []
         for seed in range(211, 211 + seeds):
-            config = config_for(arch, seed)
             log(f"{arch} seed {seed}: training")
-            result = train_run(config, log=log)
-            info = result.run.info
-            results.append({"accuracy": result.metrics["accuracy"], "macro_f1": result.metrics["macro_f1"],
-                            "best_epoch": result.best_epoch, "run_id": result.run.run_id,
-                            "epoch_seconds": float(np.mean([h["seconds"] for h in result.history])),
-                            "parameters": info.get("parameters"), "device": result.run.config.get("device_name")})
-        rows.append(_summarise(arch, results))
+            runs.append(train_run(config_for(arch, seed), log=log).run)
+        rows.append(summarise_runs(runs))
     document = {"seeds": seeds, "limit": limit, "rows": rows}
     if baseline:
         document["baseline"] = tfidf_baseline(limit)
     return document
-
-
-def _summarise(arch: str, results: list[dict]) -> dict:
-    def mean_std(key: str) -> tuple[float, float]:
-        values = [r[key] for r in results]
-        return float(np.mean(values)), float(statistics.pstdev(values)) if len(values) > 1 else 0.0
-
-    acc, acc_std = mean_std("accuracy")
-    f1, f1_std = mean_std("macro_f1")
-    return {"arch": arch, "accuracy_mean": acc, "accuracy_std": acc_std, "macro_f1_mean": f1, "macro_f1_std": f1_std,
-            "best_epoch_mean": float(np.mean([r["best_epoch"] for r in results])),
-            "epoch_seconds": float(np.mean([r["epoch_seconds"] for r in results])),
-            "parameters": results[0]["parameters"], "device": results[0]["device"],
-            "runs": [r["run_id"] for r in results], "per_seed": results}
 
 
 def accuracy_table(document: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -116,6 +117,93 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
                 row.update({f"{measure}_{name}": entry[measure] for measure in MEASURES})
         extra.append(row)
     return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
+
+
+# --- several seeds of one recipe ------------------------------------------------------------------------------------
+
+# Config entries that differ between repeats of one recipe (or describe where it ran, not what was trained).
+RUN_SPECIFIC = {"seed", "device", "device_name", "code_version", "run_id", "created", "precision", "eval_batch_size"}
+
+
+def recipe_key(config: dict) -> str:
+    """Identifies what a run trained, whatever its seed or device: runs with the same key are repeats."""
+    return json.dumps({k: v for k, v in config.items() if k not in RUN_SPECIFIC}, sort_keys=True, default=str)
+
+
+def recipe_changes(config: dict) -> str:
+    """What a run's settings change from its architecture's defaults, e.g. 'hidden_size=256, lr=0.001'
+    ('' for the default recipe)."""
+    from .models import get_architecture, resolve_params
+    from .train import RECIPE_KEYS, make_config
+
+    try:
+        spec = get_architecture(config["arch"])
+        default = make_config(config["arch"]).to_dict()
+        default_params = resolve_params(spec, {})
+    except Exception:  # an architecture no longer registered: nothing to compare with
+        return ""
+    shown = sorted(RECIPE_KEYS - RUN_SPECIFIC - {"pretrained", "augment", "limit"})
+    params = config.get("params") or {}
+    changes = [f"{k}={params[k]}" for k in default_params if k in params and params[k] != default_params[k]]
+    changes += [f"{k}={config[k]}" for k in shown if k in config and config[k] != default[k]]
+    return ", ".join(changes)
+
+
+def summarise_runs(runs: Sequence[Run]) -> dict:
+    """Mean ± population std of test accuracy and macro-F1 over runs (repeats with different seeds), with the
+    mean best epoch and seconds per epoch. Runs without test metrics are left out."""
+    rows = []
+    for run in runs:
+        metrics, history = run.metrics, run.history
+        if not metrics or "accuracy" not in metrics:
+            continue
+        rows.append({"run_id": run.run_id, "seed": run.config.get("seed"), "accuracy": metrics["accuracy"],
+                     "macro_f1": metrics["macro_f1"], "best_epoch": run.info.get("best_epoch"),
+                     "epoch_seconds": float(np.mean([h["seconds"] for h in history])) if history else None})
+    if not rows:
+        raise ValueError("none of these runs has test metrics")
+    rows.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
+
+    def mean_std(key: str) -> tuple[float, float]:
+        values = [r[key] for r in rows if r[key] is not None]
+        return (float(np.mean(values)), float(np.std(values))) if values else (float("nan"), float("nan"))
+
+    first = runs[0]
+    (acc, acc_std), (f1, f1_std) = mean_std("accuracy"), mean_std("macro_f1")
+    return {"arch": first.config.get("arch"), "n": len(rows), "seeds": [r["seed"] for r in rows],
+            "accuracy_mean": acc, "accuracy_std": acc_std, "macro_f1_mean": f1, "macro_f1_std": f1_std,
+            "best_epoch_mean": mean_std("best_epoch")[0], "epoch_seconds": mean_std("epoch_seconds")[0],
+            "parameters": first.info.get("parameters"),
+            "device": ", ".join(sorted({str(r.config.get("device_name") or r.config.get("device")) for r in runs})),
+            "runs": [r["run_id"] for r in rows], "per_seed": rows}
+
+
+def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per recipe among runs with test metrics: repeats of the same settings (different seeds) are pooled
+    into mean ± std, so architectures are compared on more than one lucky seed."""
+    import pandas as pd
+
+    groups: dict[str, list] = {}
+    for run in runs:
+        if run.metrics and "accuracy" in run.metrics:
+            groups.setdefault(recipe_key(run.config), []).append(run)
+    rows = []
+    for members in groups.values():
+        summary, config = summarise_runs(members), members[0].config
+        pretrained = config.get("pretrained")
+        rows.append({"arch": summary["arch"], "changes": recipe_changes(config) or "defaults",
+                     "pretrained": str(pretrained).rstrip("/").rsplit("/", 1)[-1] if pretrained else "none",
+                     "augment": config.get("augment") or "", "limit": config.get("limit"),
+                     "runs": summary["n"], "seeds": ", ".join(str(s) for s in summary["seeds"]),
+                     "test_accuracy_mean": summary["accuracy_mean"], "test_accuracy_std": summary["accuracy_std"],
+                     "test_macro_f1_mean": summary["macro_f1_mean"], "test_macro_f1_std": summary["macro_f1_std"],
+                     "best_epoch_mean": summary["best_epoch_mean"], "epoch_seconds": summary["epoch_seconds"],
+                     "parameters": summary["parameters"], "device": summary["device"]})
+    columns = ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy_mean",
+               "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std", "best_epoch_mean", "epoch_seconds",
+               "parameters", "device"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("test_accuracy_mean", ascending=False, ignore_index=True)
 
 
 def confusion_frame(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:

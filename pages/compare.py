@@ -6,7 +6,7 @@ import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.evaluate import (MEASURES, cell_examples, comparison_export, comparison_table, confusion_frame,
-                                 most_confused, per_class_comparison)
+                                 most_confused, per_class_comparison, seed_summary)
 from goemo_core.runs import RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, curves_frame
 from views.common import page_setup, user_errors
@@ -64,6 +64,22 @@ labels = {run.run_id: run for run in selected}
 st.download_button("Download the comparison (CSV)", comparison_export(selected).to_csv(index=False),
                    file_name="goemo-comparison.csv", mime="text/csv", on_click="ignore", key="compare_download",
                    icon=":material/download:")
+
+# --- repeats of one recipe pooled over their seeds -------------------------------------------------------------------
+summary = seed_summary(selected)
+if not summary.empty:
+    st.subheader("Summary over seeds")
+    st.caption("Selected runs with the same settings but different seeds are pooled: mean ± standard deviation of "
+               "the test metrics. Launch repeats with **seeds per architecture** on the Train page.")
+    st.dataframe(summary, hide_index=True, key="seed-summary", column_config={
+        "test_accuracy_mean": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
+        "test_accuracy_std": st.column_config.NumberColumn("± std", format="%.2f"),
+        "test_macro_f1_mean": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+        "test_macro_f1_std": st.column_config.NumberColumn("± std ", format="%.3f"),
+        "best_epoch_mean": st.column_config.NumberColumn("best epoch", format="%.1f"),
+        "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f"),
+        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+    })
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")

@@ -57,13 +57,16 @@ with right:
     device = st.selectbox("device", devices, key="train_device",
                           index=devices.index(settings.device) if settings.device in devices else 0)
     seed = st.number_input("seed", value=211, step=1, key="train_seed")
+    repeats = st.number_input("seeds per architecture", value=1, min_value=1, max_value=10, step=1,
+                              key="train_repeats",
+                              help="Repeats with seeds seed, seed+1, …; Compare pools them into mean ± std.")
 
 options = {"limit": int(limit) or None, "augment": None if augment == "none" else augment,
            "pretrained": USE_ENV if use_pretrained else None, "device": device, "seed": int(seed),
            **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
 if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):
-    configs, errors = forms.build_configs(archs, params, recipe, options)
+    configs, errors = forms.build_configs(archs, params, recipe, options, repeats=int(repeats))
     for error in errors:
         st.error(error, icon=":material/error:")
     if not errors:  # all or nothing: one bad setting launches no job

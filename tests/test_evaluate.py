@@ -35,3 +35,49 @@ def test_per_class_table_has_macro_and_std_rows():
     table = per_class_table(classification_metrics([0, 1, 2], [0, 1, 1]))
     assert [r["class"] for r in table][-2:] == ["macro avg", "std"]
     assert table[-2]["support"] == 3
+
+
+# --- repeats of one recipe pooled over seeds ------------------------------------------------------------------------
+
+
+def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: float = 0.5, **settings):
+    """A run directory as train_run leaves it, with chosen test metrics (no training)."""
+    from goemo_core.models import get_architecture, resolve_params
+    from goemo_core.train import make_config
+
+    config = make_config(arch, {"seed": seed, **settings}).to_dict()
+    config["params"] = resolve_params(get_architecture(arch), config["params"])
+    run = store.create({**config, "device": "cpu", "device_name": "CPU", "code_version": f"0.1+{seed}"})
+    run.write_history([{"epoch": 1, "seconds": 2.0}, {"epoch": 2, "seconds": 4.0}])
+    run.write_json("info.json", {"best_epoch": 2, "parameters": 1234})
+    if accuracy is not None:
+        run.write_json("metrics.json", {"accuracy": accuracy, "macro_f1": macro_f1})
+    run.set_status("completed" if accuracy is not None else "failed")
+    return run
+
+
+def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
+    from goemo_core.evaluate import recipe_changes, seed_summary, summarise_runs
+    from goemo_core.runs import RunStore
+
+    store = RunStore(tmp_path)
+    repeats = [fake_run(store, "gru", seed, acc, f1) for seed, acc, f1 in
+               ((211, 60.0, 0.50), (212, 62.0, 0.56), (213, 64.0, 0.62))]
+    wider = fake_run(store, "gru", 211, 66.0, 0.60, params={"hidden_size": 64}, epochs=3)
+    fake_run(store, "lstm", 211, None)  # failed: no test metrics, left out
+
+    frame = seed_summary(store.list())
+    assert len(frame) == 2
+    best, pooled = frame.iloc[0], frame.iloc[1]
+    assert best["changes"] == "hidden_size=64, epochs=3" and best["runs"] == 1
+    assert pooled["changes"] == "defaults" and pooled["runs"] == 3 and pooled["seeds"] == "211, 212, 213"
+    assert pooled["test_accuracy_mean"] == pytest.approx(62.0)
+    assert pooled["test_accuracy_std"] == pytest.approx(np.std([60, 62, 64]))
+    assert pooled["test_macro_f1_mean"] == pytest.approx(0.56) and pooled["epoch_seconds"] == pytest.approx(3.0)
+    assert pooled["best_epoch_mean"] == 2 and pooled["parameters"] == 1234 and pooled["device"] == "CPU"
+
+    summary = summarise_runs(repeats)
+    assert summary["n"] == 3 and summary["runs"] == [r.run_id for r in repeats]
+    assert recipe_changes(repeats[0].config) == "" and recipe_changes(wider.config) == "hidden_size=64, epochs=3"
+    with pytest.raises(ValueError, match="no.*test metrics|none of these runs"):
+        summarise_runs([r for r in store.list() if r.status == "failed"])

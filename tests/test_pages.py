@@ -136,6 +136,27 @@ def test_job_launched_from_train_page_completes_and_shows_on_compare_and_classif
     assert classify.metric[0].value == probabilities.idxmax()  # the predicted emotion
 
 
+def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager):
+    at = page("train.py").run()
+    at.number_input(key="train_repeats").set_value(2)
+    at = launch_tiny(at, limit=120)
+    assert_rendered(at)
+    assert "Launched 2 job" in at.success[0].value
+    manager = fresh_manager()
+    jobs = manager.jobs("train")
+    assert sorted(job.config["seed"] for job in jobs) == [211, 212]
+    for job in jobs:
+        manager.wait(job.id, timeout=180)
+        assert job.status == "completed", job.error
+
+    compare = page("compare.py").run()
+    assert_rendered(compare)
+    summary = next(df.value for df in compare.dataframe if "seeds" in df.value.columns)
+    assert len(summary) == 1 and summary.loc[0, "runs"] == 2 and summary.loc[0, "seeds"] == "211, 212"
+    accuracies = [run.metrics["accuracy"] for run in RunStore().list()]
+    assert summary.loc[0, "test_accuracy_mean"] == pytest.approx(sum(accuracies) / 2)
+
+
 # --- failures, invalid settings, cancel --------------------------------------------------------------------------
 
 

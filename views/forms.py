@@ -4,6 +4,7 @@ options, and turning the widget values into validated TrainConfigs."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -81,9 +82,10 @@ def augmented_splits() -> list[str]:
         return []
 
 
-def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, Any],
-                  options: dict[str, Any]) -> tuple[list[TrainConfig], list[str]]:
-    """A validated TrainConfig per architecture, or the errors (each naming its parameter)."""
+def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, Any], options: dict[str, Any],
+                  repeats: int = 1) -> tuple[list[TrainConfig], list[str]]:
+    """Validated TrainConfigs, `repeats` per architecture (seeds seed, seed+1, …), or the errors (each naming its
+    parameter)."""
     configs, errors = [], []
     for arch in archs:
         title = architectures()[arch].title
@@ -92,13 +94,15 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
                           "'pretrained embeddings' on).")
             continue
         try:
-            configs.append(make_config(arch, {**changed_recipe(recipe), **options, "params": params.get(arch, {})}))
+            config = make_config(arch, {**changed_recipe(recipe), **options, "params": params.get(arch, {})})
         except InvalidConfig as exc:
             errors.append(f"{title}: {exc}")
+            continue
+        configs += [replace(config, seed=config.seed + k) for k in range(repeats)]
     return configs, errors
 
 
 def job_title(config: TrainConfig) -> str:
     spec = architectures()[config.arch]
     limit = f"limit {config.limit:,}" if config.limit else "full data"
-    return f"{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · {config.device}"
+    return f"{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · seed {config.seed} · {config.device}"

@@ -1,4 +1,4 @@
-"""`train`, `predict`, `runs list|delete`."""
+"""`train`, `predict`, `runs list|summary|delete`."""
 
 from __future__ import annotations
 
@@ -29,10 +29,13 @@ def register(commands, parent) -> None:
     predict.add_argument("--text", action="append", default=[], help="a text (repeatable); default: stdin lines")
     predict.set_defaults(handler=run_predict)
 
-    runs = commands.add_parser("runs", help="list or delete runs")
+    runs = commands.add_parser("runs", help="list, summarise or delete runs")
     actions = runs.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", parents=[parent], help="all runs, newest first")
     listing.set_defaults(handler=run_list)
+    summary = actions.add_parser("summary", parents=[parent],
+                                 help="runs with the same settings pooled over their seeds: mean ± std")
+    summary.set_defaults(handler=run_summary)
     delete = actions.add_parser("delete", parents=[parent], help="delete a run directory")
     delete.add_argument("run_id")
     delete.set_defaults(handler=run_delete)
@@ -109,6 +112,28 @@ def run_list(args) -> int:
             acc = f"{r['test_accuracy']:.2f}" if r["test_accuracy"] is not None else "-"
             f1 = f"{r['test_macro_f1']:.3f}" if r["test_macro_f1"] is not None else "-"
             lines.append(f"{r['run_id']:<32} {r['status']:<11} {acc:>8} {f1:>8}  {r['created']}")
+        return "\n".join(lines)
+
+    emit(args, rows, text)
+    return 0
+
+
+def run_summary(args) -> int:
+    from ..evaluate import seed_summary
+    from ..runs import RunStore
+
+    store = RunStore()
+    frame = seed_summary(store.list())
+    rows = frame.to_dict(orient="records")
+
+    def text() -> str:
+        if not rows:
+            return f"no runs with test metrics under {store.root}"
+        lines = [f"{'arch':<12} {'runs':>4} {'test acc':>14} {'macro-F1':>14}  settings"]
+        for r in rows:
+            lines.append(f"{r['arch']:<12} {r['runs']:>4} {r['test_accuracy_mean']:>7.2f} ± {r['test_accuracy_std']:<4.2f} "
+                         f"{r['test_macro_f1_mean']:>7.3f} ± {r['test_macro_f1_std']:<5.3f} {r['changes']}"
+                         + (f", limit={r['limit']}" if r["limit"] else "") + (f", augment={r['augment']}" if r["augment"] else ""))
         return "\n".join(lines)
 
     emit(args, rows, text)
