@@ -126,8 +126,16 @@ RUN_SPECIFIC = {"seed", "device", "device_name", "code_version", "run_id", "crea
 
 
 def recipe_key(config: dict) -> str:
-    """Identifies what a run trained, whatever its seed or device: runs with the same key are repeats."""
-    return json.dumps({k: v for k, v in config.items() if k not in RUN_SPECIFIC}, sort_keys=True, default=str)
+    """Identifies what a run trained, whatever its seed or device: runs with the same key are repeats. A
+    hyperparameter added since a run was trained counts at its default (new options default to the old behaviour)."""
+    from .models import get_architecture
+
+    kept = {k: v for k, v in config.items() if k not in RUN_SPECIFIC}
+    try:
+        kept["params"] = {**get_architecture(config.get("arch", "")).defaults, **(config.get("params") or {})}
+    except Exception:  # an architecture no longer registered: its runs group by what they recorded
+        pass
+    return json.dumps(kept, sort_keys=True, default=str)
 
 
 def recipe_changes(config: dict) -> str:

@@ -66,6 +66,10 @@ def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
     wider = fake_run(store, "gru", 211, 66.0, 0.60, params={"hidden_size": 64}, epochs=3)
     fake_run(store, "lstm", 211, None)  # failed: no test metrics, left out
 
+    older = repeats[0].config  # trained before `pooling` existed: it counts at its default
+    older["params"].pop("pooling")
+    repeats[0].write_json("config.json", older)
+
     frame = seed_summary(store.list())
     assert len(frame) == 2
     best, pooled = frame.iloc[0], frame.iloc[1]

@@ -108,6 +108,27 @@ def test_resolve_params_refuses_unknown_keys(name):
         resolve_params(get_architecture(name), {"bogus": 1})
 
 
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+@pytest.mark.parametrize("pooling", ["max", "meanmax"])
+def test_pooled_recurrent_features_ignore_padding(name, pooling, request):
+    model = build(name, request, pooling=pooling).eval()
+    assert model.encoder.output_dim == (64 if pooling == "meanmax" else 32)  # hidden 16, two directions
+    ids, lengths = batch([4, 9, 2, 6])
+    with torch.no_grad():
+        together = model(ids, lengths)
+        wider = model(*batch([4, 9, 2, 6], width=15))
+        alone = torch.cat([model(ids[r:r + 1, :lengths[r]], lengths[r:r + 1]) for r in range(4)])
+        last = build(name, request, pooling="last").eval()(ids, lengths)
+    torch.testing.assert_close(wider, together, atol=1e-5, rtol=0)
+    torch.testing.assert_close(alone, together, atol=1e-5, rtol=0)
+    assert not torch.allclose(last, together)  # a different feature, not a renamed one
+
+
+def test_pooling_refuses_unknown_choices():
+    with pytest.raises(InvalidConfig, match="pooling: 'avg' is not one of last, max, meanmax"):
+        resolve_params(get_architecture("gru"), {"pooling": "avg"})
+
+
 def test_resolve_params_refuses_out_of_range():
     with pytest.raises(InvalidConfig, match="hidden_size"):
         resolve_params(get_architecture("lstm"), {"hidden_size": 0})

@@ -30,10 +30,11 @@ def _step(default: float) -> float:
     return 0.01 if default == 0 else 10 ** (math.floor(math.log10(abs(default))) - 1)
 
 
-def value_input(name: str, default: Any, key: str, help: str | None = None) -> Any:
+def value_input(name: str, default: Any, key: str, help: str | None = None,
+                choices: tuple[str, ...] | None = None) -> Any:
     """A widget typed by the default value. No min/max: validation names the parameter of a bad value."""
-    if name in CHOICES:
-        options = list(CHOICES[name])
+    if choices or name in CHOICES:
+        options = list(choices or CHOICES[name])
         return st.selectbox(name, options, index=options.index(default), key=key, help=help)
     if isinstance(default, bool):
         return st.checkbox(name, value=default, key=key, help=help)
@@ -54,7 +55,7 @@ def model_params(arch: str) -> dict[str, Any]:
     columns, values = st.columns(2), {}
     for i, (name, default) in enumerate(spec.defaults.items()):
         with columns[i % 2]:
-            values[name] = value_input(name, default, key=f"p-{arch}-{name}")
+            values[name] = value_input(name, default, key=f"p-{arch}-{name}", choices=spec.choices.get(name))
     return values
 
 

@@ -24,6 +24,7 @@ class Architecture:
     recipe: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields this architecture trains best with
     search_space: SearchSpace = field(default_factory=dict)  # model and recipe keys Optuna may tune
     bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text hyperparameters
     description: str = ""
     needs_pretrained: bool = False  # fine-tunes the GOEMO_PRETRAINED encoder: meaningless without one
     # for_run(params, device, max_length) → params: settle choices that depend on where and how the model runs
@@ -92,6 +93,8 @@ def resolve_params(arch: Architecture, overrides: dict[str, Any] | None = None) 
         kind = bounds[key][0] if key in bounds else type(params[key])
         params[key] = coerce(key, value, kind)
     for key, value in params.items():
+        if key in arch.choices and value not in arch.choices[key]:
+            raise InvalidConfig(f"{key}: '{value}' is not one of {', '.join(arch.choices[key])} for {arch.name}.")
         if key in bounds and not isinstance(value, bool):
             _, low, high = bounds[key]
             if not low <= value <= high:
