@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from torch import nn
 
 from .data import EKMAN_CLASSES, limit_split, load_goemotions
-from .evaluate import classification_metrics, summarise_runs
+from .evaluate import RUN_SPECIFIC, classification_metrics, summarise_runs
 from .settings import describe_device, get_settings, resolve_device
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
+
+if TYPE_CHECKING:
+    from .runs import Run
 
 BENCH_PARAMS = {"embedding_dim": 256, "hidden_size": 256, "num_layers": 2}  # the BiLSTM of the speed goal
 
@@ -163,10 +166,12 @@ def tfidf_baseline(limit: int | None = None, seed: int = 211) -> dict:
 
 
 def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False, limit: int | None = None,
-                   epochs: int | None = None, device: str | None = None,
+                   epochs: int | None = None, device: str | None = None, fresh: bool = False,
                    log: Callable[[str], None] = lambda m: None) -> dict:
     """Train each architecture with its default recipe for each seed on the full data (or `limit`);
-    report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device."""
+    report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device. A completed run
+    with the same settings, seed, data and device is reused unless `fresh`, so an interrupted benchmark resumes."""
+    from .runs import RunStore
     from .train import make_config, train_run
 
     def config_for(arch: str, seed: int):
@@ -176,17 +181,45 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
 
     for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
         config_for(arch, 211)
-    rows = []
+    store, rows = RunStore(), []
     for arch in archs:
         runs = []
         for seed in range(211, 211 + seeds):
+            config = config_for(arch, seed)
+            done = None if fresh else completed_repeat(config, store)
+            if done is not None:
+                log(f"{arch} seed {seed}: reusing completed run {done.run_id}")
+                runs.append(done)
+                continue
             log(f"{arch} seed {seed}: training")
-            runs.append(train_run(config_for(arch, seed), log=log).run)
+            runs.append(train_run(config, store=store, log=log).run)
         rows.append(summarise_runs(runs))
     document = {"seeds": seeds, "limit": limit, "rows": rows}
     if baseline:
         document["baseline"] = tfidf_baseline(limit)
     return document
+
+
+def completed_repeat(config, store) -> Run | None:
+    """A completed run of exactly `config` (settings, seed, data source, pretrained encoder, device kind)."""
+    from .models import get_architecture, resolve_params
+    from .train import pretrained_source
+
+    settings = get_settings()
+    spec = get_architecture(config.arch)
+    wanted = {**config.to_dict(), "params": resolve_params(spec, config.params),
+              "pretrained": pretrained_source(config, settings), "data_source": settings.data_source}
+    keys = set(wanted) - (RUN_SPECIFIC - {"seed"})
+    device = resolve_device(config.device if config.device != "auto" else settings.device)
+    for run in store.list():
+        stored = run.config
+        if run.status != "completed" or not run.metrics or stored.get("arch") != config.arch:
+            continue
+        stored["params"] = {**spec.defaults, **(stored.get("params") or {})}
+        same_device = str(stored.get("device", "")).split(":")[0] == device.split(":")[0]
+        if same_device and all(stored.get(k) == wanted[k] for k in keys):
+            return run
+    return None
 
 
 def accuracy_table(document: dict) -> str:

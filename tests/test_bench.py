@@ -27,6 +27,19 @@ def test_bench_accuracy_table_with_seeds_and_baseline():
     assert "| gru |" in table and "TF-IDF" in table
 
 
+def test_bench_accuracy_resumes_from_completed_runs_unless_fresh():
+    from goemo_core.runs import RunStore
+
+    first = bench_accuracy(["gru"], seeds=2, limit=120, epochs=1)["rows"][0]
+    messages = []
+    again = bench_accuracy(["gru"], seeds=2, limit=120, epochs=1, log=messages.append)["rows"][0]
+    assert again["runs"] == first["runs"] and again["accuracy_mean"] == first["accuracy_mean"]
+    assert sum("reusing completed run" in m for m in messages) == 2 and len(RunStore().list()) == 2
+    other = bench_accuracy(["gru"], seeds=1, limit=120, epochs=2)["rows"][0]  # other settings: trained anew
+    fresh = bench_accuracy(["gru"], seeds=1, limit=120, epochs=1, fresh=True)["rows"][0]
+    assert not {*other["runs"], *fresh["runs"]} & set(first["runs"]) and len(RunStore().list()) == 4
+
+
 def test_bench_refuses_bad_arguments(capsys):
     assert main(["bench", "accuracy", "--archs", "cnn"]) == 2
     assert main(["bench", "pipeline", "--batches", "0"]) == 2

@@ -25,6 +25,8 @@ def register(commands, parent) -> None:
     accuracy.add_argument("--limit", type=int, help="cap every split (quick checks only)")
     accuracy.add_argument("--epochs", type=int, help="override the recipes' epochs (quick checks only)")
     accuracy.add_argument("--device")
+    accuracy.add_argument("--fresh", action="store_true",
+                          help="train every run again (default: reuse completed runs with the same settings and seed)")
     accuracy.set_defaults(handler=run_accuracy)
 
 
@@ -39,7 +41,7 @@ def run_pipeline(args) -> int:
         f"{result['device']}: notebook-style {result['seed_style_samples_per_s']:,.0f} samples/s "
         f"(batch {result['seed_style_batch_size']}, fp32) · ours {result['ours_samples_per_s']:,.0f} samples/s "
         f"(batch {result['ours_batch_size']}, {result['ours_precision']}) · speed-up {result['speedup']:.2f}x · "
-        f"one train epoch ≈ {result['ours_epoch_seconds']:.1f} s"))
+        f"one train epoch ≈ {result['ours_epoch_seconds']:.1f} s" + "".join(f"\n{n}" for n in result["notes"])))
     return 0
 
 
@@ -52,6 +54,7 @@ def run_accuracy(args) -> int:
         raise InvalidConfig("--seeds must be at least 1.")
     for arch in args.archs:
         get_architecture(arch)
-    document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, log=log)
+    document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
+                              log=log)
     emit(args, document, lambda: accuracy_table(document))
     return 0
