@@ -136,6 +136,13 @@ def test_job_launched_from_train_page_completes_and_shows_on_compare_and_classif
     assert classify.metric[0].value == probabilities.idxmax()  # the predicted emotion
 
 
+def test_text_hyperparameters_are_chosen_from_their_list(fresh_manager):
+    at = page("train.py").run()
+    at.multiselect(key="train_archs").set_value(["gru"]).run()
+    pooling = at.selectbox(key="p-gru-pooling")
+    assert pooling.options == ["last", "max", "meanmax"] and pooling.value == "last"
+
+
 def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager):
     at = page("train.py").run()
     at.number_input(key="train_repeats").set_value(2)
