@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from goemo_core.evaluate import NOTEBOOK_BEST_ACCURACY, leaderboard
 from goemo_core.runs import RunStore
 from views.common import job_manager, page_link, page_setup
 
@@ -20,6 +21,20 @@ middle.metric("Completed runs", sum(r.status == "completed" for r in runs))
 right.metric("Running jobs", len(jobs))
 if job_manager().interrupted:
     st.info(f"{len(job_manager().interrupted)} run(s) left running by a stopped server were marked interrupted.")
+
+board = leaderboard(runs)
+if not board.empty:
+    st.subheader("Leaderboard")
+    st.caption(f"Each architecture's best settings on the full data, mean ± std over their seeds (test split). "
+               f"The course notebook's best run reached {NOTEBOOK_BEST_ACCURACY} %.")
+    st.dataframe(board[["arch", "changes", "runs", "test_accuracy_mean", "test_accuracy_std", "test_macro_f1_mean",
+                        "test_macro_f1_std", "epoch_seconds", "device"]], hide_index=True, key="leaderboard",
+                 column_config={
+                     "test_accuracy_mean": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
+                     "test_accuracy_std": st.column_config.NumberColumn("± std", format="%.2f"),
+                     "test_macro_f1_mean": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+                     "test_macro_f1_std": st.column_config.NumberColumn("± std ", format="%.3f"),
+                     "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f")})
 
 st.subheader("Where to go")
 for page, what in [

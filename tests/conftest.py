@@ -55,3 +55,19 @@ def fresh_manager():
     if jobs._MANAGER is not None:
         jobs._MANAGER.shutdown(cancel=True)
         jobs._MANAGER = None
+
+
+def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: float = 0.5, **settings):
+    """A run directory as train_run leaves it, with chosen test metrics (no training)."""
+    from goemo_core.models import get_architecture, resolve_params
+    from goemo_core.train import make_config
+
+    config = make_config(arch, {"seed": seed, **settings}).to_dict()
+    config["params"] = resolve_params(get_architecture(arch), config["params"])
+    run = store.create({**config, "device": "cpu", "device_name": "CPU", "code_version": f"0.1+{seed}"})
+    run.write_history([{"epoch": 1, "seconds": 2.0}, {"epoch": 2, "seconds": 4.0}])
+    run.write_json("info.json", {"best_epoch": 2, "parameters": 1234})
+    if accuracy is not None:
+        run.write_json("metrics.json", {"accuracy": accuracy, "macro_f1": macro_f1})
+    run.set_status("completed" if accuracy is not None else "failed")
+    return run

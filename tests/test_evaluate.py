@@ -40,23 +40,8 @@ def test_per_class_table_has_macro_and_std_rows():
 # --- repeats of one recipe pooled over seeds ------------------------------------------------------------------------
 
 
-def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: float = 0.5, **settings):
-    """A run directory as train_run leaves it, with chosen test metrics (no training)."""
-    from goemo_core.models import get_architecture, resolve_params
-    from goemo_core.train import make_config
-
-    config = make_config(arch, {"seed": seed, **settings}).to_dict()
-    config["params"] = resolve_params(get_architecture(arch), config["params"])
-    run = store.create({**config, "device": "cpu", "device_name": "CPU", "code_version": f"0.1+{seed}"})
-    run.write_history([{"epoch": 1, "seconds": 2.0}, {"epoch": 2, "seconds": 4.0}])
-    run.write_json("info.json", {"best_epoch": 2, "parameters": 1234})
-    if accuracy is not None:
-        run.write_json("metrics.json", {"accuracy": accuracy, "macro_f1": macro_f1})
-    run.set_status("completed" if accuracy is not None else "failed")
-    return run
-
-
 def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
+    from conftest import fake_run
     from goemo_core.evaluate import recipe_changes, seed_summary, summarise_runs
     from goemo_core.runs import RunStore
 
@@ -85,3 +70,20 @@ def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
     assert recipe_changes(repeats[0].config) == "" and recipe_changes(wider.config) == "hidden_size=64, epochs=3"
     with pytest.raises(ValueError, match="no.*test metrics|none of these runs"):
         summarise_runs([r for r in store.list() if r.status == "failed"])
+
+
+def test_leaderboard_keeps_each_architectures_best_full_data_recipe(tmp_path):
+    from conftest import fake_run
+    from goemo_core.evaluate import leaderboard
+    from goemo_core.runs import RunStore
+
+    store = RunStore(tmp_path)
+    for seed, acc in ((211, 66.0), (212, 67.0)):
+        fake_run(store, "gru", seed, acc)
+    fake_run(store, "gru", 211, 65.0, params={"hidden_size": 64})
+    fake_run(store, "lstm", 211, 64.0)
+    fake_run(store, "lstm", 211, 90.0, limit=100)  # a quick run on 100 examples is no result
+    board = leaderboard(store.list())
+    assert list(board["arch"]) == ["gru", "lstm"]
+    assert board.loc[0, "test_accuracy_mean"] == pytest.approx(66.5) and board.loc[0, "runs"] == 2
+    assert board.loc[1, "test_accuracy_mean"] == pytest.approx(64.0)

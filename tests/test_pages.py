@@ -88,6 +88,21 @@ def test_every_page_renders_on_its_own(path: Path, fresh_manager):
     assert at.title, "page_setup() gives every page a title"
 
 
+def test_home_leaderboard_shows_each_architectures_best_recipe(fresh_manager):
+    from conftest import fake_run
+
+    assert not page("home.py").run().dataframe  # no runs: no board
+    store = RunStore()
+    for seed, accuracy in ((211, 66.0), (212, 68.0)):
+        fake_run(store, "gru", seed, accuracy, 0.6)
+    fake_run(store, "lstm", 211, 65.0, 0.55)
+    at = page("home.py").run()
+    assert_rendered(at)
+    board = next(df.value for df in at.dataframe if "changes" in df.value.columns)
+    assert list(board["arch"]) == ["gru", "lstm"] and list(board["runs"]) == [2, 1]
+    assert board.loc[0, "test_accuracy_mean"] == pytest.approx(67.0)
+
+
 def test_compare_and_classify_without_runs_point_to_train(fresh_manager):
     for name in ("compare.py", "classify.py"):
         at = page(name).run()
