@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
@@ -49,6 +50,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     grad_clip: float = 1.0
     label_smoothing: float = 0.0
+    ema_decay: float = 0.0  # > 0: validate, keep and test an exponential moving average of the weights
     class_weights: bool = False
     balanced_sampler: bool = False
     patience: int = 5
@@ -118,6 +120,7 @@ def validate(config: TrainConfig) -> None:
         ("weight_decay", config.weight_decay >= 0, "must not be negative"),
         ("grad_clip", config.grad_clip >= 0, "must not be negative (0 turns clipping off)"),
         ("label_smoothing", 0 <= config.label_smoothing < 1, "must be in [0, 1)"),
+        ("ema_decay", 0 <= config.ema_decay < 1, "must be in [0, 1) (0 turns the average off)"),
         ("patience", config.patience >= 1, "must be at least 1"),
         ("max_length", 2 <= config.max_length <= 512, "must be between 2 and 512"),
         ("warmup_epochs", config.warmup_epochs >= 0, "must not be negative"),
@@ -215,6 +218,39 @@ def count_parameters(model: nn.Module) -> int:
 
 EpochCallback = Callable[[dict], None]
 ProgressCallback = Callable[[float], None]
+
+
+class WeightAverage:
+    """Exponential moving average of a model's floating-point weights. The decay warms up as (1+t)/(10+t), so the
+    first epochs are not dominated by the random initial weights."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay, self.steps = decay, 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        self.frozen: frozenset[str] = frozenset()
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.steps += 1
+        weight = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
+        state = model.state_dict()
+        for key, average in self.shadow.items():
+            if key not in self.frozen:
+                average.lerp_(state[key], weight)
+
+    def skip_frozen(self, model: nn.Module) -> None:
+        """Weights that do not train (a frozen embedding table) need no averaging: the shadow stays a copy."""
+        self.frozen = frozenset(name for name, p in model.named_parameters() if not p.requires_grad)
+
+    @contextmanager
+    def applied(self, model: nn.Module):
+        """The model with the averaged weights inside the block, its own weights again after it."""
+        own = {k: model.state_dict()[k].detach().clone() for k in self.shadow}
+        model.load_state_dict(self.shadow, strict=False)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(own, strict=False)
 
 
 class Trainer:
@@ -324,10 +360,13 @@ class Trainer:
         plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=2)
                    if cfg.scheduler == "plateau" else None)
         loss_fn = self._loss_fn(train)
+        average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         best_value, stale = -math.inf, 0
         for epoch in range(cfg.epochs):
             started = time.perf_counter()
             self._set_embedding_frozen(epoch)
+            if average is not None:
+                average.skip_frozen(self.model)
             self.model.train()
             order = self._epoch_order(train)
             order_dev = order.to(device)
@@ -348,12 +387,16 @@ class Trainer:
                     nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 scheduler.step()
+                if average is not None:
+                    average.update(self.model)
                 loss_sum += loss.detach() * len(idx_cpu)
                 correct += (logits.argmax(-1) == labels).sum()
                 if on_progress is not None and step % 10 == 0:
                     on_progress(epoch + start / max(1, len(order)))
             seen = max(1, len(order))
-            val = self.evaluate(val_dev, loss_fn, limit_batches=cfg.val_batches)
+            with average.applied(self.model) if average is not None else nullcontext():
+                val = self.evaluate(val_dev, loss_fn, limit_batches=cfg.val_batches)
+                snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             record = {
                 "epoch": epoch + 1,
                 "train_loss": float(loss_sum) / seen,
@@ -369,7 +412,7 @@ class Trainer:
             value = record[cfg.monitor]
             if value > best_value:
                 best_value, stale, self.best_epoch = value, 0, epoch + 1
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best_state = snapshot
                 record["best"] = True
             else:
                 stale += 1

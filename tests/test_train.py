@@ -223,3 +223,42 @@ def test_augmented_split_is_refused_when_missing():
 
     with pytest.raises(MissingResource):
         train_run(make_config("gru", dict(TINY, augment="eda-missing")))
+
+
+def test_weight_average_is_evaluated_kept_and_differs_from_the_raw_weights():
+    config, model = tiny_model(epochs=3, batch_size=16, lr=0.01, ema_decay=0.9, patience=5)
+    trainer = Trainer(model, config, "cpu")
+    history = trainer.fit(toy_split(200), toy_split(seed=1))
+    best = max(history, key=lambda h: h["val_accuracy"])
+    assert trainer.best_epoch == best["epoch"]
+    # the kept weights are the average's: evaluating them reproduces the recorded validation accuracy
+    assert trainer.evaluate(toy_split(seed=1))["accuracy"] == pytest.approx(best["val_accuracy"])
+
+    plain_config, plain_model = tiny_model(epochs=3, batch_size=16, lr=0.01, patience=5)
+    plain = Trainer(plain_model, plain_config, "cpu")
+    plain.fit(toy_split(200), toy_split(seed=1))
+    differs = [not torch.equal(a, b) for a, b in zip(plain.best_state.values(), trainer.best_state.values())]
+    assert any(differs)
+
+
+def test_weight_average_follows_the_weights_and_skips_frozen_ones():
+    model = torch.nn.Linear(3, 2)
+    average = train_module.WeightAverage(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+        model.bias.requires_grad_(False)
+        average.skip_frozen(model)
+        model.bias.add_(1.0)
+    before = {k: v.clone() for k, v in average.shadow.items()}
+    average.update(model)  # step 1: weight (1 - min(0.5, 2/11)) = 9/11 of the way to the new weights
+    torch.testing.assert_close(average.shadow["weight"], before["weight"] + 9 / 11)
+    torch.testing.assert_close(average.shadow["bias"], before["bias"])  # frozen: not averaged
+    own = model.weight.detach().clone()
+    with average.applied(model):
+        torch.testing.assert_close(model.weight.detach(), average.shadow["weight"])
+    assert torch.equal(model.weight.detach(), own)
+
+
+def test_ema_decay_is_checked():
+    with pytest.raises(InvalidConfig, match="ema_decay"):
+        make_config("gru", {"ema_decay": 1.0})
