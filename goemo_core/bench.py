@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .data import EKMAN_CLASSES, limit_split, load_goemotions
-from .evaluate import RUN_SPECIFIC, classification_metrics, summarise_runs
+from .evaluate import RUN_SPECIFIC, classification_metrics, normalised_config, summarise_runs
 from .settings import describe_device, get_settings, resolve_device
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
 
@@ -212,10 +212,9 @@ def completed_repeat(config, store) -> Run | None:
     keys = set(wanted) - (RUN_SPECIFIC - {"seed"})
     device = resolve_device(config.device if config.device != "auto" else settings.device)
     for run in store.list():
-        stored = run.config
+        stored = normalised_config(run.config)
         if run.status != "completed" or not run.metrics or stored.get("arch") != config.arch:
             continue
-        stored["params"] = {**spec.defaults, **(stored.get("params") or {})}
         same_device = str(stored.get("device", "")).split(":")[0] == device.split(":")[0]
         if same_device and all(stored.get(k) == wanted[k] for k in keys):
             return run

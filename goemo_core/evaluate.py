@@ -125,16 +125,28 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
 RUN_SPECIFIC = {"seed", "device", "device_name", "code_version", "run_id", "created", "precision", "eval_batch_size"}
 
 
-def recipe_key(config: dict) -> str:
-    """Identifies what a run trained, whatever its seed or device: runs with the same key are repeats. A
-    hyperparameter added since a run was trained counts at its default (new options default to the old behaviour)."""
-    from .models import get_architecture
+def normalised_config(config: dict) -> dict:
+    """A run's config with the settings added since it was trained filled in as they were then: a recipe field at
+    TrainConfig's own default (new options start switched off), a hyperparameter at its architecture's default."""
+    from dataclasses import fields
 
-    kept = {k: v for k, v in config.items() if k not in RUN_SPECIFIC}
+    from .models import get_architecture
+    from .train import RECIPE_KEYS, TrainConfig
+
+    filled = dict(config)
+    for f in fields(TrainConfig):
+        if f.name in RECIPE_KEYS and f.name not in filled:
+            filled[f.name] = getattr(TrainConfig(), f.name)
     try:
-        kept["params"] = {**get_architecture(config.get("arch", "")).defaults, **(config.get("params") or {})}
-    except Exception:  # an architecture no longer registered: its runs group by what they recorded
+        filled["params"] = {**get_architecture(config.get("arch", "")).defaults, **(config.get("params") or {})}
+    except Exception:  # an architecture no longer registered: keep what was recorded
         pass
+    return filled
+
+
+def recipe_key(config: dict) -> str:
+    """Identifies what a run trained, whatever its seed or device: runs with the same key are repeats."""
+    kept = {k: v for k, v in normalised_config(config).items() if k not in RUN_SPECIFIC}
     return json.dumps(kept, sort_keys=True, default=str)
 
 
@@ -150,6 +162,7 @@ def recipe_changes(config: dict) -> str:
         default_params = resolve_params(spec, {})
     except Exception:  # an architecture no longer registered: nothing to compare with
         return ""
+    config = normalised_config(config)
     shown = sorted(RECIPE_KEYS - RUN_SPECIFIC - {"pretrained", "augment", "limit"})
     params = config.get("params") or {}
     changes = [f"{k}={params[k]}" for k in default_params if k in params and params[k] != default_params[k]]

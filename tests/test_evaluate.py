@@ -87,3 +87,19 @@ def test_leaderboard_keeps_each_architectures_best_full_data_recipe(tmp_path):
     assert list(board["arch"]) == ["gru", "lstm"]
     assert board.loc[0, "test_accuracy_mean"] == pytest.approx(66.5) and board.loc[0, "runs"] == 2
     assert board.loc[1, "test_accuracy_mean"] == pytest.approx(64.0)
+
+
+def test_a_recipe_option_added_later_counts_as_off_for_older_runs(tmp_path):
+    from conftest import fake_run
+    from goemo_core.evaluate import recipe_changes, seed_summary
+    from goemo_core.runs import RunStore
+
+    store = RunStore(tmp_path)
+    current = fake_run(store, "gru", 211, 67.0)
+    older = fake_run(store, "gru", 212, 66.0)
+    config = older.config
+    del config["ema_decay"]  # written before the moving average existed: trained without it
+    older.write_json("config.json", config)
+    assert current.config["ema_decay"] > 0 and recipe_changes(current.config) == ""
+    assert recipe_changes(older.config) == "ema_decay=0.0"
+    assert sorted(seed_summary(store.list())["changes"]) == ["defaults", "ema_decay=0.0"]
