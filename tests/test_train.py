@@ -234,7 +234,7 @@ def test_weight_average_is_evaluated_kept_and_differs_from_the_raw_weights():
     # the kept weights are the average's: evaluating them reproduces the recorded validation accuracy
     assert trainer.evaluate(toy_split(seed=1))["accuracy"] == pytest.approx(best["val_accuracy"])
 
-    plain_config, plain_model = tiny_model(epochs=3, batch_size=16, lr=0.01, patience=5)
+    plain_config, plain_model = tiny_model(epochs=3, batch_size=16, lr=0.01, patience=5, ema_decay=0.0)
     plain = Trainer(plain_model, plain_config, "cpu")
     plain.fit(toy_split(200), toy_split(seed=1))
     differs = [not torch.equal(a, b) for a, b in zip(plain.best_state.values(), trainer.best_state.values())]
