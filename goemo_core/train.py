@@ -52,6 +52,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     ema_decay: float = 0.0  # > 0: validate, keep and test an exponential moving average of the weights
     class_weights: bool = False
+    class_weight_power: float = 1.0  # with class_weights: (N / (C · n_c)) ** power; 0.5 is a milder correction
     balanced_sampler: bool = False
     patience: int = 5
     monitor: str = "val_accuracy"
@@ -121,6 +122,7 @@ def validate(config: TrainConfig) -> None:
         ("grad_clip", config.grad_clip >= 0, "must not be negative (0 turns clipping off)"),
         ("label_smoothing", 0 <= config.label_smoothing < 1, "must be in [0, 1)"),
         ("ema_decay", 0 <= config.ema_decay < 1, "must be in [0, 1) (0 turns the average off)"),
+        ("class_weight_power", 0 <= config.class_weight_power <= 2, "must be between 0 and 2"),
         ("patience", config.patience >= 1, "must be at least 1"),
         ("max_length", 2 <= config.max_length <= 512, "must be between 2 and 512"),
         ("warmup_epochs", config.warmup_epochs >= 0, "must not be negative"),
@@ -310,7 +312,7 @@ class Trainer:
         weight = None
         if self.config.class_weights:
             counts = torch.bincount(train.labels.cpu(), minlength=NUM_CLASSES).float().clamp_min(1)
-            weight = (counts.sum() / (NUM_CLASSES * counts)).to(self.device)
+            weight = ((counts.sum() / (NUM_CLASSES * counts)) ** self.config.class_weight_power).to(self.device)
         return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing)
 
     def _epoch_order(self, train: EncodedSplit) -> torch.Tensor:

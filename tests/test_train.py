@@ -262,3 +262,16 @@ def test_weight_average_follows_the_weights_and_skips_frozen_ones():
 def test_ema_decay_is_checked():
     with pytest.raises(InvalidConfig, match="ema_decay"):
         make_config("gru", {"ema_decay": 1.0})
+
+
+def test_class_weight_power_softens_the_inverse_frequency_weights():
+    split = toy_split(140)
+    weights = {}
+    for power in (1.0, 0.5):
+        config, model = tiny_model(class_weights=True, class_weight_power=power)
+        weights[power] = Trainer(model, config, "cpu")._loss_fn(split).weight
+    counts = torch.bincount(split.labels, minlength=7).float()
+    torch.testing.assert_close(weights[1.0], counts.sum() / (7 * counts))
+    torch.testing.assert_close(weights[0.5], weights[1.0].sqrt())
+    with pytest.raises(InvalidConfig, match="class_weight_power"):
+        make_config("gru", {"class_weight_power": -1})

@@ -17,11 +17,13 @@ NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pr
 BASE = TrainConfig()
 CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS}
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",
-                 "label_smoothing", "ema_decay", "class_weights", "grad_clip", "max_length")
+                 "label_smoothing", "ema_decay", "class_weights", "class_weight_power", "grad_clip",
+                 "max_length")
 RECIPE_HELP = {
     "patience": "Early stopping: epochs without improvement of the monitored metric before training stops.",
     "grad_clip": "Maximum gradient norm; 0 turns clipping off.",
     "class_weights": "Weight the loss by inverse class frequency (helps the rare classes: disgust, fear).",
+    "class_weight_power": "With class weights: weights ** power (1 = full inverse frequency, 0.5 = milder).",
     "max_length": "Tokens read per text (longer texts are truncated).",
     "ema_decay": "Validate and keep an exponential moving average of the weights (e.g. 0.999); 0 turns it off.",
 }
