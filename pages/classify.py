@@ -71,7 +71,8 @@ with single:
                               delta_color="off")
             frame = probability_frame(answered)
             st.altair_chart(probability_bars(frame, list(EKMAN_CLASSES)), key="classify_chart")
-            table = frame.pivot(index="class", columns="model", values="probability").reindex(EKMAN_CLASSES)
+            table = (frame.pivot(index="class", columns="model", values="probability")
+                     .reindex(index=list(EKMAN_CLASSES), columns=list(answered)))  # models in the order chosen
             st.dataframe(table, key="classify_probabilities",
                          column_config={m: st.column_config.NumberColumn(m, format="%.4f") for m in answered})
 
