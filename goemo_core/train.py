@@ -228,17 +228,18 @@ class WeightAverage:
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay, self.steps = decay, 0
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        state = model.state_dict()  # tensors sharing the weights' storage: they follow every optimizer step
+        self.sources = {k: v for k, v in state.items() if v.is_floating_point()}
+        self.shadow = {k: v.detach().clone() for k, v in self.sources.items()}
         self.frozen: frozenset[str] = frozenset()
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self) -> None:
         self.steps += 1
         weight = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
-        state = model.state_dict()
         for key, average in self.shadow.items():
             if key not in self.frozen:
-                average.lerp_(state[key], weight)
+                average.lerp_(self.sources[key], weight)
 
     def skip_frozen(self, model: nn.Module) -> None:
         """Weights that do not train (a frozen embedding table) need no averaging: the shadow stays a copy."""
@@ -390,7 +391,7 @@ class Trainer:
                 optimizer.step()
                 scheduler.step()
                 if average is not None:
-                    average.update(self.model)
+                    average.update()
                 loss_sum += loss.detach() * len(idx_cpu)
                 correct += (logits.argmax(-1) == labels).sum()
                 if on_progress is not None and step % 10 == 0:
@@ -398,7 +399,9 @@ class Trainer:
             seen = max(1, len(order))
             with average.applied(self.model) if average is not None else nullcontext():
                 val = self.evaluate(val_dev, loss_fn, limit_batches=cfg.val_batches)
-                snapshot = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                improved = val[cfg.monitor.removeprefix("val_")] > best_value
+                if improved:  # the weights just validated: the average's when there is one
+                    self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             record = {
                 "epoch": epoch + 1,
                 "train_loss": float(loss_sum) / seen,
@@ -412,9 +415,8 @@ class Trainer:
             }
             self.history.append(record)
             value = record[cfg.monitor]
-            if value > best_value:
+            if improved:
                 best_value, stale, self.best_epoch = value, 0, epoch + 1
-                self.best_state = snapshot
                 record["best"] = True
             else:
                 stale += 1

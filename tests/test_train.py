@@ -250,7 +250,7 @@ def test_weight_average_follows_the_weights_and_skips_frozen_ones():
         average.skip_frozen(model)
         model.bias.add_(1.0)
     before = {k: v.clone() for k, v in average.shadow.items()}
-    average.update(model)  # step 1: weight (1 - min(0.5, 2/11)) = 9/11 of the way to the new weights
+    average.update()  # step 1: weight (1 - min(0.5, 2/11)) = 9/11 of the way to the new weights
     torch.testing.assert_close(average.shadow["weight"], before["weight"] + 9 / 11)
     torch.testing.assert_close(average.shadow["bias"], before["bias"])  # frozen: not averaged
     own = model.weight.detach().clone()
