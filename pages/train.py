@@ -32,7 +32,10 @@ with st.expander("Hyperparameters", expanded=False):
             with tab:
                 params[arch] = forms.model_params(arch)
     st.markdown("**Training recipe** (all chosen architectures)")
-    recipe = forms.recipe_inputs()
+    st.caption("Inputs start at the chosen architectures' own recipe; where they differ, a setting left untouched "
+               "keeps each architecture's own value.")
+    recipe_shown = forms.recipe_defaults(archs)
+    recipe = forms.recipe_inputs(recipe_shown)
 
 st.markdown("**Data and run**")
 left, middle, right = st.columns(3)
@@ -66,7 +69,7 @@ options = {"limit": int(limit) or None, "augment": None if augment == "none" els
            **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
 if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):
-    configs, errors = forms.build_configs(archs, params, recipe, options, repeats=int(repeats))
+    configs, errors = forms.build_configs(archs, params, recipe, options, recipe_shown, repeats=int(repeats))
     for error in errors:
         st.error(error, icon=":material/error:")
     if not errors:  # all or nothing: one bad setting launches no job

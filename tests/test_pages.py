@@ -158,6 +158,18 @@ def test_text_hyperparameters_are_chosen_from_their_list(fresh_manager):
     assert pooling.options == ["last", "max", "meanmax"] and pooling.value == "last"
 
 
+def test_recipe_inputs_start_at_the_architecture_recipe_and_can_turn_it_off(fresh_manager):
+    at = page("train.py").run()
+    at.multiselect(key="train_archs").set_value(["gru"]).run()
+    assert at.number_input(key="r-ema_decay").value == 0.999 and at.number_input(key="r-epochs").value == 10
+    at.number_input(key="r-ema_decay").set_value(0.0)
+    at = launch_tiny(at, archs=("gru",), limit=100)
+    assert_rendered(at)
+    [job] = fresh_manager().jobs("train")
+    assert job.config["ema_decay"] == 0.0 and job.config["epochs"] == 1
+    fresh_manager().cancel(job.id)
+
+
 def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager):
     at = page("train.py").run()
     at.number_input(key="train_repeats").set_value(2)

@@ -62,18 +62,25 @@ def model_params(arch: str) -> dict[str, Any]:
     return values
 
 
-def recipe_inputs() -> dict[str, Any]:
+def recipe_defaults(archs: list[str]) -> dict[str, Any]:
+    """What each recipe input starts at: the chosen architectures' own recipe where they agree, else the base."""
+    recipes = [{**BASE.to_dict(), **architectures()[arch].recipe} for arch in archs] or [BASE.to_dict()]
+    return {name: recipes[0][name] if all(r[name] == recipes[0][name] for r in recipes) else getattr(BASE, name)
+            for name in RECIPE_FIELDS}
+
+
+def recipe_inputs(defaults: dict[str, Any]) -> dict[str, Any]:
     """The training recipe shared by the chosen architectures, keyed `r-<field>`."""
     columns, values = st.columns(4), {}
     for i, name in enumerate(RECIPE_FIELDS):
         with columns[i % 4]:
-            values[name] = value_input(name, getattr(BASE, name), key=f"r-{name}", help=RECIPE_HELP.get(name))
+            values[name] = value_input(name, defaults[name], key=f"r-{name}", help=RECIPE_HELP.get(name))
     return values
 
 
-def changed_recipe(values: dict[str, Any]) -> dict[str, Any]:
+def changed_recipe(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """Only the recipe values the user changed: the rest stays with each architecture's own recipe."""
-    return {k: v for k, v in values.items() if v != getattr(BASE, k)}
+    return {k: v for k, v in values.items() if v != defaults[k]}
 
 
 def augmented_splits() -> list[str]:
@@ -87,7 +94,7 @@ def augmented_splits() -> list[str]:
 
 
 def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, Any], options: dict[str, Any],
-                  repeats: int = 1) -> tuple[list[TrainConfig], list[str]]:
+                  recipe_shown: dict[str, Any], repeats: int = 1) -> tuple[list[TrainConfig], list[str]]:
     """Validated TrainConfigs, `repeats` per architecture (seeds seed, seed+1, …), or the errors (each naming its
     parameter)."""
     configs, errors = [], []
@@ -98,7 +105,8 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
                           "'pretrained embeddings' on).")
             continue
         try:
-            config = make_config(arch, {**changed_recipe(recipe), **options, "params": params.get(arch, {})})
+            changed = changed_recipe(recipe, recipe_shown)
+            config = make_config(arch, {**changed, **options, "params": params.get(arch, {})})
         except InvalidConfig as exc:
             errors.append(f"{title}: {exc}")
             continue
