@@ -55,6 +55,17 @@ def primary_label(label_ids: Sequence[int], label_names: Sequence[str] = GOEMOTI
     return next(g for g in groups if counts[g] == best)
 
 
+def ekman_distribution(label_ids: Sequence[int], label_names: Sequence[str] = GOEMOTIONS_LABELS) -> list[float]:
+    """The share of an example's labels in each Ekman group (sums to 1): ['anger', 'joy'] → 0.5 anger, 0.5 joy.
+    A training target that keeps what the primary label drops; the task's target stays `primary_label`."""
+    if len(label_ids) == 0:
+        raise ValueError("an example needs at least one label")
+    shares = [0.0] * NUM_CLASSES
+    for i in label_ids:
+        shares[RAW_TO_EKMAN[label_names[i]]] += 1.0 / len(label_ids)
+    return shares
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Loading
 

@@ -26,12 +26,14 @@ class EncodedSplit:
     ids: torch.Tensor  # int64 [N, max_length], right-padded with pad_id
     lengths: torch.Tensor  # int64 [N]
     labels: torch.Tensor  # int64 [N]
+    distributions: torch.Tensor | None = None  # float32 [N, C]: each example's share of labels per Ekman group
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
     def to(self, device: str | torch.device) -> "EncodedSplit":
-        return EncodedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device))
+        shares = None if self.distributions is None else self.distributions.to(device)
+        return EncodedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device), shares)
 
 
 def learn_tokenizer(texts: Sequence[str], vocab_size: int = LEARNT_VOCAB_SIZE):

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import EKMAN_CLASSES, NUM_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
+from .data import (EKMAN_CLASSES, NUM_CLASSES, class_counts, data_fingerprint, ekman_distribution, limit_split,
+                   load_goemotions)
 from .errors import Cancelled, InvalidConfig
 from .evaluate import classification_metrics
 from .models import get_architecture, load_pretrained_embeddings, resolve_params
@@ -51,6 +52,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     label_smoothing: float = 0.0
     ema_decay: float = 0.0  # > 0: validate, keep and test an exponential moving average of the weights
+    adversarial: float = 0.0  # > 0: also train on embeddings moved along the loss gradient by this × their norm
+    soft_labels: float = 0.0  # weight of all of an example's Ekman groups in the target (0: primary label only)
     class_weights: bool = False
     class_weight_power: float = 1.0  # with class_weights: (N / (C · n_c)) ** power; 0.5 is a milder correction
     balanced_sampler: bool = False
@@ -123,6 +126,8 @@ def validate(config: TrainConfig) -> None:
         ("label_smoothing", 0 <= config.label_smoothing < 1, "must be in [0, 1)"),
         ("ema_decay", 0 <= config.ema_decay < 1, "must be in [0, 1) (0 turns the average off)"),
         ("class_weight_power", 0 <= config.class_weight_power <= 2, "must be between 0 and 2"),
+        ("adversarial", 0 <= config.adversarial <= 1, "must be in [0, 1] (a fraction of the embeddings' norm)"),
+        ("soft_labels", 0 <= config.soft_labels <= 1, "must be in [0, 1]"),
         ("patience", config.patience >= 1, "must be at least 1"),
         ("max_length", 2 <= config.max_length <= 512, "must be between 2 and 512"),
         ("warmup_epochs", config.warmup_epochs >= 0, "must not be negative"),
@@ -177,11 +182,13 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     data = load_goemotions(settings)
     splits = {name: limit_split(data[name], config.limit) for name in ("train", "validation", "test")}
     train_texts, train_labels = list(splits["train"]["text"]), list(splits["train"]["label"])
+    shares = [ekman_distribution(ids) for ids in splits["train"]["labels"]]
     if config.augment:
         from .augment import load_augmented_rows
 
         extra_texts, extra_labels = load_augmented_rows(config.augment, settings, limit=config.limit)
         train_texts, train_labels = train_texts + extra_texts, train_labels + extra_labels
+        shares += [[float(label == c) for c in range(NUM_CLASSES)] for label in extra_labels]  # primary only
     source = pretrained_source(config, settings)
     data_key = data_fingerprint(train_texts)
     ensure_home(settings)
@@ -191,9 +198,11 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
     def encode(texts, labels):
         return encode_split(tokenizer, texts, labels, config.max_length, cache)
 
+    train = encode(train_texts, train_labels)
+    train.distributions = torch.tensor(shares, dtype=torch.float32)
     return PreparedData(
         tokenizer=tokenizer,
-        train=encode(train_texts, train_labels),
+        train=train,
         validation=encode(list(splits["validation"]["text"]), list(splits["validation"]["label"])),
         test=encode(list(splits["test"]["text"]), list(splits["test"]["label"])),
         test_texts=list(splits["test"]["text"]),
@@ -328,6 +337,52 @@ class Trainer:
             order = order[: self.config.batches_per_epoch * self.config.batch_size]
         return order
 
+    def _targets(self, train: EncodedSplit, idx: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Class ids, or with `soft_labels` a mix of the primary label and all of the examples' Ekman groups."""
+        weight = self.config.soft_labels
+        if weight <= 0 or train.distributions is None:
+            return labels
+        primary = nn.functional.one_hot(labels, NUM_CLASSES).float()
+        return (1 - weight) * primary + weight * train.distributions[idx]
+
+    def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+                  loss_fn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward one batch; returns the clean logits and loss. With `adversarial` > 0 (Miyato et al.,
+        2017) a second pass moves each example's embedded tokens along its own loss gradient, by that fraction of
+        their norm, and adds that loss: the model learns to hold its prediction in a neighbourhood of each text."""
+        if self.config.adversarial <= 0:
+            logits = self._forward(ids, lengths)
+            loss = loss_fn(logits.float(), targets)
+            loss.backward()
+            return logits, loss
+        embedding = input_embedding(self.model)
+        captured: list[torch.Tensor] = []
+
+        def capture(module: nn.Module, args: tuple, vectors: torch.Tensor) -> torch.Tensor:
+            if not vectors.requires_grad:  # a frozen table with no projection after it
+                vectors = vectors.detach().requires_grad_()
+            vectors.retain_grad()
+            captured.append(vectors)
+            return vectors
+
+        handle = embedding.register_forward_hook(capture)
+        try:
+            logits = self._forward(ids, lengths)
+        finally:
+            handle.remove()
+        loss = loss_fn(logits.float(), targets)
+        loss.backward()
+        vectors = captured[0]
+        grad = vectors.grad.float()
+        size = vectors.detach().float().flatten(1).norm(dim=1) * self.config.adversarial
+        delta = (grad * (size / grad.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, *[1] * (grad.ndim - 1)))
+        handle = embedding.register_forward_hook(lambda module, args, out: out + delta.to(out.dtype))
+        try:
+            loss_fn(self._forward(ids, lengths).float(), targets).backward()
+        finally:
+            handle.remove()
+        return logits, loss
+
     def _forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_bf16 and self.device.startswith("cuda")):
             return self.model(ids, lengths)
@@ -382,10 +437,10 @@ class Trainer:
                 batch_lengths = lengths_cpu[idx_cpu]
                 width = int(batch_lengths.max())  # host tensor: no device sync
                 ids, labels = train_dev.ids[idx, :width], train_dev.labels[idx]
-                logits = self._forward(ids, self._lengths_for_model(batch_lengths, train_dev.lengths[idx]))
-                loss = loss_fn(logits.float(), labels)
+                targets = self._targets(train_dev, idx, labels)
+                lengths = self._lengths_for_model(batch_lengths, train_dev.lengths[idx])
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                logits, loss = self._backward(ids, lengths, targets, loss_fn)
                 if cfg.grad_clip > 0:
                     nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 optimizer.step()
@@ -446,6 +501,16 @@ class Trainer:
         loss = float((loss_fn or nn.CrossEntropyLoss())(logits, labels)) if len(logits) else 0.0
         metrics = classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
         return {"loss": loss, **metrics}
+
+
+def input_embedding(model: nn.Module) -> nn.Module:
+    """The module that turns token ids into vectors: ours, or a pretrained encoder's word embeddings."""
+    embedding = getattr(model, "embedding", None)
+    if embedding is None and hasattr(getattr(model, "encoder", None), "get_input_embeddings"):
+        embedding = model.encoder.get_input_embeddings()
+    if embedding is None:
+        raise InvalidConfig(f"adversarial: {type(model).__name__} has no token embedding to perturb.")
+    return embedding
 
 
 def bf16_step_error(trainer: Trainer, train_dev: EncodedSplit, lengths_cpu: torch.Tensor) -> str | None:

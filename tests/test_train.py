@@ -275,3 +275,85 @@ def test_class_weight_power_softens_the_inverse_frequency_weights():
     torch.testing.assert_close(weights[0.5], weights[1.0].sqrt())
     with pytest.raises(InvalidConfig, match="class_weight_power"):
         make_config("gru", {"class_weight_power": -1})
+
+
+def test_adversarial_pass_moves_each_example_by_the_given_share_of_its_norm():
+    from goemo_core.models.common import EmbeddingInit
+
+    config, _ = tiny_model(adversarial=0.1, embedding_dropout=0.0)
+    torch.manual_seed(0)
+    init = EmbeddingInit(torch.randn(50, 16), "test")  # same width: no projection after the frozen table
+    model = build_model(config, 50, 0, init)
+    model.embedding.set_frozen(True)
+    seen = []
+    model.encoder.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    trainer = Trainer(model, config, "cpu")
+    split = toy_split(8)
+    logits, loss = trainer._backward(split.ids, split.lengths, split.labels, torch.nn.CrossEntropyLoss())
+    clean, moved = seen
+    shift = (moved - clean).flatten(1).norm(dim=1)
+    torch.testing.assert_close(shift, 0.1 * clean.flatten(1).norm(dim=1))
+    assert logits.shape == (8, 7) and loss.item() > 0
+    assert model.embedding.table.weight.grad is None  # the frozen table still gets no gradient
+    assert model.head.classifier.weight.grad.abs().sum() > 0
+
+    plain_config, _ = tiny_model(embedding_dropout=0.0)
+    plain = build_model(plain_config, 50, 0, init)
+    plain.load_state_dict(model.state_dict())
+    Trainer(plain, plain_config, "cpu")._backward(split.ids, split.lengths, split.labels, torch.nn.CrossEntropyLoss())
+    # the adversarial loss adds its own gradient to the clean one
+    assert not torch.allclose(plain.head.classifier.weight.grad, model.head.classifier.weight.grad)
+
+
+def test_adversarial_finds_a_pretrained_encoders_word_embeddings():
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.words = torch.nn.Embedding(10, 4)
+
+        def get_input_embeddings(self):
+            return self.words
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = Encoder()
+
+    wrapped = Wrapped()
+    assert train_module.input_embedding(wrapped) is wrapped.encoder.words
+    with pytest.raises(InvalidConfig, match="adversarial"):
+        train_module.input_embedding(torch.nn.Linear(2, 2))
+    with pytest.raises(InvalidConfig, match="adversarial"):
+        make_config("gru", {"adversarial": 2})
+
+
+def test_soft_labels_mix_the_primary_label_with_all_of_its_groups():
+    from goemo_core.data import EKMAN_CLASSES, ekman_distribution, primary_label
+
+    labels = [2, 17]  # anger, joy: the tie goes to anger
+    shares = ekman_distribution(labels)
+    assert shares[EKMAN_CLASSES.index("anger")] == shares[EKMAN_CLASSES.index("joy")] == 0.5
+    split = toy_split(4)
+    split.distributions = torch.tensor([shares] * 4)
+    split.labels = torch.full((4,), primary_label(labels))
+    config, model = tiny_model(soft_labels=0.5)
+    targets = Trainer(model, config, "cpu")._targets(split, torch.arange(4), split.labels)
+    assert targets[0, EKMAN_CLASSES.index("anger")] == 0.75 and targets[0, EKMAN_CLASSES.index("joy")] == 0.25
+    torch.testing.assert_close(targets.sum(1), torch.ones(4))
+    off_config, off_model = tiny_model()
+    assert torch.equal(Trainer(off_model, off_config, "cpu")._targets(split, torch.arange(4), split.labels),
+                       split.labels)
+    with pytest.raises(InvalidConfig, match="soft_labels"):
+        make_config("gru", {"soft_labels": 1.5})
+
+
+def test_soft_labels_change_what_a_run_learns():
+    from goemo_core.train import prepare_data
+
+    data = prepare_data(make_config("gru", TINY))
+    shares = data.train.distributions
+    assert shares.shape == (200, 7)
+    torch.testing.assert_close(shares.sum(1), torch.ones(200))
+    assert (shares.max(1).values < 1).sum() > 0  # some examples have labels in several groups
+    losses = [train_run(make_config("gru", dict(TINY, soft_labels=w))).history[0]["train_loss"] for w in (0.0, 1.0)]
+    assert losses[0] != pytest.approx(losses[1])

@@ -17,8 +17,8 @@ NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pr
 BASE = TrainConfig()
 CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS}
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",
-                 "label_smoothing", "ema_decay", "class_weights", "class_weight_power", "grad_clip",
-                 "max_length")
+                 "label_smoothing", "ema_decay", "class_weights", "class_weight_power", "adversarial",
+                 "soft_labels", "grad_clip", "max_length")
 RECIPE_HELP = {
     "patience": "Early stopping: epochs without improvement of the monitored metric before training stops.",
     "grad_clip": "Maximum gradient norm; 0 turns clipping off.",
@@ -26,6 +26,10 @@ RECIPE_HELP = {
     "class_weight_power": "With class weights: weights ** power (1 = full inverse frequency, 0.5 = milder).",
     "max_length": "Tokens read per text (longer texts are truncated).",
     "ema_decay": "Validate and keep an exponential moving average of the weights (e.g. 0.999); 0 turns it off.",
+    "adversarial": "Adversarial training: also learn from each text's embeddings moved against the model by this "
+                   "fraction of their norm (e.g. 0.05); 0 turns it off. About doubles the time per epoch.",
+    "soft_labels": "Weight of all of an example's annotated emotions in the training target (0 = only the primary "
+                   "label). Test metrics always use the primary label.",
 }
 
 
