@@ -22,7 +22,7 @@ from .data import (EKMAN_CLASSES, NUM_CLASSES, class_counts, data_fingerprint, e
 from .errors import Cancelled, InvalidConfig
 from .evaluate import classification_metrics
 from .models import get_architecture, load_pretrained_embeddings, resolve_params
-from .models.common import EmbeddingInit
+from .models.common import EmbeddingInit, distilled_embeddings
 from .runs import Run, RunStore
 from .settings import Settings, describe_device, ensure_home, get_settings, resolve_device
 from .text import EncodedSplit, encode_split, get_tokenizer, pad_id
@@ -30,6 +30,7 @@ from .text import EncodedSplit, encode_split, get_tokenizer, pad_id
 OPTIMIZERS = ("adamw", "adam", "rmsprop")
 SCHEDULERS = ("none", "multistep", "cosine", "plateau")
 MONITORS = ("val_accuracy", "val_macro_f1")
+PRETRAINED_VECTORS = ("input", "distilled")  # the encoder's input embeddings, or static vectors distilled from it
 USE_ENV = "env"  # pretrained="env": take GOEMO_PRETRAINED (unset → none)
 
 
@@ -64,6 +65,7 @@ class TrainConfig:
     limit: int | None = None  # cap every split at its first N examples
     augment: str | None = None  # name of a cached augmented train split
     pretrained: str | None = USE_ENV  # encoder folder / hub id; None: learnt vocabulary, random embeddings
+    pretrained_vectors: str = "input"  # input | distilled (see models.common.distilled_embeddings)
     freeze_embedding_epochs: int = 0  # embeddings frozen for the first N epochs; -1: always
     device: str = "auto"
     batches_per_epoch: int | None = None  # per-trial budget for studies
@@ -140,6 +142,8 @@ def validate(config: TrainConfig) -> None:
         ("optimizer", config.optimizer in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
         ("scheduler", config.scheduler in SCHEDULERS, f"must be one of {', '.join(SCHEDULERS)}"),
         ("monitor", config.monitor in MONITORS, f"must be one of {', '.join(MONITORS)}"),
+        ("pretrained_vectors", config.pretrained_vectors in PRETRAINED_VECTORS,
+         f"must be one of {', '.join(PRETRAINED_VECTORS)}"),
         ("precision", config.precision in ("auto", "fp32", "bf16"), "must be auto, fp32 or bf16"),
     ]
     for name, ok, why in checks:
@@ -207,10 +211,20 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
         test=encode(list(splits["test"]["text"]), list(splits["test"]["label"])),
         test_texts=list(splits["test"]["text"]),
         test_ids=list(splits["test"]["id"]),
-        embedding_init=load_pretrained_embeddings(source) if source else None,
+        embedding_init=embedding_vectors(config, source, tokenizer, settings),
         pretrained=source,
         data_key=data_key,
     )
+
+
+def embedding_vectors(config: TrainConfig, source: str | None, tokenizer,
+                      settings: Settings) -> EmbeddingInit | None:
+    """The vectors that initialise the token embedding; a fine-tuned encoder keeps its own input embeddings."""
+    if not source:
+        return None
+    if config.pretrained_vectors == "distilled" and not get_architecture(config.arch).needs_pretrained:
+        return distilled_embeddings(source, tokenizer, settings.cache_dir)
+    return load_pretrained_embeddings(source)
 
 
 def build_model(config: TrainConfig, vocab_size: int, pad: int, init: EmbeddingInit | None,

@@ -357,3 +357,28 @@ def test_soft_labels_change_what_a_run_learns():
     assert (shares.max(1).values < 1).sum() > 0  # some examples have labels in several groups
     losses = [train_run(make_config("gru", dict(TINY, soft_labels=w))).history[0]["train_loss"] for w in (0.0, 1.0)]
     assert losses[0] != pytest.approx(losses[1])
+
+
+def test_distilled_vectors_are_computed_once_and_initialise_the_table(pretrained):
+    from goemo_core.models.common import distilled_embeddings, load_pretrained_embeddings
+    from goemo_core.settings import get_settings
+    from goemo_core.text import load_pretrained_tokenizer
+
+    result = train_run(make_config("gru", dict(TINY, pretrained_vectors="distilled", freeze_embedding_epochs=-1)))
+    assert result.run.config["pretrained_vectors"] == "distilled" and result.run.config["embedding_init_dim"] == 384
+    (cached,) = (get_settings().cache_dir / "distilled").glob("*.safetensors")
+    table = result.run.load_weights()["embedding.table.weight"]
+    inputs = load_pretrained_embeddings(str(pretrained)).weight
+    assert table.shape == inputs.shape and not torch.allclose(table, inputs)
+    torch.testing.assert_close(table.norm(dim=1).mean(), inputs.norm(dim=1).mean())  # rescaled to the same size
+    tokenizer = load_pretrained_tokenizer(str(pretrained))
+    again = distilled_embeddings(str(pretrained), tokenizer, get_settings().cache_dir)  # from the cache file
+    assert torch.equal(again.weight, table) and cached.is_file()
+
+    def similarity(a, b):
+        u, v = (table[tokenizer.token_to_id(w)] for w in (a, b))
+        return float(torch.nn.functional.cosine_similarity(u, v, dim=0))
+
+    assert similarity("happy", "glad") > similarity("happy", "table")
+    with pytest.raises(InvalidConfig, match="pretrained_vectors"):
+        make_config("gru", {"pretrained_vectors": "glove"})

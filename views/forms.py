@@ -11,14 +11,15 @@ import streamlit as st
 
 from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures
-from goemo_core.train import MONITORS, OPTIMIZERS, SCHEDULERS, USE_ENV, TrainConfig, make_config
+from goemo_core.train import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
 
 NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
 BASE = TrainConfig()
-CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS}
+CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS,
+           "pretrained_vectors": PRETRAINED_VECTORS}
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",
                  "label_smoothing", "ema_decay", "class_weights", "class_weight_power", "adversarial",
-                 "soft_labels", "grad_clip", "max_length")
+                 "soft_labels", "pretrained_vectors", "grad_clip", "max_length")
 RECIPE_HELP = {
     "patience": "Early stopping: epochs without improvement of the monitored metric before training stops.",
     "grad_clip": "Maximum gradient norm; 0 turns clipping off.",
@@ -28,6 +29,8 @@ RECIPE_HELP = {
     "ema_decay": "Validate and keep an exponential moving average of the weights (e.g. 0.999); 0 turns it off.",
     "adversarial": "Adversarial training: also learn from each text's embeddings moved against the model by this "
                    "fraction of their norm (e.g. 0.05); 0 turns it off. About doubles the time per epoch.",
+    "pretrained_vectors": "With a pretrained encoder: its input embeddings, or static vectors distilled from its "
+                          "outputs for each token (computed once per encoder, about 30 s on a CPU).",
     "soft_labels": "Weight of all of an example's annotated emotions in the training target (0 = only the primary "
                    "label). Test metrics always use the primary label.",
 }

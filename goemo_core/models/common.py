@@ -82,6 +82,52 @@ def load_pretrained_embeddings(name_or_path: str) -> EmbeddingInit:
                               "to train embeddings from scratch.") from None
 
 
+def distilled_embeddings(name_or_path: str, tokenizer, cache_dir: Path, batch_size: int = 1024) -> EmbeddingInit:
+    """Static token vectors distilled from a sentence encoder (as Model2Vec does): each vocabulary token alone,
+    between the encoder's special tokens, mean-pooled over its output states. Unlike the input embeddings, these
+    carry what the encoder's layers learnt; rescaled to the input embeddings' mean norm. Cached per encoder."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    source = Path(name_or_path).expanduser()
+    stamp = [str(source.resolve()) if source.exists() else name_or_path]
+    if (source / "model.safetensors").is_file():
+        stat = (source / "model.safetensors").stat()
+        stamp += [str(stat.st_size), str(stat.st_mtime_ns)]
+    path = Path(cache_dir) / "distilled" / f"{hashlib.sha1('|'.join(stamp).encode()).hexdigest()[:16]}.safetensors"
+    if path.is_file():
+        try:
+            return EmbeddingInit(load_file(str(path))["weight"], str(name_or_path))
+        except Exception:
+            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt
+    inputs = load_pretrained_embeddings(name_or_path)
+    from transformers import AutoModel
+
+    try:
+        encoder = AutoModel.from_pretrained(name_or_path, dtype=torch.float32).eval()
+    except Exception as exc:
+        raise MissingResource(f"Could not load the encoder '{name_or_path}' to distil its vectors "
+                              f"({type(exc).__name__}: {str(exc)[:150]}).") from None
+    specials = tokenizer.encode("", add_special_tokens=True).ids  # e.g. [CLS] [SEP]
+    vocab = inputs.weight.shape[0]
+    rows = []
+    with torch.no_grad():
+        for start in range(0, vocab, batch_size):
+            tokens = torch.arange(start, min(vocab, start + batch_size))[:, None]
+            before = torch.tensor(specials[:1]).expand(len(tokens), -1)
+            after = torch.tensor(specials[1:]).expand(len(tokens), -1)
+            ids = torch.cat([before, tokens, after], dim=1)
+            rows.append(encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state.mean(1))
+    weight = torch.cat(rows)
+    weight *= inputs.weight.norm(dim=1).mean() / weight.norm(dim=1).mean()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"weight": weight.contiguous()}, str(tmp))
+    tmp.replace(path)
+    return EmbeddingInit(weight, str(name_or_path))
+
+
 class TokenEmbedding(nn.Module):
     """Token ids → vectors of `dim`. With a pretrained matrix of another width, a linear projection maps it to `dim`
     (the pretrained matrix is really used, whatever the tuned embedding size)."""
