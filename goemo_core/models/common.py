@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +127,7 @@ def distilled_embeddings(name_or_path: str, tokenizer, cache_dir: Path, batch_si
     weight = torch.cat(rows)
     weight *= inputs.weight.norm(dim=1).mean() / weight.norm(dim=1).mean()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # runs starting together never collide
     save_file({"weight": weight.contiguous()}, str(tmp))
     tmp.replace(path)
     return EmbeddingInit(weight, str(name_or_path))
