@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .data import EKMAN_CLASSES, limit_split, load_goemotions
-from .evaluate import RUN_SPECIFIC, classification_metrics, normalised_config, summarise_runs
+from .config import TrainConfig, make_config, pretrained_source
+from .data import limit_split, load_goemotions
+from .inference import autocast, model_lengths
+from .metrics import classification_metrics
+from .models import get_architecture, resolve_params
+from .prepare import build_model
+from .report import recipe_key, summarise_runs
+from .runs import Run, RunStore
 from .settings import describe_device, get_settings, resolve_device
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
-
-if TYPE_CHECKING:
-    from .runs import Run
+from .train import train_run
 
 BENCH_PARAMS = {"embedding_dim": 256, "hidden_size": 256, "num_layers": 2}  # the BiLSTM of the speed goal
 
@@ -25,14 +29,12 @@ def _sync(device: str) -> None:
 
 
 def _bilstm(vocab_size: int, pad: int, device: str) -> nn.Module:
-    from .train import build_model, make_config
-
     torch.manual_seed(0)
     return build_model(make_config("lstm", dict(BENCH_PARAMS)), vocab_size, pad, None, device).to(device)
 
 
 def _train_step(model: nn.Module, optimizer, ids, lengths, labels, bf16: bool) -> torch.Tensor:
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+    with autocast(ids.device, bf16):
         logits = model(ids, lengths)
     loss = nn.functional.cross_entropy(logits.float(), labels)
     optimizer.zero_grad(set_to_none=True)
@@ -68,8 +70,7 @@ def _run_loader(loader, model, optimizer, full_lengths, n_batches: int) -> int:
     seen = 0
     while seen < n_batches:
         for ids, targets in loader:
-            lengths = full_lengths[: len(ids)] if getattr(model, "lengths_on_cpu", False) \
-                else full_lengths[: len(ids)].to(ids.device)
+            lengths = model_lengths(model, full_lengths[: len(ids)])
             _train_step(model, optimizer, ids, lengths, targets, bf16=False)
             seen += 1
             if seen >= n_batches:
@@ -93,7 +94,7 @@ def our_rate(model, encoded, device, batch_size, batches, bf16: bool) -> float:
                 idx_cpu, idx = order[start:start + batch_size], order_dev[start:start + batch_size]
                 lens = lengths_cpu[idx_cpu]
                 width = int(lens.max())
-                lens_model = lens if getattr(model, "lengths_on_cpu", False) else train.lengths[idx]
+                lens_model = model_lengths(model, lens, train.lengths[idx])
                 _train_step(model, optimizer, train.ids[idx, :width], lens_model, train.labels[idx], bf16)
                 done += 1
                 if done >= n_batches:
@@ -171,9 +172,6 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     """Train each architecture with its default recipe for each seed on the full data (or `limit`);
     report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device. A completed run
     with the same settings, seed, data and device is reused unless `fresh`, so an interrupted benchmark resumes."""
-    from .runs import RunStore
-    from .train import make_config, train_run
-
     def config_for(arch: str, seed: int):
         overrides = {"seed": seed, **({"limit": limit} if limit else {}), **({"epochs": epochs} if epochs else {}),
                      **({"device": device} if device else {})}
@@ -200,23 +198,20 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     return document
 
 
-def completed_repeat(config, store) -> Run | None:
-    """A completed run of exactly `config` (settings, seed, data source, pretrained encoder, device kind)."""
-    from .models import get_architecture, resolve_params
-    from .train import pretrained_source
-
+def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
+    """A completed run of exactly `config`: the same recipe (see report.recipe_key) and seed, data source,
+    pretrained encoder and device kind."""
     settings = get_settings()
     spec = get_architecture(config.arch)
     wanted = {**config.to_dict(), "params": resolve_params(spec, config.params),
               "pretrained": pretrained_source(config, settings), "data_source": settings.data_source}
-    keys = set(wanted) - (RUN_SPECIFIC - {"seed"})
-    device = resolve_device(config.device if config.device != "auto" else settings.device)
+    key = recipe_key(wanted)
+    device = resolve_device(config.device if config.device != "auto" else settings.device).split(":")[0]
     for run in store.list():
-        stored = normalised_config(run.config)
-        if run.status != "completed" or not run.metrics or stored.get("arch") != config.arch:
-            continue
-        same_device = str(stored.get("device", "")).split(":")[0] == device.split(":")[0]
-        if same_device and all(stored.get(k) == wanted[k] for k in keys):
+        stored = run.config
+        if (run.status == "completed" and run.metrics and stored.get("seed") == config.seed
+                and str(stored.get("device", "")).split(":")[0] == device
+                and stored.get("data_source") == settings.data_source and recipe_key(stored) == key):
             return run
     return None
 
@@ -235,4 +230,4 @@ def accuracy_table(document: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["bench_pipeline", "bench_accuracy", "tfidf_baseline", "accuracy_table", "EKMAN_CLASSES"]
+__all__ = ["bench_pipeline", "bench_accuracy", "tfidf_baseline", "accuracy_table"]

@@ -86,12 +86,6 @@ def study_url(base_url: str, study_id: int) -> str:
     return f"{base_url.rstrip('/')}/dashboard/studies/{study_id}"
 
 
-def study_page(study_name: str, storage: str | None = None) -> str:
-    """The dashboard URL of a study by name (starting the dashboard if needed)."""
-    study_id = open_storage(storage).get_study_id_from_name(study_name)
-    return study_url(ensure_dashboard(storage), study_id)
-
-
 def serve_dashboard(storage: str | None = None, port: int = DEFAULT_PORT,
                     on_ready: Callable[[str], None] = lambda url: None) -> None:
     """Serve in the foreground until interrupted (Ctrl+C); `on_ready` gets the URL once the socket listens."""

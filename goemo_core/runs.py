@@ -10,12 +10,13 @@ import shutil
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import MissingResource
-from .settings import Settings, get_settings
+from .files import read_json, save_tensors, write_atomic, write_json
+from .settings import Settings, ensure_home, get_settings
 
 STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
@@ -24,60 +25,45 @@ _ACTIVE: set[str] = set()  # runs this process is writing right now
 _ACTIVE_LOCK = threading.Lock()
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    mode = "wb" if isinstance(data, bytes) else "w"
-    with open(tmp, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8"})) as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path, default: Any = None) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
-
-
 @dataclass
 class Run:
+    """One run directory. Files are read once per Run object (pages make fresh objects on every rerun) and the
+    cache is refreshed by this object's own writes; `refresh()` forgets it."""
+
     run_id: str
     path: Path
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def refresh(self) -> "Run":
+        self._cache.clear()
+        return self
+
+    def _read(self, name: str, parse) -> Any:
+        if name not in self._cache:
+            self._cache[name] = parse(self.path / name)
+        return self._cache[name]
 
     # --- reading -------------------------------------------------------------------------------------------
     @property
     def config(self) -> dict:
-        return _read_json(self.path / "config.json", {}) or {}
+        return self._read("config.json", lambda p: read_json(p, {}) or {})
 
     @property
     def status(self) -> str:
-        try:
-            return (self.path / "status").read_text(encoding="utf-8").strip() or "failed"
-        except OSError:
-            return "failed"
+        return self._read("status", _read_status)
 
     @property
     def history(self) -> list[dict]:
-        try:
-            lines = (self.path / "history.jsonl").read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return []
-        records = []
-        for line in lines:
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
+        return self._read("history.jsonl", _read_jsonl)
 
     @property
     def metrics(self) -> dict | None:
-        return _read_json(self.path / "metrics.json")
+        return self._read("metrics.json", read_json)
 
     @property
     def info(self) -> dict:
         """Facts known at the end of training: best epoch, seconds, parameter count, error text."""
-        return _read_json(self.path / "info.json", {}) or {}
+        return self._read("info.json", lambda p: read_json(p, {}) or {})
 
     @property
     def weights_path(self) -> Path:
@@ -90,6 +76,10 @@ class Run:
     @property
     def predictions_path(self) -> Path:
         return self.path / "test_predictions.csv"
+
+    @property
+    def probabilities_path(self) -> Path:
+        return self.path / "probabilities.safetensors"
 
     def missing_files(self) -> list[str]:
         """Files a completed run must have to be loaded for prediction."""
@@ -117,25 +107,37 @@ class Run:
 
     # --- writing -------------------------------------------------------------------------------------------
     def write_json(self, name: str, document: Any) -> None:
-        write_atomic(self.path / name, json.dumps(document, indent=2, default=str))
+        write_json(self.path / name, document)
+        self._cache.pop(name, None)
 
     def set_status(self, status: str) -> None:
-        assert status in STATUSES, status
+        if status not in STATUSES:
+            raise ValueError(f"status: {status!r} is not one of {', '.join(STATUSES)}")
         write_atomic(self.path / "status", status + "\n")
+        self._cache.pop("status", None)
         if status in FINISHED:
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(self.run_id)
 
     def write_history(self, records: list[dict]) -> None:
         write_atomic(self.path / "history.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        self._cache.pop("history.jsonl", None)
 
     def save_weights(self, state_dict: dict) -> None:
-        from safetensors.torch import save_file
+        save_tensors(self.weights_path, state_dict)
 
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-        tmp = self.path / f".model.{os.getpid()}.{threading.get_ident()}.tmp"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, self.weights_path)
+    def save_probabilities(self, by_split: dict) -> None:
+        """Class probabilities [N, C] per split ("validation", "test"), as safetensors."""
+        save_tensors(self.probabilities_path, {name: p.float() for name, p in by_split.items()})
+
+    def load_probabilities(self) -> dict | None:
+        """The stored probabilities per split, None when the run has none (older runs, unfinished runs)."""
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(self.probabilities_path))
+        except Exception:
+            return None
 
     def load_weights(self) -> dict:
         """The saved weights (safetensors: nothing is unpickled). A corrupt file is a clear error."""
@@ -158,8 +160,6 @@ class RunStore:
         self.root = Path(root) if root is not None else (settings or get_settings()).runs_dir
 
     def create(self, config: dict) -> Run:
-        from .settings import ensure_home
-
         if self.root == get_settings().runs_dir:
             ensure_home()
         self.root.mkdir(parents=True, exist_ok=True)
@@ -209,7 +209,7 @@ class RunStore:
         with _ACTIVE_LOCK:
             if run.run_id in _ACTIVE:
                 return True
-        owner = _read_json(run.path / "owner.json", {}) or {}
+        owner = read_json(run.path / "owner.json", {}) or {}
         pid, host = owner.get("pid"), owner.get("host")
         if host is not None and host != socket.gethostname():
             return True  # another machine sharing GOEMO_HOME: its processes cannot be checked from here
@@ -222,6 +222,28 @@ class RunStore:
         except PermissionError:
             return True
         return True
+
+
+def _read_status(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip() or "failed"
+    except OSError:
+        return "failed"
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    """One record per line; a torn or foreign line is skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
 
 
 # --- helpers for the Compare and Classify pages ----------------------------------------------------------------

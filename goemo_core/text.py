@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .errors import MissingResource
+from .files import save_tensors, write_with
 
 PAD, UNK = "[PAD]", "[UNK]"
 LEARNT_VOCAB_SIZE = 12000
@@ -38,7 +39,14 @@ class EncodedSplit:
 
 def learn_tokenizer(texts: Sequence[str], vocab_size: int = LEARNT_VOCAB_SIZE):
     """A lower-casing WordPiece vocabulary learnt from `texts` (the train split)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        trainers,
+    )
 
     tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -97,12 +105,13 @@ def get_tokenizer(train_texts: Sequence[str], pretrained: str | None, cache_dir:
     path = Path(cache_dir) / "tokenizers" / f"wordpiece-{LEARNT_VOCAB_SIZE}-{data_key}.json"
     with _LOCK:
         if path.is_file():
-            return Tokenizer.from_file(str(path))
+            try:
+                return Tokenizer.from_file(str(path))
+            except Exception:  # a corrupt cache entry is rebuilt, never trusted
+                path.unlink(missing_ok=True)
         tokenizer = learn_tokenizer(train_texts)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{threading.get_ident()}")
-        tokenizer.save(str(tmp))
-        tmp.replace(path)
+        write_with(path, lambda tmp: tokenizer.save(str(tmp)))
         return tokenizer
 
 
@@ -137,7 +146,7 @@ def encode_split(tokenizer, texts: Sequence[str], labels: Sequence[int], max_len
     if cache_dir is None:
         ids, lengths = encode_texts(tokenizer, texts, max_length)
         return EncodedSplit(ids, lengths, torch.as_tensor(list(labels), dtype=torch.int64))
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     key = f"{tokenizer_key(tokenizer)}-{data_fingerprint(texts)}-{max_length}"
     path = Path(cache_dir) / "encoded" / f"{key}.safetensors"
@@ -150,9 +159,7 @@ def encode_split(tokenizer, texts: Sequence[str], labels: Sequence[int], max_len
             path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
     ids, lengths = encode_texts(tokenizer, texts, max_length)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{threading.get_ident()}")
-    save_file({"ids": ids.contiguous(), "lengths": lengths.contiguous()}, str(tmp))
-    tmp.replace(path)
+    save_tensors(path, {"ids": ids, "lengths": lengths})
     return EncodedSplit(ids, lengths, label_tensor)
 
 

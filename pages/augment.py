@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from goemo_core.augment import (DEFAULT_PCT, DEFAULT_RATIO, DEFAULT_SEED, MAX_PREVIEW_VARIANTS, RECIPES, AugmentSpec,
-                                augment_text, balance_plan, balance_target, list_augmented, word_diff)
+                                augment_text, balance_plan, balance_target, list_augmented)
 from goemo_core.data import EKMAN_CLASSES, class_counts
 from goemo_core.settings import get_settings
+from views.diff import word_diff
 from views.common import job_manager, load_dataset, page_setup, user_errors
 from views.jobs import job_list
 
@@ -130,7 +131,7 @@ def build_section(target: dict) -> None:
         if st.button(f"Build {spec.name}", key="aug_build", icon=":material/play_arrow:",
                      disabled=spec.name in built or any(j.title.endswith(spec.name)
                                                         for j in job_manager().active("augment"))):
-            job_manager().submit("augment", config, title=f"Augment {spec.name}")
+            job_manager().submit("augment", spec, title=f"Augment {spec.name}")
             st.toast(f"Building {spec.name} in the background…")
     job_list("augment", empty_text="No augmentation job yet.")
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.errors import GoEmoError
-from goemo_core.predict import EXAMPLE_SENTENCES, probability_frame, read_text_table, results_table, split_lines
+from goemo_core.classify import EXAMPLE_SENTENCES, probability_frame, read_text_table, results_table, split_lines
 from goemo_core.runs import RunStore
 from views.charts import probability_bars
 from views.common import page_setup, predictor, user_errors

@@ -5,8 +5,8 @@ import hashlib
 import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
-from goemo_core.evaluate import (MEASURES, cell_examples, comparison_export, comparison_table, confusion_frame,
-                                 most_confused, per_class_comparison, seed_summary)
+from goemo_core.metrics import MEASURES, confusion_frame, most_confused
+from goemo_core.report import cell_examples, comparison_export, comparison_table, per_class_comparison, seed_summary
 from goemo_core.runs import RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, curves_frame
 from views.common import page_setup, user_errors

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from goemo_core.evaluate import NOTEBOOK_BEST_ACCURACY, leaderboard
+from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard
 from goemo_core.runs import RunStore
-from views.common import job_manager, page_link, page_setup
+from views.common import interrupted_runs, job_manager, page_link, page_setup
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
 st.markdown(
@@ -19,8 +19,8 @@ left, middle, right = st.columns(3)
 left.metric("Runs", len(runs))
 middle.metric("Completed runs", sum(r.status == "completed" for r in runs))
 right.metric("Running jobs", len(jobs))
-if job_manager().interrupted:
-    st.info(f"{len(job_manager().interrupted)} run(s) left running by a stopped server were marked interrupted.")
+if interrupted_runs():
+    st.info(f"{len(interrupted_runs())} run(s) left running by a stopped server were marked interrupted.")
 
 board = leaderboard(runs)
 if not board.empty:

@@ -3,9 +3,8 @@
 import streamlit as st
 
 from goemo_core.models import architectures
-from goemo_core.models.common import RECURRENT_RECIPE
 from goemo_core.settings import get_settings
-from goemo_core.train import USE_ENV
+from goemo_core.config import USE_ENV, TrainConfig
 from views import forms
 from views.common import job_manager, page_setup
 from views.jobs import job_list
@@ -52,7 +51,7 @@ with middle:
         help=f"Tokenizer and input embeddings from `{settings.pretrained}` (GOEMO_PRETRAINED).")
     if settings.pretrained is None:
         st.caption("Pretrained embeddings: set `GOEMO_PRETRAINED` to an encoder to offer them.")
-    freeze = st.number_input("frozen embedding epochs (-1 = always)", value=RECURRENT_RECIPE["freeze_embedding_epochs"],
+    freeze = st.number_input("frozen embedding epochs (-1 = always)", value=TrainConfig.freeze_embedding_epochs,
                              step=1, key="train_freeze",
                              disabled=not use_pretrained)
 with right:
@@ -74,7 +73,7 @@ if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="tra
         st.error(error, icon=":material/error:")
     if not errors:  # all or nothing: one bad setting launches no job
         for config in configs:
-            job_manager().submit("train", config.to_dict(), title=forms.job_title(config))
+            job_manager().submit("train", config, title=forms.job_title(config))
         st.success(f"Launched {len(configs)} job(s).", icon=":material/check_circle:")
 
 st.subheader("Jobs")

@@ -80,8 +80,8 @@ with middle:
     epochs = st.number_input("epochs per trial", min_value=1, value=tune.DEFAULT_EPOCHS, key="tune_epochs")
     batches = st.number_input("batches per epoch (0 = whole split)", min_value=0,
                               value=tune.DEFAULT_BATCHES_PER_EPOCH, step=10, key="tune_batches")
-    val_batches = st.number_input("validation batches (0 = all)", min_value=0, value=tune.DEFAULT_VAL_BATCHES,
-                                  step=50, key="tune_val_batches")
+    val_examples = st.number_input("validation examples (0 = all)", min_value=0,
+                                   value=tune.DEFAULT_VAL_EXAMPLES or 0, step=500, key="tune_val_examples")
 with right:
     limit = st.number_input("limit (examples per split, 0 = all)", min_value=0, value=0, step=100, key="tune_limit")
     pruner = st.selectbox("pruner", tune.PRUNERS, key="tune_pruner",
@@ -110,10 +110,10 @@ if st.button("Start study", type="primary", icon=":material/play_arrow:", key="t
         name = study_name or tune.new_study_name(arch)
         config = tune.TuneConfig(arch=arch, n_trials=int(n_trials), timeout=timeout_min * 60.0 or None, study=name,
                                  limit=int(limit) or None, epochs=int(epochs), batches_per_epoch=int(batches),
-                                 val_batches=int(val_batches), pruner=pruner, seed=int(seed), space=overrides,
+                                 val_examples=int(val_examples), pruner=pruner, seed=int(seed), space=overrides,
                                  device=device)
         tune.plan_study(config, choices=choices)  # refuse bad settings here, not on the job card
-        job_manager().submit("tune", config.to_dict(), title=f"Tune {registry[arch].title} · {name}")
+        job_manager().submit("tune", config, title=f"Tune {registry[arch].title} · {name}")
         st.session_state["tune_study"] = name
         st.success(f"Study `{name}` launched in the background.", icon=":material/check_circle:")
 
@@ -177,7 +177,7 @@ st.subheader("Studies")
 studies: list[dict] = []
 with user_errors(stop=False):
     studies = tune.list_studies()
-pending = [j.config.get("study") for j in job_manager().active("tune") if j.config.get("study")]
+pending = [j.config.study for j in job_manager().active("tune") if j.config.study]
 names = list(dict.fromkeys([*(s["study"] for s in studies), *pending]))
 if studies:
     st.dataframe(pd.DataFrame(studies).drop(columns=["study_id"]), hide_index=True, width="stretch")
@@ -198,7 +198,7 @@ if selected:
         if st.button("Train best", icon=":material/model_training:", key="tune_train_best"):
             with user_errors(stop=False):
                 config = tune.best_train_config(selected, keep_limit=keep_limit)
-                job_manager().submit("train", config, title=f"{config['arch']} · best of {selected}")
+                job_manager().submit("train", config, title=f"{config.arch} · best of {selected}")
                 st.success("Training job launched: follow it on the Train page; it appears on Compare when done.",
                            icon=":material/check_circle:")
     with more_col:

@@ -60,7 +60,7 @@ def fresh_manager():
 def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: float = 0.5, **settings):
     """A run directory as train_run leaves it, with chosen test metrics (no training)."""
     from goemo_core.models import get_architecture, resolve_params
-    from goemo_core.train import make_config
+    from goemo_core.config import make_config
 
     config = make_config(arch, {"seed": seed, **settings}).to_dict()
     config["params"] = resolve_params(get_architecture(arch), config["params"])

@@ -16,16 +16,14 @@ import pytest
 from goemo_core.augment import (DEFAULT_SPEC, AugmentSpec, augment_text, balance_plan, build_augmented,
                                 ensure_nltk_resources, get_augmenter, list_augmented, load_augmented_frame,
                                 load_augmented_rows, missing_nltk_resources, resolve_augmented_name,
-                                run_augment_job, word_diff)
+                                augment_job)
 from goemo_core.cli import main
 from goemo_core.data import EKMAN_CLASSES, load_goemotions
 from goemo_core.errors import Cancelled, InvalidConfig, MissingResource
 from goemo_core.settings import get_settings
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-DATA_DIR = os.environ.get("GOEMO_DATA_DIR") or str(SHARED / "data" / "goemotions")
-NLTK_DIR = os.environ.get("NLTK_DATA") or str(SHARED / "nltk_data")
+from conftest import DATA_DIR, NLTK_DIR, ROOT
+
 SMALL = {"limit": 300, "target_count": 60, "seed": 7}  # a few seconds of EDA
 TRAIN_COUNTS = {"anger": 5316, "disgust": 579, "fear": 618, "joy": 16941, "sadness": 2648, "surprise": 4485,
                 "neutral": 12823}
@@ -36,8 +34,8 @@ TEXT = "I am so happy you came"
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("augment-home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOEMO_DATA_DIR", DATA_DIR)
-        patch.setenv("NLTK_DATA", NLTK_DIR)
+        patch.setenv("GOEMO_DATA_DIR", str(DATA_DIR))
+        patch.setenv("NLTK_DATA", str(NLTK_DIR))
         patch.setenv("GOEMO_HOME", str(home))
         yield home
 
@@ -63,17 +61,30 @@ def _cli(capsys, *argv: str) -> tuple[int, object]:
 # -- the page first, while TextAttack is not imported yet -----------------------------------------------------------
 
 
-def test_page_renders_without_textattack_then_previews():
+RENDER_WITHOUT_PREVIEW = """
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=180).run()
+assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+assert at.get("vega_lite_chart"), "the balance plan chart is missing"
+print("textattack" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_page_does_not_import_textattack_before_a_preview():
+    """In a fresh process, where TextAttack cannot have been imported by another test."""
+    done = subprocess.run([sys.executable, "-c", RENDER_WITHOUT_PREVIEW, str(ROOT / "pages" / "augment.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False", "the page imported TextAttack at load"
+
+
+def test_page_previews():
     from streamlit.testing.v1 import AppTest
 
-    imported_before = "textattack" in sys.modules
     at = AppTest.from_file(str(ROOT / "pages" / "augment.py"), default_timeout=180).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    assert at.get("vega_lite_chart"), "the balance plan chart is missing"
-    if not imported_before:
-        assert "textattack" not in sys.modules, "the page imported TextAttack at load"
-
     at.text_input(key="aug_typed").set_value(TEXT)
     at.button(key="aug_preview").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -85,19 +96,18 @@ def test_page_renders_without_textattack_then_previews():
     assert not at.exception and at.get("vega_lite_chart")
 
 
+def pretend_to_build(config: AugmentSpec, context) -> dict:
+    """A stand-in for the augment job (module-level: it runs in a worker process)."""
+    return {"status": "completed", "name": "fake", "added": 0, "spec": config}
+
+
 def test_page_builds_in_the_background():
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     import goemo_core.jobs as jobs
 
-    seen = []
-
-    def handler(config: dict, context) -> dict:
-        seen.append(config)
-        return {"status": "completed", "name": "fake", "added": 0}
-
-    previous, jobs._MANAGER = jobs._MANAGER, jobs.JobManager(slots={"cpu": 1}, handlers={"augment": handler})
+    previous, jobs._MANAGER = jobs._MANAGER, jobs.JobManager({"augment": pretend_to_build}, slots={"cpu": 1})
     st.cache_resource.clear()  # the page holds the manager in st.cache_resource
     try:
         at = AppTest.from_file(str(ROOT / "pages" / "augment.py"), default_timeout=60).run()
@@ -106,8 +116,8 @@ def test_page_builds_in_the_background():
         at.button(key="aug_build").click().run()
         assert not at.exception, [e.value for e in at.exception]
         job = jobs._MANAGER.jobs("augment")[0]
-        jobs._MANAGER.wait(job.id, timeout=30)
-        assert seen == [{"target_ratio": None, "target_count": 700, "recipe": "eda", "pct": 0.1, "seed": 211}]
+        jobs._MANAGER.wait(job.id, timeout=60)
+        assert job.result["spec"] == AugmentSpec(target_ratio=None, target_count=700, recipe="eda", pct=0.1, seed=211)
         assert job.title == "Augment eda-n700-s211" and job.status == "completed"
         at.run()
         assert not at.exception and any("Augment eda-n700-s211" in m.value for m in at.markdown)
@@ -140,15 +150,10 @@ def test_names_follow_the_settings():
             AugmentSpec.from_config(bad)
 
 
-def test_word_diff_marks_changed_words():
-    assert word_diff("so happy you came", "so glad you came here") == [
-        ("equal", "so"), ("delete", "happy"), ("insert", "glad"), ("equal", "you"), ("equal", "came"),
-        ("insert", "here")]
-
-
 # -- the offline NLTK check -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_wordnet_says_what_to_set_without_network(tmp_path, monkeypatch):
     monkeypatch.setenv("NLTK_DATA", str(tmp_path))
     if not missing_nltk_resources():
@@ -165,12 +170,12 @@ def test_missing_wordnet_says_what_to_set_without_network(tmp_path, monkeypatch)
     assert "NLTK_DATA" in str(error.value) and "python -m nltk.downloader wordnet stopwords" in str(error.value)
     assert time.time() - started < 30  # refused before any download attempt, nothing waits on the network
 
-    env = {**os.environ, "NLTK_DATA": str(tmp_path), "GOEMO_DATA_DIR": DATA_DIR}
+    env = {**os.environ, "NLTK_DATA": str(tmp_path), "GOEMO_DATA_DIR": str(DATA_DIR)}
     done = subprocess.run([sys.executable, "-m", "goemo_core", "augment", "preview", "--text", TEXT],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 3, done.stderr
     assert "NLTK_DATA" in done.stderr and "Traceback" not in done.stderr
-    monkeypatch.setenv("NLTK_DATA", NLTK_DIR)
+    monkeypatch.setenv("NLTK_DATA", str(NLTK_DIR))
     ensure_nltk_resources()  # back to the real folder: found again
 
 
@@ -191,6 +196,7 @@ def test_preview_cli_is_deterministic_and_changes_the_text(capsys):
     assert main(["augment", "preview", "--text", TEXT, "-n", "0"]) == 2
 
 
+@pytest.mark.slow
 def test_preview_is_the_same_in_another_process(capsys):
     """WordNet synonyms come out of sets whose order depends on the string hash seed of the process."""
     ours = augment_text(TEXT, n=4, seed=0)
@@ -285,12 +291,12 @@ def test_job_handler_reports_progress_and_cancels(small_build):
     config = {"limit": 200, "target_ratio": 0.5, "recipe": "synonym-insertion", "seed": 3}
     cancelled = FakeContext(cancel_after=3)
     with pytest.raises(Cancelled):
-        run_augment_job(config, cancelled)
+        augment_job(config, cancelled)
     name = AugmentSpec.from_config(config).name
     assert name not in [s["name"] for s in list_augmented()]  # nothing half-built is cached
 
     context = FakeContext()
-    result = run_augment_job(config, context)
+    result = augment_job(config, context)
     assert result["status"] == "completed" and result["name"] == name and result["added"] > 0
     assert context.updates[-1][0] == pytest.approx(1.0) and context.checks > 0 and context.logs
     assert len(load_augmented_rows(name)[0]) == result["added"]

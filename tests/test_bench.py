@@ -12,9 +12,10 @@ def test_bench_pipeline_reports_both_rates(capsys):
     assert main(["bench", "pipeline", "--batches", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["device"] == "CPU"
-    assert result["seed_style_samples_per_s"] > 0 and result["ours_samples_per_s"] > 0
-    assert result["speedup"] == pytest.approx(result["ours_samples_per_s"] / result["seed_style_samples_per_s"],
-                                              rel=0.02)
+    assert result["seed_style_samples_per_s"] > 0 and result["ours_samples_per_s"] > 0 and result["speedup"] > 0
+    # what was measured: the requested batches, on the CPU in fp32, at the notebook's batch size
+    assert result["batches"] == 2 and result["ours_precision"] == "fp32"
+    assert result["seed_style_batch_size"] == result["ours_batch_size"] == 64
 
 
 def test_bench_accuracy_table_with_seeds_and_baseline():

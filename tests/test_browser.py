@@ -19,6 +19,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from conftest import DATA_DIR, NLTK_DIR, ROOT
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("GOEMO_SCREENSHOTS") or ROOT / "test-screenshots")
 STEP_TIMEOUT_MS = 120_000

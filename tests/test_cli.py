@@ -9,6 +9,8 @@ import pytest
 
 from conftest import DATA_DIR
 
+pytestmark = pytest.mark.slow  # every test starts the CLI in a process of its own
+
 
 def cli(*args, env=None, input=None):
     return subprocess.run([sys.executable, "-m", "goemo_core", *args], capture_output=True, text=True,

@@ -121,6 +121,7 @@ def test_hub_default_without_network_says_what_to_set(monkeypatch):
         data.load_goemotions()
 
 
+@pytest.mark.slow
 def test_stats_cli_json():
     out = subprocess.run([sys.executable, "-m", "goemo_core", "stats", "--json"], capture_output=True, text=True,
                          check=True)
@@ -130,6 +131,7 @@ def test_stats_cli_json():
     assert set(document["splits"]["test"]) >= {"examples", "ekman", "raw", "multi_label_fraction"}
 
 
+@pytest.mark.slow
 def test_stats_cli_missing_data_exits_3(tmp_path):
     import os
 

@@ -1,34 +1,38 @@
-"""The JobManager: bounded concurrency, train jobs end to end, cancel (queued and running), failures, and runs left
-'running' by a dead process marked 'interrupted' at start-up. Tiny models on CPU."""
+"""The JobManager: work in worker processes, bounded concurrency (slots), train jobs end to end with progress inside
+an epoch, cancel (queued and running, within one batch), failures and killed workers, and runs left 'running' by a
+dead process marked 'interrupted'. Tiny models on CPU."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from goemo_core.errors import InvalidConfig
-from goemo_core.jobs import JobContext, JobManager
+from goemo_core.context import JobContext
+from goemo_core.jobs import JobManager, default_slots, gpu_slots
 from goemo_core.runs import RunStore
-from goemo_core.train import make_config
+from goemo_core.config import TrainConfig, make_config
+from goemo_core.work import HANDLERS
 
 TINY = {"embedding_dim": 16, "hidden_size": 16, "head_units": 16}
 
 
-def tiny_config(arch: str = "lstm", **recipe) -> dict:
+def tiny_config(arch: str = "lstm", **recipe) -> TrainConfig:
     settings = {"limit": 200, "epochs": 1, "batch_size": 32, "device": "cpu", "pretrained": None, **recipe}
-    return make_config(arch, settings, params=TINY).to_dict()
+    return make_config(arch, settings, params=TINY)
 
 
 @pytest.fixture
 def manager():
-    manager = JobManager(slots={"cpu": 1})
+    manager = JobManager(HANDLERS, slots={"cpu": 1})
     yield manager
     manager.shutdown(cancel=True, timeout=30)
 
@@ -59,11 +63,21 @@ def test_two_jobs_both_complete_one_at_a_time_and_both_runs_are_listed(manager):
 
 
 def test_cancel_running_train_job_stops_quickly_and_keeps_history(manager):
-    job_id = manager.submit("train", tiny_config(epochs=50, patience=50, scheduler="none"))
+    job_id = manager.submit("train", tiny_config(epochs=50, patience=50, scheduler="none", limit=3000))
     job = manager.get(job_id)
-    wait_for(lambda: len(job.history) >= 1 or job.done, 120, "the first epoch")
+    seen: set[str] = set()
+
+    def two_epochs() -> bool:
+        seen.add(job.progress_text)
+        return len(job.history) >= 2 or job.done
+
+    wait_for(two_epochs, 180, "two epochs")
     assert job.status == "running", job.error
-    assert "epoch" in job.progress_text and "examples/s" in job.progress_text
+    assert job.worker_pid not in (None, os.getpid())
+    # progress inside an epoch: batches done, examples/s and what is left
+    inside = [text for text in seen if " · batch " in text]
+    assert inside and all("examples/s" in text for text in inside), seen
+    assert any(text.startswith("epoch 2 of 50 · batch ") for text in seen), seen
     assert job.eta_seconds is not None and job.eta_seconds > 0
 
     asked = time.time()
@@ -78,74 +92,140 @@ def test_cancel_running_train_job_stops_quickly_and_keeps_history(manager):
     assert run.weights_path.is_file()  # the best epoch so far is kept
 
 
+# Handlers of the tests below: module-level, so a spawned worker can import them by name.
+def boom(config: dict, context: JobContext) -> dict:
+    context.log("about to fail")
+    raise RuntimeError("kaboom in the handler")
+
+
+def polite(config: dict, context: JobContext) -> dict:
+    raise InvalidConfig("lr: -1 must be a positive number.")
+
+
+def ok(config: dict, context: JobContext) -> dict:
+    context.progress(0.5, "half way")
+    context.add_history({"epoch": 1, "val_accuracy": 50.0})
+    return {"answer": config["x"] * 2, "pid": os.getpid()}
+
+
+def wait_for_file(config: dict, context: JobContext) -> dict:
+    """Runs until `release` exists (or a cancel); notes when it started and ended in `log`."""
+    log = Path(config["log"])
+    with log.open("a") as handle:
+        handle.write(f"start {config['name']} {time.time()}\n")
+    while not Path(config["release"]).exists():
+        context.check_cancel()
+        time.sleep(0.02)
+    with log.open("a") as handle:
+        handle.write(f"end {config['name']} {time.time()}\n")
+    return {}
+
+
+def crash(config: dict, context: JobContext) -> dict:
+    """Dies as an out-of-memory kill would: no exception, no final message."""
+    context.set_run(config["run_id"])
+    context.log("allocating")
+    os.kill(os.getpid(), signal.SIGKILL)
+    return {}
+
+
 def test_failing_handler_records_traceback_and_manager_keeps_working():
-    def boom(config: dict, context: JobContext) -> dict:
-        context.log("about to fail")
-        raise RuntimeError("kaboom in the handler")
-
-    def polite(config: dict, context: JobContext) -> dict:
-        raise InvalidConfig("lr: -1 must be a positive number.")
-
-    def ok(config: dict, context: JobContext) -> dict:
-        context.progress(0.5, "half way")
-        context.add_history({"epoch": 1, "val_accuracy": 50.0})
-        return {"answer": config["x"] * 2}
-
-    manager = JobManager(slots={"cpu": 1}, handlers={"boom": boom, "polite": polite, "ok": ok})
+    manager = JobManager({"boom": boom, "polite": polite, "ok": ok}, slots={"cpu": 1})
     try:
-        failed = manager.wait(manager.submit("boom", {}), 10)
+        failed = manager.wait(manager.submit("boom", {}), 60)
         assert failed.status == "failed"
         assert failed.error == "RuntimeError: kaboom in the handler"
         assert "Traceback" in failed.traceback and "boom" in failed.traceback
         assert any("about to fail" in line for line in failed.logs)
 
-        refused = manager.wait(manager.submit("polite", {}), 10)
+        refused = manager.wait(manager.submit("polite", {}), 60)
         assert refused.status == "failed" and refused.error.startswith("lr:") and refused.traceback is None
 
-        done = manager.wait(manager.submit("ok", {"x": 21}), 10)
-        assert done.status == "completed" and done.result == {"answer": 42} and done.history[0]["epoch"] == 1
+        done = manager.wait(manager.submit("ok", {"x": 21}), 60)
+        assert done.status == "completed" and done.result["answer"] == 42 and done.history[0]["epoch"] == 1
+        assert done.result["pid"] != os.getpid() and done.worker_pid == done.result["pid"]  # another process
     finally:
         manager.shutdown()
 
 
-def test_queued_job_cancelled_before_it_starts():
-    release, started = threading.Event(), []
-
-    def blocker(config: dict, context: JobContext) -> dict:
-        while not release.is_set():
-            context.check_cancel()
-            time.sleep(0.01)
-        return {}
-
-    def record(config: dict, context: JobContext) -> dict:
-        started.append(config["name"])
-        return {}
-
-    manager = JobManager(slots={"cpu": 1}, handlers={"block": blocker, "record": record})
+def test_a_killed_worker_fails_its_job_and_run_and_the_manager_goes_on():
+    store = RunStore()
+    run = store.create({"arch": "gru"})
+    run.write_history([{"epoch": 1, "val_accuracy": 40.0}])
+    manager = JobManager({"crash": crash, "ok": ok}, slots={"cpu": 1})
     try:
-        first = manager.submit("block", {})
-        wait_for(lambda: manager.get(first).status == "running", 10, "the blocker to start")
-        queued = manager.submit("record", {"name": "queued"})
+        job = manager.wait(manager.submit("crash", {"run_id": run.run_id}), 60)
+        assert job.status == "failed" and "SIGKILL" in job.error and "out of memory" in job.error
+        assert job.run_id == run.run_id and any("allocating" in line for line in job.logs)
+        again = store.get(run.run_id)
+        assert again.status == "failed" and "SIGKILL" in again.info["error"]
+        assert again.history == [{"epoch": 1, "val_accuracy": 40.0}]  # its finished epochs are kept
+        assert manager.wait(manager.submit("ok", {"x": 1}), 60).status == "completed"
+    finally:
+        manager.shutdown()
+
+
+def test_queued_job_cancelled_before_it_starts(tmp_path):
+    log, release = tmp_path / "log.txt", tmp_path / "release"
+    manager = JobManager({"wait": wait_for_file}, slots={"cpu": 1})
+    try:
+        first = manager.submit("wait", {"name": "first", "log": str(log), "release": str(release)})
+        wait_for(lambda: log.exists(), 60, "the first job to start")
+        queued = manager.submit("wait", {"name": "queued", "log": str(log), "release": str(release)})
         time.sleep(0.3)
         assert manager.get(queued).status == "queued"
         assert [j.id for j in manager.active()] == [queued, first]
 
         manager.cancel(queued)
         assert manager.get(queued).status == "cancelled"  # at once, without waiting for a slot
-        release.set()
-        assert manager.wait(first, 10).status == "completed"
-        after = manager.wait(manager.submit("record", {"name": "after"}), 10)
+        release.touch()
+        assert manager.wait(first, 60).status == "completed"
+        after = manager.wait(manager.submit("wait", {"name": "after", "log": str(log), "release": str(release)}), 60)
         assert after.status == "completed"
-        assert started == ["after"]  # the cancelled job's handler never ran
+        started = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("start")]
+        assert started == ["first", "after"]  # the cancelled job's handler never ran
         manager.remove(queued)
         assert queued not in {j.id for j in manager.jobs()}
     finally:
-        release.set()
+        release.touch()
         manager.shutdown()
 
 
+def test_slots_bound_how_many_jobs_run_at_once(tmp_path):
+    """Two slots (as GOEMO_GPU_SLOTS=2 gives one GPU): two jobs run together, the third waits for a slot."""
+    log, release = tmp_path / "log.txt", tmp_path / "release"
+    manager = JobManager({"wait": wait_for_file}, slots={"cpu": 2})
+    try:
+        ids = [manager.submit("wait", {"name": name, "log": str(log), "release": str(release)})
+               for name in ("a", "b", "c")]
+        wait_for(lambda: log.exists() and log.read_text().count("start") == 2, 60, "two jobs to start")
+        time.sleep(0.5)
+        assert [manager.get(i).status for i in ids].count("running") == 2
+        assert [manager.get(i).status for i in ids].count("queued") == 1
+        release.touch()
+        assert [manager.wait(i, 60).status for i in ids] == ["completed"] * 3
+        events = sorted((float(t), kind, name) for kind, name, t in (line.split() for line in log.read_text().splitlines()))
+        running, most = 0, 0
+        for _, kind, _ in events:
+            running += 1 if kind == "start" else -1
+            most = max(most, running)
+        assert most == 2
+    finally:
+        release.touch()
+        manager.shutdown()
+
+
+def test_gpu_slots_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GOEMO_GPU_SLOTS", "4")
+    assert gpu_slots() == 4
+    monkeypatch.setenv("GOEMO_GPU_SLOTS", "many")
+    assert gpu_slots() == 3
+    monkeypatch.delenv("GOEMO_GPU_SLOTS")
+    assert gpu_slots() == 3 and default_slots()["cpu"] == 1
+
+
 def test_unknown_kind_is_refused():
-    manager = JobManager(slots={"cpu": 1})
+    manager = JobManager(HANDLERS, slots={"cpu": 1})
     with pytest.raises(Exception, match="Unknown job kind"):
         manager.submit("nope", {})
 
@@ -172,10 +252,10 @@ def test_runs_left_running_by_a_dead_process_are_marked_interrupted():
     finished = _fake_run(store, "lstm-20240101-000003-done", {"pid": dead.pid, "host": host})
     (store.root / finished / "status").write_text("completed\n")
 
-    manager = JobManager(slots={"cpu": 1})  # a restart of the app: the manager is created afresh
-    assert sorted(manager.interrupted) == sorted([dead_run, orphan])
+    marked = store.mark_interrupted()  # what the app does once when its server starts
+    assert sorted(marked) == sorted([dead_run, orphan])
     assert store.get(dead_run).status == "interrupted"
     assert store.get(orphan).status == "interrupted"
     assert store.get(alive).status == "running"  # its owner still runs
     assert store.get(finished).status == "completed"
-    assert JobManager(slots={"cpu": 1}).interrupted == []  # marked once
+    assert store.mark_interrupted() == []  # marked once

@@ -138,8 +138,11 @@ def test_resolve_params_refuses_out_of_range():
 
 
 def test_search_spaces_name_model_or_train_keys():
+    from goemo_core.config import RECIPE_KEYS
+
     for arch in architectures().values():
         for key, spec in arch.search_space.items():
+            assert key in arch.defaults or key in RECIPE_KEYS, (arch.name, key)
             assert spec[0] in ("int", "float", "logfloat", "categorical"), (arch.name, key)
     assert get_architecture("rwkv").search_space["max_length"] == ("int", 30, 60)
 

@@ -5,7 +5,6 @@ and cancels show on the job cards without breaking the page. Tiny models on CPU.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -16,11 +15,11 @@ from streamlit.testing.v1 import AppTest
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.runs import RunStore
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import DATA_DIR, ROOT
+
 PAGES = sorted((ROOT / "pages").glob("*.py"))  # whatever pages exist now (some are written by others)
 TIMEOUT = 90  # the first run of a page imports torch
 TINY = {"embedding_dim": 16, "hidden_size": 16, "head_units": 16}
-DATA_DIR = Path(os.environ.get("GOEMO_DATA_DIR") or ROOT.parent / "shared" / "data" / "goemotions").resolve()
 
 
 def page(name: str) -> AppTest:
@@ -57,7 +56,8 @@ def table_with_index(at: AppTest, index: list[str]):
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory) -> Path:
     """An artifacts folder with two tiny completed runs (lstm, gru), trained once for this module."""
-    from goemo_core.train import make_config, train_run
+    from goemo_core.config import make_config
+    from goemo_core.train import train_run
 
     home = tmp_path_factory.mktemp("trained") / "home"
     with pytest.MonkeyPatch.context() as mp:
@@ -121,7 +121,7 @@ def test_job_launched_from_train_page_completes_and_shows_on_compare_and_classif
 
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.config["limit"] == 200 and job.config["epochs"] == 1 and job.config["params"]["hidden_size"] == 16
+    assert job.config.limit == 200 and job.config.epochs == 1 and job.config.params["hidden_size"] == 16
     manager.wait(job.id, timeout=180)
     assert job.status == "completed", job.error
     assert len(job.history) == 1
@@ -166,7 +166,7 @@ def test_recipe_inputs_start_at_the_architecture_recipe_and_can_turn_it_off(fres
     at = launch_tiny(at, archs=("gru",), limit=100)
     assert_rendered(at)
     [job] = fresh_manager().jobs("train")
-    assert job.config["ema_decay"] == 0.0 and job.config["epochs"] == 1
+    assert job.config.ema_decay == 0.0 and job.config.epochs == 1
     fresh_manager().cancel(job.id)
 
 
@@ -178,7 +178,7 @@ def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager)
     assert "Launched 2 job" in at.success[0].value
     manager = fresh_manager()
     jobs = manager.jobs("train")
-    assert sorted(job.config["seed"] for job in jobs) == [211, 212]
+    assert sorted(job.config.seed for job in jobs) == [211, 212]
     for job in jobs:
         manager.wait(job.id, timeout=180)
         assert job.status == "completed", job.error
@@ -211,10 +211,12 @@ def test_transformer_without_encoder_is_explained_and_not_launched(fresh_manager
     assert fresh_manager().jobs() == []
 
 
-def test_failing_job_shows_its_error_on_its_card_and_the_app_keeps_rendering(fresh_manager):
-    def boom(config: dict, context) -> dict:
-        raise RuntimeError("the handler blew up")
+def boom(config, context) -> dict:
+    """A train handler that fails (module-level: it runs in a worker process)."""
+    raise RuntimeError("the handler blew up")
 
+
+def test_failing_job_shows_its_error_on_its_card_and_the_app_keeps_rendering(fresh_manager):
     manager = fresh_manager()
     manager.handlers["train"] = boom
     at = launch_tiny(page("train.py").run())

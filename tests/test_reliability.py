@@ -10,9 +10,11 @@ import sys
 import pytest
 
 from goemo_core.errors import InvalidConfig, MissingResource
-from goemo_core.predict import Predictor, read_text_table
+from goemo_core.classify import read_text_table
+from goemo_core.predict import Predictor
 from goemo_core.runs import RunStore
-from goemo_core.train import make_config, train_run
+from goemo_core.config import make_config
+from goemo_core.train import train_run
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +70,7 @@ def test_bytes_that_are_not_utf8(predictor):
     assert sum(result["probabilities"].values()) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_cli_stdin_that_is_not_utf8(run_home):
     home, run_id = run_home
     out = subprocess.run([sys.executable, "-m", "goemo_core", "predict", "--run", run_id, "--json"],

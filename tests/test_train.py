@@ -7,9 +7,12 @@ import torch
 
 from goemo_core.errors import Cancelled, InvalidConfig
 from goemo_core.runs import RunStore
-from goemo_core import train as train_module
+from goemo_core import trainer as trainer_module
 from goemo_core.text import EncodedSplit
-from goemo_core.train import Trainer, build_model, make_config, train_run
+from goemo_core.config import make_config
+from goemo_core.prepare import build_model
+from goemo_core.train import train_run
+from goemo_core.trainer import Trainer
 
 TINY = {"embedding_dim": 16, "hidden_size": 16, "head_units": 16, "limit": 200, "epochs": 1}
 
@@ -68,7 +71,8 @@ def test_early_stopping_restores_best_weights():
     config, model = tiny_model(epochs=30, batch_size=16, lr=0.05, patience=2)
     trainer = Trainer(model, config, "cpu")
     history = trainer.fit(toy_split(200), toy_split(seed=1))
-    assert len(history) < 30 or trainer.best_epoch
+    assert len(history) < 30  # stopped early ...
+    assert len(history) == trainer.best_epoch + config.patience  # ... `patience` epochs after the best one
     best = max(history, key=lambda h: h["val_accuracy"])
     assert trainer.best_epoch == best["epoch"]
     assert trainer.evaluate(toy_split(seed=1))["accuracy"] == pytest.approx(best["val_accuracy"])
@@ -146,13 +150,13 @@ def test_bf16_probe_leaves_weights_untouched():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer = Trainer(model, config, "cpu")
     split = toy_split()
-    assert train_module.bf16_step_error(trainer, split, split.lengths) is None
+    assert trainer_module.bf16_step_error(trainer, split, split.lengths) is None
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_bf16_failure_falls_back_to_fp32_under_auto(monkeypatch):
-    monkeypatch.setattr(train_module, "bf16_step_error", lambda *a: "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
+    monkeypatch.setattr(trainer_module, "bf16_step_error", lambda *a: "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
     config, model = tiny_model(epochs=1, batch_size=16)
     trainer = Trainer(model, config, "cpu")
     assert config.precision == "auto" and not trainer.use_bf16
@@ -163,7 +167,7 @@ def test_bf16_failure_falls_back_to_fp32_under_auto(monkeypatch):
 
 
 def test_bf16_failure_is_refused_when_asked_for(monkeypatch):
-    monkeypatch.setattr(train_module, "bf16_step_error", lambda *a: "not implemented for 'BFloat16'")
+    monkeypatch.setattr(trainer_module, "bf16_step_error", lambda *a: "not implemented for 'BFloat16'")
     config, model = tiny_model(epochs=1, precision="bf16")
     with pytest.raises(InvalidConfig, match="precision: bf16 does not run for gru"):
         Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
@@ -199,12 +203,10 @@ def test_cancelled_run_keeps_history_and_status():
 
 
 def test_failed_run_is_marked_failed(monkeypatch):
-    from goemo_core import train as train_module
-
     def explode(*args, **kwargs):
         raise RuntimeError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr(train_module.Trainer, "fit", explode)
+    monkeypatch.setattr(Trainer, "fit", explode)
     with pytest.raises(RuntimeError, match="out of memory"):
         train_run(make_config("gru", TINY))
     (run,) = RunStore().list()
@@ -243,7 +245,7 @@ def test_weight_average_is_evaluated_kept_and_differs_from_the_raw_weights():
 
 def test_weight_average_follows_the_weights_and_skips_frozen_ones():
     model = torch.nn.Linear(3, 2)
-    average = train_module.WeightAverage(model, decay=0.5)
+    average = trainer_module.WeightAverage(model, decay=0.5)
     with torch.no_grad():
         model.weight.add_(1.0)
         model.bias.requires_grad_(False)
@@ -320,9 +322,9 @@ def test_adversarial_finds_a_pretrained_encoders_word_embeddings():
             self.encoder = Encoder()
 
     wrapped = Wrapped()
-    assert train_module.input_embedding(wrapped) is wrapped.encoder.words
+    assert trainer_module.input_embedding(wrapped) is wrapped.encoder.words
     with pytest.raises(InvalidConfig, match="adversarial"):
-        train_module.input_embedding(torch.nn.Linear(2, 2))
+        trainer_module.input_embedding(torch.nn.Linear(2, 2))
     with pytest.raises(InvalidConfig, match="adversarial"):
         make_config("gru", {"adversarial": 2})
 
@@ -348,7 +350,7 @@ def test_soft_labels_mix_the_primary_label_with_all_of_its_groups():
 
 
 def test_soft_labels_change_what_a_run_learns():
-    from goemo_core.train import prepare_data
+    from goemo_core.prepare import prepare_data
 
     data = prepare_data(make_config("gru", TINY))
     shares = data.train.distributions
@@ -359,6 +361,7 @@ def test_soft_labels_change_what_a_run_learns():
     assert losses[0] != pytest.approx(losses[1])
 
 
+@pytest.mark.slow
 def test_distilled_vectors_are_computed_once_and_initialise_the_table(pretrained):
     from goemo_core.models.common import distilled_embeddings, load_pretrained_embeddings
     from goemo_core.settings import get_settings

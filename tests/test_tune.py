@@ -20,7 +20,8 @@ from goemo_core import tune
 from goemo_core.errors import InvalidConfig, MissingResource
 from goemo_core.settings import mask_url
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 TINY = {"embedding_dim": 8, "hidden_size": 8, "num_layers": 1, "head_layers": 1, "head_units": 8}
 LIMIT = 200
 SECRET = "s3cr3t-pw"
@@ -104,11 +105,16 @@ def test_search_space_follows_registry_and_data_choices(pretrained):
 
 def test_trial_budget_defaults_keep_the_notebook_budget():
     plan = tune.plan_study(tune.TuneConfig(arch="gru"), choices=tune.DataChoices(None, None))
-    assert (plan.epochs, plan.batches_per_epoch, plan.val_batches, plan.pruner) == (10, 100, 300, "median")
+    # 100 batches per epoch as the notebook; its 300 validation batches of 64 exceeded the split: all of it here
+    assert (plan.epochs, plan.batches_per_epoch, plan.val_examples, plan.pruner) == (10, 100, None, "median")
     small = tune.plan_study(tune.TuneConfig(arch="gru", limit=400, batches_per_epoch=0))
     assert small.epochs == tune.SMALL_LIMIT_EPOCHS and small.batches_per_epoch is None
     config = tune.trial_config(plan, {"hidden_size": 70, "optimizer": "rmsprop"}, tune.DataChoices(None, None))
-    assert (config.batches_per_epoch, config.val_batches, config.epochs) == (100, 300, 10)
+    assert (config.batches_per_epoch, config.val_examples, config.epochs) == (100, None, 10)
+    capped = tune.plan_study(tune.TuneConfig(arch="gru", val_examples=500))
+    assert tune.trial_config(capped, {}, tune.DataChoices(None, None)).val_examples == 500
+    # a study created when the budget counted validation batches of 64 keeps its cap, in examples
+    assert tune.plan_study(tune.TuneConfig(arch="gru"), stored={"arch": "gru", "val_batches": 10}).val_examples == 640
     assert config.params["hidden_size"] == 70 and config.optimizer == "rmsprop"
     # a worker joining a study without settings of its own takes the study's
     joined = tune.plan_study(tune.TuneConfig(arch="gru"), stored=small.to_attr())
@@ -120,9 +126,9 @@ def test_trial_budget_defaults_keep_the_notebook_budget():
 
 # -- running studies ----------------------------------------------------------------------------------------------------
 def test_failed_trial_is_recorded_and_the_study_goes_on(monkeypatch):
-    import goemo_core.train as train
+    import goemo_core.tune.study as study_module
 
-    real_build, calls = train.build_model, []
+    real_build, calls = study_module.build_model, []
 
     def flaky_build(*args, **kwargs):
         calls.append(1)
@@ -130,7 +136,7 @@ def test_failed_trial_is_recorded_and_the_study_goes_on(monkeypatch):
             raise RuntimeError("CUDA out of memory (simulated)")
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(train, "build_model", flaky_build)
+    monkeypatch.setattr(study_module, "build_model", flaky_build)
     records: list[dict] = []
     summary = tune.run_study(tiny_config(study="flaky"), on_trial=records.append)
     assert summary["states"] == {"fail": 1, "complete": 2} and summary["n_trials"] == 3
@@ -156,7 +162,7 @@ def test_missing_data_stops_the_study_with_a_clear_error(monkeypatch, tmp_path):
 
 def test_tune_job_reports_trials_and_cancel_stops_the_study(fresh_manager):
     manager = fresh_manager()
-    job_id = manager.submit("tune", tiny_config(study="job", n_trials=60, epochs=3).to_dict(), title="tune")
+    job_id = manager.submit("tune", tiny_config(study="job", n_trials=60, epochs=3), title="tune")
     deadline = time.time() + 90
     job = manager.get(job_id)
     while len(job.history) < 2 and not job.done and time.time() < deadline:
@@ -172,6 +178,7 @@ def test_tune_job_reports_trials_and_cancel_stops_the_study(fresh_manager):
     assert states.get("running", 0) == 0
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_without_losing_trials(tmp_path):
     """SQLite (the default storage, busy timeout raised by the factory) and a journal file: both must serialise
     trial creation across processes. Each worker runs 3 trials; the study ends with exactly 6, numbered 0..5."""
@@ -221,14 +228,14 @@ def test_study_queries_and_best_train_config():
     importances = tune.param_importances("fake")
     assert set(importances) <= {"lr", "hidden_size"} and importances
     config = tune.best_train_config("fake")
-    from goemo_core.train import TrainConfig, make_config
+    from goemo_core.config import TrainConfig, make_config
 
-    assert config["epochs"] == make_config("gru").epochs  # the registry recipe, not the trial budget
-    assert config["batches_per_epoch"] is None and config["val_batches"] is None and config["limit"] is None
-    assert config["params"]["hidden_size"] == 64 + 16 and config["params"]["embedding_dim"] == 16
-    assert tune.best_train_config("fake", keep_limit=True)["limit"] == 300
-    TrainConfig(**config)  # what the "train" job handler does with it
-    assert tune.resume_config("fake", n_trials=2)["study"] == "fake"
+    assert isinstance(config, TrainConfig)  # validated: what the "train" job handler takes
+    assert config.epochs == make_config("gru").epochs  # the registry recipe, not the trial budget
+    assert config.batches_per_epoch is None and config.val_examples is None and config.limit is None
+    assert config.params["hidden_size"] == 64 + 16 and config.params["embedding_dim"] == 16
+    assert tune.best_train_config("fake", keep_limit=True).limit == 300
+    assert tune.resume_config("fake", n_trials=2).study == "fake"
 
 
 def test_few_trials_give_no_importances():
@@ -251,6 +258,7 @@ def test_password_is_masked_everywhere(monkeypatch):
 
 
 # -- dashboard ------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_dashboard_cli_serves_http_200_on_localhost(tmp_path):
     url = f"sqlite:///{tmp_path / 'dash.db'}"
     tune.open_storage(url)  # create the tables
@@ -269,13 +277,13 @@ def test_dashboard_cli_serves_http_200_on_localhost(tmp_path):
 
 
 def test_ensure_dashboard_starts_once_per_process():
-    from goemo_core.dashboard import ensure_dashboard, study_page
+    from goemo_core.dashboard import ensure_dashboard, study_url
 
     study = fake_study("dash", [50.0])
     base = ensure_dashboard()
     assert base.startswith("http://127.0.0.1:") and ensure_dashboard() == base
     assert http_status(f"{base}/api/studies") == 200
-    assert study_page("dash") == f"{base}/dashboard/studies/{study._study_id}"
+    assert http_status(study_url(base, study._study_id)) == 200
 
 
 # -- the Tune page ----------------------------------------------------------------------------------------------------------
@@ -310,7 +318,7 @@ def test_page_shows_study_and_dashboard_link(fresh_manager):
     assert not at.exception
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.config["arch"] == "gru" and job.config["limit"] == LIMIT and job.config["batches_per_epoch"] is None
+    assert job.config.arch == "gru" and job.config.limit == LIMIT and job.config.batches_per_epoch is None
     manager.cancel(job.id)
     manager.wait(job.id, timeout=60)
 
@@ -326,6 +334,6 @@ def test_page_launches_a_tune_job(fresh_manager):
     assert not at.exception, at.exception
     manager = fresh_manager()
     [job] = manager.jobs("tune")
-    assert job.config["space"] == {"hidden_size": [64, 64]} and job.config["study"].startswith("gru-")
+    assert job.config.space == {"hidden_size": [64, 64]} and job.config.study.startswith("gru-")
     manager.cancel(job.id)
     manager.wait(job.id, timeout=60)

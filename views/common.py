@@ -9,6 +9,7 @@ import streamlit as st
 
 from goemo_core.errors import GoEmoError
 from goemo_core.jobs import JobManager, get_manager
+from goemo_core.runs import RunStore
 from goemo_core.settings import describe_device, get_settings, mask_url
 
 
@@ -16,6 +17,15 @@ from goemo_core.settings import describe_device, get_settings, mask_url
 def job_manager() -> JobManager:
     """One JobManager per server process: jobs survive page changes and browser reloads."""
     return get_manager()
+
+
+@st.cache_resource(show_spinner=False)
+def interrupted_runs() -> list[str]:
+    """Runs left 'running' by a stopped server, marked 'interrupted' once when this server process starts."""
+    try:
+        return RunStore().mark_interrupted()
+    except OSError:
+        return []
 
 
 @st.cache_resource(show_spinner="Loading GoEmotions…")
@@ -37,6 +47,7 @@ def device_text(device: str) -> str:
 
 
 def sidebar() -> None:
+    interrupted_runs()
     settings = get_settings()
     with st.sidebar:
         st.caption("**Data** · " + settings.data_source)

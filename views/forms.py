@@ -11,7 +11,7 @@ import streamlit as st
 
 from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures
-from goemo_core.train import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
+from goemo_core.config import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
 
 NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
 BASE = TrainConfig()

@@ -42,7 +42,8 @@ def register(commands, parent) -> None:
 
 
 def run_train(args) -> int:
-    from ..train import make_config, train_run
+    from ..config import make_config
+    from ..train import train_run
 
     overrides = parse_pairs(args.set, "--set")
     for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("limit", args.limit),
@@ -119,7 +120,7 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..evaluate import seed_summary
+    from ..report import seed_summary
     from ..runs import RunStore
 
     store = RunStore()

@@ -21,7 +21,8 @@ def register(commands, parent) -> None:
     tune.add_argument("--epochs", type=int, help="epochs per trial (default 10; 3 under a --limit below 5000)")
     tune.add_argument("--batches-per-epoch", type=int, metavar="B", help="train batches per epoch (default 100; "
                                                                          "0: the whole split)")
-    tune.add_argument("--val-batches", type=int, metavar="B", help="validation batches (default 300; 0: all)")
+    tune.add_argument("--val-examples", type=int, metavar="N", help="validation examples per epoch (default: all; "
+                                                                      "0: all)")
     tune.add_argument("--pruner", choices=("median", "hyperband", "none"), help="default: median")
     tune.add_argument("--seed", type=int, help="sampler seed (default 211)")
     tune.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -51,7 +52,7 @@ def tune_config(args):
     ranges = {key: parse_range(space, key, text) for key, text in parse_pairs(args.range, "--range").items()}
     return TuneConfig(arch=args.arch, n_trials=args.n_trials, timeout=args.timeout, study=args.study,
                       storage=args.storage, limit=args.limit, epochs=args.epochs,
-                      batches_per_epoch=args.batches_per_epoch, val_batches=args.val_batches, pruner=args.pruner,
+                      batches_per_epoch=args.batches_per_epoch, val_examples=args.val_examples, pruner=args.pruner,
                       seed=args.seed, space=ranges, fixed=parse_pairs(args.set, "--set"), device=args.device)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import MissingResource
+from ..files import save_tensors
 
 # Hyperparameters every architecture takes, with (type, lowest, highest) bounds used to refuse bad values early.
 COMMON_PARAMS: dict[str, tuple[type, float, float]] = {
@@ -24,27 +23,7 @@ COMMON_PARAMS: dict[str, tuple[type, float, float]] = {
     "head_dropout": (float, 0.0, 0.95),
 }
 
-# A recipe that generalises: the task overfits after one or two epochs, so regularise (label smoothing, dropout,
-# weight decay), warm up and decay the rate, and keep pretrained embeddings frozen: fine-tuning the 30k × 384 table
-# overfits (BiGRU 128, full data, CPU: test 64.4 % fine-tuned from epoch 2 vs 67.0 % frozen). A 10-epoch cosine
-# schedule: the best validation epoch came at 5–6 in every run.
-RECURRENT_RECIPE = {
-    "epochs": 10,
-    "patience": 4,
-    "lr": 2e-3,
-    "optimizer": "adamw",
-    "weight_decay": 0.01,
-    "scheduler": "cosine",
-    "warmup_epochs": 0.5,
-    "label_smoothing": 0.1,
-    "freeze_embedding_epochs": -1,
-    "ema_decay": 0.999,  # BiGRU seed 213: test 65.78 % → 67.05 % (early stopping no longer catches a lucky epoch)
-    # Learn from every annotated emotion, not only the primary one (the test target is unchanged): BiGRU, 3 seeds,
-    # macro-F1 0.592 → 0.600, BiLSTM 0.592 → 0.597, accuracy unchanged (the rare fear and disgust gain most).
-    "soft_labels": 1.0,
-}
-
-# The notebook's search ranges (SEED_NOTES.md), shared by the recurrent architectures.
+# The course notebook's search ranges, shared by the recurrent architectures.
 SHARED_SEARCH = {
     "embedding_dim": ("int", 64, 256),
     "dropout": ("float", 0.1, 0.5),
@@ -93,7 +72,7 @@ def distilled_embeddings(name_or_path: str, tokenizer, cache_dir: Path, batch_si
     carry what the encoder's layers learnt; rescaled to the input embeddings' mean norm. Cached per encoder."""
     import hashlib
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     source = Path(name_or_path).expanduser()
     stamp = [str(source.resolve()) if source.exists() else name_or_path]
@@ -127,9 +106,7 @@ def distilled_embeddings(name_or_path: str, tokenizer, cache_dir: Path, batch_si
     weight = torch.cat(rows)
     weight *= inputs.weight.norm(dim=1).mean() / weight.norm(dim=1).mean()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # runs starting together never collide
-    save_file({"weight": weight.contiguous()}, str(tmp))
-    tmp.replace(path)
+    save_tensors(path, {"weight": weight})
     return EmbeddingInit(weight, str(name_or_path))
 
 

@@ -11,7 +11,7 @@ from ..errors import InvalidConfig
 from .common import COMMON_PARAMS, EmbeddingInit
 
 # A search-space entry: ("int", low, high) | ("float", low, high) | ("logfloat", low, high) | ("categorical", [choices])
-SearchSpace = dict[str, tuple]
+SpaceEntry = tuple
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class Architecture:
     # build(params, vocab_size, pad_id, num_classes, embedding_init) → nn.Module with forward(ids, lengths) → logits
     build: Callable[[dict, int, int, int, EmbeddingInit | None], nn.Module]
     defaults: dict[str, Any]  # model hyperparameters
-    recipe: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields this architecture trains best with
-    search_space: SearchSpace = field(default_factory=dict)  # model and recipe keys Optuna may tune
+    recipe: dict[str, Any] = field(default_factory=dict)  # where it trains best away from TrainConfig's defaults
+    search_space: dict[str, SpaceEntry] = field(default_factory=dict)  # model and recipe keys Optuna may tune
     bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text hyperparameters
     description: str = ""

@@ -17,7 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .common import (
-    RECURRENT_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean,
+    RECURRENT_SEARCH,
+    EmbeddingInit,
+    SequenceClassifier,
+    TokenEmbedding,
+    masked_mean,
 )
 from .registry import Architecture
 
@@ -142,11 +146,11 @@ RWKV_DEFAULTS = {
     "head_units": 128,
     "head_dropout": 0.2,
 }
-# The notebook's search ranges (SEED_NOTES.md), including its "context length 30–60" (a TrainConfig field).
+# The course notebook's search ranges, including its "context length 30–60" (a TrainConfig field).
 RWKV_SEARCH = {**RECURRENT_SEARCH, "max_length": ("int", 30, 60)}
 
 RWKV = Architecture(
     name="rwkv", title="RWKV", build=build, defaults=RWKV_DEFAULTS, search_space=RWKV_SEARCH,
-    recipe={**RECURRENT_RECIPE, "lr": 1e-3},
+    recipe={"lr": 1e-3},
     description="Stateless RWKV-4 blocks (time-mix WKV recurrence + channel-mix), masked mean pooling.",
 )

@@ -50,13 +50,17 @@ TRANSFORMER_DEFAULTS = {
     "head_units": 256,
     "head_dropout": 0.1,
 }
+# Fine-tuning a whole encoder: a small rate, few epochs, and none of the recurrent recipe's regularisers.
 TRANSFORMER_RECIPE = {
     "lr": 5e-5,
     "epochs": 4,
     "batch_size": 32,
-    "weight_decay": 0.01,
-    "scheduler": "cosine",
     "warmup_epochs": 0.1,
+    "patience": 5,
+    "label_smoothing": 0.0,
+    "ema_decay": 0.0,
+    "soft_labels": 0.0,
+    "freeze_embedding_epochs": 0,
 }
 TRANSFORMER_SEARCH = {
     "lr": ("logfloat", 1e-5, 1e-4),

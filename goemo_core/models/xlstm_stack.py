@@ -13,13 +13,24 @@ import math
 
 import torch
 from torch import nn
-from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMBlockConfig, sLSTMLayerConfig,
-                   xLSTMBlockStack, xLSTMBlockStackConfig)
+from xlstm import (
+    FeedForwardConfig,
+    mLSTMBlockConfig,
+    mLSTMLayerConfig,
+    sLSTMBlockConfig,
+    sLSTMLayerConfig,
+    xLSTMBlockStack,
+    xLSTMBlockStackConfig,
+)
 from xlstm.blocks.slstm.cell import sLSTMCellBase
 
 from ..errors import InvalidConfig
 from .common import (
-    RECURRENT_RECIPE, SHARED_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean,
+    SHARED_SEARCH,
+    EmbeddingInit,
+    SequenceClassifier,
+    TokenEmbedding,
+    masked_mean,
 )
 from .registry import Architecture
 
@@ -177,7 +188,7 @@ def for_run(params: dict, device: str, max_length: int) -> dict:
 
 XLSTM = Architecture(
     name="xlstm", title="xLSTM", build=build, defaults=XLSTM_DEFAULTS, search_space=XLSTM_SEARCH,
-    bounds=XLSTM_BOUNDS, recipe={**RECURRENT_RECIPE, "lr": 1e-3},
+    bounds=XLSTM_BOUNDS, recipe={"lr": 1e-3},
     description="xLSTMBlockStack (official xlstm package): mLSTM blocks with sLSTM at `slstm_at`, masked mean pooling.",
     for_run=for_run,
 )

@@ -1,48 +1,12 @@
-"""Metrics against hand-computed values."""
+"""Tables over run directories: repeats of one recipe pooled over seeds, the leaderboard, recipe identity."""
 
 import numpy as np
 import pytest
 
-from goemo_core.evaluate import classification_metrics, normalise_rows, per_class_table
-
-
-def test_metrics_agree_with_a_hand_computed_confusion_matrix():
-    # classes 0..6; true/pred pairs chosen by hand
-    y_true = [0, 0, 0, 1, 3, 3, 3, 3, 6, 6]
-    y_pred = [0, 0, 3, 1, 3, 3, 0, 3, 6, 3]
-    m = classification_metrics(y_true, y_pred)
-    confusion = np.zeros((7, 7), int)
-    for t, p in zip(y_true, y_pred):
-        confusion[t, p] += 1
-    assert m["confusion"] == confusion.tolist()
-    assert m["accuracy"] == pytest.approx(70.0)
-    anger = m["per_class"]["anger"]  # tp 2, fp 1 (a joy predicted anger), fn 1
-    assert anger["precision"] == pytest.approx(2 / 3) and anger["recall"] == pytest.approx(2 / 3)
-    joy = m["per_class"]["joy"]  # tp 3, fp 2, fn 1
-    assert joy["precision"] == pytest.approx(3 / 5) and joy["recall"] == pytest.approx(3 / 4)
-    assert joy["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
-    assert m["per_class"]["fear"]["support"] == 0 and m["per_class"]["fear"]["f1"] == 0
-    f1s = [c["f1"] for c in m["per_class"].values()]
-    assert m["macro_f1"] == pytest.approx(np.mean(f1s)) and m["macro_f1_std"] == pytest.approx(np.std(f1s))
-
-
-def test_row_normalisation():
-    rows = normalise_rows([[2, 2], [0, 0]])
-    assert rows.tolist() == [[0.5, 0.5], [0.0, 0.0]]
-
-
-def test_per_class_table_has_macro_and_std_rows():
-    table = per_class_table(classification_metrics([0, 1, 2], [0, 1, 1]))
-    assert [r["class"] for r in table][-2:] == ["macro avg", "std"]
-    assert table[-2]["support"] == 3
-
-
-# --- repeats of one recipe pooled over seeds ------------------------------------------------------------------------
-
 
 def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
     from conftest import fake_run
-    from goemo_core.evaluate import recipe_changes, seed_summary, summarise_runs
+    from goemo_core.report import recipe_changes, seed_summary, summarise_runs
     from goemo_core.runs import RunStore
 
     store = RunStore(tmp_path)
@@ -74,7 +38,7 @@ def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
 
 def test_leaderboard_keeps_each_architectures_best_full_data_recipe(tmp_path):
     from conftest import fake_run
-    from goemo_core.evaluate import leaderboard
+    from goemo_core.report import leaderboard
     from goemo_core.runs import RunStore
 
     store = RunStore(tmp_path)
@@ -91,7 +55,7 @@ def test_leaderboard_keeps_each_architectures_best_full_data_recipe(tmp_path):
 
 def test_a_recipe_option_added_later_counts_as_off_for_older_runs(tmp_path):
     from conftest import fake_run
-    from goemo_core.evaluate import recipe_changes, seed_summary
+    from goemo_core.report import recipe_changes, seed_summary
     from goemo_core.runs import RunStore
 
     store = RunStore(tmp_path)

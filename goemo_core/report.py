@@ -1,66 +1,29 @@
-"""The one place metrics are computed: accuracy (%), macro-F1, per-class P/R/F1/support, confusion counts."""
+"""Tables over run directories for the pages, the CLI and the benchmarks: the runs table, per-class comparisons,
+repeats of one recipe pooled over seeds, the leaderboard, and the examples behind a confusion cell.
+"Is this the same recipe" is answered here and only here (`recipe_key`)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from .config import ABSENT_MEANS, RECIPE_KEYS, TrainConfig, make_config
 from .data import EKMAN_CLASSES
+from .errors import InvalidConfig, MissingResource
+from .metrics import MEASURES, per_class_table
+from .models import get_architecture, resolve_params
+from .runs import Run, best_epoch
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .runs import Run
-
-
-def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int],
-                           classes: Sequence[str] = EKMAN_CLASSES) -> dict:
-    """Metrics of single-label predictions. Accuracy is a percentage (0–100); F1 scores are 0–1.
-    `macro_f1_std` is the standard deviation of the per-class F1 scores (how uneven the classes are)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    labels = list(range(len(classes)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0)
-    return {
-        "accuracy": float((y_true == y_pred).mean() * 100) if len(y_true) else 0.0,
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "macro_f1_std": float(np.std(f1)),
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                             "support": int(support[i])} for i, name in enumerate(classes)},
-        "confusion": confusion_matrix(y_true, y_pred, labels=labels).astype(int).tolist(),
-    }
-
-
-def normalise_rows(confusion: Sequence[Sequence[int]]) -> np.ndarray:
-    """Row-normalised confusion matrix (each true class sums to 1; empty rows stay 0)."""
-    counts = np.asarray(confusion, dtype=float)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-
-
-def per_class_table(metrics: dict) -> list[dict]:
-    """Rows class/precision/recall/f1/support, then 'macro avg' and 'std' rows, for tables and CSV."""
-    rows = [{"class": name, **values} for name, values in metrics["per_class"].items()]
-    for label, reduce in (("macro avg", np.mean), ("std", np.std)):
-        rows.append({"class": label, **{k: float(reduce([r[k] for r in rows[:len(metrics["per_class"])]]))
-                                         for k in ("precision", "recall", "f1")},
-                     "support": sum(r["support"] for r in rows[:len(metrics["per_class"])])})
-    return rows
-
-
-# --- tables for the Compare page (pure functions of run directories) ----------------------------------------------
-
-MEASURES = ("f1", "precision", "recall")
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per run: architecture, key hyperparameters, status, test metrics, epochs, time, size, device."""
     import pandas as pd
-
-    from .runs import best_epoch
 
     rows = []
     for run in runs:
@@ -123,44 +86,43 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
 
 # Config entries that differ between repeats of one recipe (or describe where it ran, not what was trained).
 RUN_SPECIFIC = {"seed", "device", "device_name", "code_version", "run_id", "created", "precision", "eval_batch_size"}
+# Besides the recipe fields: what a run trained and on which data.
+IDENTITY_KEYS = {"arch", "params", "pretrained", "data_source"}
 
 
 def normalised_config(config: dict) -> dict:
-    """A run's config with the settings added since it was trained filled in as they were then: a recipe field at
-    TrainConfig's own default (new options start switched off), a hyperparameter at its architecture's default."""
-    from dataclasses import fields
-
-    from .models import get_architecture
-    from .train import RECIPE_KEYS, TrainConfig
-
+    """A run's config with the settings added since it was trained filled in as they were then (a recipe field at
+    the value that means "not used", a hyperparameter at its architecture's default)."""
     filled = dict(config)
+    if "val_batches" in filled:  # counted in training batches before it counted examples
+        batches = filled.pop("val_batches")
+        filled.setdefault("val_examples", batches * int(filled.get("batch_size") or 64) if batches else None)
     for f in fields(TrainConfig):
         if f.name in RECIPE_KEYS and f.name not in filled:
-            filled[f.name] = getattr(TrainConfig(), f.name)
+            filled[f.name] = ABSENT_MEANS.get(f.name, f.default if f.default_factory is MISSING else f.default_factory())
     try:
         filled["params"] = {**get_architecture(config.get("arch", "")).defaults, **(config.get("params") or {})}
-    except Exception:  # an architecture no longer registered: keep what was recorded
+    except InvalidConfig:  # an architecture no longer registered: keep what was recorded
         pass
     return filled
 
 
 def recipe_key(config: dict) -> str:
-    """Identifies what a run trained, whatever its seed or device: runs with the same key are repeats."""
-    kept = {k: v for k, v in normalised_config(config).items() if k not in RUN_SPECIFIC}
+    """Identifies what a run trained, whatever its seed or device: the architecture and its hyperparameters, the
+    recipe, the encoder and the data source. Runs with the same key are repeats of one recipe."""
+    filled = normalised_config(config)
+    kept = {k: filled.get(k) for k in sorted((RECIPE_KEYS | IDENTITY_KEYS) - RUN_SPECIFIC)}
     return json.dumps(kept, sort_keys=True, default=str)
 
 
 def recipe_changes(config: dict) -> str:
     """What a run's settings change from its architecture's defaults, e.g. 'hidden_size=256, lr=0.001'
     ('' for the default recipe)."""
-    from .models import get_architecture, resolve_params
-    from .train import RECIPE_KEYS, make_config
-
     try:
-        spec = get_architecture(config["arch"])
-        default = make_config(config["arch"]).to_dict()
+        spec = get_architecture(config.get("arch", ""))
+        default = make_config(spec.name, {"pretrained": config.get("pretrained")}).to_dict()
         default_params = resolve_params(spec, {})
-    except Exception:  # an architecture no longer registered: nothing to compare with
+    except InvalidConfig:  # an architecture no longer registered: nothing to compare with
         return ""
     config = normalised_config(config)
     shown = sorted(RECIPE_KEYS - RUN_SPECIFIC - {"pretrained", "augment", "limit"})
@@ -237,21 +199,9 @@ def leaderboard(runs: Sequence[Run]) -> pd.DataFrame:
     return full.drop_duplicates("arch", keep="first").reset_index(drop=True)
 
 
-def confusion_frame(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:
-    """Long format of a confusion matrix: true, predicted, count and share (row-normalised), for heatmaps."""
-    import pandas as pd
-
-    counts = np.asarray(metrics["confusion"])
-    shares = normalise_rows(counts)
-    return pd.DataFrame([{"true": t, "predicted": p, "count": int(counts[i, j]), "share": float(shares[i, j])}
-                         for i, t in enumerate(classes) for j, p in enumerate(classes)])
-
-
 def cell_examples(run: Run, true: str, predicted: str) -> pd.DataFrame:
     """The test examples of one confusion cell (from test_predictions.csv), most confident first."""
     import pandas as pd
-
-    from .errors import MissingResource
 
     try:
         frame = pd.read_csv(run.predictions_path, dtype={"id": str, "text": str, "true": str, "predicted": str},
@@ -264,9 +214,3 @@ def cell_examples(run: Run, true: str, predicted: str) -> pd.DataFrame:
         .reset_index(drop=True)
 
 
-def most_confused(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> tuple[str, str]:
-    """The (true, predicted) pair of the largest off-diagonal count: the first cell worth reading examples of."""
-    counts = np.array(metrics["confusion"], dtype=float)
-    np.fill_diagonal(counts, -1)
-    i, j = np.unravel_index(int(np.argmax(counts)), counts.shape)
-    return classes[int(i)], classes[int(j)]

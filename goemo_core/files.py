@@ -1,0 +1,58 @@
+"""Atomic file writes and tolerant JSON reads: the one way the library writes what other processes may read.
+
+A write goes to a temporary file named after this process, thread and a random token in the same folder, then is
+renamed over the target, so a reader sees the old file or the new one, never half of one, and two writers (threads
+or processes) never share a temporary file."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+
+def temporary_sibling(path: Path) -> Path:
+    """A hidden name beside `path` that no other writer uses."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+def write_with(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` fills a temporary file, which then replaces `path` in one rename (removed on failure)."""
+    path = Path(path)
+    tmp = temporary_sibling(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Text (UTF-8) or bytes, atomically."""
+    if isinstance(data, bytes):
+        write_with(path, lambda tmp: tmp.write_bytes(data))
+    else:
+        write_with(path, lambda tmp: tmp.write_text(data, encoding="utf-8"))
+
+
+def write_json(path: Path, document: Any) -> None:
+    write_atomic(path, json.dumps(document, indent=2, default=str))
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The parsed file, or `default` when it is missing, unreadable or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def save_tensors(path: Path, tensors: dict) -> None:
+    """A safetensors file (never a pickle), atomically."""
+    from safetensors.torch import save_file
+
+    contiguous = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    write_with(path, lambda tmp: save_file(contiguous, str(tmp)))

@@ -1,0 +1,56 @@
+"""Running a model on token ids: where its lengths live, the autocast it runs under, and batched inference.
+The Trainer, the Predictor and the benchmarks all go through these, so a model is always fed the same way."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import torch
+from torch import nn
+
+from .data import NUM_CLASSES
+
+
+def model_lengths(model: nn.Module, lengths_cpu: torch.Tensor, lengths_device: torch.Tensor | None = None) -> torch.Tensor:
+    """The lengths in the form a model reads them: packed RNNs want host lengths (no device sync); the others take
+    them on the model's device. `lengths_device`, when given, is the same lengths already on the device."""
+    if getattr(model, "lengths_on_cpu", False):
+        return lengths_cpu
+    if lengths_device is not None:
+        return lengths_device
+    device = next(model.parameters()).device
+    return lengths_cpu.to(device, non_blocking=True)
+
+
+def autocast(device: str | torch.device, bf16: bool) -> AbstractContextManager:
+    """bf16 autocast on CUDA when asked for; a no-op elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and str(device).startswith("cuda"))
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, batch_size: int = 512,
+                   bf16: bool = False) -> torch.Tensor:
+    """Logits [N, C] (float32, on the model's device) of `ids` [N, L] with true `lengths` [N], in eval mode, batch by
+    batch, each batch trimmed to its longest text. The model's training mode is restored afterwards."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    lengths_cpu = lengths.cpu()
+    ids_device, lengths_device = ids.to(device), lengths.to(device)
+    out = []
+    try:
+        for start in range(0, len(lengths_cpu), batch_size):
+            stop = min(len(lengths_cpu), start + batch_size)
+            width = int(lengths_cpu[start:stop].max())
+            batch_lengths = model_lengths(model, lengths_cpu[start:stop], lengths_device[start:stop])
+            with autocast(device, bf16):
+                out.append(model(ids_device[start:stop, :width], batch_lengths).float())
+    finally:
+        model.train(was_training)
+    return torch.cat(out) if out else torch.zeros((0, NUM_CLASSES), device=device)
+
+
+def predict_probabilities(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, batch_size: int = 512,
+                          bf16: bool = False) -> torch.Tensor:
+    """Class probabilities [N, C] on the host (float32, rows sum to 1)."""
+    return torch.softmax(predict_logits(model, ids, lengths, batch_size, bf16), -1).cpu()

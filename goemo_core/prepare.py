@@ -1,0 +1,93 @@
+"""From a TrainConfig to what training needs: the splits tokenised once (cached), the vectors that initialise the
+embedding, and the model built from the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .augment import load_augmented_rows
+from .config import TrainConfig, pretrained_source
+from .data import (
+    NUM_CLASSES,
+    data_fingerprint,
+    ekman_distribution,
+    limit_split,
+    load_goemotions,
+)
+from .models import get_architecture, load_pretrained_embeddings, resolve_params
+from .models.common import EmbeddingInit, distilled_embeddings
+from .settings import Settings, ensure_home, get_settings
+from .text import EncodedSplit, encode_split, get_tokenizer
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Any
+    train: EncodedSplit
+    validation: EncodedSplit
+    test: EncodedSplit
+    test_texts: list[str]
+    test_ids: list[str]
+    embedding_init: EmbeddingInit | None
+    pretrained: str | None
+    data_key: str
+
+
+def prepare_data(config: TrainConfig, settings: Settings | None = None) -> PreparedData:
+    """Load the splits, swap in the augmented train split if asked, tokenise everything once (cached)."""
+    settings = settings or get_settings()
+    data = load_goemotions(settings)
+    splits = {name: limit_split(data[name], config.limit) for name in ("train", "validation", "test")}
+    train_texts, train_labels = list(splits["train"]["text"]), list(splits["train"]["label"])
+    shares = [ekman_distribution(ids) for ids in splits["train"]["labels"]]
+    if config.augment:
+        extra_texts, extra_labels = load_augmented_rows(config.augment, settings, limit=config.limit)
+        train_texts, train_labels = train_texts + extra_texts, train_labels + extra_labels
+        shares += [[float(label == c) for c in range(NUM_CLASSES)] for label in extra_labels]  # primary only
+    source = pretrained_source(config, settings)
+    data_key = data_fingerprint(train_texts)
+    ensure_home(settings)
+    tokenizer = get_tokenizer(train_texts, source, settings.cache_dir, data_key)
+    cache = settings.cache_dir
+
+    def encode(texts, labels):
+        return encode_split(tokenizer, texts, labels, config.max_length, cache)
+
+    train = encode(train_texts, train_labels)
+    train.distributions = torch.tensor(shares, dtype=torch.float32)
+    return PreparedData(
+        tokenizer=tokenizer,
+        train=train,
+        validation=encode(list(splits["validation"]["text"]), list(splits["validation"]["label"])),
+        test=encode(list(splits["test"]["text"]), list(splits["test"]["label"])),
+        test_texts=list(splits["test"]["text"]),
+        test_ids=list(splits["test"]["id"]),
+        embedding_init=embedding_vectors(config, source, tokenizer, settings),
+        pretrained=source,
+        data_key=data_key,
+    )
+
+
+def embedding_vectors(config: TrainConfig, source: str | None, tokenizer,
+                      settings: Settings) -> EmbeddingInit | None:
+    """The vectors that initialise the token embedding; a fine-tuned encoder keeps its own input embeddings."""
+    if not source:
+        return None
+    if config.pretrained_vectors == "distilled" and not get_architecture(config.arch).needs_pretrained:
+        return distilled_embeddings(source, tokenizer, settings.cache_dir)
+    return load_pretrained_embeddings(source)
+
+
+def build_model(config: TrainConfig, vocab_size: int, pad: int, init: EmbeddingInit | None,
+                device: str = "cpu") -> nn.Module:
+    spec = get_architecture(config.arch)
+    params = spec.run_params(resolve_params(spec, config.params), device, config.max_length)
+    return spec.build(params, vocab_size, pad, NUM_CLASSES, init)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -1,0 +1,124 @@
+"""Where studies live: any SQLAlchemy URL (SQLite by default, PostgreSQL for workers on several machines) or an
+Optuna journal file, opened once per process and URL.
+
+SQLite is safe for a few workers on one machine: Optuna numbers a new trial inside the INSERT transaction and SQLite's
+database-wide write lock serialises those, so no trial is lost or numbered twice; the busy timeout is raised so a
+worker waits for the lock instead of failing with "database is locked". SQLite is not safe on network file systems
+(broken fcntl locks): for workers on several machines use PostgreSQL, or `journal:///path/file.log` (Optuna's
+JournalFileBackend, an append-only log with NFS-safe lock files). RDB storages keep a heartbeat, so a trial whose
+worker died is failed once its heartbeat expires."""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidConfig, MissingResource
+from ..settings import get_settings, mask_url
+
+if TYPE_CHECKING:
+    import optuna
+
+SQLITE_BUSY_TIMEOUT_S = 60
+HEARTBEAT_S, GRACE_S = 60, 300  # an RDB trial whose worker died is failed once it misses heartbeats this long
+JOURNAL_SCHEME = "journal:"
+
+
+def storage_url(url: str | None = None) -> str:
+    return url or get_settings().optuna_storage
+
+
+_STORAGES: dict[str, Any] = {}
+_STORAGES_LOCK = threading.Lock()
+
+
+def open_storage(url: str | None = None) -> "optuna.storages.BaseStorage":
+    """The storage behind a URL, one object per URL and process (engines and journal readers are reused).
+    Any SQLAlchemy URL, or `journal:///path/to/file.log` for a JournalFileBackend."""
+    url = storage_url(url)
+    with _STORAGES_LOCK:
+        if url not in _STORAGES:
+            _STORAGES[url] = _create_storage(url)
+        return _STORAGES[url]
+
+
+def _create_storage(url: str) -> "optuna.storages.BaseStorage":
+    try:
+        if url.startswith(JOURNAL_SCHEME):
+            from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+            path = journal_path(url)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        engine_kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            _ensure_sqlite_folder(url)
+            engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        return _rdb_storage(url, engine_kwargs)
+    except Exception as exc:
+        detail = _scrub(f"{type(exc).__name__}: {exc}", url)[:300]
+        raise MissingResource(f"Cannot open the Optuna storage {mask_url(url)} ({detail}). Set GOEMO_OPTUNA_STORAGE "
+                              "(or --storage) to a reachable SQLAlchemy URL (sqlite:///…, postgresql://…) or "
+                              "journal:///path/to/file.log.") from None
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5) -> "optuna.storages.RDBStorage":
+    """RDBStorage, retried when workers starting together race to create the tables of a new database ('table …
+    already exists', a duplicate schema-version row: the winner's tables are complete on the next try)."""
+    import optuna
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeat is flagged experimental
+                warnings.simplefilter("ignore")
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                                  grace_period=GRACE_S)
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            racing = any(sign in text for sign in ("already exists", "database is locked", "IntegrityError"))
+            if not racing or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def journal_path(url: str) -> Path:
+    """journal:///abs/file.log → /abs/file.log; journal://rel.log → rel.log (like sqlite:///)."""
+    rest = url[len(JOURNAL_SCHEME):]
+    rest = rest[2:] if rest.startswith("//") else rest
+    if not rest:
+        raise InvalidConfig(f"storage: '{url}' names no journal file (journal:///path/to/file.log).")
+    return Path(rest).expanduser()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().absolute().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    """Error texts from drivers may quote the URL: never show its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        password = make_url(url).password
+    except Exception:
+        password = None
+    text = text.replace(url, mask_url(url))
+    return text.replace(str(password), "***") if password else text
+
+
+def close_storages() -> None:
+    """Forget the cached storages (tests; a changed database file)."""
+    with _STORAGES_LOCK:
+        for storage in _STORAGES.values():
+            engine = getattr(storage, "engine", None)
+            if engine is not None:
+                engine.dispose()
+        _STORAGES.clear()
