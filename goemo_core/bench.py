@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import torch
@@ -14,11 +17,12 @@ from .inference import autocast, model_lengths
 from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
 from .prepare import build_model
-from .report import recipe_key, summarise_runs
+from .report import mean_std, recipe_key, summarise_runs
 from .runs import Run, RunStore
 from .settings import describe_device, get_settings, resolve_device
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
 from .train import train_run
+from .trainer import Trainer
 
 BENCH_PARAMS = {"embedding_dim": 256, "hidden_size": 256, "num_layers": 2}  # the BiLSTM of the speed goal
 
@@ -78,30 +82,18 @@ def _run_loader(loader, model, optimizer, full_lengths, n_batches: int) -> int:
     return seen
 
 
-def our_rate(model, encoded, device, batch_size, batches, bf16: bool) -> float:
-    """Samples/s of the Trainer's pipeline: pre-tokenised device tensors, indexed batches, true lengths."""
-    train = encoded.to(device)
-    lengths_cpu = encoded.lengths
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(0)
+def trainer_rate(config: TrainConfig, encoded, vocab_size: int, pad: int, batches: int) -> tuple[float, Trainer]:
+    """Samples/s of the Trainer's own training step (pre-tokenised device tensors, indexed batches, true lengths,
+    its optimiser, schedule, weight average and precision) over `batches` batches, after a warm-up."""
+    torch.manual_seed(0)
+    trainer = Trainer(build_model(config, vocab_size, pad, None, config.device), config, config.device)
+    session = trainer.start(encoded)
 
     def run(n_batches: int) -> int:
-        done = 0
-        while done < n_batches:
-            order = torch.randperm(len(encoded), generator=generator)
-            order_dev = order.to(device)
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                idx_cpu, idx = order[start:start + batch_size], order_dev[start:start + batch_size]
-                lens = lengths_cpu[idx_cpu]
-                width = int(lens.max())
-                lens_model = model_lengths(model, lens, train.lengths[idx])
-                _train_step(model, optimizer, train.ids[idx, :width], lens_model, train.labels[idx], bf16)
-                done += 1
-                if done >= n_batches:
-                    break
-        return done
+        trainer.config = replace(config, batches_per_epoch=n_batches)
+        return trainer.train_epoch(session)[2] // config.batch_size
 
-    return _timed(run, device, batches, batch_size)
+    return _timed(run, config.device, batches, config.batch_size), trainer
 
 
 def _timed(run: Callable[[int], int], device: str, batches: int, batch_size: int) -> float:
@@ -115,10 +107,10 @@ def _timed(run: Callable[[int], int], device: str, batches: int, batch_size: int
 
 def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int = 64,
                    our_batch_size: int | None = None, precision: str = "auto") -> dict:
-    """The notebook-style pipeline vs ours on the same BiLSTM (2 × 256), in one process on one device."""
+    """The notebook-style pipeline vs the Trainer on the same BiLSTM (2 × 256), in one process on one device. The
+    Trainer runs the default recipe for that device (on a GPU: its GPU recipe: larger batches of similar lengths,
+    bf16); `our_batch_size` overrides the batch size."""
     device = resolve_device(device or get_settings().device)
-    our_batch_size = our_batch_size or (512 if device.startswith("cuda") else batch_size)
-    bf16 = precision == "bf16" or (precision == "auto" and device.startswith("cuda"))
     data = load_goemotions()
     texts, labels = list(data["train"]["text"]), list(data["train"]["label"])
     tokenizer = learn_tokenizer(texts)
@@ -126,27 +118,22 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
     vocab, pad = tokenizer.get_vocab_size(), pad_id(tokenizer)
     seed_rate = notebook_style_rate(_bilstm(vocab, pad, device), tokenizer, texts, labels, device, batch_size,
                                     batches)
-    notes = []
-    try:
-        ours = our_rate(_bilstm(vocab, pad, device), encoded, device, our_batch_size, batches, bf16)
-    except RuntimeError as exc:  # older cuDNN: no bf16 recurrent kernels
-        if not (bf16 and precision == "auto"):
-            raise
-        bf16 = False
-        notes.append(f"bf16 failed on this device ({str(exc).strip().splitlines()[0]}); measured in fp32")
-        ours = our_rate(_bilstm(vocab, pad, device), encoded, device, our_batch_size, batches, bf16)
+    config = make_config("lstm", {**BENCH_PARAMS, "device": device, "pretrained": None, "precision": precision,
+                                  **({"batch_size": our_batch_size} if our_batch_size else {})})
+    ours, trainer = trainer_rate(config, encoded, vocab, pad, batches)
     return {
         "device": describe_device(device),
         "seed_style_samples_per_s": round(seed_rate, 1),
         "ours_samples_per_s": round(ours, 1),
         "speedup": round(ours / seed_rate, 2),
         "seed_style_batch_size": batch_size,
-        "ours_batch_size": our_batch_size,
-        "ours_precision": "bf16" if bf16 and device.startswith("cuda") else "fp32",
+        "ours_batch_size": config.batch_size,
+        "ours_precision": trainer.precision,
+        "ours_recipe": config.recipe,
         "batches": batches,
         "ours_epoch_seconds": round(len(texts) / ours, 2),
         "model": "BiLSTM 2 layers x 256 units, embedding 256",
-        "notes": notes,
+        "notes": trainer.notes,
     }
 
 
@@ -167,35 +154,70 @@ def tfidf_baseline(limit: int | None = None, seed: int = 211) -> dict:
 
 
 def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False, limit: int | None = None,
-                   epochs: int | None = None, device: str | None = None, fresh: bool = False,
+                   epochs: int | None = None, device: str | None = None, fresh: bool = False, parallel: int = 1,
                    log: Callable[[str], None] = lambda m: None) -> dict:
     """Train each architecture with its default recipe for each seed on the full data (or `limit`);
-    report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device. A completed run
-    with the same settings, seed, data and device is reused unless `fresh`, so an interrupted benchmark resumes."""
-    def config_for(arch: str, seed: int):
+    report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device, and the wall time.
+    A completed run with the same settings, seed, data and device is reused unless `fresh`, so an interrupted
+    benchmark resumes. `parallel` runs train at once, each in a process of its own."""
+    def config_for(arch: str, seed: int) -> TrainConfig:
         overrides = {"seed": seed, **({"limit": limit} if limit else {}), **({"epochs": epochs} if epochs else {}),
                      **({"device": device} if device else {})}
         return make_config(arch, overrides)
 
     for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
         config_for(arch, 211)
-    store, rows = RunStore(), []
+    started = time.perf_counter()
+    store = RunStore()
+    run_ids: dict[tuple[str, int], str] = {}
+    todo: list[TrainConfig] = []
     for arch in archs:
-        runs = []
         for seed in range(211, 211 + seeds):
             config = config_for(arch, seed)
             done = None if fresh else completed_repeat(config, store)
             if done is not None:
                 log(f"{arch} seed {seed}: reusing completed run {done.run_id}")
-                runs.append(done)
-                continue
-            log(f"{arch} seed {seed}: training")
-            runs.append(train_run(config, store=store, log=log).run)
-        rows.append(summarise_runs(runs))
-    document = {"seeds": seeds, "limit": limit, "rows": rows}
+                run_ids[arch, seed] = done.run_id
+            else:
+                todo.append(config)
+    for config, run_id in zip(todo, train_all(todo, parallel, log)):
+        run_ids[config.arch, config.seed] = run_id
+    rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
+    document = {"seeds": seeds, "limit": limit, "parallel": parallel, "rows": rows,
+                "wall_seconds": round(time.perf_counter() - started, 1)}
     if baseline:
         document["baseline"] = tfidf_baseline(limit)
     return document
+
+
+def train_all(configs: Sequence[TrainConfig], parallel: int, log: Callable[[str], None]) -> list[str]:
+    """Run ids of `configs` trained in order, `parallel` at a time in processes of their own (one: here)."""
+    if parallel <= 1 or len(configs) <= 1:
+        ids = []
+        for config in configs:
+            log(f"{config.arch} seed {config.seed}: training")
+            ids.append(train_run(config, log=log).run.run_id)
+        return ids
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // parallel)  # CPU runs share the cores instead of oversubscribing
+    with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(train_in_process, config, threads) for config in configs]
+        for config in configs:
+            log(f"{config.arch} seed {config.seed}: training (up to {parallel} at once)")
+        return [future.result() for future in futures]
+
+
+def train_in_process(config: TrainConfig, threads: int) -> str:
+    """One benchmark run in a worker process, its log lines on stderr marked with the run it belongs to."""
+    if not config.device.startswith("cuda"):
+        torch.set_num_threads(threads)
+
+    def log(message: str) -> None:
+        print(f"[{config.arch} seed {config.seed}] {message}", file=sys.stderr, flush=True)
+
+    return train_run(config, log=log).run.run_id
 
 
 def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
@@ -221,13 +243,16 @@ def accuracy_table(document: dict) -> str:
     lines = ["| model | test accuracy (%) | macro-F1 | best epoch | s / epoch | parameters | device |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in document["rows"]:
-        lines.append(f"| {r['arch']} | {r['accuracy_mean']:.2f} ± {r['accuracy_std']:.2f} | "
-                     f"{r['macro_f1_mean']:.3f} ± {r['macro_f1_std']:.3f} | {r['best_epoch_mean']:.1f} | "
+        lines.append(f"| {r['arch']} | {mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
+                     f"{mean_std(r['macro_f1_mean'], r['macro_f1_std'], 3)} | {r['best_epoch_mean']:.1f} | "
                      f"{r['epoch_seconds']:.1f} | {r['parameters']:,} | {r['device']} |")
     if "baseline" in document:
         b = document["baseline"]
         lines.append(f"| TF-IDF + logistic regression | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - | CPU |")
+    if "wall_seconds" in document:
+        lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, {document.get('parallel', 1)} run(s) at once")
     return "\n".join(lines)
+
 
 
 __all__ = ["bench_pipeline", "bench_accuracy", "tfidf_baseline", "accuracy_table"]

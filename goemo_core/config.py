@@ -68,6 +68,7 @@ class TrainConfig:
     val_examples: int | None = None  # validate on the first N validation examples (studies); None: all
     eval_batch_size: int = 512
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    recipe: str = "default"  # "gpu" when the architecture's GPU recipe was applied (training on CUDA)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,15 +86,21 @@ ABSENT_MEANS: dict[str, Any] = {
     "pretrained_vectors": "input",
     "val_examples": None,
     "length_buckets": False,
+    "recipe": "default",
 }
 
 def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: Any) -> TrainConfig:
-    """A validated config: TrainConfig defaults ← the architecture's recipe ← `recipe` ← `overrides`.
-    Keys in `overrides` may be recipe fields or architecture hyperparameters (as `--set key=value` gives them)."""
+    """A validated config: TrainConfig defaults ← the architecture's recipe (← its GPU recipe when it trains on a
+    GPU) ← `recipe` ← `overrides`. Keys in `overrides` may be recipe fields or architecture hyperparameters (as
+    `--set key=value` gives them)."""
     spec = get_architecture(arch)
     config = TrainConfig(arch=arch)
     model_overrides: dict[str, Any] = {}
-    for key, value in {**spec.recipe, **recipe, **(overrides or {})}.items():
+    given = {**recipe, **(overrides or {})}
+    base = dict(spec.recipe)
+    if spec.gpu_recipe and trains_on_gpu(given.get("device", config.device)):
+        base.update(spec.gpu_recipe, recipe="gpu")
+    for key, value in {**base, **given}.items():
         if key == "params":
             model_overrides.update(value or {})
         elif key in RECIPE_KEYS:
@@ -106,6 +113,16 @@ def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: An
     config.params = resolve_params(spec, model_overrides)
     validate(config)
     return config
+
+
+def trains_on_gpu(device: Any) -> bool:
+    """Whether a run asking for `device` will train on CUDA ('auto' follows GOEMO_DEVICE, then the hardware)."""
+    import torch
+
+    name = str(device or "auto").lower()
+    if name == "auto":
+        name = get_settings().device
+    return name.startswith("cuda") or (name == "auto" and torch.cuda.is_available())
 
 
 def _coerce_recipe(key: str, value: Any) -> Any:

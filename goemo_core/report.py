@@ -85,7 +85,8 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
 # --- several seeds of one recipe ------------------------------------------------------------------------------------
 
 # Config entries that differ between repeats of one recipe (or describe where it ran, not what was trained).
-RUN_SPECIFIC = {"seed", "device", "device_name", "code_version", "run_id", "created", "precision", "eval_batch_size"}
+RUN_SPECIFIC = {"seed", "device", "device_name", "code_version", "run_id", "created", "precision", "eval_batch_size",
+                "recipe"}
 # Besides the recipe fields: what a run trained and on which data.
 IDENTITY_KEYS = {"arch", "params", "pretrained", "data_source"}
 
@@ -133,32 +134,48 @@ def recipe_changes(config: dict) -> str:
 
 
 def summarise_runs(runs: Sequence[Run]) -> dict:
-    """Mean ± population std of test accuracy and macro-F1 over runs (repeats with different seeds), with the
-    mean best epoch and seconds per epoch. Runs without test metrics are left out."""
-    rows = []
-    for run in runs:
-        metrics, history = run.metrics, run.history
-        if not metrics or "accuracy" not in metrics:
-            continue
-        rows.append({"run_id": run.run_id, "seed": run.config.get("seed"), "accuracy": metrics["accuracy"],
-                     "macro_f1": metrics["macro_f1"], "best_epoch": run.info.get("best_epoch"),
-                     "epoch_seconds": float(np.mean([h["seconds"] for h in history])) if history else None})
-    if not rows:
+    """Mean ± population std of test accuracy and macro-F1 over the seeds of runs that repeat one recipe, with the
+    mean best epoch and seconds per epoch. A seed counts once (its latest completed run); runs without test metrics
+    are left out; the spread is None below two seeds."""
+    latest: dict = {}
+    for run in sorted(runs, key=lambda r: (str(r.config.get("created") or ""), r.run_id)):
+        metrics = run.metrics
+        if metrics and "accuracy" in metrics and (run.status == "completed" or run.config.get("seed") not in latest):
+            latest[run.config.get("seed")] = run
+    if not latest:
         raise ValueError("none of these runs has test metrics")
+    rows = []
+    for seed, run in latest.items():
+        history = run.history
+        rows.append({"run_id": run.run_id, "seed": seed, "accuracy": run.metrics["accuracy"],
+                     "macro_f1": run.metrics["macro_f1"], "best_epoch": run.info.get("best_epoch"),
+                     "epoch_seconds": float(np.mean([h["seconds"] for h in history if "seconds" in h]))
+                     if any("seconds" in h for h in history) else None})
     rows.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
 
-    def mean_std(key: str) -> tuple[float, float]:
+    def mean(key: str) -> float:
         values = [r[key] for r in rows if r[key] is not None]
-        return (float(np.mean(values)), float(np.std(values))) if values else (float("nan"), float("nan"))
+        return float(np.mean(values)) if values else float("nan")
 
-    first = runs[0]
-    (acc, acc_std), (f1, f1_std) = mean_std("accuracy"), mean_std("macro_f1")
+    def spread(key: str) -> float | None:
+        return float(np.std([r[key] for r in rows])) if len(rows) >= 2 else None
+
+    first = latest[rows[0]["seed"]]
+    used = [latest[r["seed"]] for r in rows]
     return {"arch": first.config.get("arch"), "n": len(rows), "seeds": [r["seed"] for r in rows],
-            "accuracy_mean": acc, "accuracy_std": acc_std, "macro_f1_mean": f1, "macro_f1_std": f1_std,
-            "best_epoch_mean": mean_std("best_epoch")[0], "epoch_seconds": mean_std("epoch_seconds")[0],
+            "accuracy_mean": mean("accuracy"), "accuracy_std": spread("accuracy"),
+            "macro_f1_mean": mean("macro_f1"), "macro_f1_std": spread("macro_f1"),
+            "best_epoch_mean": mean("best_epoch"), "epoch_seconds": mean("epoch_seconds"),
             "parameters": first.info.get("parameters"),
-            "device": ", ".join(sorted({str(r.config.get("device_name") or r.config.get("device")) for r in runs})),
+            "device": ", ".join(sorted({str(r.config.get("device_name") or r.config.get("device")) for r in used})),
             "runs": [r["run_id"] for r in rows], "per_seed": rows}
+
+
+def mean_std(mean: float, std: float | None, digits: int) -> str:
+    """'67.03 ± 0.13', or the mean alone where a single seed gives no spread."""
+    if mean is None or mean != mean:
+        return "–"
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None and std == std else " (one seed)")
 
 
 def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
@@ -177,7 +194,7 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
         rows.append({"arch": summary["arch"], "changes": recipe_changes(config) or "defaults",
                      "pretrained": str(pretrained).rstrip("/").rsplit("/", 1)[-1] if pretrained else "none",
                      "augment": config.get("augment") or "", "limit": config.get("limit"),
-                     "runs": summary["n"], "seeds": ", ".join(str(s) for s in summary["seeds"]),
+                     "runs": summary["n"], "seeds": summary["seeds"],
                      "test_accuracy_mean": summary["accuracy_mean"], "test_accuracy_std": summary["accuracy_std"],
                      "test_macro_f1_mean": summary["macro_f1_mean"], "test_macro_f1_std": summary["macro_f1_std"],
                      "best_epoch_mean": summary["best_epoch_mean"], "epoch_seconds": summary["epoch_seconds"],

@@ -51,6 +51,14 @@ def code_version() -> str:
     return f"{__version__}+{commit}" if commit else __version__
 
 
+def building_message(config: TrainConfig, device: str) -> str:
+    """What the user waits for before the first batch."""
+    if config.arch == "xlstm" and device.startswith("cuda"):
+        return ("building the model: the sLSTM CUDA kernel is compiled on the first use of a configuration "
+                "(a minute; later runs reuse the build)")
+    return f"building the {config.arch} model on {device}"
+
+
 def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: EpochCallback | None = None,
               cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
               log: Callable[[str], None] = lambda message: None, settings: Settings | None = None,
@@ -64,6 +72,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     data = prepare_data(config, settings)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
+    log(building_message(config, device))
     model = build_model(config, data.tokenizer.get_vocab_size(), pad_id(data.tokenizer), data.embedding_init, device)
     store = store or RunStore(settings=settings)
     run = store.create({
@@ -158,7 +167,19 @@ def train_job(cfg: TrainConfig, context: JobContext) -> dict:
                          f"epoch {record['epoch']} of {cfg.epochs} · {record['examples_per_s']:.0f} examples/s · "
                          f"val acc {record['val_accuracy']:.1f}%", force=True)
 
-    result = train_run(cfg, on_epoch=on_epoch, cancel=context.cancel, on_progress=on_progress, log=context.log,
+    training: list[bool] = []
+
+    def log(message: str) -> None:  # before the first batch, each step shows on the card
+        context.log(message)
+        if not training:
+            context.progress(0.0, message, force=True)
+
+    def on_first_progress(where: EpochProgress) -> None:
+        if not training:
+            training.append(True)
+        on_progress(where)
+
+    result = train_run(cfg, on_epoch=on_epoch, cancel=context.cancel, on_progress=on_first_progress, log=log,
                        on_run_created=lambda run: context.set_run(run.run_id))
     test = result.metrics or {}
     return {"status": result.status, "run_id": result.run.run_id, "best_epoch": result.best_epoch,

@@ -83,6 +83,18 @@ class WeightAverage:
             model.load_state_dict(own, strict=False)
 
 
+@dataclass
+class TrainingSession:
+    train: EncodedSplit
+    train_dev: EncodedSplit
+    lengths_cpu: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
+    loss_fn: nn.Module
+    average: WeightAverage | None
+
+
 class Trainer:
     """Trains one model on encoded splits; early stopping on the monitored validation metric restores the best
     weights. `cancel` (a threading.Event) is checked between batches."""
@@ -239,75 +251,94 @@ class Trainer:
     # -- training -----------------------------------------------------------------------------------------
     def fit(self, train: EncodedSplit, validation: EncodedSplit, on_epoch: EpochCallback | None = None,
             cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> list[dict]:
-        cfg, device = self.config, self.device
-        train_dev, lengths_cpu = train.to(device), train.lengths.cpu()
-        val_dev = validation.to(device)
-        self._check_bf16(train_dev, lengths_cpu)
-        steps_per_epoch = len(self._epoch_batches(train))
-        self.generator.manual_seed(cfg.seed)  # the probe above must not shift the epoch orders
-        optimizer = self._optimizer()
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor(steps_per_epoch))
-        plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=2)
-                   if cfg.scheduler == "plateau" else None)
-        loss_fn = self._loss_fn(train)
-        average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        """Train for up to `epochs`, validating after each; stops `patience` epochs after the best one and leaves
+        the model with the best weights."""
+        cfg = self.config
+        session = self.start(train)
+        val_dev = validation.to(self.device)
         best_value, stale = -math.inf, 0
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
-            self._set_embedding_frozen(epoch - 1)
-            if average is not None:
-                average.skip_frozen(self.model)
-            self.model.train()
-            batches = self._epoch_batches(train)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
-            for step, idx_cpu in enumerate(batches, start=1):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("cancelled by the user")
-                idx = idx_cpu.to(device, non_blocking=True)
-                batch_lengths = lengths_cpu[idx_cpu]
-                width = int(batch_lengths.max())  # host tensor: no device sync
-                ids, labels = train_dev.ids[idx, :width], train_dev.labels[idx]
-                optimizer.zero_grad(set_to_none=True)
-                logits, loss = self._backward(ids, model_lengths(self.model, batch_lengths, train_dev.lengths[idx]),
-                                              self._targets(train_dev, idx, labels), loss_fn)
-                if cfg.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip, foreach=True)
-                optimizer.step()
-                scheduler.step()
-                if average is not None:
-                    average.update()
-                loss_sum += loss.detach() * len(idx_cpu)
-                correct += (logits.argmax(-1) == labels).sum()
-                seen += len(idx_cpu)
-                if on_progress is not None:
-                    on_progress(EpochProgress(epoch, cfg.epochs, step, len(batches),
-                                              seen / max(1e-9, time.perf_counter() - started)))
-            seen = max(1, seen)
-            with average.applied(self.model) if average is not None else nullcontext():
-                val = self.evaluate(val_dev, loss_fn, limit=cfg.val_examples)
+            loss, accuracy, seen = self.train_epoch(session, epoch, cancel, on_progress)
+            with session.average.applied(self.model) if session.average is not None else nullcontext():
+                val = self.evaluate(val_dev, session.loss_fn, limit=cfg.val_examples)
                 improved = val[cfg.monitor.removeprefix("val_")] > best_value
                 if improved:  # the weights just validated: the average's when there is one
                     self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             seconds = time.perf_counter() - started
-            record = {"epoch": epoch, "train_loss": float(loss_sum) / seen, "train_accuracy": float(correct) / seen * 100,
-                      "val_loss": val["loss"], "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": seconds, "examples_per_s": seen / seconds}
+            record = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_loss": val["loss"],
+                      "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
+                      "lr": session.optimizer.param_groups[0]["lr"], "seconds": seconds, "examples_per_s": seen / seconds}
             self.history.append(record)
             if improved:
                 best_value, stale, self.best_epoch = record[cfg.monitor], 0, epoch
                 record["best"] = True
             else:
                 stale += 1
-            if plateau is not None:
-                plateau.step(record[cfg.monitor])
+            if session.plateau is not None:
+                session.plateau.step(record[cfg.monitor])
             if on_epoch is not None:
                 on_epoch(record)
             if stale >= cfg.patience:
                 break
         self.restore_best()
         return self.history
+
+    def start(self, train: EncodedSplit) -> "TrainingSession":
+        """Everything one fit keeps between epochs: the split on the device, optimiser, schedules, loss, average."""
+        cfg, device = self.config, self.device
+        train_dev, lengths_cpu = train.to(device), train.lengths.cpu()
+        self._check_bf16(train_dev, lengths_cpu)
+        steps_per_epoch = len(self._epoch_batches(train))
+        self.generator.manual_seed(cfg.seed)  # the probe above must not shift the epoch orders
+        optimizer = self._optimizer()
+        return TrainingSession(
+            train=train, train_dev=train_dev, lengths_cpu=lengths_cpu, optimizer=optimizer,
+            scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor(steps_per_epoch)),
+            plateau=(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=2)
+                     if cfg.scheduler == "plateau" else None),
+            loss_fn=self._loss_fn(train),
+            average=WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None)
+
+    def train_epoch(self, session: "TrainingSession", epoch: int = 1, cancel: threading.Event | None = None,
+                    on_progress: ProgressCallback | None = None) -> tuple[float, float, int]:
+        """One pass over the epoch's batches: (mean train loss, train accuracy %, examples seen). The loss and the
+        hits are summed on the device and read once, at the end."""
+        cfg, device, model = self.config, self.device, self.model
+        started = time.perf_counter()
+        self._set_embedding_frozen(epoch - 1)
+        if session.average is not None:
+            session.average.skip_frozen(model)
+        model.train()
+        train_dev, lengths_cpu, optimizer = session.train_dev, session.lengths_cpu, session.optimizer
+        batches = self._epoch_batches(session.train)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for step, idx_cpu in enumerate(batches, start=1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled by the user")
+            idx = idx_cpu.to(device, non_blocking=True)
+            batch_lengths = lengths_cpu[idx_cpu]
+            width = int(batch_lengths.max())  # host tensor: no device sync
+            ids, labels = train_dev.ids[idx, :width], train_dev.labels[idx]
+            optimizer.zero_grad(set_to_none=True)
+            logits, loss = self._backward(ids, model_lengths(model, batch_lengths, train_dev.lengths[idx]),
+                                          self._targets(train_dev, idx, labels), session.loss_fn)
+            if cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
+            optimizer.step()
+            session.scheduler.step()
+            if session.average is not None:
+                session.average.update()
+            loss_sum += loss.detach() * len(idx_cpu)
+            correct += (logits.argmax(-1) == labels).sum()
+            seen += len(idx_cpu)
+            if on_progress is not None:
+                on_progress(EpochProgress(epoch, cfg.epochs, step, len(batches),
+                                          seen / max(1e-9, time.perf_counter() - started)))
+        seen_at_least_one = max(1, seen)
+        return float(loss_sum) / seen_at_least_one, float(correct) / seen_at_least_one * 100, seen
 
     def restore_best(self) -> None:
         if self.best_state is not None:

@@ -69,8 +69,9 @@ def test_runs_list_shows_the_run(trained_run):
 def test_runs_summary_pools_the_run_with_its_settings(trained_run):
     env, document = trained_run
     [row] = json.loads(cli("runs", "summary", "--json", env=env).stdout)
-    assert row["arch"] == "gru" and row["runs"] == 1 and row["seeds"] == "211" and row["limit"] == 300
-    assert row["test_accuracy_mean"] == pytest.approx(document["test"]["accuracy"]) and row["test_accuracy_std"] == 0
+    assert row["arch"] == "gru" and row["runs"] == 1 and row["seeds"] == [211] and row["limit"] == 300
+    assert row["test_accuracy_mean"] == pytest.approx(document["test"]["accuracy"])
+    assert row["test_accuracy_std"] is None and row["test_macro_f1_std"] is None  # one seed: no spread
     assert "hidden_size=16" in row["changes"] and "epochs=1" in row["changes"]
     text = cli("runs", "summary", env=env).stdout
     assert text.splitlines()[1].startswith("gru") and "limit=300" in text

@@ -238,8 +238,11 @@ def test_xlstm_cuda_kernel_model_on_cpu_says_what_to_do(monkeypatch, request):
 
 # --- RWKV specifics ----------------------------------------------------------------------------------------------
 
-def test_wkv_matches_the_definition_and_stays_finite():
-    from goemo_core.models.rwkv import wkv
+@pytest.mark.parametrize("form", ["recurrent", "parallel"])
+def test_wkv_matches_the_definition_and_stays_finite(form):
+    from goemo_core.models import rwkv
+
+    wkv = getattr(rwkv, f"wkv_{form}")
 
     torch.manual_seed(0)
     B, T, C = 2, 6, 5
@@ -254,3 +257,50 @@ def test_wkv_matches_the_definition_and_stays_finite():
     torch.testing.assert_close(wkv(w, u, k, v), expected, atol=1e-5, rtol=1e-5)
     huge = wkv(w, u, k * 500, v)  # exp(500·k) overflows float32 without the running maximum
     assert torch.isfinite(huge).all()
+
+
+def test_parallel_wkv_equals_the_recurrence_on_random_inputs():
+    from goemo_core.models.rwkv import wkv_parallel, wkv_recurrent
+
+    torch.manual_seed(1)
+    for B, T, C in ((64, 30, 32), (3, 1, 8), (5, 60, 16)):
+        w, u = -torch.exp(torch.randn(C) * 2), torch.randn(C)
+        k, v = torch.randn(B, T, C) * 3, torch.randn(B, T, C)
+        torch.testing.assert_close(wkv_parallel(w, u, k, v), wkv_recurrent(w, u, k, v), atol=1e-4, rtol=1e-4)
+
+
+def test_rwkv_model_gives_the_same_logits_with_either_wkv_form_on_padded_batches(monkeypatch, request):
+    """The GPU's parallel form, run here on the CPU: same logits as the recurrence, padding still invisible."""
+    from goemo_core.models import rwkv
+
+    model = build("rwkv", request).eval()
+    ids, lengths = batch([4, 9, 2, 6])
+    with torch.no_grad():
+        recurrent = model(ids, lengths)
+        monkeypatch.setattr(rwkv, "wkv", rwkv.wkv_parallel)
+        parallel = model(ids, lengths)
+        wider = model(*batch([4, 9, 2, 6], width=15))
+    torch.testing.assert_close(parallel, recurrent, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(wider, parallel, atol=1e-4, rtol=1e-4)
+
+
+def test_xlstm_kernel_builds_are_kept_with_the_artifacts(monkeypatch, request, goemo_env):
+    import xlstm.blocks.slstm.cell as cell_module
+    from xlstm.blocks.slstm.src import cuda_init
+
+    from goemo_core.models import xlstm_stack
+
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    monkeypatch.setattr(cuda_init, "random", cuda_init.random)  # restored after the test
+    monkeypatch.setattr(cell_module, "sLSTMCellFuncGenerator", lambda training, config: None)  # skip nvcc
+    monkeypatch.setattr(xlstm_stack, "resolve_backend", lambda choice: "cuda")  # as on a GPU machine
+    build("xlstm", request)
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == str(goemo_env / "cache" / "torch_extensions")
+    assert cuda_init.random.random() == 0.0  # no random wait before loading a build
+
+
+def test_xlstm_studies_search_a_few_fixed_kernel_configurations():
+    space = get_architecture("xlstm").search_space
+    widths, heads = space["embedding_dim"], space["num_heads"]
+    assert widths[0] == heads[0] == "categorical"
+    assert len(widths[1]) * len(heads[1]) <= 9  # at most this many sLSTM kernels to compile for a whole study

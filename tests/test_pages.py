@@ -186,7 +186,7 @@ def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager)
     compare = page("compare.py").run()
     assert_rendered(compare)
     summary = next(df.value for df in compare.dataframe if "seeds" in df.value.columns)
-    assert len(summary) == 1 and summary.loc[0, "runs"] == 2 and summary.loc[0, "seeds"] == "211, 212"
+    assert len(summary) == 1 and summary.loc[0, "runs"] == 2 and list(summary.loc[0, "seeds"]) == [211, 212]
     accuracies = [run.metrics["accuracy"] for run in RunStore().list()]
     assert summary.loc[0, "test_accuracy_mean"] == pytest.approx(sum(accuracies) / 2)
 

@@ -23,7 +23,7 @@ def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
     assert len(frame) == 2
     best, pooled = frame.iloc[0], frame.iloc[1]
     assert best["changes"] == "hidden_size=64, epochs=3" and best["runs"] == 1
-    assert pooled["changes"] == "defaults" and pooled["runs"] == 3 and pooled["seeds"] == "211, 212, 213"
+    assert pooled["changes"] == "defaults" and pooled["runs"] == 3 and pooled["seeds"] == [211, 212, 213]
     assert pooled["test_accuracy_mean"] == pytest.approx(62.0)
     assert pooled["test_accuracy_std"] == pytest.approx(np.std([60, 62, 64]))
     assert pooled["test_macro_f1_mean"] == pytest.approx(0.56) and pooled["epoch_seconds"] == pytest.approx(3.0)
@@ -67,3 +67,32 @@ def test_a_recipe_option_added_later_counts_as_off_for_older_runs(tmp_path):
     assert current.config["ema_decay"] > 0 and recipe_changes(current.config) == ""
     assert recipe_changes(older.config) == "ema_decay=0.0"
     assert sorted(seed_summary(store.list())["changes"]) == ["defaults", "ema_decay=0.0"]
+
+
+def test_a_seed_counts_once_and_one_seed_has_no_spread(tmp_path, capsys, monkeypatch):
+    import json
+
+    from conftest import fake_run
+    from goemo_core.cli import main
+    from goemo_core.report import mean_std, summarise_runs
+    from goemo_core.runs import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    store = RunStore()
+    first = fake_run(store, "gru", 211, 60.0)
+    again = fake_run(store, "gru", 211, 64.0)  # the same recipe and seed trained again: it replaces the first
+    fake_run(store, "gru", 212, 66.0)
+    fake_run(store, "lstm", 211, 62.0)
+    config = again.config
+    config["created"] = "2999-01-01 00:00:00"  # certainly the later one
+    again.write_json("config.json", config)
+
+    assert main(["runs", "summary", "--json"]) == 0
+    rows = {row["arch"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["gru"]["seeds"] == [211, 212] and rows["gru"]["runs"] == 2
+    assert rows["gru"]["test_accuracy_mean"] == pytest.approx(65.0)  # 64 and 66: the first 211 run is replaced
+    assert rows["gru"]["test_accuracy_std"] == pytest.approx(1.0)
+    assert rows["lstm"]["test_accuracy_std"] is None and rows["lstm"]["test_macro_f1_std"] is None
+    summary = summarise_runs([first, again])
+    assert summary["n"] == 1 and summary["accuracy_mean"] == 64.0 and summary["accuracy_std"] is None
+    assert mean_std(62.0, None, 2) == "62.00 (one seed)" and mean_std(65.0, 1.0, 2) == "65.00 ± 1.00"

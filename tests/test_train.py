@@ -385,3 +385,25 @@ def test_distilled_vectors_are_computed_once_and_initialise_the_table(pretrained
     assert similarity("happy", "glad") > similarity("happy", "table")
     with pytest.raises(InvalidConfig, match="pretrained_vectors"):
         make_config("gru", {"pretrained_vectors": "glove"})
+
+
+@pytest.mark.parametrize("buckets", [False, True])
+def test_an_epoch_visits_every_example_once(buckets):
+    config, model = tiny_model(batch_size=16, length_buckets=buckets)
+    trainer = Trainer(model, config, "cpu")
+    split = toy_split(n=1000, length=30)
+    batches = trainer._epoch_batches(split)
+    order = torch.cat(batches)
+    assert sorted(order.tolist()) == list(range(1000))  # every example, once
+    assert sorted(len(b) for b in batches) == [8] + [16] * 62  # full batches but one
+    widths = sum(int(split.lengths[b].max()) for b in batches)
+    if buckets:  # similar lengths together: narrower padded batches than random ones
+        random_widths = sum(int(split.lengths[b].max()) for b in Trainer(model, tiny_model(batch_size=16)[0], "cpu")
+                            ._epoch_batches(split))
+        assert widths < 0.8 * random_widths
+        assert trainer._epoch_batches(split)[0].tolist() != batches[0].tolist()  # a new order each epoch
+
+
+def test_length_buckets_train_and_are_recorded():
+    result = train_run(make_config("gru", dict(TINY, length_buckets=True)))
+    assert result.status == "completed" and result.run.config["length_buckets"] is True

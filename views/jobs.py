@@ -44,9 +44,9 @@ def job_card(job: Job) -> None:
                     st.code(job.traceback, language="text")
         elif job.status == "cancelled":
             st.warning("Cancelled: what was finished is kept.", icon=":material/stop_circle:")
-        chart = live_curves(job.history) if job.history else None
-        if chart is not None:
-            st.altair_chart(chart, width="content")
+        spec = curves_spec(job.id, job.history) if job.history else None
+        if spec is not None:
+            st.vega_lite_chart(spec, width="content")
         if job.status == "completed" and job.result:
             summary = {k: v for k, v in job.result.items() if v is not None and not isinstance(v, (dict, list))}
             if summary:
@@ -57,8 +57,24 @@ def job_card(job: Job) -> None:
                 st.code("\n".join(list(job.logs)[-60:]), language="text")
 
 
-def job_list(kind: str | None = None, empty_text: str = "No jobs yet.", every: float = 1.0) -> None:
-    """All jobs of `kind`, newest first, refreshed every `every` seconds while any is active."""
+_SPECS: dict[tuple[str, int], dict] = {}
+
+
+def curves_spec(job_id: str, history: list[dict]) -> dict | None:
+    """The live curves as a Vega-Lite spec, built once per new epoch: the card redraws every few seconds, and
+    building an Altair chart each time would cost the server more than the redraw itself."""
+    key = (job_id, len(history))
+    if key not in _SPECS:
+        chart = live_curves(history)
+        _SPECS[key] = chart.to_dict() if chart is not None else None
+        for old in [k for k in _SPECS if k[0] == job_id and k[1] < len(history)]:
+            del _SPECS[old]
+    return _SPECS[key]
+
+
+def job_list(kind: str | None = None, empty_text: str = "No jobs yet.", every: float = 2.0) -> None:
+    """All jobs of `kind`, newest first, refreshed every `every` seconds while any is active (an idle page does
+    not poll)."""
     manager = job_manager()
     interval = every if manager.active(kind) else None
 

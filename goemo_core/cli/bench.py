@@ -13,7 +13,8 @@ def register(commands, parent) -> None:
     pipeline.add_argument("--device", help="auto, cpu or cuda")
     pipeline.add_argument("--batches", type=int, default=50, help="timed training batches per pipeline")
     pipeline.add_argument("--batch-size", type=int, default=64, help="the notebook pipeline's batch size")
-    pipeline.add_argument("--our-batch-size", type=int, help="ours (default: 512 on CUDA, else --batch-size)")
+    pipeline.add_argument("--our-batch-size", type=int, help="the Trainer's (default: its recipe's: 256 on CUDA, "
+                                                             "64 on the CPU)")
     pipeline.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
     pipeline.set_defaults(handler=run_pipeline)
 
@@ -25,6 +26,8 @@ def register(commands, parent) -> None:
     accuracy.add_argument("--limit", type=int, help="cap every split (quick checks only)")
     accuracy.add_argument("--epochs", type=int, help="override the recipes' epochs (quick checks only)")
     accuracy.add_argument("--device")
+    accuracy.add_argument("--parallel", type=int, default=1, metavar="K",
+                          help="train K runs at once, each in a process of its own (several share one GPU)")
     accuracy.add_argument("--fresh", action="store_true",
                           help="train every run again (default: reuse completed runs with the same settings and seed)")
     accuracy.set_defaults(handler=run_accuracy)
@@ -52,9 +55,11 @@ def run_accuracy(args) -> int:
 
     if args.seeds < 1:
         raise InvalidConfig("--seeds must be at least 1.")
+    if args.parallel < 1:
+        raise InvalidConfig("--parallel must be at least 1.")
     for arch in args.archs:
         get_architecture(arch)
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
-                              log=log)
+                              args.parallel, log=log)
     emit(args, document, lambda: accuracy_table(document))
     return 0

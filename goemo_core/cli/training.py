@@ -120,20 +120,21 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..report import seed_summary
+    from ..report import mean_std, seed_summary
     from ..runs import RunStore
 
     store = RunStore()
     frame = seed_summary(store.list())
-    rows = frame.to_dict(orient="records")
+    rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
+            for row in frame.to_dict(orient="records")]
 
     def text() -> str:
         if not rows:
             return f"no runs with test metrics under {store.root}"
-        lines = [f"{'arch':<12} {'runs':>4} {'test acc':>14} {'macro-F1':>14}  settings"]
+        lines = [f"{'arch':<12} {'seeds':>5} {'test acc (%)':>22} {'macro-F1':>22}  settings"]
         for r in rows:
-            lines.append(f"{r['arch']:<12} {r['runs']:>4} {r['test_accuracy_mean']:>7.2f} ± {r['test_accuracy_std']:<4.2f} "
-                         f"{r['test_macro_f1_mean']:>7.3f} ± {r['test_macro_f1_std']:<5.3f} {r['changes']}"
+            lines.append(f"{r['arch']:<12} {r['runs']:>5} {mean_std(r['test_accuracy_mean'], r['test_accuracy_std'], 2):>22} "
+                         f"{mean_std(r['test_macro_f1_mean'], r['test_macro_f1_std'], 3):>22}  {r['changes']}"
                          + (f", limit={r['limit']}" if r["limit"] else "") + (f", augment={r['augment']}" if r["augment"] else ""))
         return "\n".join(lines)
 

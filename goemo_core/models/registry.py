@@ -22,6 +22,7 @@ class Architecture:
     build: Callable[[dict, int, int, int, EmbeddingInit | None], nn.Module]
     defaults: dict[str, Any]  # model hyperparameters
     recipe: dict[str, Any] = field(default_factory=dict)  # where it trains best away from TrainConfig's defaults
+    gpu_recipe: dict[str, Any] = field(default_factory=dict)  # on top of `recipe` when it trains on a GPU
     search_space: dict[str, SpaceEntry] = field(default_factory=dict)  # model and recipe keys Optuna may tune
     bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text hyperparameters

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .common import RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding
+from .common import RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding
 from .registry import Architecture
 
 POOLINGS = ("last", "max", "meanmax")
@@ -71,12 +71,12 @@ RNN_DEFAULTS = {
 
 
 LSTM = Architecture(
-    name="lstm", title="BiLSTM", build=_builder(nn.LSTM), defaults=RNN_DEFAULTS,
+    name="lstm", title="BiLSTM", build=_builder(nn.LSTM), defaults=RNN_DEFAULTS, gpu_recipe=RECURRENT_GPU_RECIPE,
     search_space=RECURRENT_SEARCH, choices={"pooling": POOLINGS},
     description="Bidirectional LSTM over packed sequences.",
 )
 GRU = Architecture(
-    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS,
+    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS, gpu_recipe=RECURRENT_GPU_RECIPE,
     search_space=RECURRENT_SEARCH, choices={"pooling": POOLINGS},
     description="Bidirectional GRU over packed sequences.",
 )

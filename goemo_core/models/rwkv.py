@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .common import (
-    RECURRENT_SEARCH,
+    RECURRENT_GPU_RECIPE, RECURRENT_SEARCH,
     EmbeddingInit,
     SequenceClassifier,
     TokenEmbedding,
@@ -33,8 +33,14 @@ def token_shift(x: torch.Tensor) -> torch.Tensor:
 
 def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """wkv_t = (Σ_{i<t} e^{(t-1-i)w + k_i} v_i + e^{u + k_t} v_t) / (same without v), for w: [C] (< 0), u: [C],
-    k, v: [B, T, C]. Computed as a recurrence over (a, b) = (numerator, denominator) scaled by e^{-p}, where p is the
-    running maximum exponent, so exp() never overflows (the RWKV-4 CUDA kernel's trick)."""
+    k, v: [B, T, C]. On a GPU all positions at once (a loop over tokens there is bound by kernel launches); on the
+    CPU the recurrence, which does less arithmetic."""
+    return wkv_parallel(w, u, k, v) if k.is_cuda else wkv_recurrent(w, u, k, v)
+
+
+def wkv_recurrent(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The recurrence over (a, b) = (numerator, denominator) scaled by e^{-p}, where p is the running maximum
+    exponent, so exp() never overflows (the RWKV-4 CUDA kernel's trick)."""
     B, T, C = k.shape
     a = torch.zeros(B, C, device=k.device, dtype=k.dtype)
     b = torch.zeros(B, C, device=k.device, dtype=k.dtype)
@@ -51,6 +57,21 @@ def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> t
         e_past, e_now = torch.exp(p + w - q), torch.exp(kt - q)
         a, b, p = e_past * a + e_now * vt, e_past * b + e_now, q
     return torch.stack(out, dim=1)
+
+
+def wkv_parallel(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The same for all positions at once: for each t, the exponents (t-1-i)·w + k_i of the earlier tokens and
+    u + k_t of the current one are a softmax over i ≤ t, per channel, whose maximum subtraction is the running-max
+    stabilisation. Memory grows with T², fine for the short texts of this task."""
+    T = k.shape[1]
+    position = torch.arange(T, device=k.device)
+    distance = (position[:, None] - 1 - position[None, :]).to(k.dtype)  # [t, i]: t - 1 - i
+    exponents = distance[None, :, :, None] * w + k[:, None, :, :]  # [B, t, i, C]
+    current = torch.eye(T, dtype=torch.bool, device=k.device)[None, :, :, None]
+    exponents = torch.where(current, u + k[:, None, :, :], exponents)
+    future = (position[None, :] > position[:, None])[None, :, :, None]
+    weights = torch.softmax(exponents.masked_fill(future, float("-inf")), dim=2)
+    return torch.einsum("btic,bic->btc", weights, v)
 
 
 def _channel_ramp(dim: int) -> torch.Tensor:
@@ -151,6 +172,6 @@ RWKV_SEARCH = {**RECURRENT_SEARCH, "max_length": ("int", 30, 60)}
 
 RWKV = Architecture(
     name="rwkv", title="RWKV", build=build, defaults=RWKV_DEFAULTS, search_space=RWKV_SEARCH,
-    recipe={"lr": 1e-3},
+    recipe={"lr": 1e-3}, gpu_recipe={**RECURRENT_GPU_RECIPE, "lr": 2e-3},
     description="Stateless RWKV-4 blocks (time-mix WKV recurrence + channel-mix), masked mean pooling.",
 )

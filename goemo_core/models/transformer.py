@@ -33,15 +33,23 @@ def build(params: dict, vocab_size: int, pad_id: int, num_classes: int, init: Em
     if init.weight.shape[0] != vocab_size:
         raise MissingResource(f"The encoder {init.source} has {init.weight.shape[0]} token embeddings but the "
                               f"tokenizer has {vocab_size} tokens; use the encoder's own tokenizer.")
-    from transformers import AutoModel  # heavy import, only for this architecture
-
     try:
-        # `dtype` is transformers' current name for `torch_dtype` (deprecated); fp16 checkpoints train in float32
-        encoder = AutoModel.from_pretrained(init.source, dtype=torch.float32)
+        encoder = load_encoder(init.source)
     except Exception as exc:
         raise MissingResource(f"Could not load the encoder '{init.source}' ({type(exc).__name__}: {str(exc)[:150]}). "
                               "Set GOEMO_PRETRAINED to a local encoder folder.") from None
     return PretrainedEncoderClassifier(encoder, num_classes, params)
+
+
+def load_encoder(source: str) -> nn.Module:
+    """The encoder in float32 (fp16 checkpoints train in float32; `dtype` is transformers' current name for
+    `torch_dtype`), with PyTorch's fused scaled-dot-product attention where the architecture offers it."""
+    from transformers import AutoModel  # heavy import, only for this architecture
+
+    try:
+        return AutoModel.from_pretrained(source, dtype=torch.float32, attn_implementation="sdpa")
+    except (ValueError, ImportError):  # an encoder without an SDPA implementation: its own attention
+        return AutoModel.from_pretrained(source, dtype=torch.float32)
 
 
 TRANSFORMER_DEFAULTS = {
@@ -62,6 +70,7 @@ TRANSFORMER_RECIPE = {
     "soft_labels": 0.0,
     "freeze_embedding_epochs": 0,
 }
+TRANSFORMER_GPU_RECIPE = {"batch_size": 64, "lr": 7e-5, "length_buckets": True}
 TRANSFORMER_SEARCH = {
     "lr": ("logfloat", 1e-5, 1e-4),
     "dropout": ("float", 0.0, 0.3),
@@ -69,6 +78,6 @@ TRANSFORMER_SEARCH = {
 
 TRANSFORMER = Architecture(
     name="transformer", title="Fine-tuned encoder (reference)", build=build, defaults=TRANSFORMER_DEFAULTS,
-    recipe=TRANSFORMER_RECIPE, search_space=TRANSFORMER_SEARCH, needs_pretrained=True,
+    recipe=TRANSFORMER_RECIPE, gpu_recipe=TRANSFORMER_GPU_RECIPE, search_space=TRANSFORMER_SEARCH, needs_pretrained=True,
     description="The pretrained GOEMO_PRETRAINED encoder fine-tuned end to end, mean pooling, linear head.",
 )

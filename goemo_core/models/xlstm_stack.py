@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 
 import torch
 from torch import nn
@@ -25,8 +26,9 @@ from xlstm import (
 from xlstm.blocks.slstm.cell import sLSTMCellBase
 
 from ..errors import InvalidConfig
+from ..settings import get_settings
 from .common import (
-    SHARED_SEARCH,
+    RECURRENT_GPU_RECIPE, SHARED_SEARCH,
     EmbeddingInit,
     SequenceClassifier,
     TokenEmbedding,
@@ -110,11 +112,32 @@ def _portable_slstm_weights(stack: nn.Module) -> None:
             module.register_load_state_dict_pre_hook(to_internal)
 
 
+class _NoJitter:
+    """Stands in for `random` in the package's kernel loader, which sleeps up to 10 s before every load (even of a
+    build that exists) against concurrent compiles; torch's extension loader already holds a lock while it builds."""
+
+    @staticmethod
+    def random() -> float:
+        return 0.0
+
+
+def prepare_kernel_builds() -> None:
+    """The sLSTM kernel is compiled per configuration (width, heads, dtypes are compile-time constants): keep the
+    builds with the artifacts ($GOEMO_HOME/cache/torch_extensions, unless TORCH_EXTENSIONS_DIR is set), so later runs
+    and trials load them instead of compiling again."""
+    from xlstm.blocks.slstm.src import cuda_init
+
+    os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(get_settings().cache_dir / "torch_extensions"))
+    cuda_init.random = _NoJitter
+
+
 class XLSTMEncoder(nn.Module):
     def __init__(self, params: dict, dim: int):
         super().__init__()
         self.context_length = params["context_length"]
         backend = resolve_backend(params["slstm_backend"])
+        if backend == "cuda":
+            prepare_kernel_builds()
         try:
             self.stack = xLSTMBlockStack(stack_config(params, dim, backend))
         except Exception as exc:  # the sLSTM CUDA kernel is compiled on first use; without nvcc/ninja fall back
@@ -170,8 +193,11 @@ XLSTM_BOUNDS = {
     "conv_kernel": (int, 1, 16),
     "context_length": (int, 2, 4096),
 }
+# Widths and heads from a few fixed values, not a range: each (width, heads) pair is a CUDA kernel to compile, so a
+# study reuses a handful of builds instead of compiling one per trial.
 XLSTM_SEARCH = {
     **SHARED_SEARCH,
+    "embedding_dim": ("categorical", [64, 128, 256]),
     "num_blocks": ("int", 2, 5),
     "slstm_at": ("categorical", ["", "1", "0,1"]),
     "num_heads": ("categorical", [2, 4, 8]),
@@ -188,7 +214,7 @@ def for_run(params: dict, device: str, max_length: int) -> dict:
 
 XLSTM = Architecture(
     name="xlstm", title="xLSTM", build=build, defaults=XLSTM_DEFAULTS, search_space=XLSTM_SEARCH,
-    bounds=XLSTM_BOUNDS, recipe={"lr": 1e-3},
+    bounds=XLSTM_BOUNDS, recipe={"lr": 1e-3}, gpu_recipe={**RECURRENT_GPU_RECIPE, "lr": 2e-3},
     description="xLSTMBlockStack (official xlstm package): mLSTM blocks with sLSTM at `slstm_at`, masked mean pooling.",
     for_run=for_run,
 )
