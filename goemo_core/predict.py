@@ -13,7 +13,7 @@ from .inference import predict_probabilities
 from .models import get_architecture, resolve_params
 from .models.common import EmbeddingInit
 from .runs import Run, RunStore
-from .text import UNK, encode_texts, without_length_settings
+from .text import UNK, TextEncoder, without_length_settings
 
 MAX_CHARS = 5000  # far more than max_length tokens ever need; keeps huge inputs cheap
 PREDICT_BATCH_SIZE = 256
@@ -58,6 +58,7 @@ class Predictor:
         self.model.to(device).eval()
         self._lock = threading.Lock()
         self._unk = self.tokenizer.token_to_id(UNK)
+        self.encoder = TextEncoder(self.tokenizer, self.max_length)
 
     @classmethod
     def from_run_id(cls, run_id: str, store: RunStore | None = None, device: str = "cpu") -> "Predictor":
@@ -75,7 +76,7 @@ class Predictor:
         if not todo:
             return results
         full = self.tokenizer.encode_batch([cleaned[i] for i in todo], add_special_tokens=False)
-        ids, lengths = encode_texts(self.tokenizer, [cleaned[i] for i in todo], self.max_length)
+        ids, lengths = self.encoder([cleaned[i] for i in todo])
         with self._lock:
             probs = predict_probabilities(self.model, ids, lengths, PREDICT_BATCH_SIZE).double()
         probs = probs / probs.sum(-1, keepdim=True)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .config import ABSENT_MEANS, RECIPE_KEYS, TrainConfig, make_config
+from .cost import COST_AXES
 from .data import EKMAN_CLASSES
 from .errors import InvalidConfig, MissingResource
 from .metrics import MEASURES, per_class_table
@@ -21,8 +22,35 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def cost_of(run: Run) -> dict:
+    """The run's cost figures (see goemo_core.cost), with what older runs recorded elsewhere."""
+    cost = dict((run.metrics or {}).get("cost") or {})
+    cost.setdefault("parameters", run.info.get("parameters"))
+    cost.setdefault("train_seconds", run.info.get("seconds"))
+    return {key: cost.get(key) for key in COST_AXES}
+
+
+def run_labels(runs: Sequence[Run]) -> dict[str, str]:
+    """What legends call each run: its name, else its id; a name that several runs share gets their ids added."""
+    names = [run.display_name for run in runs]
+    return {run.run_id: name if names.count(name) == 1 or name == run.run_id else f"{name} ({run.run_id})"
+            for run, name in zip(runs, names)}
+
+
+def describe_run(run: Run) -> str:
+    """A picker's line: name (or id) · architecture · data · epochs · test accuracy."""
+    from .models import architectures
+
+    config, metrics = run.config, run.metrics or {}
+    arch = config.get("arch")
+    title = architectures()[arch].title if arch in architectures() else str(arch)
+    data = f"limit {config['limit']:,}" if isinstance(config.get("limit"), int) else "full data"
+    accuracy = f"{metrics['accuracy']:.1f} %" if isinstance(metrics.get("accuracy"), (int, float)) else "no test metrics"
+    return f"{run.display_name} · {title} · {data} · {len(run.history)} epochs · {accuracy}"
+
+
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run: architecture, key hyperparameters, status, test metrics, epochs, time, size, device."""
+    """One row per run: name, architecture, key hyperparameters, status, test metrics, epochs, cost, device."""
     import pandas as pd
 
     rows = []
@@ -31,14 +59,15 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
         params = config.get("params") or {}
         rows.append({
             "run_id": run.run_id,
+            "name": summary["name"] or "",
             "arch": summary["arch"],
             "status": summary["status"],
             "test_accuracy": summary["test_accuracy"],
             "test_macro_f1": summary["test_macro_f1"],
             "epochs": summary["epochs"],
             "best_epoch": best_epoch(run),
-            "seconds": summary["seconds"],
-            "parameters": summary["parameters"],
+            "limit": config.get("limit"),
+            **cost_of(run),
             "device": summary["device"],
             "embedding_dim": params.get("embedding_dim"),
             "hidden_size": params.get("hidden_size"),
@@ -46,13 +75,13 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
             "lr": config.get("lr"),
             "batch_size": config.get("batch_size"),
             "optimizer": config.get("optimizer"),
-            "limit": config.get("limit"),
             "augment": summary["augment"],
             "pretrained": summary["pretrained"],
             "seed": summary["seed"],
+            "tags": ", ".join(summary["tags"]),
             "created": summary["created"],
         })
-    return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "arch", "status"])
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "name", "arch", "status"])
 
 
 def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -> pd.DataFrame:
@@ -162,11 +191,15 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
 
     first = latest[rows[0]["seed"]]
     used = [latest[r["seed"]] for r in rows]
-    return {"arch": first.config.get("arch"), "n": len(rows), "seeds": [r["seed"] for r in rows],
+    costs = [cost_of(run) for run in used]
+    cost_means = {key: float(np.mean(values)) if (values := [c[key] for c in costs if c[key] is not None]) else None
+                  for key in COST_AXES}
+    for key in ("parameters", "trainable_parameters"):  # counts: whole numbers
+        cost_means[key] = None if cost_means[key] is None else int(round(cost_means[key]))
+    return {"arch": first.config.get("arch"), "n": len(rows), "seeds": [r["seed"] for r in rows], **cost_means,
             "accuracy_mean": mean("accuracy"), "accuracy_std": spread("accuracy"),
             "macro_f1_mean": mean("macro_f1"), "macro_f1_std": spread("macro_f1"),
             "best_epoch_mean": mean("best_epoch"), "epoch_seconds": mean("epoch_seconds"),
-            "parameters": first.info.get("parameters"),
             "device": ", ".join(sorted({str(r.config.get("device_name") or r.config.get("device")) for r in used})),
             "runs": [r["run_id"] for r in rows], "per_seed": rows}
 
@@ -198,12 +231,28 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
                      "test_accuracy_mean": summary["accuracy_mean"], "test_accuracy_std": summary["accuracy_std"],
                      "test_macro_f1_mean": summary["macro_f1_mean"], "test_macro_f1_std": summary["macro_f1_std"],
                      "best_epoch_mean": summary["best_epoch_mean"], "epoch_seconds": summary["epoch_seconds"],
-                     "parameters": summary["parameters"], "device": summary["device"]})
+                     **{key: summary[key] for key in COST_AXES}, "device": summary["device"]})
     columns = ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy_mean",
                "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std", "best_epoch_mean", "epoch_seconds",
-               "parameters", "device"]
+               *COST_AXES, "device"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("test_accuracy_mean", ascending=False, ignore_index=True)
+
+
+def pareto_front(points: pd.DataFrame, cost: str, lower_cost_is_better: bool = True,
+                 accuracy: str = "test_accuracy") -> pd.DataFrame:
+    """The points no other point beats on both axes (higher accuracy and better cost), sorted by cost: the
+    trade-offs worth choosing between."""
+    frame = points.dropna(subset=[cost, accuracy])
+    if frame.empty:
+        return frame
+    ordered = frame.sort_values([cost, accuracy], ascending=[lower_cost_is_better, False])
+    front, best = [], float("-inf")
+    for index, row in ordered.iterrows():
+        if row[accuracy] > best:
+            front.append(index)
+            best = row[accuracy]
+    return frame.loc[front].sort_values(cost)
 
 
 NOTEBOOK_BEST_ACCURACY = 62.43  # the course notebook's best test accuracy, the bar every model should clear

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingResource
+from .errors import InvalidConfig, MissingResource
 from .files import read_json, save_tensors, write_atomic, write_json
 from .settings import Settings, ensure_home, get_settings
 
@@ -23,6 +24,36 @@ FINISHED = ("completed", "failed", "cancelled", "interrupted")
 
 _ACTIVE: set[str] = set()  # runs this process is writing right now
 _ACTIVE_LOCK = threading.Lock()
+
+
+MAX_NAME, MAX_TAGS, MAX_TAG, MAX_NOTE = 80, 10, 30, 2000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass
+class RunLabel:
+    """What a user calls a run: a name, tags and a note. Kept apart from config.json (the record of what was
+    trained), so it can be edited at any time."""
+
+    name: str = ""
+    tags: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @classmethod
+    def clean(cls, name: str = "", tags: Any = (), note: str = "") -> "RunLabel":
+        """Validated: control characters removed, lengths bounded, tags de-duplicated; too long is refused."""
+        name = _CONTROL.sub(" ", str(name or "")).strip()
+        if isinstance(tags, str):
+            tags = tags.split(",")
+        tags = list(dict.fromkeys(t for t in (_CONTROL.sub(" ", str(tag)).strip() for tag in tags or ()) if t))
+        note = str(note or "").replace("\x00", "").strip()
+        if len(name) > MAX_NAME:
+            raise InvalidConfig(f"name: at most {MAX_NAME} characters (got {len(name)}).")
+        if len(tags) > MAX_TAGS or any(len(tag) > MAX_TAG for tag in tags):
+            raise InvalidConfig(f"tags: at most {MAX_TAGS} tags of at most {MAX_TAG} characters each.")
+        if len(note) > MAX_NOTE:
+            raise InvalidConfig(f"note: at most {MAX_NOTE} characters (got {len(note)}).")
+        return cls(name, tags, note)
 
 
 @dataclass
@@ -86,11 +117,26 @@ class Run:
         needed = ["config.json", "model.safetensors", "tokenizer.json"]
         return [name for name in needed if not (self.path / name).is_file()]
 
+    @property
+    def label(self) -> RunLabel:
+        document = self._read("label.json", lambda p: read_json(p, {}))
+        document = document if isinstance(document, dict) else {}
+        return RunLabel(str(document.get("name") or ""), [str(t) for t in document.get("tags") or []],
+                        str(document.get("note") or ""))
+
+    @property
+    def display_name(self) -> str:
+        """The run's name when it has one, else its id: what legends and pickers show."""
+        return self.label.name or self.run_id
+
     def summary(self) -> dict:
-        config, metrics, info, history = self.config, self.metrics or {}, self.info, self.history
+        config, metrics, info, history, label = self.config, self.metrics or {}, self.info, self.history, self.label
         return {
             "run_id": self.run_id,
+            "name": label.name or None,
+            "tags": label.tags,
             "arch": config.get("arch"),
+            "limit": config.get("limit"),
             "status": self.status,
             "test_accuracy": metrics.get("accuracy"),
             "test_macro_f1": metrics.get("macro_f1"),
@@ -109,6 +155,9 @@ class Run:
     def write_json(self, name: str, document: Any) -> None:
         write_json(self.path / name, document)
         self._cache.pop(name, None)
+
+    def set_label(self, label: RunLabel) -> None:
+        self.write_json("label.json", asdict(label))
 
     def set_status(self, status: str) -> None:
         if status not in STATUSES:

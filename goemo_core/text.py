@@ -115,21 +115,33 @@ def get_tokenizer(train_texts: Sequence[str], pretrained: str | None, cache_dir:
         return tokenizer
 
 
-def encode_texts(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH):
-    """Token ids [N, max_length] (right-padded) and true lengths [N] (at least 1), in one batched pass."""
-    from tokenizers import Tokenizer
+class TextEncoder:
+    """Texts → token ids [N, max_length] (right-padded) and true lengths [N] (at least 1), in one batched pass,
+    exactly as training encoded them. Holds a private truncating copy of the tokenizer (truncation settings are per
+    instance), made once: a Predictor keeps one for all its calls."""
 
-    worker = Tokenizer.from_str(tokenizer.to_str())  # private copy: padding settings are per instance
-    worker.enable_truncation(max_length)
-    worker.no_padding()
-    encodings = worker.encode_batch([str(t) for t in texts])
-    ids = np.full((len(encodings), max_length), pad_id(tokenizer), dtype=np.int64)
-    lengths = np.ones(len(encodings), dtype=np.int64)
-    for row, enc in enumerate(encodings):
-        n = len(enc.ids)
-        ids[row, :n] = enc.ids
-        lengths[row] = max(n, 1)  # an empty text is one pad token: packed RNNs need length ≥ 1
-    return torch.from_numpy(ids), torch.from_numpy(lengths)
+    def __init__(self, tokenizer, max_length: int = DEFAULT_MAX_LENGTH):
+        from tokenizers import Tokenizer
+
+        self.worker = Tokenizer.from_str(tokenizer.to_str())
+        self.worker.enable_truncation(max_length)
+        self.worker.no_padding()
+        self.max_length, self.pad = max_length, pad_id(tokenizer)
+
+    def __call__(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        encodings = self.worker.encode_batch([str(t) for t in texts])
+        ids = np.full((len(encodings), self.max_length), self.pad, dtype=np.int64)
+        lengths = np.ones(len(encodings), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            lengths[row] = max(n, 1)  # an empty text is one pad token: packed RNNs need length ≥ 1
+        return torch.from_numpy(ids), torch.from_numpy(lengths)
+
+
+def encode_texts(tokenizer, texts: Sequence[str], max_length: int = DEFAULT_MAX_LENGTH):
+    """Token ids and true lengths of `texts` (see TextEncoder)."""
+    return TextEncoder(tokenizer, max_length)(texts)
 
 
 def token_lengths(tokenizer, texts: Sequence[str]) -> np.ndarray:

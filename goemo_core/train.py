@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -15,13 +15,14 @@ import torch
 from . import __version__
 from .config import TrainConfig
 from .context import JobContext
+from .cost import run_cost
 from .data import EKMAN_CLASSES, class_counts
 from .errors import Cancelled
 from .files import write_atomic
 from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
 from .prepare import PreparedData, build_model, count_parameters, prepare_data
-from .runs import Run, RunStore
+from .runs import Run, RunLabel, RunStore
 from .settings import Settings, describe_device, get_settings, resolve_device
 from .text import pad_id
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
@@ -62,7 +63,7 @@ def building_message(config: TrainConfig, device: str) -> str:
 def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: EpochCallback | None = None,
               cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
               log: Callable[[str], None] = lambda message: None, settings: Settings | None = None,
-              on_run_created: Callable[[Run], None] | None = None) -> RunResult:
+              on_run_created: Callable[[Run], None] | None = None, label: RunLabel | None = None) -> RunResult:
     """Train `config` (validated by make_config) end to end and write its run directory. Missing data raises before
     the run directory exists; a failure after that leaves a 'failed' run with its history and error; a cancel leaves a
     'cancelled' run with its history and, when an epoch finished, its best weights and test metrics."""
@@ -86,6 +87,8 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         "train_examples": len(data.train), "train_class_counts": class_counts(data.train.labels.tolist()),
     })
     data.tokenizer.save(str(run.tokenizer_path))
+    if label is not None and label != RunLabel():
+        run.set_label(label)
     if on_run_created is not None:
         on_run_created(run)
     trainer = Trainer(model, config, device)
@@ -118,6 +121,8 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         if trainer.best_state is not None and status != "failed":
             run.save_weights(trainer.model.state_dict())
             metrics = finish_test_metrics(run, trainer, data)
+            metrics["cost"] = measured_cost(run, data, device, trainer, time.perf_counter() - started, log)
+            run.write_json("metrics.json", metrics)
         run.write_json("info.json", {"best_epoch": trainer.best_epoch, "seconds": time.perf_counter() - started,
                                      "parameters": parameters, "epochs_run": len(trainer.history),
                                      "precision": trainer.precision, "notes": trainer.notes,
@@ -127,6 +132,18 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     if error is not None or interrupted is not None:
         raise error or interrupted
     return RunResult(run, trainer.history, trainer.best_epoch, metrics, status)
+
+
+def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, seconds: float,
+                  log: Callable[[str], None]) -> dict:
+    """The run's inference cost and size (see goemo_core.cost); a failed measurement is noted, never fatal."""
+    log("measuring inference speed")
+    try:
+        return run_cost(run, data.test_texts, device, count_parameters(trainer.model),
+                        count_parameters(trainer.model, trainable_only=True), seconds)
+    except Exception as exc:  # a measurement, not the result: the run stays completed without it
+        log(f"could not measure the inference speed ({type(exc).__name__}: {exc})")
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
@@ -150,8 +167,22 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     return metrics
 
 
-def train_job(cfg: TrainConfig, context: JobContext) -> dict:
-    """The 'train' background job: a validated TrainConfig in, a run directory out, progress streamed to the job."""
+@dataclass
+class TrainJob:
+    """What a training job trains (validated by make_config) and what the run will be called."""
+
+    config: TrainConfig
+    label: RunLabel = field(default_factory=RunLabel)
+
+    @property
+    def device(self) -> str:
+        return self.config.device
+
+
+def train_job(job: TrainConfig | TrainJob, context: JobContext) -> dict:
+    """The 'train' background job: a validated config in, a run directory out, progress streamed to the job."""
+    job = job if isinstance(job, TrainJob) else TrainJob(job)
+    cfg = job.config
 
     def on_progress(where: EpochProgress) -> None:
         eta = ""
@@ -180,7 +211,7 @@ def train_job(cfg: TrainConfig, context: JobContext) -> dict:
         on_progress(where)
 
     result = train_run(cfg, on_epoch=on_epoch, cancel=context.cancel, on_progress=on_first_progress, log=log,
-                       on_run_created=lambda run: context.set_run(run.run_id))
+                       on_run_created=lambda run: context.set_run(run.run_id), label=job.label)
     test = result.metrics or {}
     return {"status": result.status, "run_id": result.run.run_id, "best_epoch": result.best_epoch,
             "test_accuracy": test.get("accuracy"), "test_macro_f1": test.get("macro_f1")}

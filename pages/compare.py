@@ -1,14 +1,17 @@
 """Compare: runs side by side: curves, per-class metrics, confusion matrices and the examples behind a cell."""
 
 import hashlib
+from html import escape
 
 import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
+from goemo_core.cost import COST_AXES
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
-from goemo_core.report import cell_examples, comparison_export, comparison_table, per_class_comparison, seed_summary
-from goemo_core.runs import RunStore, best_epoch, default_selection
-from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, curves_frame
+from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export, comparison_table,
+                               describe_run, mean_std, pareto_front, per_class_comparison, run_labels, seed_summary)
+from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
+from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
 from views.common import page_setup, user_errors
 
 page_setup("Compare", ":material/compare:")
@@ -29,11 +32,19 @@ event = st.dataframe(
     column_config={
         "test_accuracy": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
         "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
-        "seconds": st.column_config.NumberColumn("time (s)", format="%.0f"),
+        "limit": st.column_config.NumberColumn("limit", help="Examples per split (test included); empty: full data"),
+        "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
+        "cpu_sentences_per_s": st.column_config.NumberColumn("CPU sentences/s", format="%.0f"),
+        "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
         "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+        "trainable_parameters": st.column_config.NumberColumn("trainable", format="localized"),
         "lr": st.column_config.NumberColumn("lr", format="%g"),
     },
 )
+limited = int(table["limit"].notna().sum())
+if limited:
+    st.caption(f"{limited} run(s) trained on a `limit` (the first N examples of every split, test included): quick "
+               "checks whose test figures do not compare with full-data runs.")
 
 
 def delete_runs() -> None:
@@ -48,7 +59,8 @@ def delete_runs() -> None:
 
 
 with st.expander("Delete runs"):
-    targets = st.multiselect("Runs to delete", [run.run_id for run in runs], key="delete_targets")
+    targets = st.multiselect("Runs to delete", [run.run_id for run in runs], key="delete_targets",
+                             format_func=lambda rid: describe_run(store.get(rid)))
     confirm = st.checkbox(f"Yes, delete {len(targets)} run folder(s) for good", key="delete_confirm")
     st.button("Delete", type="primary", disabled=not (targets and confirm), on_click=delete_runs,
               icon=":material/delete:", key="delete_button")
@@ -60,6 +72,19 @@ if not selected:
     st.info("Select one or more runs in the table (the checkbox column) to compare them.", icon=":material/info:")
     st.stop()
 labels = {run.run_id: run for run in selected}
+names = run_labels(selected)
+
+with st.expander("Name, tags and note"):
+    editing = st.selectbox("Run", list(labels), format_func=lambda rid: describe_run(labels[rid]), key="label_run")
+    current = labels[editing].label
+    with st.form(key=f"label-form-{editing}", border=False):
+        new_name = st.text_input("Name", value=current.name, max_chars=80)
+        new_tags = st.text_input("Tags (comma-separated)", value=", ".join(current.tags))
+        new_note = st.text_area("Note", value=current.note, height=80)
+        if st.form_submit_button("Save", icon=":material/save:"):
+            with user_errors(stop=False):
+                labels[editing].set_label(RunLabel.clean(new_name, new_tags, new_note))
+                st.rerun()
 
 st.download_button("Download the comparison (CSV)", comparison_export(selected).to_csv(index=False),
                    file_name="goemo-comparison.csv", mime="text/csv", on_click="ignore", key="compare_download",
@@ -69,33 +94,63 @@ st.download_button("Download the comparison (CSV)", comparison_export(selected).
 summary = seed_summary(selected)
 if not summary.empty:
     st.subheader("Summary over seeds")
-    st.caption("Selected runs with the same settings but different seeds are pooled: mean ± standard deviation of "
-               "the test metrics. Launch repeats with **seeds per architecture** on the Train page.")
-    st.dataframe(summary, hide_index=True, key="seed-summary", column_config={
-        "test_accuracy_mean": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
-        "test_accuracy_std": st.column_config.NumberColumn("± std", format="%.2f"),
-        "test_macro_f1_mean": st.column_config.NumberColumn("macro-F1", format="%.3f"),
-        "test_macro_f1_std": st.column_config.NumberColumn("± std ", format="%.3f"),
+    st.caption("Selected runs with the same settings are pooled over their seeds: mean ± standard deviation of the "
+               "test metrics. A seed counts once (its latest run); one seed has no spread. Launch repeats with "
+               "**seeds per architecture** on the Train page.")
+    shown = summary.assign(
+        test_accuracy=[mean_std(m, s, 2) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])],
+        test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])],
+    )[["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy", "test_macro_f1",
+       "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters", "device"]]
+    st.dataframe(shown, hide_index=True, key="seed-summary", column_config={
+        "runs": st.column_config.NumberColumn("seeds (n)"),
+        "test_accuracy": st.column_config.TextColumn("test acc (%)"),
+        "test_macro_f1": st.column_config.TextColumn("macro-F1"),
         "best_epoch_mean": st.column_config.NumberColumn("best epoch", format="%.1f"),
         "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f"),
+        "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
         "parameters": st.column_config.NumberColumn("parameters", format="localized"),
     })
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")
-curves = curves_frame({rid: run.history for rid, run in labels.items()},
-                      {rid: best_epoch(run) for rid, run in labels.items()})
+curves = curves_frame({names[rid]: run.history for rid, run in labels.items()},
+                      {names[rid]: best_epoch(run) for rid, run in labels.items()})
 if curves.empty:
     st.caption("No finished epoch yet in the selected runs.")
 else:
+    colors = run_colors(list(names.values()))
+    st.markdown(" ".join(f'<span style="white-space:nowrap;margin-right:1em"><span style="color:{color}">&#9679;'
+                         f'</span> {escape(name)}</span>' for name, color in colors.items()), unsafe_allow_html=True)
     st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric).")
     columns = st.columns(2)
     for i, metric in enumerate(m for m in CURVE_METRICS if (curves["metric"] == m).any()):
-        columns[i % 2].altair_chart(compare_curve(curves, metric), key=f"curve-{metric}")
+        with columns[i % 2]:
+            st.vega_lite_chart(compare_curve(curves, metric, colors).to_dict(), key=f"curve-{metric}",
+                               width="stretch")
+
+# --- accuracy against cost ---------------------------------------------------------------------------------------
+points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].assign(
+    label=lambda frame: frame["run_id"].map(names))
+if not points.empty:
+    st.subheader("Accuracy against cost")
+    axis = st.segmented_control("Cost", list(COST_AXES), default="cpu_latency_ms", key="cost_axis",
+                                format_func=lambda key: COST_AXES[key][0]) or "cpu_latency_ms"
+    title, lower_is_better = COST_AXES[axis]
+    measured = points[points[axis].notna() & (points[axis] > 0)]
+    if measured.empty:
+        st.caption("None of the selected runs has this measurement (runs record it since this version).")
+    else:
+        front = pareto_front(measured, axis, lower_is_better)
+        st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY), key="cost-scatter",
+                        width="stretch")
+        st.caption("Dashed line: the Pareto front (no other run is both more accurate and cheaper). Red: the course "
+                   f"notebook's best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). Inference is timed through each "
+                   "run's predictor, tokenising included, at the end of its training.")
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}
-missing = [rid for rid in labels if rid not in with_metrics]
+missing = [names[rid] for rid in labels if rid not in with_metrics]
 if missing:
     st.caption("No test metrics (run unfinished or ended before its first epoch): " + ", ".join(missing))
 if not with_metrics:
@@ -104,7 +159,7 @@ if not with_metrics:
 st.subheader("Per-class test metrics")
 st.caption("Best value per column in bold green; for `std` (how uneven the classes are) lower is better.")
 for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1" for m in MEASURES])):
-    frame = per_class_comparison(with_metrics, measure)
+    frame = per_class_comparison({names[rid]: metrics for rid, metrics in with_metrics.items()}, measure)
     styled = (frame.style.format("{:.3f}")
               .highlight_max(axis=0, subset=[*EKMAN_CLASSES, "macro avg"], props="font-weight: bold; color: #1a7f37")
               .highlight_min(axis=0, subset=["std"], props="font-weight: bold; color: #1a7f37"))
@@ -127,7 +182,7 @@ run_ids = list(with_metrics)
 for start in range(0, len(run_ids), 3):  # at most three matrices per row
     for column, run_id in zip(st.columns(3), run_ids[start:start + 3]):
         key = f"cm-{run_id}"
-        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id]), run_id, selection="cell"),
+        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id]), names[run_id], selection="cell"),
                             key=key, on_select=lambda r=run_id, k=key: pick_cell(r, k), selection_mode="cell",
                             width="content")
 
@@ -136,12 +191,13 @@ if st.session_state.get("cell_run") not in run_ids:  # first visit, or its run w
     first_true, first_predicted = most_confused(with_metrics[run_ids[0]])
     st.session_state.update({"cell_run": run_ids[0], "cell_true": first_true, "cell_predicted": first_predicted})
 left, middle, right = st.columns(3)
-cell_run = left.selectbox("run", run_ids, key="cell_run")
+cell_run = left.selectbox("run", run_ids, key="cell_run", format_func=names.get)
 true = middle.selectbox("true", EKMAN_CLASSES, key="cell_true")
 predicted = right.selectbox("predicted", EKMAN_CLASSES, key="cell_predicted")
 with user_errors(stop=False):
     examples = cell_examples(labels[cell_run], true, predicted)
-    st.caption(f"{len(examples):,} test example(s) of class **{true}** predicted as **{predicted}** by `{cell_run}`.")
+    st.caption(f"{len(examples):,} test example(s) of class **{true}** predicted as **{predicted}** by "
+               f"`{names[cell_run]}`.")
     st.dataframe(examples, hide_index=True, key="cell-examples",
                  column_config={"confidence": st.column_config.ProgressColumn("confidence", min_value=0.0,
                                                                              max_value=1.0, format="%.2f")})

@@ -91,8 +91,13 @@ def test_every_page_renders_on_its_own(path: Path, fresh_manager):
 def test_home_leaderboard_shows_each_architectures_best_recipe(fresh_manager):
     from conftest import fake_run
 
-    assert not page("home.py").run().dataframe  # no runs: no board
+    empty = page("home.py").run()
+    assert not empty.dataframe  # no runs: no board, but why
+    assert any("full-data" in info.value for info in empty.info)
     store = RunStore()
+    fake_run(store, "gru", 211, 90.0, 0.9, limit=100)  # a quick run on 100 examples is no result
+    limited = page("home.py").run()
+    assert not limited.dataframe and any("1 limited run" in info.value for info in limited.info)
     for seed, accuracy in ((211, 66.0), (212, 68.0)):
         fake_run(store, "gru", seed, accuracy, 0.6)
     fake_run(store, "lstm", 211, 65.0, 0.55)
@@ -100,7 +105,8 @@ def test_home_leaderboard_shows_each_architectures_best_recipe(fresh_manager):
     assert_rendered(at)
     board = next(df.value for df in at.dataframe if "changes" in df.value.columns)
     assert list(board["arch"]) == ["gru", "lstm"] and list(board["runs"]) == [2, 1]
-    assert board.loc[0, "test_accuracy_mean"] == pytest.approx(67.0)
+    assert board.loc[0, "test_accuracy"] == "67.00 ± 1.00" and board.loc[1, "test_accuracy"] == "65.00 (one seed)"
+    assert {"cpu_latency_ms", "parameters", "train_seconds"} <= set(board.columns)
 
 
 def test_compare_and_classify_without_runs_point_to_train(fresh_manager):
@@ -188,7 +194,8 @@ def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager)
     summary = next(df.value for df in compare.dataframe if "seeds" in df.value.columns)
     assert len(summary) == 1 and summary.loc[0, "runs"] == 2 and list(summary.loc[0, "seeds"]) == [211, 212]
     accuracies = [run.metrics["accuracy"] for run in RunStore().list()]
-    assert summary.loc[0, "test_accuracy_mean"] == pytest.approx(sum(accuracies) / 2)
+    spread = abs(accuracies[0] - accuracies[1]) / 2  # the population std of two values
+    assert summary.loc[0, "test_accuracy"] == f"{sum(accuracies) / 2:.2f} ± {spread:.2f}"
 
 
 # --- failures, invalid settings, cancel --------------------------------------------------------------------------
@@ -271,8 +278,11 @@ def test_compare_two_runs_side_by_side_cell_examples_and_delete(two_runs):
     charts = {chart.key for chart in at.get("vega_lite_chart")}
     assert {f"cm-{rid}" for rid in ids} <= charts  # both confusion matrices
     specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
-    titles = {spec.get("title") for spec in specs} | {layer.get("title") for spec in specs for layer in
-                                                       spec.get("layer", [])}
+    def title(chart: dict) -> str | None:
+        text = chart.get("title")
+        return text.get("text") if isinstance(text, dict) else text
+
+    titles = {title(spec) for spec in specs} | {title(layer) for spec in specs for layer in spec.get("layer", [])}
     assert {"train loss", "validation loss", "validation macro-F1"} <= titles  # the curves
     assert at.get("download_button")
 

@@ -96,3 +96,17 @@ def test_a_seed_counts_once_and_one_seed_has_no_spread(tmp_path, capsys, monkeyp
     summary = summarise_runs([first, again])
     assert summary["n"] == 1 and summary["accuracy_mean"] == 64.0 and summary["accuracy_std"] is None
     assert mean_std(62.0, None, 2) == "62.00 (one seed)" and mean_std(65.0, 1.0, 2) == "65.00 ± 1.00"
+
+
+def test_pareto_front_keeps_only_the_undominated_trade_offs():
+    import pandas as pd
+
+    from goemo_core.report import pareto_front
+
+    points = pd.DataFrame({"run": ["small", "mid", "worse-mid", "big", "slow-bad"],
+                           "test_accuracy": [60.0, 66.0, 64.0, 68.0, 59.0],
+                           "cpu_latency_ms": [1.0, 3.0, 4.0, 20.0, 30.0],
+                           "cpu_sentences_per_s": [9000.0, 3000.0, 2500.0, 200.0, 100.0]})
+    assert list(pareto_front(points, "cpu_latency_ms")["run"]) == ["small", "mid", "big"]
+    assert list(pareto_front(points, "cpu_sentences_per_s", lower_cost_is_better=False)["run"]) == ["big", "mid",
+                                                                                                    "small"]

@@ -20,6 +20,24 @@ def history_frame(history: list[dict], run: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "epoch", "metric", "split", "quantity", "value"])
 
 
+def epoch_axis(last_epoch: int) -> alt.X:
+    """Epochs as whole numbers: ticks at integers only (a 1-epoch run shows "1", not "1.000000")."""
+    last = max(2, int(last_epoch))
+    values = list(range(1, last + 1)) if last <= 20 else None
+    return alt.X("epoch:Q", scale=alt.Scale(domain=[1, last], nice=False),
+                 axis=alt.Axis(format="d", tickMinStep=1, values=values))
+
+
+# A categorical palette for runs (Tableau 20): a run keeps its colour in every curve chart and in the legend.
+RUN_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+              "#bab0ac", "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8", "#fabfd2",
+              "#d7b5a6", "#79706e"]
+
+
+def run_colors(runs: list[str]) -> dict[str, str]:
+    return {run: RUN_COLORS[i % len(RUN_COLORS)] for i, run in enumerate(runs)}
+
+
 def live_curves(history: list[dict], height: int = 160) -> alt.HConcatChart | None:
     """Loss and accuracy per epoch, train vs validation, side by side (for job cards)."""
     frame = history_frame(history)
@@ -29,7 +47,7 @@ def live_curves(history: list[dict], height: int = 160) -> alt.HConcatChart | No
     for quantity in ("loss", "accuracy (%)"):
         part = frame[frame["quantity"] == quantity]
         charts.append(alt.Chart(part, title=quantity).mark_line(point=True).encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            x=epoch_axis(frame["epoch"].max()),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             color=alt.Color("split:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=["epoch", "split", alt.Tooltip("value:Q", format=".3f")],
@@ -74,12 +92,14 @@ def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | 
     return pd.DataFrame(rows, columns=["run", "epoch", "metric", "value", "best"])
 
 
-def compare_curve(frame: pd.DataFrame, metric: str, height: int = 220) -> alt.LayerChart:
-    """One metric per epoch, a line per run; the best epoch of each run is a large diamond on a dashed rule."""
+def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], height: int = 200) -> alt.LayerChart:
+    """One metric per epoch, a line per run in its fixed colour; the best epoch of each run is a large diamond on a
+    dashed rule. No legend: the page draws one legend for all curve charts, so the plot keeps its height with any
+    number of runs. Drawn as SVG, so the plot area can be measured in the page."""
     part = frame[frame["metric"] == metric]
-    base = alt.Chart(part, title=CURVE_METRICS.get(metric, metric)).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color("run:N", legend=alt.Legend(orient="bottom", title=None, columns=1, labelLimit=400)),
+    base = alt.Chart(part, title=alt.TitleParams(CURVE_METRICS.get(metric, metric), anchor="start")).encode(
+        x=epoch_axis(frame["epoch"].max() if len(frame) else 1),
+        color=alt.Color("run:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())), legend=None),
     )
     line = base.mark_line(point=True).encode(
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
@@ -88,7 +108,24 @@ def compare_curve(frame: pd.DataFrame, metric: str, height: int = 220) -> alt.La
     rule = best.mark_rule(strokeDash=[4, 4], opacity=0.5)
     mark = best.mark_point(shape="diamond", size=160, filled=True).encode(
         y="value:Q", tooltip=["run", alt.Tooltip("epoch:Q", title="best epoch"), alt.Tooltip("value:Q", format=".4f")])
-    return alt.layer(line, rule, mark).properties(height=height)
+    return alt.layer(line, rule, mark).properties(height=height, usermeta={"embedOptions": {"renderer": "svg"}})
+
+
+def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float,
+                 height: int = 340) -> alt.LayerChart:
+    """Test accuracy against one cost (log scale), a point per run coloured by architecture; the Pareto front as a
+    line and the course notebook's best accuracy as a dashed rule."""
+    x = alt.X(f"{cost}:Q", title=cost_title, scale=alt.Scale(type="log"))
+    y = alt.Y("test_accuracy:Q", title="test accuracy (%)", scale=alt.Scale(zero=False))
+    dots = alt.Chart(points).mark_circle(size=90, opacity=0.85).encode(
+        x=x, y=y, color=alt.Color("arch:N", title="architecture"),
+        tooltip=["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"), alt.Tooltip(f"{cost}:Q", format=",.4~g")])
+    line = alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")
+    rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})
+    rule = alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q")
+    text = alt.Chart(rule_data).mark_text(align="left", dx=4, dy=-6, color="#b00").encode(
+        y="accuracy:Q", text="text:N", x=alt.value(0))
+    return alt.layer(line, dots, rule, text).properties(height=height)
 
 
 def confusion_heatmap(frame: pd.DataFrame, title: str, selection: str | None = None) -> alt.LayerChart:

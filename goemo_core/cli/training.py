@@ -22,6 +22,9 @@ def register(commands, parent) -> None:
     train.add_argument("--seed", type=int)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="any recipe field or model hyperparameter, e.g. --set hidden_size=128 --set lr=3e-4")
+    train.add_argument("--name", default="", help="what to call the run (legends and pickers show it)")
+    train.add_argument("--tag", action="append", default=[], help="a tag for the run (repeatable)")
+    train.add_argument("--note", default="", help="a note kept with the run")
     train.set_defaults(handler=run_train)
 
     predict = commands.add_parser("predict", parents=[parent], help="classify texts with a trained run")
@@ -43,6 +46,7 @@ def register(commands, parent) -> None:
 
 def run_train(args) -> int:
     from ..config import make_config
+    from ..runs import RunLabel
     from ..train import train_run
 
     overrides = parse_pairs(args.set, "--set")
@@ -55,7 +59,8 @@ def run_train(args) -> int:
 
         overrides["augment"] = resolve_augmented_name(args.augment)
     config = make_config(args.arch, overrides)
-    result = train_run(config, log=log)
+    label = RunLabel.clean(args.name, args.tag, args.note)
+    result = train_run(config, log=log, label=label)
     document = result.to_json()
     test = result.metrics or {}
 
@@ -108,11 +113,13 @@ def run_list(args) -> int:
     def text() -> str:
         if not rows:
             return f"no runs under {store.root}"
-        lines = [f"{'run_id':<32} {'status':<11} {'test acc':>8} {'macro-F1':>8}  created"]
+        lines = [f"{'run_id':<28} {'name':<20} {'arch':<11} {'status':<11} {'limit':>6} {'epochs':>6} "
+                 f"{'test acc':>8} {'macro-F1':>8}  created"]
         for r in rows:
             acc = f"{r['test_accuracy']:.2f}" if r["test_accuracy"] is not None else "-"
             f1 = f"{r['test_macro_f1']:.3f}" if r["test_macro_f1"] is not None else "-"
-            lines.append(f"{r['run_id']:<32} {r['status']:<11} {acc:>8} {f1:>8}  {r['created']}")
+            lines.append(f"{r['run_id']:<28} {(r['name'] or '-')[:20]:<20} {r['arch'] or '?':<11} {r['status']:<11} "
+                         f"{r['limit'] or 'all':>6} {r['epochs']:>6} {acc:>8} {f1:>8}  {r['created']}")
         return "\n".join(lines)
 
     emit(args, rows, text)

@@ -1,0 +1,52 @@
+"""What a trained model costs to use, measured through its Predictor (tokenising included, as a user would call it):
+sentences per second at the Predictor's batch of 256, and the latency of one sentence, on the run's device and on
+the CPU; with the parameter counts and the training time, it is the cost axis of the accuracy-versus-cost view."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Sequence
+
+from .predict import PREDICT_BATCH_SIZE, Predictor
+from .runs import Run
+
+BUDGET_S = 1.0  # time spent timing each quantity on each device, after one warm-up call
+LATENCY_CALLS = (5, 50)  # fewest and most single-sentence calls timed
+COST_AXES = {  # key in a run's cost → what it means, and whether lower is better
+    "cpu_latency_ms": ("latency of one sentence on the CPU (ms)", True),
+    "cpu_sentences_per_s": ("sentences per second on the CPU (batch 256)", False),
+    "parameters": ("parameters", True),
+    "trainable_parameters": ("trainable parameters", True),
+    "train_seconds": ("training time (s)", True),
+}
+
+
+def inference_cost(predictor: Predictor, texts: Sequence[str], budget_s: float = BUDGET_S) -> dict:
+    """{"sentences_per_s", "latency_ms"} of one predictor on `texts` (a few hundred real sentences)."""
+    batch = list(texts[:PREDICT_BATCH_SIZE])
+    predictor.predict(batch)  # warm-up: allocator, kernels, lazy imports
+    done, started = 0, time.perf_counter()
+    while done == 0 or time.perf_counter() - started < budget_s:
+        predictor.predict(batch)
+        done += len(batch)
+    throughput = done / (time.perf_counter() - started)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    while len(latencies) < LATENCY_CALLS[0] or (time.perf_counter() - started < budget_s
+                                                and len(latencies) < LATENCY_CALLS[1]):
+        one = time.perf_counter()
+        predictor.predict([batch[len(latencies) % len(batch)]])
+        latencies.append((time.perf_counter() - one) * 1000)
+    return {"sentences_per_s": round(throughput, 1), "latency_ms": round(statistics.median(latencies), 3)}
+
+
+def run_cost(run: Run, texts: Sequence[str], device: str, parameters: int, trainable: int,
+             train_seconds: float) -> dict:
+    """The cost document stored with a run's metrics: inference on the run's device and on the CPU, parameters,
+    training time. `cpu_*` keys are flattened for tables and charts."""
+    devices = ["cpu"] + ([device] if device != "cpu" else [])
+    inference = {name: inference_cost(Predictor(run, name), texts) for name in devices}
+    return {"parameters": parameters, "trainable_parameters": trainable, "train_seconds": round(train_seconds, 1),
+            "inference": inference, "cpu_latency_ms": inference["cpu"]["latency_ms"],
+            "cpu_sentences_per_s": inference["cpu"]["sentences_per_s"]}
