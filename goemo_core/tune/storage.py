@@ -6,7 +6,8 @@ database-wide write lock serialises those, so no trial is lost or numbered twice
 worker waits for the lock instead of failing with "database is locked". SQLite is not safe on network file systems
 (broken fcntl locks): for workers on several machines use PostgreSQL, or `journal:///path/file.log` (Optuna's
 JournalFileBackend, an append-only log with NFS-safe lock files). RDB storages keep a heartbeat, so a trial whose
-worker died is failed once its heartbeat expires."""
+worker died is failed once its heartbeat expires. Passwords in URLs and in driver errors are masked before anything is
+shown."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidConfig, MissingResource
-from ..settings import get_settings, mask_url
+from ..settings import get_settings, mask_text, mask_url, parse_url
 
 if TYPE_CHECKING:
     import optuna
@@ -46,6 +47,10 @@ def open_storage(url: str | None = None) -> "optuna.storages.BaseStorage":
 
 
 def _create_storage(url: str) -> "optuna.storages.BaseStorage":
+    if not url.startswith(JOURNAL_SCHEME) and parse_url(url) is None:  # SQLAlchemy would fail or split a raw @
+        raise InvalidConfig(f"storage: {mask_url(url)} is not a database URL SQLAlchemy can read "
+                            "(dialect+driver://user:password@host:port/db); percent-encode @ : / ? # in a "
+                            "password (%40 %3A %2F %3F %23).")
     try:
         if url.startswith(JOURNAL_SCHEME):
             from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -59,7 +64,7 @@ def _create_storage(url: str) -> "optuna.storages.BaseStorage":
             engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
         return _rdb_storage(url, engine_kwargs)
     except Exception as exc:
-        detail = _scrub(f"{type(exc).__name__}: {exc}", url)[:300]
+        detail = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())[:300]  # one line
         raise MissingResource(f"Cannot open the Optuna storage {mask_url(url)} ({detail}). Set GOEMO_OPTUNA_STORAGE "
                               "(or --storage) to a reachable SQLAlchemy URL (sqlite:///…, postgresql://…) or "
                               "journal:///path/to/file.log.") from None
@@ -103,15 +108,8 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 
 def _scrub(text: str, url: str) -> str:
-    """Error texts from drivers may quote the URL: never show its password."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        password = make_url(url).password
-    except Exception:
-        password = None
-    text = text.replace(url, mask_url(url))
-    return text.replace(str(password), "***") if password else text
+    """Error texts from drivers may quote the URL, its password or a connection string: never show a secret."""
+    return mask_text(text, url)
 
 
 def close_storages() -> None:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..config import TrainConfig, make_config, pretrained_source
 from ..context import JobContext
-from ..errors import Cancelled, GoEmoError, InvalidConfig
+from ..errors import Cancelled, GoEmoError, InvalidConfig, MissingResource
 from ..models import get_architecture
 from ..prepare import PreparedData, build_model, count_parameters, prepare_data
-from ..settings import Settings, get_settings, mask_url, resolve_device
+from ..settings import Settings, get_settings, mask_text, mask_url, resolve_device
 from ..text import pad_id
 from ..trainer import EpochProgress, Trainer
 from .space import (
@@ -276,12 +276,16 @@ class StudyRunner:
             raise
         except GoEmoError as exc:  # missing data or a setting no trial can fix: stop after recording it
             self.fatal = exc
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            trial.set_user_attr("error", self.error_text(exc))
             raise
         except Exception as exc:
             if not isinstance(exc, _pruned_type()):
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+                trial.set_user_attr("error", self.error_text(exc))
             raise
+
+    def error_text(self, exc: BaseException) -> str:
+        """An error as stored on the trial and shown in logs and tables: a driver's text may quote the password."""
+        return mask_text(f"{type(exc).__name__}: {exc}", storage_url(self.config.storage))[:500]
 
     def _train_trial(self, trial: "optuna.Trial") -> float:
         import optuna
@@ -351,9 +355,20 @@ class StudyRunner:
             study.stop()  # the only way out of optimize() between trials
 
     def run(self) -> dict:
+        import sqlalchemy.exc
+
+        url = storage_url(self.config.storage)
+        try:
+            return self._run(url)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:  # the server went away
+            detail = " ".join(mask_text(f"{type(exc.orig or exc).__name__}: {exc.orig or exc}", url).split())[:300]
+            raise MissingResource(f"Lost the Optuna storage {mask_url(url)} ({detail}); finished trials are kept, "
+                                  "run the worker again once the database is back.") from None
+
+    def _run(self, url: str) -> dict:
         self.study, self.plan = open_study(self.config, self.choices)
         self.started = time.time()
-        self.log(f"study {self.study.study_name} on {mask_url(storage_url(self.config.storage))}: {self.plan.arch}, "
+        self.log(f"study {self.study.study_name} on {mask_url(url)}: {self.plan.arch}, "
                  f"{self.config.n_trials or 'unlimited'} trials, {self.plan.epochs} epochs × "
                  f"{self.plan.batches_per_epoch or 'all'} batches per trial, pruner {self.plan.pruner}, "
                  f"searching {', '.join(self.plan.search_space) or 'nothing'}")
