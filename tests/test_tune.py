@@ -313,6 +313,20 @@ def test_unreachable_server_errors_never_show_a_password(capsys):
         assert not leaked(str(error.value)) and "***" in str(error.value), (form, str(error.value))
 
 
+def test_heartbeat_comes_from_the_environment(monkeypatch):
+    from goemo_core.tune.storage import GRACE_S, HEARTBEAT_S, heartbeat_settings
+
+    assert heartbeat_settings() == (HEARTBEAT_S, GRACE_S)
+    monkeypatch.setenv("GOEMO_OPTUNA_HEARTBEAT_S", "2")
+    monkeypatch.setenv("GOEMO_OPTUNA_GRACE_S", "5")
+    storage = tune.open_storage()
+    assert (storage.heartbeat_interval, storage.grace_period) == (2, 5)
+    for grace in ("soon", "0", "2"):  # not a number, not positive, not longer than the interval
+        monkeypatch.setenv("GOEMO_OPTUNA_GRACE_S", grace)
+        with pytest.raises(InvalidConfig, match="GOEMO_OPTUNA_GRACE_S"):
+            heartbeat_settings()
+
+
 def test_a_lost_database_is_one_masked_line(monkeypatch):
     import sqlalchemy.exc
 

@@ -31,7 +31,7 @@ from .space import (
     narrow_space,
     suggest,
 )
-from .storage import open_storage, storage_url
+from .storage import fail_stale_trials, open_storage, storage_url
 
 if TYPE_CHECKING:
     import optuna
@@ -381,6 +381,7 @@ class StudyRunner:
         gc.collect()
         if self.fatal is not None:
             raise self.fatal
+        fail_stale_trials(self.study)  # a dead worker's expired trial is not left 'running' in the summary
         return study_summary(self.study, self.config.storage)
 
 
