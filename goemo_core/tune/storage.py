@@ -89,12 +89,22 @@ def _create_storage(url: str) -> "optuna.storages.BaseStorage":
         if url.startswith("sqlite"):
             _ensure_sqlite_folder(url)
             engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-        return _rdb_storage(url, engine_kwargs, heartbeat)
+        else:  # a long-lived worker survives a server restart or an idle connection dropped by a proxy
+            engine_kwargs = {"pool_pre_ping": True}
+        return _rdb_storage(engine_url(url), engine_kwargs, heartbeat)
     except Exception as exc:
         detail = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())[:300]  # one line
+        if isinstance(exc, ModuleNotFoundError):
+            detail += "; install the database driver (PostgreSQL: pip install -r requirements.txt, psycopg 3)"
         raise MissingResource(f"Cannot open the Optuna storage {mask_url(url)} ({detail}). Set GOEMO_OPTUNA_STORAGE "
-                              "(or --storage) to a reachable SQLAlchemy URL (sqlite:///…, postgresql://…) or "
-                              "journal:///path/to/file.log.") from None
+                              "(or --storage) to a reachable SQLAlchemy URL (sqlite:///…, postgresql+psycopg://"
+                              "user:password@host:5432/db) or journal:///path/to/file.log.") from None
+
+
+def engine_url(url: str) -> str:
+    """A bare postgresql:// URL means psycopg 3, the driver in requirements.txt (SQLAlchemy's default for it is
+    psycopg2); any URL naming its driver is kept."""
+    return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
 
 
 def _rdb_storage(url: str, engine_kwargs: dict, heartbeat: tuple[int, int],
