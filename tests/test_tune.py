@@ -297,6 +297,36 @@ def test_tune_json_and_logs_never_show_a_password(monkeypatch, capsys):
     assert document["n_trials"] == len(PASSWORD_FORMS)
 
 
+def test_a_trial_error_quoting_the_storage_is_masked(monkeypatch):
+    """Optuna's own warning about a failed trial (message and traceback), our log line and the stored error."""
+    import io
+    import logging
+
+    import goemo_core.tune.study as study_module
+
+    url = PASSWORD_FORMS["?password= with a raw @"]
+    real = tune.open_storage()
+    monkeypatch.setattr(study_module, "open_storage", lambda storage=None: real)
+
+    def unreachable(*args, **kwargs):
+        raise RuntimeError(f"cannot reach {url} (password={ODD})")
+
+    monkeypatch.setattr(study_module, "build_model", unreachable)
+    stream, lines = io.StringIO(), []
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        summary = tune.run_study(tiny_config(study="quoting", n_trials=1, storage=url), log=lines.append)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert summary["states"] == {"fail": 1}
+    warned = stream.getvalue()
+    assert "Trial 0 failed" in warned and "Traceback" in warned and "cannot reach" in warned, warned
+    [trial] = tune.load_study("quoting").trials
+    for text in (warned, "\n".join(lines), trial.user_attrs["error"]):
+        assert not leaked(text) and "***" in text, text
+
+
 def test_unreachable_server_errors_never_show_a_password(capsys):
     from goemo_core.cli import main
 

@@ -4,14 +4,16 @@ summary, and the 'tune' background job."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import math
 import os
 import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..config import TrainConfig, make_config, pretrained_source
 from ..context import JobContext
@@ -359,7 +361,8 @@ class StudyRunner:
 
         url = storage_url(self.config.storage)
         try:
-            return self._run(url)
+            with _masked_optuna_logs(url):
+                return self._run(url)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:  # the server went away
             detail = " ".join(mask_text(f"{type(exc.orig or exc).__name__}: {exc.orig or exc}", url).split())[:300]
             raise MissingResource(f"Lost the Optuna storage {mask_url(url)} ({detail}); finished trials are kept, "
@@ -383,6 +386,40 @@ class StudyRunner:
             raise self.fatal
         fail_stale_trials(self.study)  # a dead worker's expired trial is not left 'running' in the summary
         return study_summary(self.study, self.config.storage)
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks the storage's secrets in a log record, its traceback included (Optuna logs a failed trial's error)."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_text(record.getMessage(), self.url), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text, self.url)
+        return True
+
+
+@contextlib.contextmanager
+def _masked_optuna_logs(url: str) -> Iterator[None]:
+    """While a worker runs, Optuna's log handlers (its own stderr handler, or the root logger's when Optuna's
+    propagate) pass no secret of the storage URL."""
+    import optuna
+
+    optuna.logging.get_logger("optuna")  # creates Optuna's default handler if it does not exist yet
+    handlers = [*logging.getLogger("optuna").handlers, *logging.getLogger().handlers]
+    mask = _MaskSecrets(url)
+    for handler in handlers:
+        handler.addFilter(mask)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(mask)
 
 
 def _pruned_type() -> type:
