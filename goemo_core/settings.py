@@ -6,6 +6,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, quote_plus
+
+if TYPE_CHECKING:
+    import sqlalchemy.engine
 
 HUB_DATASET = "google-research-datasets/go_emotions"
 HUB_CONFIG = "simplified"
@@ -101,9 +106,90 @@ def describe_device(name: str | None = None) -> str:
     return "CPU"
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
+MASK = "***"
+# query parameters whose value is a secret: password, passwd, pwd, sslpassword, secret, token, api_key, …
+_SECRET_NAME = re.compile(r"password|passwd|pwd|secret|token|key", re.IGNORECASE)
+# scheme://user:PASSWORD@: the password runs to the last @ of the word, since a raw @ or : inside it is common and
+# hiding too much beats showing part of a password
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s]*:)(?P<secret>\S*)(?P<tail>@)")
+_QUERY_SECRET = re.compile(r"(?P<head>[?&;][^=&;?#\s]*(?:password|passwd|pwd|secret|token|key)[^=&;?#\s]*=)"
+                           r"(?P<secret>[^&;#\s]*)", re.IGNORECASE)
+# libpq key=value connection strings (`host=h password=pw`), which drivers may quote in error texts
+_CONNINFO_SECRET = re.compile(r"(?P<head>(?<![\w?&;])\w*?(?:password|passwd|pwd)\s*=\s*)"
+                              r"(?P<secret>'(?:[^'\\]|\\.)*'|[^\s'&;]+)", re.IGNORECASE)
+_MIN_REPLACED = 3  # shorter secrets are only masked inside URLs: replacing them everywhere would garble any text
+
+
+def parse_url(url: str) -> "sqlalchemy.engine.URL | None":
+    """SQLAlchemy's reading of a URL, or None where it fails or misplaces a raw @ of the password into the host or
+    database (postgresql://u:p@ss@host/db reads as password 'p', host 'ss@host')."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if (parsed.username is not None or parsed.password is not None) and any(
+            "@" in (part or "") for part in (parsed.host, parsed.database)):
+        return None
+    return parsed
+
+
+def _query_string(query) -> str:
+    pairs = []
+    for key, values in query.items():
+        for value in (values if isinstance(values, tuple) else (values,)):
+            shown = MASK if _SECRET_NAME.search(key) else quote_plus(value)
+            pairs.append(f"{quote_plus(key)}={shown}")
+    return "&".join(pairs)
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a database URL: postgresql://user:secret@host → postgresql://user:***@host."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+    """A storage URL fit to show: its password and secret query parameters (password=, token=, …) replaced by ***.
+    postgresql://user:secret@host/db → postgresql://user:***@host/db; strings SQLAlchemy cannot read are masked by
+    pattern."""
+    parsed = parse_url(url)
+    if parsed is None:
+        return mask_text(url)
+    if parsed.password is None and not any(_SECRET_NAME.search(key) for key in parsed.query):
+        return url  # nothing secret: shown as written
+    masked = parsed.set(query={}).render_as_string(hide_password=True)
+    return f"{masked}?{_query_string(parsed.query)}" if parsed.query else masked
+
+
+def url_secrets(url: str) -> set[str]:
+    """The secret values in a URL, as written and decoded: its password and secret query parameters."""
+    from urllib.parse import unquote, unquote_plus
+
+    found: set[str] = set()
+    parsed = parse_url(url)
+    if parsed is not None:
+        found.add(parsed.password or "")
+        for key, values in parsed.query.items():
+            if _SECRET_NAME.search(key):
+                found |= set(values if isinstance(values, tuple) else (values,))
+        found |= {quote_plus(s) for s in found} | {quote(s, safe="") for s in found}
+    else:  # by pattern, query first (a raw @ in a query secret would end the password there)
+        found |= {m["secret"] for m in _QUERY_SECRET.finditer(url)}
+        found |= {m["secret"] for m in _URL_PASSWORD.finditer(_sub_mask(_QUERY_SECRET, url))}
+        found |= {unquote(s) for s in found} | {unquote_plus(s) for s in found}
+        # a parser's error may quote a piece on its own ("invalid literal for int(): 'pw@host'")
+        found |= {piece for s in found for piece in re.split(r"[@:/?#&;]", s)}
+    return {s for s in found if s and s != MASK}
+
+
+def _sub_mask(pattern: re.Pattern, text: str) -> str:
+    return pattern.sub(lambda m: m["head"] + MASK + (m.groupdict().get("tail") or ""), text)
+
+
+def mask_text(text: str, url: str | None = None) -> str:
+    """Any text (a log line, a driver's error) with the secrets of `url` and of every URL or connection string in
+    it replaced by ***."""
+    if url:
+        text = text.replace(url, mask_url(url))
+        for secret in sorted(url_secrets(url), key=len, reverse=True):
+            if len(secret) >= _MIN_REPLACED:
+                text = text.replace(secret, MASK)
+    for pattern in (_QUERY_SECRET, _URL_PASSWORD, _CONNINFO_SECRET):  # a query secret may hold a raw @
+        text = _sub_mask(pattern, text)
+    return text

@@ -12,13 +12,14 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import optuna
 import pytest
 
 from goemo_core import tune
 from goemo_core.errors import InvalidConfig, MissingResource
-from goemo_core.settings import mask_url
+from goemo_core.settings import mask_text, mask_url
 
 from conftest import ROOT
 
@@ -26,6 +27,22 @@ TINY = {"embedding_dim": 8, "hidden_size": 8, "num_layers": 1, "head_layers": 1,
 LIMIT = 200
 SECRET = "s3cr3t-pw"
 PG_URL = f"postgresql://alice:{SECRET}@127.0.0.1:1/optuna"
+ODD = "p@ss:w0rd-XyZ"  # a raw @ and : inside: a password regex that stops at the first @ shows "ss:w0rd-XyZ"
+NOTHING_THERE = "postgresql+psycopg://alice@127.0.0.1:1/optuna"  # port 1: refused at once
+PASSWORD_FORMS = {  # every way a storage URL can carry a secret
+    "user:password@": PG_URL,
+    "raw @ and : in the password": f"postgresql+psycopg://alice:{ODD}@127.0.0.1:1/optuna",
+    "percent-encoded @ and :": f"postgresql+psycopg://alice:{quote(ODD, safe='')}@127.0.0.1:1/optuna",
+    "?password=": f"{NOTHING_THERE}?password={SECRET}",
+    "&PASSWORD=": f"{NOTHING_THERE}?sslmode=disable&PASSWORD={SECRET}",
+    "?password= with a raw @": f"{NOTHING_THERE}?application_name=x&password={ODD}",
+    "token=": f"{NOTHING_THERE}?token={SECRET}",
+}
+
+
+def leaked(text: str) -> list[str]:
+    """The pieces of a password that show in `text` (none may)."""
+    return [piece for piece in (SECRET, ODD, quote(ODD, safe=""), "w0rd-XyZ", "ss:w0rd") if piece in text]
 
 
 @pytest.fixture(autouse=True)
@@ -245,16 +262,128 @@ def test_few_trials_give_no_importances():
         tune.load_study("missing")
 
 
+def test_every_password_form_is_masked():
+    query = f"{NOTHING_THERE}?password={SECRET}&sslmode=disable"
+    assert mask_url(query) == f"{NOTHING_THERE}?password=***&sslmode=disable"  # the other parameters kept
+    assert mask_url(PASSWORD_FORMS["percent-encoded @ and :"]) == "postgresql+psycopg://alice:***@127.0.0.1:1/optuna"
+    for form, url in PASSWORD_FORMS.items():
+        assert not leaked(mask_url(url)) and "***" in mask_url(url), (form, mask_url(url))
+        assert "127.0.0.1" in mask_url(url), form  # the rest stays readable
+        text = mask_text(f"could not connect to {url}: 'host=127.0.0.1 password={SECRET}' refused", url)
+        assert not leaked(text) and "could not connect" in text, (form, text)
+    for plain in ("sqlite:////tmp/optuna.db", "journal:///tmp/study.log", "postgresql+psycopg://bob@db:5432/optuna"):
+        assert mask_url(plain) == plain
+
+
+def test_tune_json_and_logs_never_show_a_password(monkeypatch, capsys):
+    """Every form through the CLI: the storage of the JSON document and the log lines are masked. The URLs lead
+    nowhere, so the worker is handed the test's SQLite storage instead."""
+    import goemo_core.tune.study as study_module
+    from goemo_core.cli import main
+
+    real = tune.open_storage()
+    monkeypatch.setattr(study_module, "open_storage", lambda url=None: real)
+    tiny = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+    for form, url in PASSWORD_FORMS.items():
+        code = main(["tune", "--arch", "gru", "--n-trials", "1", "--limit", str(LIMIT), "--epochs", "1",
+                     "--batches-per-epoch", "2", "--val-examples", "64", "--pruner", "none", "--study", "masked",
+                     "--storage", url, "--device", "cpu", "--json", *tiny])
+        out, err = capsys.readouterr()
+        assert code == 0, (form, err[-1000:])
+        document = json.loads(out)
+        assert document["storage"] == mask_url(url) and "***" in document["storage"], form
+        assert "study masked on " + mask_url(url) in err, (form, err)  # the log line names the storage, masked
+        assert not leaked(out) and not leaked(err), (form, leaked(out + err))
+    assert document["n_trials"] == len(PASSWORD_FORMS)
+
+
+def test_a_trial_error_quoting_the_storage_is_masked(monkeypatch):
+    """Optuna's own warning about a failed trial (message and traceback), our log line and the stored error."""
+    import io
+    import logging
+
+    import goemo_core.tune.study as study_module
+
+    url = PASSWORD_FORMS["?password= with a raw @"]
+    real = tune.open_storage()
+    monkeypatch.setattr(study_module, "open_storage", lambda storage=None: real)
+
+    def unreachable(*args, **kwargs):
+        raise RuntimeError(f"cannot reach {url} (password={ODD})")
+
+    monkeypatch.setattr(study_module, "build_model", unreachable)
+    stream, lines = io.StringIO(), []
+    handler = logging.StreamHandler(stream)
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        summary = tune.run_study(tiny_config(study="quoting", n_trials=1, storage=url), log=lines.append)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert summary["states"] == {"fail": 1}
+    warned = stream.getvalue()
+    assert "Trial 0 failed" in warned and "Traceback" in warned and "cannot reach" in warned, warned
+    [trial] = tune.load_study("quoting").trials
+    for text in (warned, "\n".join(lines), trial.user_attrs["error"]):
+        assert not leaked(text) and "***" in text, text
+
+
+def test_unreachable_server_errors_never_show_a_password(capsys):
+    from goemo_core.cli import main
+
+    for form, url in PASSWORD_FORMS.items():
+        for command in (["tune", "--arch", "gru", "--n-trials", "1", "--storage", url, "--json"],
+                        ["dashboard", "--port", "0", "--storage", url, "--json"]):
+            code = main(command)
+            out, err = capsys.readouterr()
+            assert code in (2, 3) and out == "", (form, command[0], out, err)  # 2: a raw @ makes no URL
+            assert err.startswith("error: ") and err.count("\n") == 1, (form, err)  # one line
+            assert "127.0.0.1" in err and not leaked(err), (form, err)
+        with pytest.raises((MissingResource, InvalidConfig)) as error:
+            tune.open_storage(url)
+        assert not leaked(str(error.value)) and "***" in str(error.value), (form, str(error.value))
+
+
+def test_heartbeat_comes_from_the_environment(monkeypatch):
+    from goemo_core.tune.storage import GRACE_S, HEARTBEAT_S, heartbeat_settings
+
+    assert heartbeat_settings() == (HEARTBEAT_S, GRACE_S)
+    monkeypatch.setenv("GOEMO_OPTUNA_HEARTBEAT_S", "2")
+    monkeypatch.setenv("GOEMO_OPTUNA_GRACE_S", "5")
+    storage = tune.open_storage()
+    assert (storage.heartbeat_interval, storage.grace_period) == (2, 5)
+    for grace in ("soon", "0", "2"):  # not a number, not positive, not longer than the interval
+        monkeypatch.setenv("GOEMO_OPTUNA_GRACE_S", grace)
+        with pytest.raises(InvalidConfig, match="GOEMO_OPTUNA_GRACE_S"):
+            heartbeat_settings()
+
+
+def test_a_lost_database_is_one_masked_line(monkeypatch):
+    import sqlalchemy.exc
+
+    import goemo_core.tune.study as study_module
+
+    def gone(*args, **kwargs):
+        driver = ConnectionError(f"server closed the connection (dsn: {PG_URL} password={SECRET})\nretry later")
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, driver)
+
+    monkeypatch.setattr(study_module, "open_study", gone)
+    with pytest.raises(MissingResource, match="Lost the Optuna storage") as error:
+        tune.run_study(tiny_config(study="gone", storage=PG_URL))
+    assert "\n" not in str(error.value) and not leaked(str(error.value)) and "alice:***@" in str(error.value)
+
+
 def test_password_is_masked_everywhere(monkeypatch):
     assert mask_url(PG_URL) == "postgresql://alice:***@127.0.0.1:1/optuna"
     with pytest.raises(MissingResource) as error:
         tune.open_storage(PG_URL)
     assert SECRET not in str(error.value) and "alice:***@" in str(error.value)
-    monkeypatch.setenv("GOEMO_OPTUNA_STORAGE", PG_URL)
-    at = page().run()
-    assert not at.exception
-    shown = " ".join(str(e.value) for kind in ("markdown", "caption", "error") for e in getattr(at, kind))
-    assert "***" in shown and SECRET not in shown
+    for url in (PG_URL, PASSWORD_FORMS["&PASSWORD="], PASSWORD_FORMS["raw @ and : in the password"]):
+        monkeypatch.setenv("GOEMO_OPTUNA_STORAGE", url)
+        at = page().run()
+        assert not at.exception
+        shown = " ".join(str(e.value) for kind in ("markdown", "caption", "error") for e in getattr(at, kind))
+        assert "***" in shown and SECRET not in shown and not leaked(shown), (url, shown)
+        assert any(mask_url(url) in c.value for c in at.caption)
 
 
 # -- dashboard ------------------------------------------------------------------------------------------------------------

@@ -6,10 +6,12 @@ database-wide write lock serialises those, so no trial is lost or numbered twice
 worker waits for the lock instead of failing with "database is locked". SQLite is not safe on network file systems
 (broken fcntl locks): for workers on several machines use PostgreSQL, or `journal:///path/file.log` (Optuna's
 JournalFileBackend, an append-only log with NFS-safe lock files). RDB storages keep a heartbeat, so a trial whose
-worker died is failed once its heartbeat expires."""
+worker died is failed once its heartbeat expires (by the next worker that starts a trial or finishes its run).
+Passwords in URLs and in driver errors are masked before anything is shown."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -17,18 +19,41 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidConfig, MissingResource
-from ..settings import get_settings, mask_url
+from ..settings import get_settings, mask_text, mask_url, parse_url
 
 if TYPE_CHECKING:
     import optuna
 
 SQLITE_BUSY_TIMEOUT_S = 60
-HEARTBEAT_S, GRACE_S = 60, 300  # an RDB trial whose worker died is failed once it misses heartbeats this long
+# a running RDB trial records a heartbeat every HEARTBEAT_S; one silent for GRACE_S (its worker died) is failed
+HEARTBEAT_S, GRACE_S = 60, 300
+HEARTBEAT_ENV, GRACE_ENV = "GOEMO_OPTUNA_HEARTBEAT_S", "GOEMO_OPTUNA_GRACE_S"
 JOURNAL_SCHEME = "journal:"
 
 
 def storage_url(url: str | None = None) -> str:
     return url or get_settings().optuna_storage
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """(heartbeat interval, grace period) in seconds: HEARTBEAT_S and GRACE_S unless GOEMO_OPTUNA_HEARTBEAT_S or
+    GOEMO_OPTUNA_GRACE_S say otherwise (a short grace fails a dead worker's trial sooner; it must exceed the
+    interval, or live trials would be failed between two heartbeats)."""
+    values = []
+    for name, default in ((HEARTBEAT_ENV, HEARTBEAT_S), (GRACE_ENV, GRACE_S)):
+        text = (os.environ.get(name) or "").strip()
+        try:
+            value = int(text) if text else default
+        except ValueError:
+            raise InvalidConfig(f"{name}: '{text}' is not a whole number of seconds.") from None
+        if value < 1:
+            raise InvalidConfig(f"{name}: {value} must be at least 1 second.")
+        values.append(value)
+    heartbeat, grace = values
+    if grace <= heartbeat:
+        raise InvalidConfig(f"{GRACE_ENV}: the grace period ({grace} s) must be longer than the heartbeat interval "
+                            f"({heartbeat} s).")
+    return heartbeat, grace
 
 
 _STORAGES: dict[str, Any] = {}
@@ -46,6 +71,13 @@ def open_storage(url: str | None = None) -> "optuna.storages.BaseStorage":
 
 
 def _create_storage(url: str) -> "optuna.storages.BaseStorage":
+    heartbeat = None
+    if not url.startswith(JOURNAL_SCHEME):
+        if parse_url(url) is None:  # SQLAlchemy would fail or split a raw @ of the password into the host
+            raise InvalidConfig(f"storage: {mask_url(url)} is not a database URL SQLAlchemy can read "
+                                "(dialect+driver://user:password@host:port/db); percent-encode @ : / ? # in a "
+                                "password (%40 %3A %2F %3F %23).")
+        heartbeat = heartbeat_settings()
     try:
         if url.startswith(JOURNAL_SCHEME):
             from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -57,15 +89,26 @@ def _create_storage(url: str) -> "optuna.storages.BaseStorage":
         if url.startswith("sqlite"):
             _ensure_sqlite_folder(url)
             engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
-        return _rdb_storage(url, engine_kwargs)
+        else:  # a long-lived worker survives a server restart or an idle connection dropped by a proxy
+            engine_kwargs = {"pool_pre_ping": True}
+        return _rdb_storage(engine_url(url), engine_kwargs, heartbeat)
     except Exception as exc:
-        detail = _scrub(f"{type(exc).__name__}: {exc}", url)[:300]
+        detail = " ".join(_scrub(f"{type(exc).__name__}: {exc}", url).split())[:300]  # one line
+        if isinstance(exc, ModuleNotFoundError):
+            detail += "; install the database driver (PostgreSQL: pip install -r requirements.txt, psycopg 3)"
         raise MissingResource(f"Cannot open the Optuna storage {mask_url(url)} ({detail}). Set GOEMO_OPTUNA_STORAGE "
-                              "(or --storage) to a reachable SQLAlchemy URL (sqlite:///…, postgresql://…) or "
-                              "journal:///path/to/file.log.") from None
+                              "(or --storage) to a reachable SQLAlchemy URL (sqlite:///…, postgresql+psycopg://"
+                              "user:password@host:5432/db) or journal:///path/to/file.log.") from None
 
 
-def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5) -> "optuna.storages.RDBStorage":
+def engine_url(url: str) -> str:
+    """A bare postgresql:// URL means psycopg 3, the driver in requirements.txt (SQLAlchemy's default for it is
+    psycopg2); any URL naming its driver is kept."""
+    return "postgresql+psycopg://" + url[len("postgresql://"):] if url.startswith("postgresql://") else url
+
+
+def _rdb_storage(url: str, engine_kwargs: dict, heartbeat: tuple[int, int],
+                 attempts: int = 5) -> "optuna.storages.RDBStorage":
     """RDBStorage, retried when workers starting together race to create the tables of a new database ('table …
     already exists', a duplicate schema-version row: the winner's tables are complete on the next try)."""
     import optuna
@@ -74,8 +117,8 @@ def _rdb_storage(url: str, engine_kwargs: dict, attempts: int = 5) -> "optuna.st
         try:
             with warnings.catch_warnings():  # heartbeat is flagged experimental
                 warnings.simplefilter("ignore")
-                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                                  grace_period=GRACE_S)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat[0],
+                                                  grace_period=heartbeat[1])
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}"
             racing = any(sign in text for sign in ("already exists", "database is locked", "IntegrityError"))
@@ -103,15 +146,18 @@ def _ensure_sqlite_folder(url: str) -> None:
 
 
 def _scrub(text: str, url: str) -> str:
-    """Error texts from drivers may quote the URL: never show its password."""
-    try:
-        from sqlalchemy.engine import make_url
+    """Error texts from drivers may quote the URL, its password or a connection string: never show a secret."""
+    return mask_text(text, url)
 
-        password = make_url(url).password
-    except Exception:
-        password = None
-    text = text.replace(url, mask_url(url))
-    return text.replace(str(password), "***") if password else text
+
+def fail_stale_trials(study: "optuna.Study") -> None:
+    """Fail the running trials whose heartbeat has expired (their worker died); Optuna does this before each new
+    trial, a worker also does it when its run ends so its summary counts no dead trial as running."""
+    import optuna
+
+    with warnings.catch_warnings():  # flagged experimental
+        warnings.simplefilter("ignore")
+        optuna.storages.fail_stale_trials(study)
 
 
 def close_storages() -> None:

@@ -4,21 +4,23 @@ summary, and the 'tune' background job."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import math
 import os
 import socket
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..config import TrainConfig, make_config, pretrained_source
 from ..context import JobContext
-from ..errors import Cancelled, GoEmoError, InvalidConfig
+from ..errors import Cancelled, GoEmoError, InvalidConfig, MissingResource
 from ..models import get_architecture
 from ..prepare import PreparedData, build_model, count_parameters, prepare_data
-from ..settings import Settings, get_settings, mask_url, resolve_device
+from ..settings import Settings, get_settings, mask_text, mask_url, resolve_device
 from ..text import pad_id
 from ..trainer import EpochProgress, Trainer
 from .space import (
@@ -31,7 +33,7 @@ from .space import (
     narrow_space,
     suggest,
 )
-from .storage import open_storage, storage_url
+from .storage import fail_stale_trials, open_storage, storage_url
 
 if TYPE_CHECKING:
     import optuna
@@ -276,12 +278,16 @@ class StudyRunner:
             raise
         except GoEmoError as exc:  # missing data or a setting no trial can fix: stop after recording it
             self.fatal = exc
-            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            trial.set_user_attr("error", self.error_text(exc))
             raise
         except Exception as exc:
             if not isinstance(exc, _pruned_type()):
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+                trial.set_user_attr("error", self.error_text(exc))
             raise
+
+    def error_text(self, exc: BaseException) -> str:
+        """An error as stored on the trial and shown in logs and tables: a driver's text may quote the password."""
+        return mask_text(f"{type(exc).__name__}: {exc}", storage_url(self.config.storage))[:500]
 
     def _train_trial(self, trial: "optuna.Trial") -> float:
         import optuna
@@ -351,9 +357,21 @@ class StudyRunner:
             study.stop()  # the only way out of optimize() between trials
 
     def run(self) -> dict:
+        import sqlalchemy.exc
+
+        url = storage_url(self.config.storage)
+        try:
+            with _masked_optuna_logs(url):
+                return self._run(url)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as exc:  # the server went away
+            detail = " ".join(mask_text(f"{type(exc.orig or exc).__name__}: {exc.orig or exc}", url).split())[:300]
+            raise MissingResource(f"Lost the Optuna storage {mask_url(url)} ({detail}); finished trials are kept, "
+                                  "run the worker again once the database is back.") from None
+
+    def _run(self, url: str) -> dict:
         self.study, self.plan = open_study(self.config, self.choices)
         self.started = time.time()
-        self.log(f"study {self.study.study_name} on {mask_url(storage_url(self.config.storage))}: {self.plan.arch}, "
+        self.log(f"study {self.study.study_name} on {mask_url(url)}: {self.plan.arch}, "
                  f"{self.config.n_trials or 'unlimited'} trials, {self.plan.epochs} epochs × "
                  f"{self.plan.batches_per_epoch or 'all'} batches per trial, pruner {self.plan.pruner}, "
                  f"searching {', '.join(self.plan.search_space) or 'nothing'}")
@@ -366,7 +384,42 @@ class StudyRunner:
         gc.collect()
         if self.fatal is not None:
             raise self.fatal
+        fail_stale_trials(self.study)  # a dead worker's expired trial is not left 'running' in the summary
         return study_summary(self.study, self.config.storage)
+
+
+class _MaskSecrets(logging.Filter):
+    """Masks the storage's secrets in a log record, its traceback included (Optuna logs a failed trial's error)."""
+
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_text(record.getMessage(), self.url), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text, self.url)
+        return True
+
+
+@contextlib.contextmanager
+def _masked_optuna_logs(url: str) -> Iterator[None]:
+    """While a worker runs, Optuna's log handlers (its own stderr handler, or the root logger's when Optuna's
+    propagate) pass no secret of the storage URL."""
+    import optuna
+
+    optuna.logging.get_logger("optuna")  # creates Optuna's default handler if it does not exist yet
+    handlers = [*logging.getLogger("optuna").handlers, *logging.getLogger().handlers]
+    mask = _MaskSecrets(url)
+    for handler in handlers:
+        handler.addFilter(mask)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(mask)
 
 
 def _pruned_type() -> type:
