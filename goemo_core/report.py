@@ -21,12 +21,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def readable(runs: Sequence[Run]) -> list[Run]:
+    """The runs whose files can be read (a damaged run folder is left out of every table, not fatal to it)."""
+    return [run for run in runs if run.problem is None]
+
+
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run: architecture, key hyperparameters, status, test metrics, epochs, time, size, device."""
+    """One row per readable run: architecture, key hyperparameters, status, test metrics, epochs, time, size,
+    device."""
     import pandas as pd
 
     rows = []
-    for run in runs:
+    for run in readable(runs):
         summary, config = run.summary(), run.config
         params = config.get("params") or {}
         rows.append({
@@ -70,6 +76,7 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
     """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download."""
     import pandas as pd
 
+    runs = readable(runs)
     table = comparison_table(runs)
     extra = []
     for run in runs:
@@ -134,15 +141,19 @@ def recipe_changes(config: dict) -> str:
 
 def summarise_runs(runs: Sequence[Run]) -> dict:
     """Mean ± population std of test accuracy and macro-F1 over runs (repeats with different seeds), with the
-    mean best epoch and seconds per epoch. Runs without test metrics are left out."""
+    mean best epoch and seconds per epoch. Runs without test metrics, and unreadable runs, are left out."""
+    runs = readable(runs)
     rows = []
     for run in runs:
-        metrics, history = run.metrics, run.history
+        metrics = run.metrics
         if not metrics or "accuracy" not in metrics:
             continue
+        seconds = [h["seconds"] for h in run.history if isinstance(h.get("seconds"), (int, float))]
+        kept = run.info.get("best_epoch")
         rows.append({"run_id": run.run_id, "seed": run.config.get("seed"), "accuracy": metrics["accuracy"],
-                     "macro_f1": metrics["macro_f1"], "best_epoch": run.info.get("best_epoch"),
-                     "epoch_seconds": float(np.mean([h["seconds"] for h in history])) if history else None})
+                     "macro_f1": metrics.get("macro_f1"),
+                     "best_epoch": kept if isinstance(kept, (int, float)) and not isinstance(kept, bool) else None,
+                     "epoch_seconds": float(np.mean(seconds)) if seconds else None})
     if not rows:
         raise ValueError("none of these runs has test metrics")
     rows.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
@@ -167,7 +178,7 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
     import pandas as pd
 
     groups: dict[str, list] = {}
-    for run in runs:
+    for run in readable(runs):
         if run.metrics and "accuracy" in run.metrics:
             groups.setdefault(recipe_key(run.config), []).append(run)
     rows = []

@@ -9,17 +9,21 @@ from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.report import cell_examples, comparison_export, comparison_table, per_class_comparison, seed_summary
 from goemo_core.runs import RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, curves_frame
-from views.common import page_setup, user_errors
+from views.common import page_setup, unreadable_runs_note, user_errors
 
 page_setup("Compare", ":material/compare:")
 store = RunStore()
 runs = store.list()
-if not runs:
+unreadable = unreadable_runs_note(store)  # listed for deletion below, compared nowhere
+if not runs and not unreadable:
     st.info("No runs yet. Launch one on the **Train** page; it appears here as soon as it starts.",
             icon=":material/info:")
     st.stop()
 
 # --- the runs table; selecting rows picks the runs compared below ----------------------------------------------
+if not runs:
+    st.info("No readable runs: delete the damaged folders below, then launch a run on the **Train** page.",
+            icon=":material/info:")
 table = comparison_table(runs)
 # Keyed by the set of runs: when one is added or deleted the selection resets to the newest completed runs.
 table_key = "compare-runs-" + hashlib.sha1(",".join(table["run_id"]).encode()).hexdigest()[:10]
@@ -48,7 +52,7 @@ def delete_runs() -> None:
 
 
 with st.expander("Delete runs"):
-    targets = st.multiselect("Runs to delete", [run.run_id for run in runs], key="delete_targets")
+    targets = st.multiselect("Runs to delete", [run.run_id for run in runs] + unreadable, key="delete_targets")
     confirm = st.checkbox(f"Yes, delete {len(targets)} run folder(s) for good", key="delete_confirm")
     st.button("Delete", type="primary", disabled=not (targets and confirm), on_click=delete_runs,
               icon=":material/delete:", key="delete_button")
