@@ -4,10 +4,9 @@ file), and result tables (with a download that spreadsheets cannot run as formul
 from __future__ import annotations
 
 import csv
-import io
 import os
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .data import EKMAN_CLASSES
 from .errors import InvalidConfig
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
 MAX_ROWS = 20000  # texts classified at once
 MAX_BYTES = 20 * 2**20  # the app's upload limit (.streamlit/config.toml maxUploadSize)
 MAX_COLUMNS = 200  # a real table of texts has a few; a huge header must not reach the parser
+MAX_COMMAS_PER_LINE = 10_000  # far more than any sentence holds; bounds the fields the parser builds per row
 SHOWN_LINES = 10  # line numbers quoted in an error
 
 
@@ -42,6 +42,7 @@ def read_text_table(source: Any, max_rows: int = MAX_ROWS, *, max_bytes: int = M
     if name.lower().endswith(".txt"):
         return pd.DataFrame({"text": _text_lines(content, max_rows)}, dtype=object)
     first = _first_row(content, max_columns)
+    _check_line_widths(content)
     names = [str(c).strip().lstrip("\ufeff") for c in first]
     if "text" not in names:
         widths = _row_widths(content)
@@ -68,18 +69,43 @@ def _read_bounded(source: Any, max_bytes: int) -> str:
         data = data.encode("utf-8", "surrogatepass")
     if len(data) > max_bytes:
         raise InvalidConfig(f"The file is larger than {max_bytes / 2**20:.0f} MB; split it into smaller files.")
-    return data.decode("utf-8-sig", errors="replace").replace("\x00", " ")
+    # One line end, so every step below numbers lines alike (a CR inside a text is whitespace anyway).
+    return data.decode("utf-8-sig", errors="replace").replace("\x00", " ").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _lines(content: str) -> Iterator[str]:
+    """The lines of `content` with their "\\n", one at a time (what the csv reader reads; no copy of the whole)."""
+    start = 0
+    while start < len(content):
+        end = content.find("\n", start)
+        end = len(content) if end < 0 else end + 1
+        yield content[start:end]
+        start = end
+
+
+def _check_line_widths(content: str) -> None:
+    """Refuse a line with so many commas that parsing it would build a huge row (a scan, no parsing)."""
+    start, number = 0, 1
+    while start <= len(content):
+        end = content.find("\n", start)
+        end = len(content) if end < 0 else end
+        commas = content.count(",", start, end)
+        if commas > MAX_COMMAS_PER_LINE:
+            raise InvalidConfig(f"Line {number} of the CSV file has {commas:,} commas; a row of texts has far fewer "
+                                f"(at most {MAX_COMMAS_PER_LINE:,} are read). Is it the right file?")
+        start, number = end + 1, number + 1
 
 
 def _first_row(content: str, max_columns: int) -> list[str]:
     """The header: the first line's fields, refused when there are more than max_columns (counted before the
     csv module builds them)."""
-    line = content.lstrip("\r\n").split("\n", 1)[0]
-    if line.count(",") >= max_columns * 4:  # far past the limit even with quoted commas: no need to parse
-        raise InvalidConfig(f"The CSV file has about {line.count(',') + 1:,} columns; at most {max_columns} are "
-                            "read. Keep the 'text' column and a few others.")
+    content = content.lstrip("\n")
+    commas = content.count(",", 0, content.find("\n") if "\n" in content else len(content))
+    if commas >= max_columns * 4:  # far past the limit even with quoted commas: no need to parse
+        raise InvalidConfig(f"The CSV file has about {commas + 1:,} columns; at most {max_columns} are read. Keep "
+                            "the 'text' column and a few others.")
     try:
-        first = next(csv.reader(io.StringIO(content.lstrip("\r\n"), newline="")), [])
+        first = next(csv.reader(_lines(content)), [])
     except csv.Error as exc:
         raise InvalidConfig(f"The CSV file could not be parsed: line 1: {exc}.") from None
     if len(first) > max_columns:
@@ -92,7 +118,7 @@ def _row_widths(content: str) -> Counter:
     """How many rows have each number of fields (lenient: only used to tell a table from lines of text)."""
     widths: Counter = Counter()
     try:
-        for fields in csv.reader(io.StringIO(content, newline="")):
+        for fields in csv.reader(_lines(content)):
             if fields and any(f.strip() for f in fields):
                 widths[len(fields)] += 1
     except csv.Error:
@@ -103,7 +129,7 @@ def _row_widths(content: str) -> Counter:
 def _text_lines(content: str, max_rows: int) -> list[str]:
     """One text per non-blank line; a line that is one quoted CSV field is unquoted."""
     texts = []
-    for line in _physical_lines(content):
+    for line in content.split("\n"):
         text = line.strip()
         if not text:
             continue
@@ -121,12 +147,6 @@ def _text_lines(content: str, max_rows: int) -> list[str]:
     return texts
 
 
-def _physical_lines(content: str) -> list[str]:
-    """Lines ended by \\n, \\r\\n or \\r only (str.splitlines also splits at rarer separators that may sit inside a
-    text), without their ends."""
-    return [line.rstrip("\r\n") for line in io.StringIO(content, newline="")]
-
-
 def _unique(names: list[str]) -> list[str]:
     """Column names made unique ('a', 'a.1', …) and never empty, as spreadsheets export them."""
     seen: Counter = Counter()
@@ -142,8 +162,8 @@ def _table(content: str, names: list[str], max_rows: int) -> pd.DataFrame:
     """The rows of a CSV file with a `text` column, each with as many fields as the header."""
     import pandas as pd
 
-    reader = csv.reader(io.StringIO(content, newline=""), strict=True)
-    lines = _physical_lines(content)  # numbered as the csv reader numbers them
+    reader = csv.reader(_lines(content), strict=True)
+    lines = content.split("\n")  # numbered as the csv reader numbers them
     only_text = names == ["text"]
     rows, malformed, count, header_seen = [], [], 0, False
     while True:

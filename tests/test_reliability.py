@@ -431,6 +431,8 @@ def test_a_file_with_a_million_columns_is_refused_quickly():
     header = ",".join(["text", *(f"c{i}" for i in range(200))]).encode()  # 201 columns: counted exactly
     with pytest.raises(InvalidConfig, match="201 columns; at most 200"):
         read_text_table(io.BytesIO(header + b"\n" + b"hi" + b",1" * 200 + b"\n"))
+    with pytest.raises(InvalidConfig, match="Line 3 of the CSV file has 5,000,000 commas"):  # a huge row, not header
+        read_text_table(io.BytesIO(b"text,n\nhi,1\n" + b"," * 5_000_000 + b"\n"))
 
 
 def test_a_file_over_the_size_limit_is_refused_before_parsing():
@@ -457,6 +459,9 @@ def test_plain_text_files_are_one_text_per_line():
         "hello, world", "this is fine", "what, a, day"]
     only_text = b"text\nI love it, really\n\"so, so sad\"\n"  # one column: a line with commas is one text
     assert list(read_text_table(io.BytesIO(only_text))["text"]) == ["I love it, really", "so, so sad"]
+    windows = b"text,n\r\nI love it,1\r\n\"two\r\nlines\",2\r\n"  # CRLF line ends, a quoted line break
+    assert read_text_table(io.BytesIO(windows)).to_dict("list") == {"text": ["I love it", "two\nlines"],
+                                                                   "n": ["1", "2"]}
 
 
 def test_batch_results_keep_other_columns_and_download_without_formulas(predictor):
