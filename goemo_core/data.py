@@ -137,32 +137,69 @@ def _load_local(folder: Path):
 
 
 def _read_tsv(path: Path, num_labels: int) -> dict[str, list]:
-    """Rows are `text<TAB>comma-separated ids<TAB>comment id`, CSV-quoted where the text holds quotes."""
+    """Rows are `text<TAB>comma-separated ids<TAB>comment id`, CSV-quoted where the text holds quotes. GoEmotions
+    texts never hold a tab or a line break, so every row is exactly one line: a row that spans lines (a stray
+    quote swallowing the rows after it), a field with a tab or a line break, or a field past the csv module's size
+    limit is a damaged file, reported with its line number."""
     texts, labels, ids = [], [], []
+
+    def damaged(line_no: int, what: str) -> MissingResource:
+        return MissingResource(f"{path}, line {line_no}: {what}. Fix or replace the file.")
+
     try:
         with path.open(encoding="utf-8", newline="") as handle:
-            for line_no, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            reader = csv.reader(handle, delimiter="\t")
+            line_no = 0  # the physical line the current row starts on
+            while True:
+                start = reader.line_num + 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # e.g. a field larger than the field limit
+                    raise damaged(reader.line_num or start, f"unreadable row ({exc})") from None
+                line_no = start
+                if reader.line_num != start:
+                    raise damaged(line_no, f"one row runs over lines {start}-{reader.line_num} (a stray '\"' "
+                                           "quoting the lines after it, or a quoted line break)")
                 if len(row) != 3:
-                    raise MissingResource(f"{path}, line {line_no}: expected 3 tab-separated fields "
-                                          f"(text, label ids, comment id), found {len(row)}. Fix or replace the file.")
+                    raise damaged(line_no, f"expected 3 tab-separated fields (text, label ids, comment id), "
+                                           f"found {len(row)}")
+                if any(c in field for field in row for c in "\t\r\n"):
+                    raise damaged(line_no, "a field holds a tab or a line break (GoEmotions texts have none)")
                 text, label_field, comment_id = row
                 try:
                     row_labels = [int(x) for x in label_field.split(",")]
                 except ValueError:
-                    raise MissingResource(f"{path}, line {line_no}: label ids '{label_field}' are not "
-                                          "comma-separated integers. Fix or replace the file.") from None
+                    raise damaged(line_no, f"label ids '{label_field[:50]}' are not comma-separated integers") \
+                        from None
                 if any(not 0 <= x < num_labels for x in row_labels):
-                    raise MissingResource(f"{path}, line {line_no}: label ids '{label_field}' are outside "
-                                          f"0..{num_labels - 1}. Fix or replace the file.")
+                    raise damaged(line_no, f"label ids '{label_field[:50]}' are outside 0..{num_labels - 1}")
                 texts.append(text)
                 labels.append(row_labels)
                 ids.append(comment_id)
+        physical = _count_lines(path)
+        if physical != len(texts):  # e.g. a bare carriage return the csv module took for a line end
+            raise MissingResource(f"{path}: {len(texts):,} rows were read from {physical:,} lines (after line "
+                                  f"{line_no}, a line break inside a row?). Fix or replace the file.")
     except UnicodeDecodeError as exc:
         raise MissingResource(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
                               "Fix or replace the file.") from None
+    except OSError as exc:
+        raise MissingResource(f"{path} cannot be read ({exc.strerror or exc}). Fix or replace the file.") from None
     if not texts:
         raise MissingResource(f"{path} holds no examples. Fix or replace the file.")
     return {"text": texts, "labels": labels, "id": ids}
+
+
+def _count_lines(path: Path) -> int:
+    """Lines as a text editor counts them: newline characters, plus a last line without one."""
+    count, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
 
 
 def _load_hub():

@@ -13,7 +13,7 @@ from .inference import predict_probabilities
 from .models import get_architecture, resolve_params
 from .models.common import EmbeddingInit
 from .runs import Run, RunStore
-from .text import UNK, TextEncoder, without_length_settings
+from .text import DEFAULT_MAX_LENGTH, UNK, TextEncoder, without_length_settings
 
 MAX_CHARS = 5000  # far more than max_length tokens ever need; keeps huge inputs cheap
 PREDICT_BATCH_SIZE = 256
@@ -33,6 +33,9 @@ class Predictor:
     def __init__(self, run: Run, device: str = "cpu"):
         from tokenizers import Tokenizer
 
+        if run.problem:  # a damaged config would otherwise surface as an unknown architecture or a bad shape
+            raise MissingResource(f"Run {run.run_id} cannot be loaded: {run.problem}. Delete it "
+                                  f"(`python -m goemo_core runs delete {run.run_id}`) or train it again.")
         missing = run.missing_files()
         if missing:
             raise MissingResource(f"Run {run.run_id} cannot be loaded: {', '.join(missing)} missing "
@@ -42,14 +45,19 @@ class Predictor:
             self.tokenizer = without_length_settings(Tokenizer.from_file(str(run.tokenizer_path)))
         except Exception as exc:
             raise MissingResource(f"Run {run.run_id}: tokenizer.json is unreadable ({type(exc).__name__}).") from None
-        self.max_length = int(config.get("max_length", 30))
-        spec = get_architecture(config.get("arch", "?"))
-        vocab = int(config.get("vocab_size") or self.tokenizer.get_vocab_size())
-        init = None
-        if config.get("embedding_init_dim"):  # same shapes as in training; the weights come from the file
-            init = EmbeddingInit(torch.zeros(vocab, int(config["embedding_init_dim"])), str(config.get("pretrained")))
-        params = spec.run_params(resolve_params(spec, config.get("params", {})), device, self.max_length)
-        self.model = spec.build(params, vocab, int(config.get("pad_id", 0)), NUM_CLASSES, init)
+        self.max_length = config.get("max_length") or DEFAULT_MAX_LENGTH
+        try:
+            spec = get_architecture(config["arch"])
+            vocab = config.get("vocab_size") or self.tokenizer.get_vocab_size()
+            init = None
+            if config.get("embedding_init_dim"):  # same shapes as in training; the weights come from the file
+                init = EmbeddingInit(torch.zeros(vocab, config["embedding_init_dim"]), str(config.get("pretrained")))
+            params = spec.run_params(resolve_params(spec, config.get("params") or {}), device, self.max_length)
+            self.model = spec.build(params, vocab, config.get("pad_id") or 0, NUM_CLASSES, init)
+        except (InvalidConfig, TypeError, ValueError, KeyError) as exc:  # settings this code cannot build
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise MissingResource(f"Run {run.run_id}: config.json describes a model this version cannot build "
+                                  f"({reason}). Train it again.") from None
         try:
             self.model.load_state_dict(run.load_weights())
         except RuntimeError as exc:

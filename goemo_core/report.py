@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def readable(runs: Sequence[Run]) -> list[Run]:
+    """The runs whose files can be read (a damaged run folder is left out of every table, not fatal to it)."""
+    return [run for run in runs if run.problem is None]
+
+
 def cost_of(run: Run) -> dict:
     """The run's cost figures (see goemo_core.cost), with what older runs recorded elsewhere."""
     cost = dict((run.metrics or {}).get("cost") or {})
@@ -50,11 +55,12 @@ def describe_run(run: Run) -> str:
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run: name, architecture, key hyperparameters, status, test metrics, epochs, cost, device."""
+    """One row per readable run: name, architecture, key hyperparameters, status, test metrics, epochs, cost,
+    device."""
     import pandas as pd
 
     rows = []
-    for run in runs:
+    for run in readable(runs):
         summary, config = run.summary(), run.config
         params = config.get("params") or {}
         rows.append({
@@ -99,6 +105,7 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
     """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download."""
     import pandas as pd
 
+    runs = readable(runs)
     table = comparison_table(runs)
     extra = []
     for run in runs:
@@ -167,7 +174,7 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
     mean best epoch and seconds per epoch. A seed counts once (its latest completed run); runs without test metrics
     are left out; the spread is None below two seeds."""
     latest: dict = {}
-    for run in sorted(runs, key=lambda r: (str(r.config.get("created") or ""), r.run_id)):
+    for run in sorted(readable(runs), key=lambda r: (str(r.config.get("created") or ""), r.run_id)):
         metrics = run.metrics
         if metrics and "accuracy" in metrics and (run.status == "completed" or run.config.get("seed") not in latest):
             latest[run.config.get("seed")] = run
@@ -175,11 +182,12 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
         raise ValueError("none of these runs has test metrics")
     rows = []
     for seed, run in latest.items():
-        history = run.history
+        seconds = [h["seconds"] for h in run.history if isinstance(h.get("seconds"), (int, float))]
+        kept = run.info.get("best_epoch")
         rows.append({"run_id": run.run_id, "seed": seed, "accuracy": run.metrics["accuracy"],
-                     "macro_f1": run.metrics["macro_f1"], "best_epoch": run.info.get("best_epoch"),
-                     "epoch_seconds": float(np.mean([h["seconds"] for h in history if "seconds" in h]))
-                     if any("seconds" in h for h in history) else None})
+                     "macro_f1": run.metrics.get("macro_f1"),
+                     "best_epoch": kept if isinstance(kept, (int, float)) and not isinstance(kept, bool) else None,
+                     "epoch_seconds": float(np.mean(seconds)) if seconds else None})
     rows.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
 
     def mean(key: str) -> float:
@@ -217,7 +225,7 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
     import pandas as pd
 
     groups: dict[str, list] = {}
-    for run in runs:
+    for run in readable(runs):
         if run.metrics and "accuracy" in run.metrics:
             groups.setdefault(recipe_key(run.config), []).append(run)
     rows = []

@@ -25,6 +25,12 @@ FINISHED = ("completed", "failed", "cancelled", "interrupted")
 _ACTIVE: set[str] = set()  # runs this process is writing right now
 _ACTIVE_LOCK = threading.Lock()
 
+# Config entries the Predictor and the reports turn into sizes or sort keys: whole numbers when present.
+_WHOLE_NUMBER_KEYS = {"max_length": 1, "vocab_size": 1, "pad_id": 0, "embedding_init_dim": 1, "seed": None,
+                      "limit": 1}  # key -> smallest allowed value (None: any)
+_MAX_RUN_ID = 200  # bytes: with the hidden prefix and suffix `delete` adds, still under the usual 255-byte limit
+_CREATE_TRIES = 20  # fresh random suffixes tried when a run id is already taken
+
 
 MAX_NAME, MAX_TAGS, MAX_TAG, MAX_NOTE = 80, 10, 30, 2000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -77,7 +83,23 @@ class Run:
     # --- reading -------------------------------------------------------------------------------------------
     @property
     def config(self) -> dict:
-        return self._read("config.json", lambda p: read_json(p, {}) or {})
+        """The run's settings; always a dict ({} when config.json is unreadable: see `problem`)."""
+        document = self._raw_config()
+        return document if isinstance(document, dict) else {}
+
+    def _raw_config(self) -> Any:
+        return self._read("config.json", lambda p: read_json(p, _MISSING))
+
+    @property
+    def problem(self) -> str | None:
+        """Why this run folder cannot be used (a damaged config.json or metrics.json), or None when it can.
+        Unreadable runs are listed as such by `runs list` and left out of every table and page."""
+        if "problem" not in self._cache:
+            classes = self.config.get("classes")
+            metrics = self._read("metrics.json", _read_json_or_missing)
+            self._cache["problem"] = _config_problem(self._raw_config()) or _metrics_problem(
+                metrics, len(classes) if isinstance(classes, list) else None)
+        return self._cache["problem"]
 
     @property
     def status(self) -> str:
@@ -89,12 +111,15 @@ class Run:
 
     @property
     def metrics(self) -> dict | None:
-        return self._read("metrics.json", read_json)
+        """The test metrics; None when the run has none or metrics.json is damaged (see `problem`)."""
+        document = self._read("metrics.json", _read_json_or_missing)
+        return document if isinstance(document, dict) and _metrics_problem(document) is None else None
 
     @property
     def info(self) -> dict:
         """Facts known at the end of training: best epoch, seconds, parameter count, error text."""
-        return self._read("info.json", lambda p: read_json(p, {}) or {})
+        document = self._read("info.json", lambda p: read_json(p, {}))
+        return document if isinstance(document, dict) else {}
 
     @property
     def weights_path(self) -> Path:
@@ -155,6 +180,7 @@ class Run:
     def write_json(self, name: str, document: Any) -> None:
         write_json(self.path / name, document)
         self._cache.pop(name, None)
+        self._cache.pop("problem", None)
 
     def set_label(self, label: RunLabel) -> None:
         self.write_json("label.json", asdict(label))
@@ -209,38 +235,110 @@ class RunStore:
         self.root = Path(root) if root is not None else (settings or get_settings()).runs_dir
 
     def create(self, config: dict) -> Run:
+        """A new run folder with its config, owner and status 'running'. An id that is taken (two runs started in
+        the same second drew the same suffix) is replaced by a fresh one; an unwritable folder is a clear error."""
         if self.root == get_settings().runs_dir:
             ensure_home()
-        self.root.mkdir(parents=True, exist_ok=True)
-        run_id = f"{config.get('arch', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            for _ in range(_CREATE_TRIES):
+                run_id = f"{config.get('arch', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+                try:
+                    (self.root / run_id).mkdir()
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                raise MissingResource(f"Could not find a free run id under {self.root} after {_CREATE_TRIES} tries; "
+                                      "try again.")
+        except OSError as exc:
+            raise MissingResource(f"Cannot create a run folder under {self.root} ({exc.strerror or exc}). Set "
+                                  "GOEMO_HOME to a folder you can write to.") from None
         run = Run(run_id, self.root / run_id)
-        run.path.mkdir(parents=True)
         with _ACTIVE_LOCK:
             _ACTIVE.add(run_id)
-        run.write_json("config.json", {**config, "run_id": run_id, "created": time.strftime("%Y-%m-%d %H:%M:%S")})
-        run.write_json("owner.json", {"pid": os.getpid(), "host": socket.gethostname()})
-        run.set_status("running")
+        try:
+            run.write_json("config.json", {**config, "run_id": run_id,
+                                           "created": time.strftime("%Y-%m-%d %H:%M:%S")})
+            run.write_json("owner.json", {"pid": os.getpid(), "host": socket.gethostname()})
+            run.set_status("running")
+        except OSError as exc:  # e.g. a full disk: leave no half-made run behind
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(run_id)
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise MissingResource(f"Cannot write the run folder {run.path} ({exc.strerror or exc}). Free some space "
+                                  "or set GOEMO_HOME to a folder you can write to.") from None
         return run
 
-    def list(self) -> list[Run]:
-        if not self.root.is_dir():
+    def _scan(self) -> list[Run]:
+        """Every run folder (one with a config.json), readable or not, newest first. Hidden names are skipped:
+        they are folders being deleted."""
+        try:
+            entries = list(self.root.iterdir()) if self.root.is_dir() else []
+        except OSError:
             return []
-        runs = [Run(p.name, p) for p in self.root.iterdir() if p.is_dir() and (p / "config.json").is_file()]
+        runs = []
+        for p in entries:
+            try:
+                if not p.name.startswith(".") and p.is_dir() and (p / "config.json").is_file():
+                    runs.append(Run(p.name, p))
+            except OSError:  # an entry that vanished or cannot be read: not a run
+                continue
         return sorted(runs, key=lambda r: r.run_id.split("-", 1)[-1], reverse=True)
 
+    def list(self) -> list[Run]:
+        """The readable runs, newest first (see `unreadable` for the others)."""
+        return [run for run in self._scan() if run.problem is None]
+
+    def unreadable(self) -> list[tuple[str, str]]:
+        """(run id, reason) of every run folder whose config.json or metrics.json is damaged."""
+        return [(run.run_id, run.problem) for run in self._scan() if run.problem is not None]
+
     def get(self, run_id: str) -> Run:
-        run = Run(run_id, self.root / run_id)
-        if "/" in run_id or run_id in ("", ".", "..") or not (run.path / "config.json").is_file():
-            raise MissingResource(f"No run '{run_id}' under {self.root}. `python -m goemo_core runs list` shows "
+        """A run folder by id, readable or not (so a damaged run can still be deleted)."""
+        shown = run_id if len(str(run_id)) <= 80 else f"{str(run_id)[:80]}…"
+        missing = MissingResource(f"No run '{shown}' under {self.root}. `python -m goemo_core runs list` shows "
                                   "the runs there (GOEMO_HOME selects the artifacts folder).")
+        if not _plausible_run_id(run_id):
+            raise missing
+        run = Run(run_id, self.root / run_id)
+        try:
+            if not (run.path / "config.json").is_file():
+                raise missing
+        except OSError:  # e.g. a name the file system refuses
+            raise missing from None
         return run
 
     def delete(self, run_id: str) -> None:
+        """Delete a run folder, never one that is training (here or in another live process) and never through a
+        symbolic link. The folder is first renamed to a hidden name, so a failure leaves the run whole or gone."""
         run = self.get(run_id)
         with _ACTIVE_LOCK:
             if run_id in _ACTIVE:
                 raise MissingResource(f"Run {run_id} is still training; cancel its job before deleting it.")
-        shutil.rmtree(run.path)
+        if run.status == "running" and self._owner_alive(run):
+            owner = read_json(run.path / "owner.json", {})
+            owner = owner if isinstance(owner, dict) else {}
+            raise MissingResource(f"Run {run_id} is still training (process {owner.get('pid', '?')} on "
+                                  f"{owner.get('host', '?')}); cancel or stop it before deleting it.")
+        if run.path.is_symlink():
+            raise MissingResource(f"{run.path} is a symbolic link; it is not deleted (only run folders inside "
+                                  f"{self.root} are). Remove the link yourself if it should go.")
+        trash = self.root / f".deleting-{run_id}-{secrets.token_hex(4)}"
+        try:
+            os.rename(run.path, trash)
+        except OSError as exc:
+            raise MissingResource(f"Cannot delete run {run_id}: {self.root} is not writable "
+                                  f"({exc.strerror or exc}). Nothing was deleted.") from None
+        try:
+            shutil.rmtree(trash)
+        except OSError as exc:
+            try:  # put back what is left, so the run stays visible rather than half-hidden
+                os.rename(trash, run.path)
+            except OSError:
+                pass
+            raise MissingResource(f"Cannot delete run {run_id} completely ({exc.strerror or exc}); check the "
+                                  f"permissions of {run.path}.") from None
 
     def mark_interrupted(self) -> list[str]:
         """Runs left 'running' by a process that is gone (or by this process, which no longer writes them)
@@ -258,11 +356,12 @@ class RunStore:
         with _ACTIVE_LOCK:
             if run.run_id in _ACTIVE:
                 return True
-        owner = read_json(run.path / "owner.json", {}) or {}
+        owner = read_json(run.path / "owner.json", {})
+        owner = owner if isinstance(owner, dict) else {}
         pid, host = owner.get("pid"), owner.get("host")
         if host is not None and host != socket.gethostname():
             return True  # another machine sharing GOEMO_HOME: its processes cannot be checked from here
-        if not isinstance(pid, int) or pid == os.getpid():
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
             return False
         try:
             os.kill(pid, 0)
@@ -281,18 +380,100 @@ def _read_status(path: Path) -> str:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    """One record per line; a torn or foreign line is skipped."""
+    """One record per line; a torn or foreign line (not an object with a whole-number epoch) is skipped."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except (OSError, ValueError):
         return []
     records = []
     for line in lines:
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             continue
+        if isinstance(record, dict) and _is_whole(record.get("epoch")):
+            records.append(record)
     return records
+
+
+_MISSING = object()
+
+
+def _read_json_or_missing(path: Path) -> Any:
+    """The parsed file; None when it does not exist; _MISSING when it exists but is not JSON."""
+    if not path.exists():
+        return None
+    return read_json(path, _MISSING)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", dict: "an object", str: "a string", type(None): "null", bool: "a boolean",
+            float: "a decimal number"}.get(type(value), "a number")
+
+
+def _config_problem(config: Any) -> str | None:
+    """Why a parsed config.json cannot describe a run, or None."""
+    if config is _MISSING:
+        return "config.json is unreadable or not valid JSON"
+    if not isinstance(config, dict):
+        return f"config.json holds {_kind(config)}, not an object"
+    arch = config.get("arch")
+    if not isinstance(arch, str) or not arch:
+        return "config.json has no architecture ('arch')"
+    if not isinstance(config.get("params", {}) or {}, dict):
+        return "config.json: 'params' is not an object"
+    for key, least in _WHOLE_NUMBER_KEYS.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        if not _is_whole(value):
+            return f"config.json: '{key}' is {_kind(value)}, not a whole number"
+        if least is not None and value < least:
+            return f"config.json: '{key}' is {value}, below {least}"
+    return None
+
+
+def _metrics_problem(metrics: Any, classes: int | None = None) -> str | None:
+    """Why a parsed metrics.json cannot be shown, or None (also for a run without one). `classes`: how many the
+    run's config names, when it does."""
+    if metrics is None:
+        return None
+    if metrics is _MISSING or not isinstance(metrics, dict):
+        return "metrics.json is not a JSON object"
+    for key in ("accuracy", "macro_f1"):
+        if key in metrics and not _is_number(metrics[key]):
+            return f"metrics.json: '{key}' is not a number"
+    per_class = metrics.get("per_class")
+    if per_class is not None:
+        if not isinstance(per_class, dict) or not all(
+                isinstance(row, dict) and all(_is_number(row.get(k)) for k in ("precision", "recall", "f1", "support"))
+                for row in per_class.values()):
+            return "metrics.json: 'per_class' is not a table of numbers"
+        if classes is not None and len(per_class) != classes:
+            return f"metrics.json: 'per_class' has {len(per_class)} classes, not {classes}"
+    confusion = metrics.get("confusion")
+    if confusion is not None:
+        size = classes or (len(per_class) if isinstance(per_class, dict) else None)
+        size = size or (len(confusion) if isinstance(confusion, list) else 0)
+        if not (isinstance(confusion, list) and size and len(confusion) == size and all(
+                isinstance(row, list) and len(row) == size and all(_is_number(v) for v in row) for row in confusion)):
+            return "metrics.json: 'confusion' is not a square matrix of counts, one row per class"
+    return None
+
+
+def _plausible_run_id(run_id: str) -> bool:
+    """A name that can only mean a folder directly inside the runs folder."""
+    return (isinstance(run_id, str) and 0 < len(run_id.encode("utf-8", "surrogatepass")) <= _MAX_RUN_ID
+            and run_id not in (".", "..") and not run_id.startswith(".")
+            and not any(c in run_id for c in ("/", "\\", "\x00")))
 
 
 # --- helpers for the Compare and Classify pages ----------------------------------------------------------------
@@ -301,8 +482,8 @@ def _read_jsonl(path: Path) -> list[dict]:
 def best_epoch(run: Run) -> int | None:
     """The epoch whose weights were kept: info.json's, else the last history record marked best."""
     epoch = run.info.get("best_epoch")
-    if epoch:
-        return int(epoch)
+    if _is_whole(epoch) and epoch > 0:
+        return epoch
     marked = [r["epoch"] for r in run.history if r.get("best")]
     return int(marked[-1]) if marked else None
 

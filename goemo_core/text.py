@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import heapq
 import threading
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -38,24 +41,92 @@ class EncodedSplit:
 
 
 def learn_tokenizer(texts: Sequence[str], vocab_size: int = LEARNT_VOCAB_SIZE):
-    """A lower-casing WordPiece vocabulary learnt from `texts` (the train split)."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        trainers,
-    )
+    """A lower-casing WordPiece vocabulary learnt from `texts` (the train split). The merges are chosen here, not by
+    the tokenizers library's trainer: that one breaks ties between equally frequent pairs in hash-map order, which
+    changes from process to process, so the same texts gave different vocabularies (and different runs). Here ties
+    go to the alphabetically first pair, and the same texts always give the same file, byte for byte."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+    tokenizer = Tokenizer(models.WordPiece({PAD: 0, UNK: 1}, unk_token=UNK))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=[PAD, UNK],
-                                        show_progress=False)
-    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    words: Counter[str] = Counter()
+    for text in texts:
+        normalized = tokenizer.normalizer.normalize_str(str(text))
+        words.update(word for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized))
+    vocab = wordpiece_vocab(words, vocab_size, min_frequency=2, specials=(PAD, UNK))
+    tokenizer.model = models.WordPiece(vocab, unk_token=UNK)
+    tokenizer.add_special_tokens([PAD, UNK])
     return tokenizer
+
+
+def wordpiece_vocab(words: dict[str, int], vocab_size: int, min_frequency: int = 2,
+                    specials: Sequence[str] = (PAD, UNK), prefix: str = "##") -> dict[str, int]:
+    """Token → id: the special tokens, every character (and its "##" continuation form), then the merges of
+    adjacent pieces, most frequent pair first (ties: the alphabetically first pair), until `vocab_size` tokens or
+    no pair occurs `min_frequency` times. The WordPiece training of BERT and of the tokenizers library, with a
+    deterministic order."""
+    vocab: dict[str, int] = {}
+
+    def add(token: str) -> None:
+        vocab.setdefault(token, len(vocab))
+
+    for token in specials:
+        add(token)
+    order = sorted(words)
+    symbols = [[word[0], *(prefix + c for c in word[1:])] for word in order]
+    counts = [words[word] for word in order]
+    alphabet: Counter[str] = Counter()
+    for pieces, count in zip(symbols, counts):
+        for piece in pieces:
+            alphabet[piece] += count
+    for piece in sorted(alphabet, key=lambda piece: (piece.startswith(prefix), -alphabet[piece], piece)):
+        add(piece)
+
+    pair_counts: dict[tuple[str, str], int] = defaultdict(int)
+    where: dict[tuple[str, str], set[int]] = defaultdict(set)  # pair → the words it occurs in
+    for i, (pieces, count) in enumerate(zip(symbols, counts)):
+        for pair in zip(pieces, pieces[1:]):
+            pair_counts[pair] += count
+            where[pair].add(i)
+    heap = [(-count, a, b) for (a, b), count in pair_counts.items() if count >= min_frequency]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negative, a, b = heapq.heappop(heap)
+        if pair_counts.get((a, b), 0) != -negative:  # stale: the pair's current count has its own entry
+            continue
+        merged = a + (b[len(prefix):] if b.startswith(prefix) else b)
+        add(merged)
+        changed = set()
+        for i in sorted(where.pop((a, b), ())):
+            pieces, count = symbols[i], counts[i]
+            before = list(zip(pieces, pieces[1:]))
+            joined, j = [], 0
+            while j < len(pieces):
+                if j + 1 < len(pieces) and pieces[j] == a and pieces[j + 1] == b:
+                    joined.append(merged)
+                    j += 2
+                else:
+                    joined.append(pieces[j])
+                    j += 1
+            symbols[i] = joined
+            after = list(zip(joined, joined[1:]))
+            for pair in before:
+                pair_counts[pair] -= count
+            for pair in after:
+                pair_counts[pair] += count
+                where[pair].add(i)
+            for pair in set(before) - set(after):
+                if pair != (a, b):
+                    where[pair].discard(i)
+            changed.update(before, after)
+        pair_counts.pop((a, b), None)
+        for pair in sorted(changed):
+            count = pair_counts.get(pair, 0)
+            if count >= min_frequency and pair != (a, b):
+                heapq.heappush(heap, (-count, *pair))
+    return vocab
 
 
 def load_pretrained_tokenizer(name_or_path: str):
@@ -102,16 +173,21 @@ def get_tokenizer(train_texts: Sequence[str], pretrained: str | None, cache_dir:
         return load_pretrained_tokenizer(pretrained)
     from tokenizers import Tokenizer
 
-    path = Path(cache_dir) / "tokenizers" / f"wordpiece-{LEARNT_VOCAB_SIZE}-{data_key}.json"
+    # "v2": vocabularies learnt before the deterministic learner are not reused.
+    path = Path(cache_dir) / "tokenizers" / f"wordpiece-v2-{LEARNT_VOCAB_SIZE}-{data_key}.json"
     with _LOCK:
         if path.is_file():
             try:
                 return Tokenizer.from_file(str(path))
             except Exception:  # a corrupt cache entry is rebuilt, never trusted
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
         tokenizer = learn_tokenizer(train_texts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_with(path, lambda tmp: tokenizer.save(str(tmp)))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_with(path, lambda tmp: tokenizer.save(str(tmp)))
+        except Exception:  # a cache that cannot be written (the library raises plain Exceptions) costs time only
+            pass
         return tokenizer
 
 
@@ -166,12 +242,19 @@ def encode_split(tokenizer, texts: Sequence[str], labels: Sequence[int], max_len
     if path.is_file():
         try:
             cached = load_file(str(path))
-            return EncodedSplit(cached["ids"], cached["lengths"], label_tensor)
+            ids, lengths = cached["ids"], cached["lengths"]
+            if tuple(ids.shape) == (len(texts), max_length) and tuple(lengths.shape) == (len(texts),):
+                return EncodedSplit(ids, lengths, label_tensor)
+            raise ValueError("cached tensors of another shape")
         except Exception:
-            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
     ids, lengths = encode_texts(tokenizer, texts, max_length)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_tensors(path, {"ids": ids, "lengths": lengths})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_tensors(path, {"ids": ids, "lengths": lengths})
+    except Exception:  # a cache that cannot be written costs time, not the run
+        pass
     return EncodedSplit(ids, lengths, label_tensor)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import threading
 import time
@@ -17,8 +19,8 @@ from .config import TrainConfig
 from .context import JobContext
 from .cost import run_cost
 from .data import EKMAN_CLASSES, class_counts
-from .errors import Cancelled
-from .files import write_atomic
+from .errors import Cancelled, MissingResource
+from .files import write_atomic, write_with
 from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
 from .prepare import PreparedData, build_model, count_parameters, prepare_data
@@ -86,7 +88,14 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         "vocab_size": data.tokenizer.get_vocab_size(), "pad_id": pad_id(data.tokenizer),
         "train_examples": len(data.train), "train_class_counts": class_counts(data.train.labels.tolist()),
     })
-    data.tokenizer.save(str(run.tokenizer_path))
+    try:
+        write_with(run.tokenizer_path, lambda tmp: data.tokenizer.save(str(tmp)))
+    except Exception as exc:  # e.g. a full disk: the run cannot be used later, so it is failed now
+        with contextlib.suppress(OSError):
+            run.write_json("info.json", {"error": f"{type(exc).__name__}: {exc}"})
+        run.set_status("failed")
+        raise MissingResource(f"Cannot write {run.tokenizer_path} ({exc}). Free some space or set GOEMO_HOME to a "
+                              "folder you can write to.") from None
     if label is not None and label != RunLabel():
         run.set_label(label)
     if on_run_created is not None:
@@ -116,21 +125,24 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     except BaseException as exc:
         status, error = "failed", exc
     metrics = None
-    try:
-        run.write_history(trainer.history)
-        if trainer.best_state is not None and status != "failed":
-            run.save_weights(trainer.model.state_dict())
-            metrics = finish_test_metrics(run, trainer, data)
-            metrics["cost"] = measured_cost(run, data, device, trainer, time.perf_counter() - started, log)
-            run.write_json("metrics.json", metrics)
-        run.write_json("info.json", {"best_epoch": trainer.best_epoch, "seconds": time.perf_counter() - started,
-                                     "parameters": parameters, "epochs_run": len(trainer.history),
-                                     "precision": trainer.precision, "notes": trainer.notes,
-                                     "error": None if error is None else f"{type(error).__name__}: {error}"})
-    finally:
-        run.set_status(status)
+    with _interrupts_deferred() as deferred:
+        try:
+            run.write_history(trainer.history)
+            if trainer.best_state is not None and status != "failed":
+                run.save_weights(trainer.model.state_dict())
+                metrics = finish_test_metrics(run, trainer, data)
+                metrics["cost"] = measured_cost(run, data, device, trainer, time.perf_counter() - started, log)
+                run.write_json("metrics.json", metrics)
+            run.write_json("info.json", {"best_epoch": trainer.best_epoch, "seconds": time.perf_counter() - started,
+                                         "parameters": parameters, "epochs_run": len(trainer.history),
+                                         "precision": trainer.precision, "notes": trainer.notes,
+                                         "error": None if error is None else f"{type(error).__name__}: {error}"})
+        finally:
+            run.set_status(status)
     if error is not None or interrupted is not None:
         raise error or interrupted
+    if deferred:  # Ctrl-C while the finished run was being written: it is complete, then the process stops
+        raise KeyboardInterrupt
     return RunResult(run, trainer.history, trainer.best_epoch, metrics, status)
 
 
@@ -144,6 +156,24 @@ def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, s
     except Exception as exc:  # a measurement, not the result: the run stays completed without it
         log(f"could not measure the inference speed ({type(exc).__name__}: {exc})")
         return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Ctrl-C is held back while a run's weights, metrics and status are written (a run cut off there would be
+    'completed' without metrics, or 'cancelled' without its weights). Yields a list that records a held-back
+    interrupt. Only where Ctrl-C raises KeyboardInterrupt (Python's handler, in the main thread) does anything
+    change: a worker that ignores SIGINT keeps ignoring it."""
+    received: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield received
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:

@@ -4,14 +4,23 @@ import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.errors import GoEmoError
-from goemo_core.classify import EXAMPLE_SENTENCES, probability_frame, read_text_table, results_table, split_lines
+from goemo_core.classify import (
+    EXAMPLE_SENTENCES,
+    pasted_lines,
+    probability_frame,
+    read_text_table,
+    results_csv,
+    results_table,
+)
 from goemo_core.runs import RunStore
 from views.charts import probability_bars
-from views.common import page_setup, predictor, user_errors
+from views.common import page_setup, predictor, unreadable_runs_note, user_errors
 
 page_setup("Classify", ":material/chat:")
 
-runs = [run for run in RunStore().list() if run.status == "completed" and not run.missing_files()]
+store = RunStore()
+runs = [run for run in store.list() if run.status == "completed" and not run.missing_files()]
+unreadable_runs_note(store)
 if not runs:
     st.info("No completed runs yet: train a model on the **Train** page (a quick run with a small limit takes a "
             "minute), then come back here.", icon=":material/info:")
@@ -77,21 +86,33 @@ with single:
                          column_config={m: st.column_config.NumberColumn(m, format="%.4f") for m in answered})
 
 with batch:
-    st.caption("Paste one text per line, or upload a CSV file with a `text` column.")
+    st.caption("Paste one text per line, or upload a file: a CSV file with a `text` column (its other columns are "
+               "kept in the results), or a .txt or .csv file with one text per line. A CSV row with more or fewer "
+               "fields than the header (a text with an unquoted comma, say) is not guessed at: the file is refused "
+               "with the line numbers to fix (in a file whose only column is `text`, such a line is taken whole). "
+               "An uploaded file is used instead of the pasted lines; downloaded cells that a spreadsheet would run "
+               "as formulas start with a `'`.")
     lines = st.text_area("Texts, one per line", key="batch_lines", height=150)
-    upload = st.file_uploader("CSV file", type=["csv"], key="batch_csv")
-    texts = split_lines(lines)
-    if upload is not None:
-        try:
-            texts = list(read_text_table(upload)["text"])
-        except GoEmoError as exc:  # malformed CSV: say what is wrong, keep the page
-            st.error(f"{upload.name}: {exc}", icon=":material/error:")
-            texts = []
+    upload = st.file_uploader("CSV or text file", type=["csv", "txt"], key="batch_csv")
+    texts, inputs = [], None
+    try:
+        if upload is not None:
+            inputs = read_text_table(upload, name=upload.name)
+            texts = list(inputs["text"])
+            ignored = " (the pasted lines are ignored while a file is uploaded)" if lines.strip() else ""
+            st.caption(f"Classifying the {len(texts):,} text(s) of the uploaded file **{upload.name}**{ignored}.")
+        else:
+            texts = pasted_lines(lines)
+            if texts:
+                st.caption(f"Classifying the {len(texts):,} pasted line(s).")
+    except GoEmoError as exc:  # a malformed or oversized input: say what is wrong, keep the page
+        st.error(f"{upload.name}: {exc}" if upload is not None else str(exc), icon=":material/error:")
+        texts, inputs = [], None
     if texts:
         with st.spinner(f"Classifying {len(texts):,} text(s)…"):
-            table = results_table({run_id: model.predict(texts) for run_id, model in predictors.items()})
+            table = results_table({run_id: model.predict(texts) for run_id, model in predictors.items()}, inputs)
         st.dataframe(table, hide_index=True, key="batch_results",
                      column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
                                     **{c: st.column_config.NumberColumn(format="%.3f") for c in EKMAN_CLASSES}})
-        st.download_button("Download predictions (CSV)", table.to_csv(index=False), file_name="goemo-predictions.csv",
+        st.download_button("Download predictions (CSV)", results_csv(table), file_name="goemo-predictions.csv",
                            mime="text/csv", on_click="ignore", key="batch_download", icon=":material/download:")

@@ -12,17 +12,21 @@ from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison
                                describe_run, mean_std, pareto_front, per_class_comparison, run_labels, seed_summary)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
-from views.common import page_setup, user_errors
+from views.common import page_setup, unreadable_runs_note, user_errors
 
 page_setup("Compare", ":material/compare:")
 store = RunStore()
 runs = store.list()
-if not runs:
+unreadable = unreadable_runs_note(store)  # listed for deletion below, compared nowhere
+if not runs and not unreadable:
     st.info("No runs yet. Launch one on the **Train** page; it appears here as soon as it starts.",
             icon=":material/info:")
     st.stop()
 
 # --- the runs table; selecting rows picks the runs compared below ----------------------------------------------
+if not runs:
+    st.info("No readable runs: delete the damaged folders below, then launch a run on the **Train** page.",
+            icon=":material/info:")
 table = comparison_table(runs)
 # Keyed by the set of runs: when one is added or deleted the selection resets to the newest completed runs.
 table_key = "compare-runs-" + hashlib.sha1(",".join(table["run_id"]).encode()).hexdigest()[:10]
@@ -41,7 +45,7 @@ event = st.dataframe(
         "lr": st.column_config.NumberColumn("lr", format="%g"),
     },
 )
-limited = int(table["limit"].notna().sum())
+limited = int(table["limit"].notna().sum()) if "limit" in table else 0
 if limited:
     st.caption(f"{limited} run(s) trained on a `limit` (the first N examples of every split, test included): quick "
                "checks whose test figures do not compare with full-data runs.")
@@ -59,8 +63,9 @@ def delete_runs() -> None:
 
 
 with st.expander("Delete runs"):
-    targets = st.multiselect("Runs to delete", [run.run_id for run in runs], key="delete_targets",
-                             format_func=lambda rid: describe_run(store.get(rid)))
+    described = {run.run_id: describe_run(run) for run in runs}
+    targets = st.multiselect("Runs to delete", [*described, *unreadable], key="delete_targets",
+                             format_func=lambda rid: described.get(rid, f"{rid} · unreadable"))
     confirm = st.checkbox(f"Yes, delete {len(targets)} run folder(s) for good", key="delete_confirm")
     st.button("Delete", type="primary", disabled=not (targets and confirm), on_click=delete_runs,
               icon=":material/delete:", key="delete_button")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard, mean_std
 from goemo_core.runs import RunStore
-from views.common import interrupted_runs, job_manager, page_link, page_setup
+from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
 st.markdown(
@@ -13,7 +13,8 @@ st.markdown(
     "background, tune with Optuna, compare runs and try sentences."
 )
 
-runs = RunStore().list()
+store = RunStore()
+runs = store.list()
 jobs = job_manager().active()
 left, middle, right = st.columns(3)
 left.metric("Runs", len(runs))
@@ -21,6 +22,7 @@ middle.metric("Completed runs", sum(r.status == "completed" for r in runs))
 right.metric("Running jobs", len(jobs))
 if interrupted_runs():
     st.info(f"{len(interrupted_runs())} run(s) left running by a stopped server were marked interrupted.")
+unreadable_runs_note(store)
 
 board = leaderboard(runs)
 st.subheader("Leaderboard")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -71,3 +72,8 @@ def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: floa
         run.write_json("metrics.json", {"accuracy": accuracy, "macro_f1": macro_f1})
     run.set_status("completed" if accuracy is not None else "failed")
     return run
+
+
+def digest(path: Path) -> dict[str, str]:
+    """SHA-256 of every file in a run folder: equal digests mean the run was not altered."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(path).iterdir()) if p.is_file()}

@@ -10,6 +10,8 @@ from goemo_core import data
 from goemo_core.errors import MissingResource
 from goemo_core.settings import get_settings
 
+from conftest import DATA_DIR
+
 EXPECTED_TRAIN = {"anger": 5316, "disgust": 579, "fear": 618, "joy": 16941, "sadness": 2648, "surprise": 4485,
                   "neutral": 12823}
 EXPECTED_TEST = {"anger": 701, "disgust": 84, "fear": 89, "joy": 2052, "sadness": 319, "surprise": 576,
@@ -103,6 +105,56 @@ def test_malformed_rows_are_named(tmp_path, monkeypatch, rows, message):
     monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "d"))
     with pytest.raises(MissingResource, match=message):
         data.load_goemotions()
+
+
+REAL_ROWS = (DATA_DIR / "train.tsv").read_text(encoding="utf-8").splitlines()[:40]
+
+
+@pytest.mark.parametrize("bad_row, line, message", [
+    ('"' + REAL_ROWS[9], 10, "one row runs over lines 10-"),  # a stray quote swallowing the rows after it
+    ('"a quoted\ttab"\t27\tx', 10, "a field holds a tab or a line break"),
+    ('"a quoted\nline break"\t27\tx', 10, "one row runs over lines 10-11"),
+    ("x" * 200_000 + "\t27\tx", 10, "field larger than field limit"),
+    ("a carriage\rreturn\t27\tx", 10, "expected 3 tab-separated fields"),
+    ("", 10, "found 0"),
+])
+def test_damaged_data_files_name_the_file_and_line(tmp_path, monkeypatch, capsys, bad_row, line, message):
+    from goemo_core.cli import main
+
+    rows = REAL_ROWS[:9] + [bad_row] + REAL_ROWS[10:]
+    write_folder(tmp_path / "d", "\n".join(rows) + "\n")
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "d"))
+    with pytest.raises(MissingResource, match=message) as caught:
+        data.load_goemotions()
+    assert f"{tmp_path / 'd' / 'train.tsv'}, line {line}:" in str(caught.value)
+    assert main(["stats"]) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"train.tsv, line {line}:" in err and "Traceback" not in err
+
+
+def test_a_row_count_that_disagrees_with_the_lines_is_refused(tmp_path, monkeypatch):
+    write_folder(tmp_path / "d", "fine\t27\ta\nalso fine\t17\tb\rhidden\t27\tc\n")  # a bare CR ends a row
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "d"))
+    with pytest.raises(MissingResource, match="3 rows were read from 2 lines"):
+        data.load_goemotions()
+
+
+def test_real_splits_keep_their_escaped_quotes():
+    loaded = data.load_goemotions()
+    assert {s: len(loaded[s]) for s in data.SPLITS} == {"train": 43410, "validation": 5426, "test": 5427}
+    quoted = 0
+    for split, filename in data.SPLIT_FILES.items():
+        lines = (DATA_DIR / filename).read_text(encoding="utf-8").splitlines()
+        texts = loaded[split]["text"]
+        assert len(lines) == len(texts)
+        for line, text in zip(lines, texts):
+            field = line.split("\t")[0]
+            if field.startswith('"'):  # CSV quoting: quotes inside are doubled
+                quoted += 1
+                assert text == field[1:-1].replace('""', '"')
+            else:
+                assert text == field
+    assert quoted == 1383
 
 
 def test_small_local_folder_loads(tmp_path, monkeypatch):

@@ -1,7 +1,6 @@
 """Faults a user can cause: odd text, bad CSV uploads, damaged run directories. Each gets a clear message and
 nothing completed is lost or altered."""
 
-import hashlib
 import io
 import os
 import subprocess
@@ -16,13 +15,13 @@ from goemo_core.runs import RunStore
 from goemo_core.config import make_config
 from goemo_core.train import train_run
 
+from conftest import DATA_DIR, digest
+
 
 @pytest.fixture(scope="module")
 def run_home(tmp_path_factory):
     """One tiny completed run, trained once for the module."""
     home = tmp_path_factory.mktemp("reliability")
-    from conftest import DATA_DIR
-
     old = {k: os.environ.get(k) for k in ("GOEMO_HOME", "GOEMO_DATA_DIR", "GOEMO_PRETRAINED")}
     os.environ.update(GOEMO_HOME=str(home), GOEMO_DATA_DIR=str(DATA_DIR))
     os.environ.pop("GOEMO_PRETRAINED", None)  # the learnt vocabulary: emoji and Japanese are unknown to it
@@ -43,10 +42,6 @@ def predictor(run_home, monkeypatch):
     home, run_id = run_home
     monkeypatch.setenv("GOEMO_HOME", str(home))
     return Predictor.from_run_id(run_id)
-
-
-def digest(path):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.iterdir()) if p.is_file()}
 
 
 @pytest.mark.parametrize("text, note", [
@@ -161,3 +156,382 @@ def test_passwords_are_masked():
 
     assert mask_url("postgresql://bob:s3cr3t@db:5432/optuna") == "postgresql://bob:***@db:5432/optuna"
     assert mask_url("sqlite:////tmp/optuna.db") == "sqlite:////tmp/optuna.db"
+
+
+# --- damaged run folders next to good ones ---------------------------------------------------------------------------
+
+TINY = {"limit": 150, "epochs": 1, "hidden_size": 16, "embedding_dim": 16, "head_units": 16, "device": "cpu"}
+
+
+def copy_run(run_home, home, run_id=None):
+    """A copy of the module's trained run in `home` (under `run_id`), so a test can damage or delete it."""
+    import shutil
+
+    source_home, source_id = run_home
+    target = home / "runs" / (run_id or source_id)
+    shutil.copytree(source_home / "runs" / source_id, target)
+    return target
+
+
+def damage_config(folder, **changes):
+    import json
+
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **changes}))
+
+
+@pytest.fixture
+def good_and_bad_runs(run_home, goemo_env):
+    """The trained run, and damaged copies of it: config.json a list, and four sizes that are not numbers."""
+    import json
+
+    good = copy_run(run_home, goemo_env)
+    bad = {}
+    for key, value in (("config", None), ("max_length", "thirty"), ("vocab_size", [1]), ("pad_id", "0"),
+                       ("embedding_init_dim", {"d": 1})):
+        folder = copy_run(run_home, goemo_env, f"gru-20000101-00000{len(bad)}-bad{len(bad)}")
+        if value is None:
+            (folder / "config.json").write_text(json.dumps([1, 2, 3]))
+        else:
+            damage_config(folder, **{key: value})
+        bad[folder.name] = key
+    return good.name, bad
+
+
+def test_damaged_runs_are_left_out_of_every_table(good_and_bad_runs):
+    from goemo_core.report import comparison_export, comparison_table, leaderboard, seed_summary, summarise_runs
+
+    good, bad = good_and_bad_runs
+    store = RunStore()
+    before = digest(store.get(good).path)
+    assert [r.run_id for r in store.list()] == [good]
+    assert {run_id: reason for run_id, reason in store.unreadable()}.keys() == bad.keys()
+    for run_id, key in bad.items():
+        assert store.get(run_id).config is not None and isinstance(store.get(run_id).config, dict)
+        assert (key if key != "config" else "list") in dict(store.unreadable())[run_id]
+    everything = [store.get(run_id) for run_id in [good, *bad]]  # even when handed damaged runs
+    assert list(comparison_table(everything)["run_id"]) == [good]
+    assert list(comparison_export(everything)["run_id"]) == [good]
+    assert list(seed_summary(everything)["runs"]) == [1] and summarise_runs(everything)["runs"] == [good]
+    assert leaderboard(everything).empty  # a limited run is not on the full-data board
+    assert digest(store.get(good).path) == before
+
+
+def test_cli_lists_damaged_runs_as_unreadable_and_skips_them_elsewhere(good_and_bad_runs, capsys):
+    import json
+
+    from goemo_core.cli import main
+
+    good, bad = good_and_bad_runs
+    assert main(["runs", "list", "--json"]) == 0
+    rows = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[good]["status"] == "completed" and rows.keys() == {good, *bad}
+    for run_id, key in bad.items():
+        assert rows[run_id]["status"] == "unreadable" and "config.json" in rows[run_id]["reason"]
+    assert main(["runs", "list"]) == 0
+    text = capsys.readouterr().out
+    assert all(f"{run_id}" in text for run_id in bad) and text.count("unreadable") == len(bad)
+    assert main(["runs", "summary", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [row["runs"] for row in json.loads(captured.out)] == [1] and "5 unreadable" in captured.err
+    for run_id in bad:
+        assert main(["predict", "--run", run_id, "--text", "hello"]) == 3
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "config.json" in err
+        assert "unknown architecture" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["home.py", "compare.py", "classify.py"])
+def test_pages_render_next_to_damaged_runs(good_and_bad_runs, fresh_manager, name):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    good, bad = good_and_bad_runs
+    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    captions = "\n".join(c.value for c in at.caption)
+    assert all(run_id in captions for run_id in bad)  # named, not shown
+    if name == "compare.py":
+        assert list(at.dataframe[0].value["run_id"]) == [good]
+        assert set(at.multiselect(key="delete_targets").options) == {good, *bad}  # damaged runs can be deleted
+    if name == "classify.py":
+        assert at.multiselect(key="classify_runs").options == [f"{good} · test acc "
+                                                               f"{RunStore().get(good).metrics['accuracy']:.1f}%"]
+
+
+def test_cli_bad_paths_are_one_line_errors(run_home, goemo_env, capsys):
+    from goemo_core.cli import main
+
+    copy_run(run_home, goemo_env)
+    for argv in (["predict", "--run", "a" * 300, "--text", "hi"], ["runs", "delete", "a" * 300],
+                 ["runs", "delete", "é" * 200], ["predict", "--run", "../" + run_home[1], "--text", "hi"]):
+        assert main(argv) == 3
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "No run" in err and "Traceback" not in err
+
+
+def test_training_into_an_unwritable_runs_folder_is_a_clear_error(run_home, goemo_env, capsys, monkeypatch):
+    from pathlib import Path
+
+    from goemo_core.cli import main
+
+    kept = copy_run(run_home, goemo_env)
+    before = digest(kept)
+    runs_dir, mkdir = goemo_env / "runs", Path.mkdir
+
+    def refuse(self, *args, **kwargs):  # root ignores chmod: refuse like a read-only folder would
+        if self.parent == runs_dir:
+            raise PermissionError(13, "Permission denied", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    code = main(["train", "--arch", "gru", "--limit", "150", "--epochs", "1", "--set", "hidden_size=16",
+                 "--set", "embedding_dim=16"])
+    err = capsys.readouterr().err
+    assert code == 3 and "Permission denied" in err and "GOEMO_HOME" in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error:")
+    assert [p.name for p in runs_dir.iterdir()] == [kept.name] and digest(kept) == before
+
+
+def test_cli_delete_refuses_links_and_read_only_folders(run_home, goemo_env, capsys, monkeypatch, tmp_path):
+    from goemo_core import runs
+    from goemo_core.cli import main
+
+    outside = copy_run(run_home, tmp_path / "elsewhere")
+    link = goemo_env / "runs" / "gru-20000101-000000-link"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside, target_is_directory=True)
+    before = digest(outside)
+    assert main(["runs", "delete", link.name]) == 3
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and len(err.strip().splitlines()) == 1
+    assert link.is_symlink() and digest(outside) == before
+
+    kept = copy_run(run_home, goemo_env)
+    before = digest(kept)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(runs.os, "rename", refuse)
+    assert main(["runs", "delete", kept.name]) == 3
+    err = capsys.readouterr().err
+    assert "not writable" in err and len(err.strip().splitlines()) == 1 and digest(kept) == before
+
+
+# --- caches -----------------------------------------------------------------------------------------------------------
+
+
+def test_corrupt_caches_are_rebuilt_and_training_still_works(goemo_env):
+    from tokenizers import Tokenizer
+
+    first = train_run(make_config("gru", TINY))
+    tokenizers = list((goemo_env / "cache" / "tokenizers").glob("*.json"))
+    encoded = list((goemo_env / "cache" / "encoded").glob("*.safetensors"))
+    assert tokenizers and encoded
+    for path in tokenizers + encoded:
+        path.write_bytes(b"\x00 not a cache file {")
+    before = digest(first.run.path)
+    second = train_run(make_config("gru", TINY))
+    assert second.status == "completed" and second.metrics
+    assert (second.run.path / "tokenizer.json").read_bytes() == (first.run.path / "tokenizer.json").read_bytes()
+    assert all(Tokenizer.from_file(str(path)).get_vocab_size() > 2 for path in tokenizers)  # rebuilt whole
+    assert [h["val_accuracy"] for h in second.history] == [h["val_accuracy"] for h in first.history]
+    assert digest(first.run.path) == before
+
+
+# --- reproducible runs ------------------------------------------------------------------------------------------------
+
+REPRODUCE = """
+import json
+from goemo_core.config import make_config
+from goemo_core.train import train_run
+result = train_run(make_config("gru", {"limit": 300, "epochs": 1, "hidden_size": 16, "embedding_dim": 16,
+                                       "head_units": 16, "device": "cpu"}))
+print(json.dumps({"run_dir": str(result.run.path), "history": result.history, "test": result.metrics}))
+"""
+
+
+@pytest.mark.slow
+def test_two_fresh_artifact_folders_reproduce_a_run(tmp_path):
+    import json
+
+    from conftest import ROOT
+
+    documents, homes = [], []
+    for i, hash_seed in enumerate(("1", "2")):  # different hash orders in Python too
+        home = tmp_path / f"home{i}"
+        env = {**os.environ, "GOEMO_HOME": str(home), "GOEMO_DATA_DIR": str(DATA_DIR), "GOEMO_DEVICE": "cpu",
+               "GOEMO_PRETRAINED": "", "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", REPRODUCE], capture_output=True, text=True, env=env,
+                             cwd=str(ROOT), timeout=600)
+        assert out.returncode == 0, out.stderr
+        documents.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        homes.append(home)
+    [cache_a], [cache_b] = (list((home / "cache" / "tokenizers").glob("*.json")) for home in homes)
+    assert cache_a.name == cache_b.name and cache_a.read_bytes() == cache_b.read_bytes()
+    runs_a, runs_b = (os.path.join(d["run_dir"], "tokenizer.json") for d in documents)
+    assert open(runs_a, "rb").read() == open(runs_b, "rb").read()
+
+    def without_timing(history):
+        return [{k: v for k, v in record.items() if k not in ("seconds", "examples_per_s")} for record in history]
+
+    assert without_timing(documents[0]["history"]) == without_timing(documents[1]["history"])
+    assert documents[0]["test"] == documents[1]["test"]
+
+
+# --- terminal output --------------------------------------------------------------------------------------------------
+
+NASTY = "so \x1b[2J\x1b[31mhappy\x1b[0m\r today\x07\x08 \u202eevil\u202c"
+
+
+def test_text_output_cannot_drive_the_terminal_json_stays_exact(run_home, goemo_env, capsys):
+    import json
+
+    from goemo_core.cli import main
+
+    copy_run(run_home, goemo_env)
+    odd_id = copy_run(run_home, goemo_env, "gru-20000101-000000-\x1b[31mred").name
+
+    def printed(*argv):
+        assert main(list(argv)) == 0
+        return capsys.readouterr().out
+
+    for text in (printed("predict", "--run", run_home[1], "--text", NASTY), printed("runs", "list"),
+                 printed("augment", "preview", "--text", NASTY, "-n", "2", "--seed", "0")):
+        assert not any(c in text for c in "\x1b\r\x07\x08\u202e\u202c") and "\ufffd" in text
+    assert json.loads(printed("predict", "--run", run_home[1], "--text", NASTY, "--json"))["predictions"][0][
+        "text"] == NASTY
+    assert odd_id in [row["run_id"] for row in json.loads(printed("runs", "list", "--json"))]
+    assert json.loads(printed("augment", "preview", "--text", NASTY, "-n", "1", "--json"))["original"] == NASTY
+    assert main(["predict", "--run", "\x1b[2Jnope", "--text", "hi"]) == 3
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and len(err.strip().splitlines()) == 1
+
+
+# --- uploads ----------------------------------------------------------------------------------------------------------
+
+
+def test_a_file_with_a_million_columns_is_refused_quickly():
+    import time
+    import tracemalloc
+
+    content = b"text" + b",c" * 5_000_000 + b"\nhello" + b",1" * 5_000_000 + b"\n"  # 20 MB
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(InvalidConfig, match="columns"):
+            read_text_table(io.BytesIO(content), max_bytes=len(content))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 5 and peak < 150 * 2**20
+    header = ",".join(["text", *(f"c{i}" for i in range(200))]).encode()  # 201 columns: counted exactly
+    with pytest.raises(InvalidConfig, match="201 columns; at most 200"):
+        read_text_table(io.BytesIO(header + b"\n" + b"hi" + b",1" * 200 + b"\n"))
+    with pytest.raises(InvalidConfig, match="Line 3 of the CSV file has 5,000,000 commas"):  # a huge row, not header
+        read_text_table(io.BytesIO(b"text,n\nhi,1\n" + b"," * 5_000_000 + b"\n"))
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing():
+    with pytest.raises(InvalidConfig, match="larger than"):
+        read_text_table(io.BytesIO(b"text\n" + b"a sentence\n" * 1000), max_bytes=1000)
+
+
+def test_malformed_csv_rows_are_reported_with_their_line_numbers():
+    content = (b'id,text,score\n1,"fine, quoted",3\n2,unquoted, comma,4\n3,ok,5\n\n'
+               b'4,"two\nlines",6\n5,another, bad, one,7\n6,short\n')
+    with pytest.raises(InvalidConfig, match=r"3 malformed row\(s\).*header's 3: line\(s\) 3, 8, 9\."):
+        read_text_table(io.BytesIO(content))
+    many = b"id,text\n" + b"".join(b"%d,bad, row\n" % i for i in range(30))
+    with pytest.raises(InvalidConfig, match=r"30 malformed row\(s\).*line\(s\) 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, …"):
+        read_text_table(io.BytesIO(many))
+
+
+def test_plain_text_files_are_one_text_per_line():
+    plain = b"I love it, really\n\n  so sad today  \n\"quoted, whole\"\n=1+1\n"
+    assert list(read_text_table(io.BytesIO(plain), name="texts.txt")["text"]) == [
+        "I love it, really", "so sad today", "quoted, whole", "=1+1"]
+    lines = b"hello, world\nthis is fine\nwhat, a, day\n"  # a .csv without a text column, not a table
+    assert list(read_text_table(io.BytesIO(lines), name="texts.csv")["text"]) == [
+        "hello, world", "this is fine", "what, a, day"]
+    only_text = b"text\nI love it, really\n\"so, so sad\"\n"  # one column: a line with commas is one text
+    assert list(read_text_table(io.BytesIO(only_text))["text"]) == ["I love it, really", "so, so sad"]
+    windows = b"text,n\r\nI love it,1\r\n\"two\r\nlines\",2\r\n"  # CRLF line ends, a quoted line break
+    assert read_text_table(io.BytesIO(windows)).to_dict("list") == {"text": ["I love it", "two\nlines"],
+                                                                   "n": ["1", "2"]}
+
+
+def test_batch_results_keep_other_columns_and_download_without_formulas(predictor):
+    import csv
+
+    from goemo_core.classify import results_csv, results_table
+
+    frame = read_text_table(io.BytesIO(b'id,text,model,=cmd\n7,I love it,m1,=1+1\n'
+                                       b'8,"=HYPERLINK(""http://x"")",m2,-3\n9,@SUM(A1),m3,+4\n'))
+    texts = list(frame["text"])
+    table = results_table({"run-a": predictor.predict(texts), "run-b": predictor.predict(texts)}, frame)
+    assert list(table.columns[:5]) == ["text", "id", "input model", "=cmd", "model"]
+    assert list(table["id"]) == ["7", "8", "9"] * 2 and list(table["input model"]) == ["m1", "m2", "m3"] * 2
+    assert list(table["model"]) == ["run-a"] * 3 + ["run-b"] * 3
+    rows = list(csv.reader(io.StringIO(results_csv(table))))
+    assert rows[0][:5] == ["text", "id", "input model", "'=cmd", "model"]
+    assert [r[0] for r in rows[1:4]] == ["I love it", "'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]
+    assert [r[3] for r in rows[1:4]] == ["'=1+1", "'-3", "'+4"]
+    assert all(float(r[6]) > 0 for r in rows[1:])  # numbers stay numbers
+
+
+def test_classify_batch_tab_uses_the_upload_and_keeps_its_columns(run_home, goemo_env, fresh_manager):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    copy_run(run_home, goemo_env)
+    at = AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=120).run()
+    at.text_area(key="batch_lines").set_value("pasted one\npasted two\n").run()
+    assert any("2 pasted line(s)" in c.value for c in at.caption)
+    at.file_uploader(key="batch_csv").set_value(("in.csv", b"id,text\n1,I love it\n2,so sad\n", "text/csv")).run()
+    assert not at.exception and not at.error
+    assert any("uploaded file **in.csv**" in c.value and "pasted lines are ignored" in c.value for c in at.caption)
+    batch = at.dataframe[-1].value
+    assert list(batch["text"]) == ["I love it", "so sad"] and list(batch["id"]) == ["1", "2"]
+    at.file_uploader(key="batch_csv").set_value(("bad.csv", b"id,text\n1,I love it, a lot\n2,fine\n",
+                                                 "text/csv")).run()
+    assert not at.exception and any("line(s) 2" in e.value for e in at.error)
+    at.file_uploader(key="batch_csv").set_value(("lines.txt", b"one, two\nthree\n", "text/plain")).run()
+    assert not at.exception and list(at.dataframe[-1].value["text"]) == ["one, two", "three"]
+
+
+# --- interrupts -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_leaves_a_cancelled_run_with_its_best_weights(tmp_path):
+    import signal
+    import time
+
+    from conftest import ROOT
+
+    home = tmp_path / "home"
+    env = {**os.environ, "GOEMO_HOME": str(home), "GOEMO_DATA_DIR": str(DATA_DIR), "GOEMO_DEVICE": "cpu",
+           "GOEMO_PRETRAINED": ""}
+    process = subprocess.Popen([sys.executable, "-m", "goemo_core", "train", "--arch", "gru", "--limit", "2000",
+                                "--epochs", "50", "--set", "patience=50", "--set", "hidden_size=16",
+                                "--set", "embedding_dim=16", "--set", "head_units=16"],
+                               cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    history, deadline = None, time.time() + 300
+    while history is None and time.time() < deadline and process.poll() is None:
+        found = [p for p in home.glob("runs/*/history.jsonl") if p.read_text().strip()]
+        history = found[0] if found else None
+        time.sleep(0.1)
+    assert history is not None, process.communicate(timeout=60)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    run = history.parent
+    assert (run / "status").read_text().strip() == "cancelled"
+    assert (run / "model.safetensors").is_file() and (run / "metrics.json").is_file()
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
+    assert Predictor.from_run_id(run.name, RunStore(home / "runs")).predict(["so happy"])[0]["label"]

@@ -51,3 +51,24 @@ def test_learnt_tokenizer_cached_on_disk(tmp_path):
     texts = ["hello world"] * 50
     text.get_tokenizer(texts, None, tmp_path, "abc")
     assert list((tmp_path / "tokenizers").glob("*abc.json"))
+
+
+def test_learnt_vocabulary_is_deterministic_and_breaks_ties_alphabetically():
+    texts = list(load_goemotions()["train"]["text"][:500])
+    first, second = text.learn_tokenizer(texts), text.learn_tokenizer(list(reversed(texts)))
+    assert first.to_str() == second.to_str()  # the order of the texts does not matter either
+    vocab = text.wordpiece_vocab({"ab": 2, "cd": 2}, vocab_size=100)
+    assert list(vocab) == ["[PAD]", "[UNK]", "a", "c", "##b", "##d", "ab", "cd"]  # equal counts: 'ab' first
+    assert text.wordpiece_vocab({"ab": 1, "cd": 1}, vocab_size=100).keys().isdisjoint({"ab", "cd"})  # min frequency
+    assert len(text.wordpiece_vocab({"abc": 5, "abd": 4}, vocab_size=7)) == 7  # stops at the size asked for
+
+
+def test_corrupt_tokenizer_cache_is_rebuilt(tmp_path):
+    texts = ["hello world", "hello there"] * 20
+    built = text.get_tokenizer(texts, None, tmp_path, "k")
+    [path] = (tmp_path / "tokenizers").glob("*k.json")
+    path.write_bytes(b"\x00garbage{")
+    again = text.get_tokenizer(texts, None, tmp_path, "k")
+    from tokenizers import Tokenizer
+
+    assert again.to_str() == built.to_str() == Tokenizer.from_file(str(path)).to_str()  # the file is whole again

@@ -69,6 +69,16 @@ def user_errors(stop: bool = True) -> Iterator[None]:
             st.stop()
 
 
+def unreadable_runs_note(store: RunStore) -> list[str]:
+    """A caption naming the run folders left out because their files are damaged; returns their ids."""
+    skipped = store.unreadable()
+    if skipped:
+        st.caption(f"Left out {len(skipped)} unreadable run folder(s): "
+                   + "; ".join(f"`{run_id}` ({reason})" for run_id, reason in skipped)
+                   + ". Delete them on the Compare page or with `python -m goemo_core runs delete`.")
+    return [run_id for run_id, _ in skipped]
+
+
 def page_setup(title: str, icon: str | None = None) -> None:
     """Every page calls this first, so it also renders alone (AppTest.from_file) with the same sidebar."""
     with contextlib.suppress(st.errors.StreamlitAPIException):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -14,14 +15,29 @@ from ..errors import GoEmoError, InvalidConfig
 COMMAND_MODULES = ("stats", "training", "augment", "tune", "bench")
 
 
+# C0/C1 control characters (ANSI escapes, carriage returns, backspaces), bidirectional overrides and lone
+# surrogates: printed as they are, they recolour, rewrite or reorder the terminal, or cannot be encoded at all.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def terminal_safe(text: object) -> str:
+    """`text` with every control character replaced by U+FFFD, for text-mode output (JSON output stays exact)."""
+    return _UNSAFE.sub("\ufffd", str(text))
+
+
+def one_line(text: object) -> str:
+    """A message as one safe terminal line."""
+    return terminal_safe(" ".join(str(text).splitlines()))
+
+
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, status 2 (argparse prints the whole usage)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {one_line(message)}\n")
         raise SystemExit(2)
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print("\n".join(terminal_safe(line) for line in str(message).split("\n")), file=sys.stderr, flush=True)
 
 
 def emit(args: argparse.Namespace, document: Any, text: str | Callable[[], str]) -> None:
@@ -29,7 +45,8 @@ def emit(args: argparse.Namespace, document: Any, text: str | Callable[[], str])
     if getattr(args, "json", False):
         print(json.dumps(document, default=str))
     else:
-        print(text() if callable(text) else text)
+        text = text() if callable(text) else text
+        print("\n".join(terminal_safe(line) for line in text.split("\n")))
 
 
 def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -65,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except GoEmoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from . import emit, log
+from . import emit, log, terminal_safe
 
 RECIPE_HELP = "eda (default), synonym-swap, synonym-insertion, random-swap or random-deletion"
 
@@ -50,7 +50,8 @@ def run_preview(args) -> int:
         log(f"only {len(variants)} distinct variant(s) found for this text")
 
     def text() -> str:
-        return "\n".join([args.text, *(f"{i}. {v}" for i, v in enumerate(variants, start=1))])
+        return "\n".join(terminal_safe(line) for line in
+                         [args.text, *(f"{i}. {v}" for i, v in enumerate(variants, start=1))])
 
     emit(args, {"original": args.text, "augmented": variants}, text)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidConfig
-from . import emit, log, parse_pairs
+from . import emit, log, parse_pairs, terminal_safe
 
 
 def register(commands, parent) -> None:
@@ -95,8 +95,8 @@ def run_predict(args) -> int:
                 lines.append(f"-- {p['note']}")
                 continue
             top = sorted(p["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            lines.append(f"{p['label']:>9}  " + ", ".join(f"{k} {v:.2f}" for k, v in top) + f"  | {p['text'][:80]}"
-                         + (f"  ({p['note']})" if p["note"] else ""))
+            lines.append(f"{p['label']:>9}  " + ", ".join(f"{k} {v:.2f}" for k, v in top)
+                         + f"  | {terminal_safe(p['text'][:80])}" + (f"  ({p['note']})" if p["note"] else ""))
         return "\n".join(lines)
 
     emit(args, {"predictions": predictions}, text)
@@ -109,6 +109,10 @@ def run_list(args) -> int:
     store = RunStore()
     store.mark_interrupted()
     rows = [run.summary() for run in store.list()]
+    # Damaged run folders are listed (so they can be found and deleted) but summarised by nothing else.
+    rows += [{"run_id": run_id, "name": None, "tags": [], "arch": None, "limit": None, "status": "unreadable",
+              "epochs": None, "test_accuracy": None, "test_macro_f1": None, "created": None, "reason": reason}
+             for run_id, reason in store.unreadable()]
 
     def text() -> str:
         if not rows:
@@ -118,8 +122,11 @@ def run_list(args) -> int:
         for r in rows:
             acc = f"{r['test_accuracy']:.2f}" if r["test_accuracy"] is not None else "-"
             f1 = f"{r['test_macro_f1']:.3f}" if r["test_macro_f1"] is not None else "-"
-            lines.append(f"{r['run_id']:<28} {(r['name'] or '-')[:20]:<20} {r['arch'] or '?':<11} {r['status']:<11} "
-                         f"{r['limit'] or 'all':>6} {r['epochs']:>6} {acc:>8} {f1:>8}  {r['created']}")
+            last = r["reason"] if r["status"] == "unreadable" else r["created"]
+            lines.append(f"{terminal_safe(r['run_id']):<28} {terminal_safe((r['name'] or '-')[:20]):<20} "
+                         f"{terminal_safe(r['arch'] or '?'):<11} {r['status']:<11} {r['limit'] or 'all':>6} "
+                         f"{r['epochs'] if r['epochs'] is not None else '-':>6} {acc:>8} {f1:>8}  "
+                         f"{terminal_safe(last)}")
         return "\n".join(lines)
 
     emit(args, rows, text)
@@ -134,6 +141,10 @@ def run_summary(args) -> int:
     frame = seed_summary(store.list())
     rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
             for row in frame.to_dict(orient="records")]
+    skipped = store.unreadable()
+    if skipped:
+        log(f"skipped {len(skipped)} unreadable run folder(s): {', '.join(run_id for run_id, _ in skipped)} "
+            "(`runs list` says why)")
 
     def text() -> str:
         if not rows:
