@@ -50,6 +50,9 @@ class TrainConfig:
     ema_decay: float = 0.999  # > 0: validate, keep and test an exponential moving average of the weights
     adversarial: float = 0.0  # > 0: also train on embeddings moved along the loss gradient by this × their norm
     soft_labels: float = 1.0  # weight of all of an example's Ekman groups in the target (0: primary label only)
+    teachers: list[str] = field(default_factory=list)  # runs (or ensemble runs) whose probabilities are learnt
+    distill_weight: float = 0.5  # with teachers: α, the teachers' share of the loss
+    distill_temperature: float = 2.0  # with teachers: T, the softening of both distributions
     class_weights: bool = False
     class_weight_power: float = 1.0  # with class_weights: (N / (C · n_c)) ** power; 0.5 is a milder correction
     balanced_sampler: bool = False
@@ -87,6 +90,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "val_examples": None,
     "length_buckets": False,
     "recipe": "default",
+    "teachers": [],
 }
 
 def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: Any) -> TrainConfig:
@@ -131,6 +135,10 @@ def _coerce_recipe(key: str, value: Any) -> Any:
         return None if value in NONE_WORDS else coerce(key, value, int)
     if key in ("augment", "pretrained"):
         return None if value in NONE_WORDS else str(value)
+    if key == "teachers":
+        if isinstance(value, str):
+            value = [v for v in value.replace(";", ",").split(",")]
+        return list(dict.fromkeys(str(v).strip() for v in value or () if str(v).strip()))
     if key == "milestones":
         if isinstance(value, str):
             value = [v for v in value.replace(";", ",").split(",") if v.strip()]
@@ -152,6 +160,8 @@ def validate(config: TrainConfig) -> None:
         ("class_weight_power", 0 <= config.class_weight_power <= 2, "must be between 0 and 2"),
         ("adversarial", 0 <= config.adversarial <= 1, "must be in [0, 1] (a fraction of the embeddings' norm)"),
         ("soft_labels", 0 <= config.soft_labels <= 1, "must be in [0, 1]"),
+        ("distill_weight", 0 <= config.distill_weight <= 1, "must be in [0, 1] (the teachers' share of the loss)"),
+        ("distill_temperature", 0 < config.distill_temperature <= 20, "must be in (0, 20]"),
         ("patience", config.patience >= 1, "must be at least 1"),
         ("max_length", 2 <= config.max_length <= 512, "must be between 2 and 512"),
         ("warmup_epochs", config.warmup_epochs >= 0, "must not be negative"),

@@ -8,7 +8,7 @@ import statistics
 import time
 from typing import Sequence
 
-from .predict import PREDICT_BATCH_SIZE, Predictor
+from .predict import PREDICT_BATCH_SIZE, EnsemblePredictor, Predictor, load_predictor
 from .runs import Run
 
 BUDGET_S = 1.0  # time spent timing each quantity on each device, after one warm-up call
@@ -22,7 +22,7 @@ COST_AXES = {  # key in a run's cost → what it means, and whether lower is bet
 }
 
 
-def inference_cost(predictor: Predictor, texts: Sequence[str], budget_s: float = BUDGET_S) -> dict:
+def inference_cost(predictor: Predictor | EnsemblePredictor, texts: Sequence[str], budget_s: float = BUDGET_S) -> dict:
     """{"sentences_per_s", "latency_ms"} of one predictor on `texts` (a few hundred real sentences)."""
     batch = list(texts[:PREDICT_BATCH_SIZE])
     predictor.predict(batch)  # warm-up: allocator, kernels, lazy imports
@@ -46,7 +46,7 @@ def run_cost(run: Run, texts: Sequence[str], device: str, parameters: int, train
     """The cost document stored with a run's metrics: inference on the run's device and on the CPU, parameters,
     training time. `cpu_*` keys are flattened for tables and charts."""
     devices = ["cpu"] + ([device] if device != "cpu" else [])
-    inference = {name: inference_cost(Predictor(run, name), texts) for name in devices}
+    inference = {name: inference_cost(load_predictor(run, name), texts) for name in devices}
     return {"parameters": parameters, "trainable_parameters": trainable, "train_seconds": round(train_seconds, 1),
             "inference": inference, "cpu_latency_ms": inference["cpu"]["latency_ms"],
             "cpu_sentences_per_s": inference["cpu"]["sentences_per_s"]}

@@ -73,35 +73,65 @@ class Predictor:
         return cls((store or RunStore()).get(run_id), device)
 
     @torch.no_grad()
-    def predict(self, texts: Sequence[object]) -> list[dict]:
-        """One dict per text: text, label, probabilities {class: p} (sum 1), tokens, and a `note` when the input
-        was empty, truncated, or mostly unknown to the vocabulary. Empty texts get label None."""
-        cleaned = [clean_text(t) for t in texts]
-        results: list[dict] = [{"text": t, "label": None, "probabilities": None, "note": None} for t in cleaned]
-        todo = [i for i, t in enumerate(cleaned) if t.strip()]
-        for i in set(range(len(cleaned))) - set(todo):
-            results[i]["note"] = "empty text: nothing to classify"
-        if not todo:
-            return results
-        full = self.tokenizer.encode_batch([cleaned[i] for i in todo], add_special_tokens=False)
-        ids, lengths = self.encoder([cleaned[i] for i in todo])
+    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        """Class probabilities [N, C] (float64, rows sum to 1) of cleaned, non-empty texts, in batches of 256."""
+        ids, lengths = self.encoder(list(texts))
         with self._lock:
             probs = predict_probabilities(self.model, ids, lengths, PREDICT_BATCH_SIZE).double()
-        probs = probs / probs.sum(-1, keepdim=True)
-        for row, i in enumerate(todo):
-            p = probs[row].tolist()
-            tokens = full[row].ids
-            note = None
-            if len(tokens) > self.max_length or len(str(texts[i])) > MAX_CHARS:
-                note = f"long text: only the first {self.max_length} tokens were read"
-            elif tokens and self._unk is not None and sum(t == self._unk for t in tokens) / len(tokens) > 0.5:
-                note = "most words are unknown to this model's vocabulary (emoji or non-English?): low confidence"
-            results[i].update({"label": EKMAN_CLASSES[max(range(NUM_CLASSES), key=p.__getitem__)],
-                               "probabilities": dict(zip(EKMAN_CLASSES, p)), "tokens": len(tokens), "note": note})
+        return probs / probs.sum(-1, keepdim=True)
+
+    def predict(self, texts: Sequence[object]) -> list[dict]:
+        return describe_predictions(self, texts)
+
+
+class EnsemblePredictor:
+    """An ensemble run: the mean of its members' class probabilities (each member reads the text with its own
+    tokenizer). Notes on odd input come from the first member."""
+
+    def __init__(self, run: Run, device: str = "cpu"):
+        self.run, self.device = run, device
+        self.members = [load_predictor(member, device) for member in RunStore(run.path.parent).members(run)]
+        first = self.members[0]
+        self.tokenizer, self.max_length, self._unk = first.tokenizer, first.max_length, first._unk
+
+    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        return torch.stack([member.probabilities(texts) for member in self.members]).mean(0)
+
+    def predict(self, texts: Sequence[object]) -> list[dict]:
+        return describe_predictions(self, texts)
+
+
+def load_predictor(run: Run, device: str = "cpu") -> Predictor | EnsemblePredictor:
+    """The predictor of any run: a trained model, or an ensemble of runs."""
+    return EnsemblePredictor(run, device) if run.is_ensemble else Predictor(run, device)
+
+
+def describe_predictions(predictor: Predictor | EnsemblePredictor, texts: Sequence[object]) -> list[dict]:
+    """One dict per text: text, label, probabilities {class: p} (sum 1), tokens, and a `note` when the input was
+    empty, truncated, or mostly unknown to the vocabulary. Empty texts get label None."""
+    cleaned = [clean_text(t) for t in texts]
+    results: list[dict] = [{"text": t, "label": None, "probabilities": None, "note": None} for t in cleaned]
+    todo = [i for i, t in enumerate(cleaned) if t.strip()]
+    for i in set(range(len(cleaned))) - set(todo):
+        results[i]["note"] = "empty text: nothing to classify"
+    if not todo:
         return results
+    full = predictor.tokenizer.encode_batch([cleaned[i] for i in todo], add_special_tokens=False)
+    probs = predictor.probabilities([cleaned[i] for i in todo])
+    for row, i in enumerate(todo):
+        p = probs[row].tolist()
+        tokens = full[row].ids
+        note = None
+        if len(tokens) > predictor.max_length or len(str(texts[i])) > MAX_CHARS:
+            note = f"long text: only the first {predictor.max_length} tokens were read"
+        elif tokens and predictor._unk is not None and sum(t == predictor._unk for t in tokens) / len(tokens) > 0.5:
+            note = "most words are unknown to this model's vocabulary (emoji or non-English?): low confidence"
+        results[i].update({"label": EKMAN_CLASSES[max(range(NUM_CLASSES), key=p.__getitem__)],
+                           "probabilities": dict(zip(EKMAN_CLASSES, p)), "tokens": len(tokens), "note": note})
+    return results
 
 
 def predict_texts(run_id: str, texts: Sequence[str], store: RunStore | None = None) -> list[dict]:
     if not texts:
         raise InvalidConfig("text: give at least one text to classify.")
-    return Predictor.from_run_id(run_id, store).predict(texts)
+    return load_predictor((store or RunStore()).get(run_id)).predict(texts)

@@ -18,6 +18,7 @@ from .data import (
     limit_split,
     load_goemotions,
 )
+from .distill import check_teachers, teacher_probabilities
 from .models import get_architecture, load_pretrained_embeddings, resolve_params
 from .models.common import EmbeddingInit, distilled_embeddings
 from .settings import Settings, ensure_home, get_settings
@@ -59,6 +60,8 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
 
     train = encode(train_texts, train_labels)
     train.distributions = torch.tensor(shares, dtype=torch.float32)
+    if config.teachers:  # validation and test are never shown to a teacher
+        train.teacher = teacher_probabilities(check_teachers(config, settings), train_texts, cache)
     return PreparedData(
         tokenizer=tokenizer,
         train=train,

@@ -49,9 +49,21 @@ def describe_run(run: Run) -> str:
     config, metrics = run.config, run.metrics or {}
     arch = config.get("arch")
     title = architectures()[arch].title if arch in architectures() else str(arch)
+    if run.is_ensemble:
+        title = f"ensemble of {len(config.get('members') or [])}"
     data = f"limit {config['limit']:,}" if isinstance(config.get("limit"), int) else "full data"
     accuracy = f"{metrics['accuracy']:.1f} %" if isinstance(metrics.get("accuracy"), (int, float)) else "no test metrics"
     return f"{run.display_name} · {title} · {data} · {len(run.history)} epochs · {accuracy}"
+
+
+def best_run(runs: Sequence[Run]) -> Run:
+    """The run to try first: the most accurate completed full-data run, else the most accurate completed one,
+    else the newest."""
+    done = [run for run in readable(runs) if run.status == "completed"
+            and isinstance((run.metrics or {}).get("accuracy"), (int, float))]
+    full = [run for run in done if run.config.get("limit") is None]
+    pool = full or done
+    return max(pool, key=lambda run: run.metrics["accuracy"]) if pool else runs[0]
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
@@ -84,6 +96,7 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
             "augment": summary["augment"],
             "pretrained": summary["pretrained"],
             "seed": summary["seed"],
+            "teachers": ", ".join(map(str, config.get("teachers") or [])),
             "tags": ", ".join(summary["tags"]),
             "created": summary["created"],
         })
@@ -147,6 +160,8 @@ def normalised_config(config: dict) -> dict:
 def recipe_key(config: dict) -> str:
     """Identifies what a run trained, whatever its seed or device: the architecture and its hyperparameters, the
     recipe, the encoder and the data source. Runs with the same key are repeats of one recipe."""
+    if config.get("kind") == "ensemble":  # an ensemble is what it averages
+        return json.dumps({"kind": "ensemble", "members": sorted(map(str, config.get("members") or []))})
     filled = normalised_config(config)
     kept = {k: filled.get(k) for k in sorted((RECIPE_KEYS | IDENTITY_KEYS) - RUN_SPECIFIC)}
     return json.dumps(kept, sort_keys=True, default=str)
@@ -155,6 +170,8 @@ def recipe_key(config: dict) -> str:
 def recipe_changes(config: dict) -> str:
     """What a run's settings change from its architecture's defaults, e.g. 'hidden_size=256, lr=0.001'
     ('' for the default recipe)."""
+    if config.get("kind") == "ensemble":
+        return "members: " + ", ".join(map(str, config.get("members") or []))
     try:
         spec = get_architecture(config.get("arch", ""))
         default = make_config(spec.name, {"pretrained": config.get("pretrained")}).to_dict()

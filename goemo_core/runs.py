@@ -137,9 +137,14 @@ class Run:
     def probabilities_path(self) -> Path:
         return self.path / "probabilities.safetensors"
 
+    @property
+    def is_ensemble(self) -> bool:
+        """An ensemble run: the averaged probabilities of member runs, with no weights of its own."""
+        return self.config.get("kind") == "ensemble"
+
     def missing_files(self) -> list[str]:
         """Files a completed run must have to be loaded for prediction."""
-        needed = ["config.json", "model.safetensors", "tokenizer.json"]
+        needed = ["config.json"] if self.is_ensemble else ["config.json", "model.safetensors", "tokenizer.json"]
         return [name for name in needed if not (self.path / name).is_file()]
 
     @property
@@ -200,6 +205,21 @@ class Run:
 
     def save_weights(self, state_dict: dict) -> None:
         save_tensors(self.weights_path, state_dict)
+
+    def save_test_predictions(self, ids: list[str], texts: list[str], labels: Any, probabilities: Any) -> None:
+        """test_predictions.csv: per test example its text, true and predicted class and the confidence (the
+        Compare page lists the examples behind a confusion cell from it)."""
+        import numpy as np
+        import pandas as pd
+
+        from .data import EKMAN_CLASSES
+
+        probabilities = np.asarray(probabilities)
+        predicted = probabilities.argmax(-1)
+        frame = pd.DataFrame({"id": ids, "text": texts, "true": [EKMAN_CLASSES[int(i)] for i in labels],
+                              "predicted": [EKMAN_CLASSES[int(i)] for i in predicted],
+                              "confidence": probabilities.max(-1).round(4)})
+        write_atomic(self.predictions_path, frame.to_csv(index=False))
 
     def save_probabilities(self, by_split: dict) -> None:
         """Class probabilities [N, C] per split ("validation", "test"), as safetensors."""
@@ -308,6 +328,17 @@ class RunStore:
         except OSError:  # e.g. a name the file system refuses
             raise missing from None
         return run
+
+    def members(self, run: Run) -> list[Run]:
+        """The member runs of an ensemble run, or a clear error when one is gone."""
+        members = run.config.get("members")
+        if not isinstance(members, list) or not members:
+            raise MissingResource(f"Run {run.run_id}: config.json lists no ensemble members.")
+        gone = [str(m) for m in members if not (self.root / str(m) / "config.json").is_file()]
+        if gone:
+            raise MissingResource(f"Ensemble {run.run_id}: member run(s) {', '.join(gone)} no longer exist; the "
+                                  "ensemble cannot be used.")
+        return [self.get(str(member)) for member in members]
 
     def delete(self, run_id: str) -> None:
         """Delete a run folder, never one that is training (here or in another live process) and never through a
@@ -494,8 +525,9 @@ def default_selection(runs: list[Run], k: int = 4) -> list[int]:
 
 
 def weights_stamp(run: Run) -> float:
-    """The weights file's modification time: a cache key that changes when a run is retrained in place."""
+    """The weights file's modification time (an ensemble's config's): a cache key that changes when a run is
+    retrained in place."""
     try:
-        return run.weights_path.stat().st_mtime
+        return (run.path / "config.json" if run.is_ensemble else run.weights_path).stat().st_mtime
     except OSError:
         return 0.0

@@ -31,13 +31,17 @@ class EncodedSplit:
     lengths: torch.Tensor  # int64 [N]
     labels: torch.Tensor  # int64 [N]
     distributions: torch.Tensor | None = None  # float32 [N, C]: each example's share of labels per Ekman group
+    teacher: torch.Tensor | None = None  # float32 [N, C]: teachers' probabilities (train split, distillation)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
     def to(self, device: str | torch.device) -> "EncodedSplit":
-        shares = None if self.distributions is None else self.distributions.to(device)
-        return EncodedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device), shares)
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device)
+
+        return EncodedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device),
+                            move(self.distributions), move(self.teacher))
 
 
 def learn_tokenizer(texts: Sequence[str], vocab_size: int = LEARNT_VOCAB_SIZE):

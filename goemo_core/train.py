@@ -20,7 +20,7 @@ from .context import JobContext
 from .cost import run_cost
 from .data import EKMAN_CLASSES, class_counts
 from .errors import Cancelled, MissingResource
-from .files import write_atomic, write_with
+from .files import write_with
 from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
 from .prepare import PreparedData, build_model, count_parameters, prepare_data
@@ -179,8 +179,6 @@ def _interrupts_deferred():
 def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     """Evaluate the restored best weights on the test split; write metrics.json, the per-example predictions and
     the validation and test probabilities (what ensembles are made of)."""
-    import pandas as pd
-
     split_probabilities = {name: torch.softmax(trainer.predict_logits(split), -1).cpu()
                            for name, split in (("validation", data.validation), ("test", data.test))}
     run.save_probabilities(split_probabilities)
@@ -188,12 +186,12 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     predicted = probabilities.argmax(-1)
     truth = data.test.labels.numpy()
     metrics = classification_metrics(truth, predicted)
-    metrics.update({"split": "test", "examples": int(len(truth)), "best_epoch": trainer.best_epoch})
+    validation = classification_metrics(data.validation.labels.numpy(),
+                                        split_probabilities["validation"].argmax(-1).numpy())
+    metrics.update({"split": "test", "examples": int(len(truth)), "best_epoch": trainer.best_epoch,
+                    "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
     run.write_json("metrics.json", metrics)
-    frame = pd.DataFrame({"id": data.test_ids, "text": data.test_texts,
-                          "true": [EKMAN_CLASSES[i] for i in truth], "predicted": [EKMAN_CLASSES[i] for i in predicted],
-                          "confidence": probabilities.max(-1).round(4)})
-    write_atomic(run.predictions_path, frame.to_csv(index=False))
+    run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities)
     return metrics
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from .config import TrainConfig
 from .data import NUM_CLASSES
+from .distill import distillation_loss
 from .errors import Cancelled, InvalidConfig
 from .inference import autocast, model_lengths, predict_logits
 from .metrics import classification_metrics
@@ -95,6 +96,32 @@ class TrainingSession:
     average: WeightAverage | None
 
 
+@dataclass
+class Targets:
+    """What a batch is trained towards: class ids or class distributions, and the teachers' probabilities."""
+
+    labels: torch.Tensor
+    teacher: torch.Tensor | None = None
+
+
+class TrainingLoss(nn.Module):
+    """The usual target's loss, or with teachers (1 − α)·that + α·T²·KL(teacher_T ‖ student_T). Called with a
+    plain tensor of labels (validation) it is the usual loss alone."""
+
+    def __init__(self, target_loss: nn.Module, distill_weight: float = 0.0, temperature: float = 1.0):
+        super().__init__()
+        self.target_loss, self.distill_weight, self.temperature = target_loss, distill_weight, temperature
+
+    def forward(self, logits: torch.Tensor, targets: "Targets | torch.Tensor") -> torch.Tensor:
+        if not isinstance(targets, Targets):
+            return self.target_loss(logits, targets)
+        loss = self.target_loss(logits, targets.labels)
+        if targets.teacher is None or self.distill_weight <= 0:
+            return loss
+        distilled = distillation_loss(logits, targets.teacher, self.temperature)
+        return (1 - self.distill_weight) * loss + self.distill_weight * distilled
+
+
 class Trainer:
     """Trains one model on encoded splits; early stopping on the monitored validation metric restores the best
     weights. `cancel` (a threading.Event) is checked between batches."""
@@ -149,12 +176,14 @@ class Trainer:
         k = self.config.freeze_embedding_epochs
         embedding.set_frozen(k == -1 or epoch < k)
 
-    def _loss_fn(self, train: EncodedSplit) -> nn.Module:
+    def _loss_fn(self, train: EncodedSplit) -> "TrainingLoss":
         weight = None
         if self.config.class_weights:
             counts = torch.bincount(train.labels.cpu(), minlength=NUM_CLASSES).float().clamp_min(1)
             weight = ((counts.sum() / (NUM_CLASSES * counts)) ** self.config.class_weight_power).to(self.device)
-        return nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing)
+        distill = self.config.distill_weight if train.teacher is not None else 0.0
+        return TrainingLoss(nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing),
+                            distill, self.config.distill_temperature)
 
     def _epoch_order(self, train: EncodedSplit) -> torch.Tensor:
         """Example indices for one epoch: a permutation (or class-balanced draws), cut to the per-epoch budget."""
@@ -184,16 +213,18 @@ class Trainer:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
         return batches
 
-    def _targets(self, train: EncodedSplit, idx: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Class ids, or with `soft_labels` a mix of the primary label and all of the examples' Ekman groups."""
+    def _targets(self, train: EncodedSplit, idx: torch.Tensor, labels: torch.Tensor) -> "Targets":
+        """Class ids, or with `soft_labels` a mix of the primary label and all of the examples' Ekman groups; with
+        teachers, their probabilities for the batch too."""
+        teacher = None if train.teacher is None else train.teacher[idx]
         weight = self.config.soft_labels
         if weight <= 0 or train.distributions is None:
-            return labels
+            return Targets(labels, teacher)
         primary = nn.functional.one_hot(labels, NUM_CLASSES).float()
-        return (1 - weight) * primary + weight * train.distributions[idx]
+        return Targets((1 - weight) * primary + weight * train.distributions[idx], teacher)
 
-    def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
-                  loss_fn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: "Targets",
+                  loss_fn: "TrainingLoss") -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward one batch; returns the clean logits and loss. With `adversarial` > 0 (Miyato et al.,
         2017) a second pass moves each example's embedded tokens along its own loss gradient, by that fraction of
         their norm, and adds that loss: the model learns to hold its prediction in a neighbourhood of each text."""

@@ -12,6 +12,7 @@ from goemo_core.classify import (
     results_csv,
     results_table,
 )
+from goemo_core.report import best_run, describe_run, run_labels
 from goemo_core.runs import RunStore
 from views.charts import probability_bars
 from views.common import page_setup, predictor, unreadable_runs_note, user_errors
@@ -27,14 +28,12 @@ if not runs:
     st.stop()
 
 by_id = {run.run_id: run for run in runs}
-
-
-def run_label(run_id: str) -> str:
-    return f"{run_id} · test acc {(by_id[run_id].metrics or {}).get('accuracy', 0):.1f}%"
-
-
-chosen = st.multiselect("Models (completed runs)", list(by_id), default=list(by_id)[:1], key="classify_runs",
-                        format_func=run_label)
+described = {run.run_id: describe_run(run) for run in runs}
+names = run_labels(runs)
+chosen = st.multiselect("Models (completed runs)", list(by_id), default=[best_run(runs).run_id], key="classify_runs",
+                        format_func=described.get,
+                        help="Starts at the most accurate completed run on the full data (the newest run when none "
+                             "is on the full data).")
 if not chosen:
     st.info("Pick at least one model.", icon=":material/info:")
     st.stop()
@@ -71,13 +70,13 @@ with single:
     if not text:
         st.caption("Type a sentence or pick an example to see each model's probabilities for the 7 classes.")
     else:
-        results = {run_id: model.predict([text])[0] for run_id, model in predictors.items()}
+        results = {names[run_id]: model.predict([text])[0] for run_id, model in predictors.items()}
         show_notes(results)
         answered = {run_id: r for run_id, r in results.items() if r["label"] is not None}
         if answered:
-            for column, (run_id, result) in zip(st.columns(len(answered)), answered.items()):
-                column.metric(run_id, result["label"], f"{max(result['probabilities'].values()):.0%} confidence",
-                              delta_color="off")
+            for column, (name, result) in zip(st.columns(len(answered)), answered.items()):
+                column.metric(name, result["label"], f"{max(result['probabilities'].values()):.0%} confidence",
+                              delta_color="off", delta_arrow="off")
             frame = probability_frame(answered)
             st.altair_chart(probability_bars(frame, list(EKMAN_CLASSES)), key="classify_chart")
             table = (frame.pivot(index="class", columns="model", values="probability")

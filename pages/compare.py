@@ -7,6 +7,7 @@ import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.cost import COST_AXES
+from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export, comparison_table,
                                describe_run, mean_std, pareto_front, per_class_comparison, run_labels, seed_summary)
@@ -90,6 +91,20 @@ with st.expander("Name, tags and note"):
             with user_errors(stop=False):
                 labels[editing].set_label(RunLabel.clean(new_name, new_tags, new_note))
                 st.rerun()
+
+finished = [rid for rid, run in labels.items() if run.status == "completed" and run.metrics]
+with st.expander("Evaluate as ensemble"):
+    st.caption("Averages the class probabilities of the selected completed runs (trained on the same data) and "
+               "writes an ensemble run: it is listed, compared, classified with and can teach a new run like any "
+               "other run.")
+    ensemble_name = st.text_input("Name", key="ensemble_name", placeholder=f"ensemble of {len(finished)}")
+    if st.button("Evaluate as ensemble", key="ensemble_button", icon=":material/join:", disabled=len(finished) < 2):
+        with user_errors(stop=False):
+            with st.spinner("Averaging the members' probabilities…"):
+                made = make_ensemble(finished, ensemble_name)
+            st.success(f"Ensemble `{made.display_name}` ({made.run_id}): test accuracy "
+                       f"{made.metrics['accuracy']:.2f} %, macro-F1 {made.metrics['macro_f1']:.3f}.",
+                       icon=":material/check_circle:")
 
 st.download_button("Download the comparison (CSV)", comparison_export(selected).to_csv(index=False),
                    file_name="goemo-comparison.csv", mime="text/csv", on_click="ignore", key="compare_download",

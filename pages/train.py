@@ -6,16 +6,26 @@ from goemo_core.models import architectures
 from goemo_core.settings import get_settings
 from goemo_core.config import USE_ENV, TrainConfig
 from views import forms
-from views.common import job_manager, page_setup
+from goemo_core.jobs import gpu_slots
+from goemo_core.report import describe_run
+from goemo_core.runs import RunStore
+from views.common import available_devices, job_manager, page_setup
 from views.jobs import job_list
 
 page_setup("Train", ":material/model_training:")
 settings = get_settings()
 registry = architectures()
 
-st.caption("Jobs run in the background of the server process: leaving this page or reloading the browser does not "
-           "stop them. One job runs at a time per GPU and one on the CPU; the others wait in the queue.")
+st.caption("Each job trains in a worker process of its own: leaving this page or reloading the browser does not "
+           f"stop it. {gpu_slots()} jobs run at once per GPU and one on the CPU; the others wait in the queue.")
 
+launched = st.session_state.pop("train_launched", None)
+if launched:
+    st.success(launched, icon=":material/check_circle:")
+st.subheader("Jobs")
+job_list("train", empty_text="No training jobs in this server process yet.")
+
+st.subheader("New training run")
 archs = st.multiselect("Architectures", list(registry), default=["lstm"], key="train_archs",
                        format_func=lambda name: f"{registry[name].title} ({name})",
                        help="One job per architecture, all with the recipe below.")
@@ -45,6 +55,13 @@ with left:
     augment = st.selectbox("augmented train split", ["none", *augmented], key="train_augment",
                            help="Built on the Augment page." if augmented else "None built yet (Augment page).",
                            disabled=not augmented)
+    candidates = {run.run_id: describe_run(run) for run in RunStore().list()
+                  if run.status == "completed" and run.metrics and not run.missing_files()}
+    teachers = st.multiselect("teachers (distillation)", list(candidates), key="train_teachers",
+                              format_func=candidates.get,
+                              help="Runs or ensemble runs whose class probabilities the new run learns from, as "
+                                   "well as from the labels (distill_weight, distill_temperature in the recipe). "
+                                   "They must have been trained on the same data.")
 with middle:
     use_pretrained = settings.pretrained is not None and st.toggle(
         "pretrained embeddings", value=True, key="train_pretrained",
@@ -55,26 +72,35 @@ with middle:
                              step=1, key="train_freeze",
                              disabled=not use_pretrained)
 with right:
-    devices = ["auto", "cpu", "cuda"]
+    devices = available_devices()
     device = st.selectbox("device", devices, key="train_device",
-                          index=devices.index(settings.device) if settings.device in devices else 0)
+                          index=devices.index(settings.device) if settings.device in devices else 0,
+                          help="The devices this server has; auto: the GPU when there is one.")
     seed = st.number_input("seed", value=211, step=1, key="train_seed")
     repeats = st.number_input("seeds per architecture", value=1, min_value=1, max_value=10, step=1,
                               key="train_repeats",
                               help="Repeats with seeds seed, seed+1, …; Compare pools them into mean ± std.")
 
+st.markdown("**Name, tags and note** (optional; editable later on Compare)")
+name_col, tags_col = st.columns([2, 3])
+name = name_col.text_input("name", key="train_name", max_chars=80,
+                           help="What legends and pickers call the run (with several jobs, each gets its "
+                                "architecture and seed added).")
+tags = tags_col.text_input("tags (comma-separated)", key="train_tags")
+note = st.text_area("note", key="train_note", height=68)
+
 options = {"limit": int(limit) or None, "augment": None if augment == "none" else augment,
            "pretrained": USE_ENV if use_pretrained else None, "device": device, "seed": int(seed),
+           "teachers": teachers,
            **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
 if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):
     configs, errors = forms.build_configs(archs, params, recipe, options, recipe_shown, repeats=int(repeats))
-    for error in errors:
+    jobs, label_errors = forms.labelled_jobs(configs, name, tags, note)
+    for error in [*errors, *label_errors]:
         st.error(error, icon=":material/error:")
-    if not errors:  # all or nothing: one bad setting launches no job
-        for config in configs:
-            job_manager().submit("train", config, title=forms.job_title(config))
-        st.success(f"Launched {len(configs)} job(s).", icon=":material/check_circle:")
-
-st.subheader("Jobs")
-job_list("train", empty_text="No training jobs in this server process yet.")
+    if not errors and not label_errors:  # all or nothing: one bad setting launches no job
+        for job in jobs:
+            job_manager().submit("train", job, title=forms.job_title(job.config, job.label))
+        st.session_state["train_launched"] = f"Launched {len(jobs)} job(s): they are listed under Jobs."
+        st.rerun()

@@ -211,3 +211,71 @@ def test_two_sessions_launch_jobs_at_the_same_time(server, browser):
     assert len(completed) >= 2
     first.close()
     second.close()
+
+
+def fake_curves(store, n: int) -> list[str]:
+    """`n` completed runs with a few epochs of curves and a measured cost (no training), newest last."""
+    from conftest import fake_run
+
+    ids = []
+    for i in range(n):
+        run = fake_run(store, ("gru", "lstm")[i % 2], 300 + i, 60.0 + i)
+        epochs = 1 + i % 5
+        run.write_history([{"epoch": e, "train_loss": 1.5 - 0.1 * e, "val_loss": 1.4 - 0.05 * e,
+                            "train_accuracy": 50.0 + 3 * e, "val_accuracy": 55.0 + 2 * e + i / 3,
+                            "val_macro_f1": 0.4 + 0.02 * e, "seconds": 2.0, **({"best": True} if e == epochs else {})}
+                           for e in range(1, epochs + 1)])
+        run.write_json("info.json", {"best_epoch": epochs, "parameters": 1000 * (i + 1), "seconds": 5.0 * (i + 1)})
+        run.write_json("metrics.json", {**run.metrics, "cost": {
+            "cpu_latency_ms": 1.0 + i, "cpu_sentences_per_s": 1000.0 / (1 + i), "parameters": 1000 * (i + 1),
+            "trainable_parameters": 900 * (i + 1), "train_seconds": 5.0 * (i + 1)}})
+        ids.append(run.run_id)
+        time.sleep(1.01)  # run ids sort by their creation second: one per second keeps the order known
+    return ids
+
+
+def curve_plot_heights(page: Page) -> dict[str, float]:
+    """Each training-curve chart's plot height in the page: the extent of its vertical grid lines."""
+    page.locator('[class*="st-key-curve-"]').last.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    return page.evaluate("""() => Object.fromEntries(
+        Array.from(document.querySelectorAll('[class*="st-key-curve-"]')).map(chart => [
+            Array.from(chart.classList).find(c => c.startsWith('st-key-curve-')),
+            Math.max(0, ...Array.from(chart.querySelectorAll('svg .role-axis-grid'))
+                                 .map(grid => grid.getBoundingClientRect().height))]))""")
+
+
+def select_rows(page: Page, rows: list[int]) -> None:
+    """Click the row-selection boxes of the runs table (a canvas grid: by position)."""
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    for row in rows:
+        page.mouse.click(box["x"] + 16, box["y"] + 35 * (row + 1) + 17)
+        idle(page)
+
+
+def test_compare_curves_stay_readable_with_2_and_8_runs(server, browser):
+    from goemo_core.runs import RunStore
+
+    url, home = server
+    fake_curves(RunStore(home / "runs"), 8)  # the 8 newest runs: the first rows of the table
+    page = new_page(browser)
+    open_page(page, f"{url}/compare")
+    expect(page.locator('[class*="st-key-curve-"]').first).to_be_visible()
+    select_rows(page, [2, 3])  # the 4 newest are selected by default: keep 2
+    heights = curve_plot_heights(page)
+    assert len(heights) == 5 and min(heights.values()) >= 150, heights
+    no_exceptions(page)
+    shot(page, "09-compare-2-runs")
+
+    select_rows(page, [2, 3, 4, 5, 6, 7])  # 8 selected
+    expect(page.get_by_text(re.compile(r"^gru-|^lstm-")).first).to_be_visible()
+    legend = page.locator('[data-testid="stMarkdownContainer"] span[style*="white-space"]')
+    assert legend.count() == 8  # one shared legend, a line per run
+    heights = curve_plot_heights(page)
+    assert len(heights) == 5 and min(heights.values()) >= 150, heights
+    expect(page.locator(".st-key-cost-scatter svg")).to_be_visible()
+    no_exceptions(page)
+    shot(page, "10-compare-8-runs")
+    page.close()

@@ -198,6 +198,36 @@ def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager)
     assert summary.loc[0, "test_accuracy"] == f"{sum(accuracies) / 2:.2f} ± {spread:.2f}"
 
 
+def test_train_page_offers_only_devices_this_machine_has_and_names_runs(fresh_manager):
+    import torch
+
+    from views import forms
+
+    at = page("train.py").run()
+    assert_rendered(at)
+    options = at.selectbox(key="train_device").options
+    assert options[:2] == ["auto", "cpu"] and (("cuda" in options) == torch.cuda.is_available())
+    if not torch.cuda.is_available():  # asked for anyway (e.g. an old bookmark): refused before any job exists
+        configs, errors = forms.build_configs(["gru"], {}, {}, {"device": "cuda", "pretrained": None}, {})
+        assert not configs and "device" in errors[0] and "cuda" in errors[0]
+
+    at.text_input(key="train_name").set_value("tiny baseline")
+    at.text_input(key="train_tags").set_value("quick, smoke")
+    at = launch_tiny(at)
+    assert_rendered(at)
+    assert "Launched 1 job" in at.success[0].value
+    manager = fresh_manager()
+    [job] = manager.jobs("train")
+    assert job.title.startswith("tiny baseline · lstm")
+    assert manager.wait(job.id, timeout=180).status == "completed", job.error
+    run = RunStore().get(job.run_id)
+    assert run.label.name == "tiny baseline" and run.label.tags == ["quick", "smoke"]
+    assert run.display_name == "tiny baseline"
+    cost = run.metrics["cost"]  # every run records what it costs to use
+    assert cost["cpu_latency_ms"] > 0 and cost["cpu_sentences_per_s"] > 0
+    assert cost["parameters"] >= cost["trainable_parameters"] > 0 and cost["train_seconds"] > 0
+
+
 # --- failures, invalid settings, cancel --------------------------------------------------------------------------
 
 
@@ -303,6 +333,24 @@ def test_compare_two_runs_side_by_side_cell_examples_and_delete(two_runs):
     assert_rendered(at)
     assert [r.run_id for r in RunStore().list()] == [two_runs[0].run_id]
     assert list(at.dataframe[0].value["run_id"]) == [two_runs[0].run_id]
+
+
+def test_classify_starts_at_the_best_run_and_describes_every_run(two_runs):
+    at = page("classify.py").run()
+    assert_rendered(at)
+    best = max(two_runs, key=lambda run: run.metrics["accuracy"])
+    picker = at.multiselect(key="classify_runs")
+    assert picker.value == [best.run_id]  # the most accurate, not the newest
+    for run in two_runs:
+        line = picker.format_func(run.run_id)
+        assert run.run_id in line and "limit 250" in line and f"{len(run.history)} epochs" in line
+        assert f"{run.metrics['accuracy']:.1f} %" in line
+    at.text_area(key="classify_text").set_value("What a wonderful surprise!").run()
+    [metric] = at.metric
+    assert metric.label == best.run_id and metric.delta.endswith("confidence")
+    from streamlit.proto.Metric_pb2 import Metric
+
+    assert metric.proto.direction == Metric.MetricDirection.NONE  # a confidence is no increase: no arrow
 
 
 def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):

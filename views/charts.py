@@ -92,7 +92,7 @@ def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | 
     return pd.DataFrame(rows, columns=["run", "epoch", "metric", "value", "best"])
 
 
-def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], height: int = 200) -> alt.LayerChart:
+def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], height: int = 300) -> alt.LayerChart:
     """One metric per epoch, a line per run in its fixed colour; the best epoch of each run is a large diamond on a
     dashed rule. No legend: the page draws one legend for all curve charts, so the plot keeps its height with any
     number of runs. Drawn as SVG, so the plot area can be measured in the page."""
@@ -154,12 +154,14 @@ def confusion_heatmap(frame: pd.DataFrame, title: str, selection: str | None = N
 # --- Classify page -------------------------------------------------------------------------------------------------
 
 
-def probability_bars(frame: pd.DataFrame, classes: list[str], height: int = 260) -> alt.Chart:
-    """The 7 class probabilities, bars grouped by model."""
+def probability_bars(frame: pd.DataFrame, classes: list[str], height: int = 300) -> alt.Chart:
+    """The 7 class probabilities, bars grouped by model; the legend sits above the plot (one row per model), so
+    the bars keep their height however many models are compared."""
     return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("class:N", sort=classes, title=None),
+        x=alt.X("class:N", sort=classes, title=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("model:N"),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None, columns=1, labelLimit=400)),
+        color=alt.Color("model:N", legend=alt.Legend(orient="top", direction="vertical", title=None,
+                                                     labelLimit=600)),
         tooltip=["model", "class", alt.Tooltip("probability:Q", format=".1%")],
     ).properties(height=height)

@@ -41,6 +41,15 @@ def load_dataset():
     return dataset(str(settings.data_dir))
 
 
+@st.cache_data(show_spinner=False, ttl=600)
+def available_devices() -> list[str]:
+    """The devices a job can be sent to on this server: auto and cpu, and each GPU it has."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return ["auto", "cpu", *(["cuda"] if gpus else []), *([f"cuda:{i}" for i in range(gpus)] if gpus > 1 else [])]
+
+
 @st.cache_data(show_spinner=False, ttl=60)
 def device_text(device: str) -> str:
     return describe_device(device)
@@ -100,11 +109,11 @@ def page_link(page: str, label: str) -> None:
 def _predictor(run_dir: str, weights_stamp: float):
     from pathlib import Path
 
-    from goemo_core.predict import Predictor
+    from goemo_core.predict import load_predictor
     from goemo_core.runs import Run
 
     path = Path(run_dir)
-    return Predictor(Run(path.name, path))
+    return load_predictor(Run(path.name, path))
 
 
 def predictor(run):

@@ -10,7 +10,12 @@ from typing import Any
 import streamlit as st
 
 from goemo_core.errors import InvalidConfig
+from goemo_core.augment import list_augmented
+from goemo_core.distill import check_teachers
 from goemo_core.models import architectures
+from goemo_core.runs import RunLabel
+from goemo_core.settings import resolve_device
+from goemo_core.train import TrainJob
 from goemo_core.config import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
 
 NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
@@ -19,8 +24,13 @@ CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS
            "pretrained_vectors": PRETRAINED_VECTORS}
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",
                  "label_smoothing", "ema_decay", "class_weights", "class_weight_power", "adversarial",
-                 "soft_labels", "pretrained_vectors", "grad_clip", "max_length")
+                 "soft_labels", "pretrained_vectors", "grad_clip", "max_length", "length_buckets", "distill_weight",
+                 "distill_temperature")
 RECIPE_HELP = {
+    "length_buckets": "Batches of texts of similar length: narrower padded batches, faster on a GPU.",
+    "distill_weight": "With teachers (Data and run): the teachers' share of the loss, α in "
+                      "(1 − α)·(usual loss) + α·T²·KL(teacher ‖ student).",
+    "distill_temperature": "With teachers: T, how much both distributions are softened before they are compared.",
     "patience": "Early stopping: epochs without improvement of the monitored metric before training stops.",
     "grad_clip": "Maximum gradient norm; 0 turns clipping off.",
     "class_weights": "Weight the loss by inverse class frequency (helps the rare classes: disgust, fear).",
@@ -91,13 +101,8 @@ def changed_recipe(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str
 
 
 def augmented_splits() -> list[str]:
-    """Names of the cached augmented train splits; none when the augment module is missing or fails."""
-    try:
-        from goemo_core.augment import list_augmented
-
-        return [entry["name"] if isinstance(entry, dict) else str(entry) for entry in list_augmented()]
-    except Exception:  # a colleague's module may be absent or broken: offer no augmentation rather than fail
-        return []
+    """Names of the cached augmented train splits."""
+    return [entry["name"] for entry in list_augmented()]
 
 
 def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, Any], options: dict[str, Any],
@@ -114,6 +119,8 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
         try:
             changed = changed_recipe(recipe, recipe_shown)
             config = make_config(arch, {**changed, **options, "params": params.get(arch, {})})
+            resolve_device(config.device)  # a device this server does not have is refused here, not on a card
+            check_teachers(config)  # so is a teacher that is missing, unfinished or trained on other data
         except InvalidConfig as exc:
             errors.append(f"{title}: {exc}")
             continue
@@ -121,7 +128,23 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
     return configs, errors
 
 
-def job_title(config: TrainConfig) -> str:
+def labelled_jobs(configs: list[TrainConfig], name: str, tags: str,
+                  note: str) -> tuple[list[TrainJob], list[str]]:
+    """One TrainJob per config with the user's name, tags and note; several jobs get their architecture and seed
+    added to the name, so each run stays recognisable."""
+    jobs = []
+    for config in configs:
+        suffix = f" · {config.arch} · seed {config.seed}" if len(configs) > 1 and name.strip() else ""
+        try:
+            jobs.append(TrainJob(config, RunLabel.clean(name.strip()[:80 - len(suffix)] + suffix, tags, note)))
+        except InvalidConfig as exc:
+            return [], [str(exc)]
+    return jobs, []
+
+
+def job_title(config: TrainConfig, label: RunLabel | None = None) -> str:
     spec = architectures()[config.arch]
     limit = f"limit {config.limit:,}" if config.limit else "full data"
-    return f"{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · seed {config.seed} · {config.device}"
+    named = f"{label.name} · " if label is not None and label.name else ""
+    return (f"{named}{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · seed {config.seed} · "
+            f"{config.device}")

@@ -22,6 +22,9 @@ def register(commands, parent) -> None:
     train.add_argument("--seed", type=int)
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="any recipe field or model hyperparameter, e.g. --set hidden_size=128 --set lr=3e-4")
+    train.add_argument("--teacher", action="append", default=[], metavar="RUN",
+                       help="distil from this run or ensemble run (repeatable: several are averaged); see "
+                            "--set distill_weight=… and --set distill_temperature=…")
     train.add_argument("--name", default="", help="what to call the run (legends and pickers show it)")
     train.add_argument("--tag", action="append", default=[], help="a tag for the run (repeatable)")
     train.add_argument("--note", default="", help="a note kept with the run")
@@ -54,6 +57,8 @@ def run_train(args) -> int:
                        ("device", args.device), ("seed", args.seed), ("pretrained", args.pretrained)):
         if value is not None:
             overrides.setdefault(key, value)
+    if args.teacher:
+        overrides["teachers"] = args.teacher
     if args.augment:
         from ..augment import resolve_augmented_name
 

@@ -1,0 +1,73 @@
+"""Knowledge distillation: a student learns from teacher runs' class probabilities on the train split as well as from
+the labels. The loss is (1 − α)·(the usual target) + α·T²·KL(teacher_T ‖ student_T), where both distributions are
+softened by the temperature T (Hinton et al., 2015). Teachers are runs or ensemble runs; several are averaged. Their
+probabilities are computed once through their own predictors and cached; validation and test never see a teacher."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch.nn import functional as F
+
+from .config import TrainConfig
+from .ensemble import check_compatible
+from .errors import InvalidConfig, MissingResource
+from .files import save_tensors
+from .predict import load_predictor
+from .runs import Run, RunStore, weights_stamp
+from .settings import Settings, get_settings
+
+
+def check_teachers(config: TrainConfig, settings: Settings | None = None, store: RunStore | None = None) -> list[Run]:
+    """The teacher runs of `config`, or an InvalidConfig naming the teacher that is missing, unfinished or was
+    trained on other data than the student's."""
+    settings = settings or get_settings()
+    store = store or RunStore(settings=settings)
+    teachers = []
+    for run_id in config.teachers:
+        try:
+            teachers.append(store.get(run_id))
+        except MissingResource:
+            raise InvalidConfig(f"teacher {run_id}: no such run (see `python -m goemo_core runs list`).") from None
+    if not teachers:
+        return []
+    check_compatible(teachers, "teacher")
+    for teacher in teachers:
+        source, limit = teacher.config.get("data_source"), teacher.config.get("limit")
+        if source != settings.data_source or limit not in (None, config.limit):
+            raise InvalidConfig(f"teacher {teacher.run_id} was trained on other data than this run "
+                                f"({source}, limit {limit} vs {settings.data_source}, limit {config.limit}).")
+    return teachers
+
+
+def teacher_probabilities(teachers: Sequence[Run], texts: Sequence[str], cache_dir: Path) -> torch.Tensor:
+    """The teachers' mean class probabilities [N, C] (float32) on the student's train texts, computed once per
+    (teachers, their weights, texts) and kept under `cache_dir`/teachers."""
+    key = hashlib.sha256(repr((sorted((t.run_id, weights_stamp(t)) for t in teachers),
+                               hashlib.sha256("\0".join(texts).encode("utf-8", "surrogatepass")).hexdigest()))
+                         .encode()).hexdigest()[:20]
+    path = Path(cache_dir) / "teachers" / f"{key}.safetensors"
+    if path.is_file():
+        from safetensors.torch import load_file
+
+        try:
+            cached = load_file(str(path))["probabilities"]
+            if cached.shape[0] == len(texts):
+                return cached
+        except Exception:  # a damaged cache entry is computed again
+            pass
+    probabilities = torch.stack([load_predictor(teacher).probabilities(list(texts)) for teacher in teachers]).mean(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(path, {"probabilities": probabilities.float()})
+    return probabilities.float()
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T²·KL(teacher_T ‖ student_T), averaged over the batch: `teacher` holds probabilities, softened to
+    p^(1/T) / Σ p^(1/T) (the softmax of their logarithms over T); T² keeps the gradients' scale independent of T."""
+    soft_teacher = torch.softmax(torch.log(teacher.clamp_min(1e-12)) / temperature, dim=-1)
+    log_student = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    return F.kl_div(log_student, soft_teacher, reduction="batchmean") * temperature ** 2

@@ -1,0 +1,104 @@
+"""Ensembles as runs: the mean of member runs' class probabilities, written as a run of kind "ensemble" (members,
+validation and test metrics, test predictions, probabilities), listed, compared, predicted with and used as a
+teacher like any other run."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .data import EKMAN_CLASSES, limit_split, load_goemotions
+from .errors import InvalidConfig
+from .metrics import classification_metrics
+from .predict import load_predictor
+from .runs import Run, RunLabel, RunStore
+from .settings import get_settings
+
+SPLITS = ("validation", "test")
+
+
+def check_compatible(runs: Sequence[Run], what: str = "ensemble member") -> None:
+    """Runs can be combined when each is completed, can predict, and saw the same data (source and limit)."""
+    for run in runs:
+        if run.problem:
+            raise InvalidConfig(f"{what} {run.run_id}: {run.problem}.")
+        if run.status != "completed" or not run.metrics:
+            raise InvalidConfig(f"{what} {run.run_id} is {run.status}, not completed with test metrics.")
+        missing = run.missing_files()
+        if missing:
+            raise InvalidConfig(f"{what} {run.run_id} cannot predict: {', '.join(missing)} missing.")
+    first = runs[0].config
+    for run in runs[1:]:
+        for key in ("data_source", "limit"):
+            if run.config.get(key) != first.get(key):
+                raise InvalidConfig(f"{what} {run.run_id} was trained on other data than {runs[0].run_id} "
+                                    f"({key}: {run.config.get(key)!r} vs {first.get(key)!r}).")
+
+
+def split_probabilities(run: Run, texts_by_split: dict[str, list[str]]) -> dict[str, torch.Tensor]:
+    """A run's stored validation and test probabilities, computed through its predictor when it has none stored
+    (runs trained before they were kept)."""
+    stored = run.load_probabilities() or {}
+    if all(name in stored and len(stored[name]) == len(texts) for name, texts in texts_by_split.items()):
+        return {name: stored[name].double() for name in texts_by_split}
+    predictor = load_predictor(run)
+    return {name: predictor.probabilities(texts) for name, texts in texts_by_split.items()}
+
+
+def evaluation_splits(config: dict) -> tuple[dict[str, list[str]], dict[str, np.ndarray], list[str]]:
+    """The validation and test texts and labels a run was evaluated on (its limit), and the test ids."""
+    data = load_goemotions(get_settings())
+    splits = {name: limit_split(data[name], config.get("limit")) for name in SPLITS}
+    return ({name: list(split["text"]) for name, split in splits.items()},
+            {name: np.asarray(split["label"]) for name, split in splits.items()}, list(splits["test"]["id"]))
+
+
+def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None = None) -> Run:
+    """Average the members' probabilities on the validation and test splits and write the ensemble run."""
+    store = store or RunStore()
+    run_ids = list(dict.fromkeys(run_ids))
+    if len(run_ids) < 2:
+        raise InvalidConfig("--runs: an ensemble needs at least two different runs.")
+    members = [store.get(run_id) for run_id in run_ids]
+    check_compatible(members)
+    label = RunLabel.clean(name or f"ensemble of {len(members)}")
+    texts, labels, test_ids = evaluation_splits(members[0].config)
+    probabilities = [split_probabilities(member, texts) for member in members]
+    mean = {split: torch.stack([p[split] for p in probabilities]).mean(0) for split in SPLITS}
+    first = members[0].config
+    run = store.create({
+        "arch": "ensemble", "kind": "ensemble", "members": run_ids,
+        "member_archs": [member.config.get("arch") for member in members],
+        "limit": first.get("limit"), "data_source": first.get("data_source"), "classes": list(EKMAN_CLASSES),
+        "max_length": max(int(member.config.get("max_length") or 0) for member in members) or None,
+        "pretrained": None, "seed": None, "device": "cpu",
+    })
+    run.set_label(label)
+    validation = classification_metrics(labels["validation"], mean["validation"].argmax(-1).numpy())
+    metrics = classification_metrics(labels["test"], mean["test"].argmax(-1).numpy())
+    metrics.update({"split": "test", "examples": len(labels["test"]), "members": run_ids,
+                    "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
+    run.save_probabilities({split: mean[split].float() for split in SPLITS})
+    run.save_test_predictions(test_ids, texts["test"], labels["test"], mean["test"].numpy())
+    member_costs = [(member.metrics or {}).get("cost") or {} for member in members]
+    metrics["cost"] = ensemble_cost(member_costs)
+    run.write_json("metrics.json", metrics)
+    run.write_json("info.json", {"members": run_ids, "parameters": metrics["cost"].get("parameters")})
+    run.set_status("completed")
+    return run
+
+
+def ensemble_cost(member_costs: list[dict]) -> dict:
+    """An ensemble costs the sum of its members (each reads every sentence)."""
+    def total(key: str) -> float | None:
+        values = [cost.get(key) for cost in member_costs]
+        return sum(values) if values and all(isinstance(v, (int, float)) for v in values) else None
+
+    rates = [cost.get("cpu_sentences_per_s") for cost in member_costs]
+    rate = (1 / sum(1 / r for r in rates)) if rates and all(isinstance(r, (int, float)) and r > 0 for r in rates) \
+        else None
+    return {"parameters": total("parameters"), "trainable_parameters": total("trainable_parameters"),
+            "train_seconds": total("train_seconds"), "cpu_latency_ms": total("cpu_latency_ms"),
+            "cpu_sentences_per_s": None if rate is None else round(rate, 1)}
