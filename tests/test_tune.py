@@ -9,8 +9,10 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import optuna
@@ -65,16 +67,20 @@ def fake_study(name: str, values: list[float], limit: int | None = None) -> optu
     return study
 
 
-def http_status(url: str, timeout: float = 10.0) -> int:
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     deadline = time.time() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status
+                return response.status, response.read()
         except OSError:
             if time.time() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def http_status(url: str, timeout: float = 10.0) -> int:
+    return http_get(url, timeout)[0]
 
 
 # -- search space ---------------------------------------------------------------------------------------------------
@@ -284,6 +290,34 @@ def test_ensure_dashboard_starts_once_per_process():
     assert base.startswith("http://127.0.0.1:") and ensure_dashboard() == base
     assert http_status(f"{base}/api/studies") == 200
     assert http_status(study_url(base, study._study_id)) == 200
+
+
+def test_studies_name_their_metric_for_the_dashboard():
+    from goemo_core.dashboard import make_dashboard_server
+    from goemo_core.tune.study import METRIC_NAME, open_study
+
+    study, _ = open_study(tiny_config(study="named"))
+    assert study.metric_names == [METRIC_NAME] == ["validation accuracy (%)"]
+    open_study(tiny_config(study="named"))  # a second worker joins: nothing changes
+    assert tune.load_study("named").metric_names == [METRIC_NAME]
+    own = optuna.create_study(study_name="own", storage=tune.open_storage(), direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        own.set_metric_names(["accuracy on my split"])
+    open_study(tiny_config(study="own"))
+    assert tune.load_study("own").metric_names == ["accuracy on my split"]  # a name already given is kept
+
+    server = make_dashboard_server()  # what the dashboard's study page reads (instead of "Objective 0")
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    server.thread = thread
+    thread.start()
+    try:
+        status, body = http_get(f"{server.url}/api/studies/{study._study_id}")
+        assert status == 200 and json.loads(body)["objective_names"] == [METRIC_NAME]
+        status, body = http_get(f"{server.url}/api/studies/{own._study_id}")
+        assert json.loads(body)["objective_names"] == ["accuracy on my split"]
+    finally:
+        server.stop()
 
 
 # -- the Tune page ----------------------------------------------------------------------------------------------------------
