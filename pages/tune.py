@@ -175,8 +175,10 @@ def study_panel(name: str) -> None:
 
 st.subheader("Studies")
 studies: list[dict] = []
+storage_ok = False
 with user_errors(stop=False):
     studies = tune.list_studies()
+    storage_ok = True
 pending = [j.config.study for j in job_manager().active("tune") if j.config.study]
 names = list(dict.fromkeys([*(s["study"] for s in studies), *pending]))
 if studies:
@@ -210,17 +212,14 @@ if selected:
                 st.success(f"{int(more)} more trials of `{selected}` queued.", icon=":material/check_circle:")
 
 st.subheader("Optuna dashboard")
-if st.button("Open dashboard", icon=":material/dashboard:", key="tune_dashboard"):
+if storage_ok:
     with user_errors(stop=False):
-        st.session_state["tune_dashboard_url"] = ensure_dashboard()
-base_url = st.session_state.get("tune_dashboard_url")
-if base_url:
-    target = f"{base_url}/dashboard"
-    study = next((s for s in studies if s["study"] == selected), None)
-    if study is not None and study["study_id"] is not None:
-        target = study_url(base_url, study["study_id"])
-    st.link_button("Open in Optuna Dashboard", target, icon=":material/open_in_new:")
-    st.caption(f"Running at [{target}]({target}) on the server's 127.0.0.1: open it from a browser on the same "
-               "machine (or through an SSH tunnel). From a shell: `python -m goemo_core dashboard`.")
-else:
-    st.caption("Starts optuna-dashboard on this storage (once per server process, on 127.0.0.1).")
+        base_url = ensure_dashboard()  # once per server process, on 127.0.0.1; later calls only return its URL
+        study_id = next((s["study_id"] for s in studies if s["study"] == selected), None)
+        if study_id is not None:
+            target, label = study_url(base_url, study_id), f"Open {selected} in Optuna Dashboard"
+        else:  # no study yet, or one still waiting for its first trial
+            target, label = f"{base_url}/dashboard", "Open Optuna Dashboard"
+        st.link_button(label, target, icon=":material/open_in_new:", key="tune_dashboard")
+        st.caption(f"Running at [{target}]({target}) on the server's 127.0.0.1: open it from a browser on the same "
+                   "machine (or through an SSH tunnel). From a shell: `python -m goemo_core dashboard`.")
