@@ -21,6 +21,7 @@ import pytest
 from goemo_core import tune
 from goemo_core.errors import InvalidConfig, MissingResource
 from goemo_core.settings import mask_url
+from goemo_core.tune.queries import rounded_trials
 
 from conftest import ROOT
 
@@ -58,10 +59,11 @@ def fake_study(name: str, values: list[float], limit: int | None = None) -> optu
     study = optuna.create_study(study_name=name, storage=tune.open_storage(), direction="maximize")
     distributions = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True),
                      "hidden_size": optuna.distributions.IntDistribution(64, 256)}
-    for i, value in enumerate(values):
+    for i, value in enumerate(values):  # parameters wrap around to stay inside their ranges
+        params = {"lr": 10 ** (-4 + (i % 7) * 0.3), "hidden_size": 64 + 16 * (i % 12)}
         study.add_trial(optuna.trial.create_trial(
-            params={"lr": 10 ** (-4 + i * 0.3), "hidden_size": 64 + 16 * i}, distributions=distributions,
-            value=value, user_attrs={"val_macro_f1": value / 200, "best_epoch": 1}))
+            params=params, distributions=distributions, value=value,
+            user_attrs={"val_macro_f1": value / 200, "best_epoch": 1}))
     plan = tune.plan_study(tune.TuneConfig(arch="gru", limit=limit, fixed={"embedding_dim": 16}))
     study.set_user_attr(tune.STUDY_ATTR, plan.to_attr())
     return study
@@ -372,3 +374,30 @@ def test_page_launches_a_tune_job(fresh_manager):
     assert job.config.space == {"hidden_size": [64, 64]} and job.config.study.startswith("gru-")
     manager.cancel(job.id)
     manager.wait(job.id, timeout=60)
+
+
+def test_page_rounds_the_trials_table_and_warns_about_few_trials(fresh_manager):
+    fake_study("rounded", [55.123456, 47.98765, 52.6, 40.0])
+    frame = tune.trials_frame("rounded")
+    assert frame["value"].iloc[0] == 55.123456  # the query keeps full precision; only the table is rounded
+    table = rounded_trials(frame)
+    assert list(table["value"]) == [55.12, 47.99, 52.6, 40.0]
+    assert list(table["val_macro_f1"]) == [0.276, 0.24, 0.263, 0.2]
+    assert list(table["lr"]) == [0.0001, 0.0001995, 0.0003981, 0.0007943]  # 4 significant digits
+    assert list(table["hidden_size"]) == [64, 80, 96, 112] and list(table["best_epoch"]) == [1, 1, 1, 1]
+    assert list(rounded_trials(frame.assign(duration_s=[12.345, 0.04, 61.96, None]))["duration_s"].fillna(-1)) == [
+        12.3, 0.0, 62.0, -1]
+
+    at = page().run()
+    assert not at.exception
+    [shown] = [d.value for d in at.dataframe if "number" in d.value.columns]
+    assert list(shown["value"]) == list(table["value"]) and list(shown["lr"]) == list(table["lr"])
+    notes = " ".join(c.value for c in at.caption)
+    assert "4 completed trials" in notes and "mostly noise" in notes
+
+    fake_study("plenty", [40.0 + (7 * i) % 13 for i in range(10)])
+    at.run()  # the new study joins the list
+    at.selectbox(key="tune_study").set_value("plenty").run()
+    assert not at.exception
+    assert [c for c in at.get("vega_lite_chart") if "importances" in c.proto.spec]  # shown, without the warning
+    assert "mostly noise" not in " ".join(c.value for c in at.caption)
