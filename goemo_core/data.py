@@ -279,11 +279,37 @@ def raw_label_frame(stats: dict) -> "pandas.DataFrame":  # noqa: F821
 
 
 def ekman_frame(stats: dict) -> "pandas.DataFrame":  # noqa: F821
+    """Long table split/class/count/share (of the split's examples) from `dataset_statistics` output."""
     import pandas as pd
 
-    rows = [{"split": split, "class": name, "count": count}
+    rows = [{"split": split, "class": name, "count": count, "share": count / max(sum(s["ekman"].values()), 1)}
             for split, s in stats["splits"].items() for name, count in s["ekman"].items()]
     return pd.DataFrame(rows)
+
+
+def emotions_by_frequency(stats: dict, split: str = "train") -> list[str]:
+    """The raw label names, most frequent first in `split` (ties in label order): one row order for every facet."""
+    counts = stats["splits"][split]["raw"]
+    return sorted(counts, key=lambda name: -counts[name])
+
+
+def length_histogram(lengths: "pandas.DataFrame", step: int = 2, clip: int = 80) -> "pandas.DataFrame":  # noqa: F821
+    """Token lengths binned per split: split, start, end, examples, share (of the split's examples, so splits of
+    different sizes compare). Lengths of `clip` or more fall in the last bin. A few hundred rows instead of one per
+    example, so the browser is not sent every length."""
+    import pandas as pd
+
+    columns = ["split", "start", "end", "examples", "share"]
+    if lengths.empty:
+        return pd.DataFrame(columns=columns)
+    starts = (lengths["tokens"].clip(upper=clip) // step) * step
+    counts = starts.groupby(lengths["split"]).value_counts().rename("examples").reset_index()
+    counts.columns = ["split", "start", "examples"]
+    counts["share"] = counts["examples"] / counts.groupby("split")["examples"].transform("sum")
+    counts["end"] = counts["start"] + step
+    order = {split: i for i, split in enumerate(SPLITS)}
+    counts = counts.sort_values(["split", "start"], key=lambda c: c.map(order) if c.name == "split" else c)
+    return counts[columns].reset_index(drop=True)
 
 
 def browse(split, ekman: str | None = None, raw: Sequence[str] = (), contains: str = "", n: int = 50,

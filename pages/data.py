@@ -1,15 +1,15 @@
 """Data: class balance per split (Ekman 7 and raw 28), the 28 → 7 grouping, token lengths, a sample browser."""
 
-import altair as alt
 import streamlit as st
 
 from goemo_core import data as gd
 from goemo_core.settings import get_settings
 from goemo_core.text import DEFAULT_MAX_LENGTH, split_token_lengths
-from views.charts import bar_with_percent
 from views.common import load_dataset, page_setup, user_errors
+from views.data_charts import ekman_share_bars, grouping_bars, length_histogram_chart, raw_label_bars
 
 page_setup("Data", ":material/bar_chart:")
+LENGTH_CLIP = 80  # the histogram's last bin holds every longer text
 
 
 @st.cache_data(show_spinner="Counting labels…")
@@ -43,8 +43,7 @@ shown = splits if view in (None, "side by side") else [view]
 st.subheader("Ekman classes")
 ekman = gd.ekman_frame(stats)
 ekman = ekman[ekman["split"].isin(shown)]
-st.altair_chart(bar_with_percent(ekman, "class", column="split" if len(shown) > 1 else None,
-                                 sort=list(gd.EKMAN_CLASSES)), width="content")
+st.altair_chart(ekman_share_bars(ekman, shown), width="content")
 majority = stats["splits"]["test"]["ekman"]
 st.caption(f"Majority class on test: joy, {max(majority.values()) / sum(majority.values()):.1%} — the accuracy of "
            "always answering joy.")
@@ -52,47 +51,29 @@ st.caption(f"Majority class on test: joy, {max(majority.values()) / sum(majority
 st.subheader("Raw labels (28)")
 raw = gd.raw_label_frame(stats)
 raw = raw[raw["split"].isin(shown)]
-raw_chart = alt.Chart(raw).mark_bar().encode(
-    y=alt.Y("emotion:N", sort="-x", title=None),
-    x=alt.X("count:Q", title="label occurrences"),
-    color=alt.Color("ekman:N", sort=list(gd.EKMAN_CLASSES), title="Ekman class"),
-    tooltip=["split", "emotion", "ekman", alt.Tooltip("count:Q", format=",")],
-).properties(height=520, width=260 if len(shown) > 1 else 520)
-if len(shown) > 1:
-    raw_chart = raw_chart.facet(column=alt.Column("split:N", sort=splits, title=None)).resolve_scale(x="independent")
-st.altair_chart(raw_chart, width="content")
+st.altair_chart(raw_label_bars(raw, gd.emotions_by_frequency(stats, shown[0]), shown), width="content")
 
 st.subheader("From 28 emotions to 7 classes")
 st.markdown("Every label of an example is mapped to its Ekman group; the group that occurs most often is the "
             "example's **primary label**; a tie goes to the group listed first.")
-left, right = st.columns([2, 3])
+left, right = st.columns([1, 2])
 with left:
     table = (raw[raw["split"] == shown[0]][["emotion", "ekman", "count"]]
              .sort_values(["ekman", "count"], ascending=[True, False]))
     st.dataframe(table, hide_index=True, height=420, width="stretch")
 with right:
-    st.altair_chart(alt.Chart(raw[raw["split"] == shown[0]]).mark_bar().encode(
-        x=alt.X("ekman:N", sort=list(gd.EKMAN_CLASSES), title=f"Ekman class ({shown[0]})"),
-        y=alt.Y("count:Q", title="raw label occurrences"),
-        color=alt.Color("emotion:N", legend=None),
-        tooltip=["emotion", "ekman", alt.Tooltip("count:Q", format=",")],
-    ).properties(height=420), width="stretch")
+    st.altair_chart(grouping_bars(raw[raw["split"] == shown[0]], shown[0]), width="stretch")
 
 st.subheader("Text length in tokens")
 with user_errors(stop=False):
     lengths = token_lengths(source_key, settings.pretrained)
     lengths = lengths[lengths["split"].isin(shown)]
-    clipped = lengths.assign(tokens=lengths["tokens"].clip(upper=80))
-    hist = alt.Chart(clipped).mark_bar(opacity=0.7).encode(
-        x=alt.X("tokens:Q", bin=alt.Bin(step=2), title="tokens (80 = 80 or more)"),
-        y=alt.Y("count():Q", title="examples", stack=None),
-        color=alt.Color("split:N", sort=splits),
-    ).properties(height=260)
-    rule = alt.Chart({"values": [{"x": DEFAULT_MAX_LENGTH}]}).mark_rule(color="red", strokeDash=[4, 4]).encode(x="x:Q")
-    st.altair_chart(hist + rule, width="stretch")
+    histogram = gd.length_histogram(lengths, clip=LENGTH_CLIP)
+    st.altair_chart(length_histogram_chart(histogram, shown, DEFAULT_MAX_LENGTH, clip=LENGTH_CLIP), width="content")
     over = (lengths["tokens"] > DEFAULT_MAX_LENGTH).mean()
-    st.caption(f"Red line: the {DEFAULT_MAX_LENGTH}-token input length used for training; {over:.1%} of the texts "
-               "shown are longer and get truncated.")
+    st.caption(f"Bars: the share of each split's texts per length, so splits of any size compare. Red line: the "
+               f"{DEFAULT_MAX_LENGTH}-token input length used for training; {over:.1%} of the texts shown are longer "
+               "and get truncated.")
 
 st.subheader("Sample browser")
 c1, c2, c3, c4 = st.columns([1, 1, 2, 2])

@@ -11,6 +11,8 @@ from goemo_core import tune
 from goemo_core.dashboard import ensure_dashboard, study_url
 from goemo_core.models import architectures
 from goemo_core.settings import get_settings, mask_url
+from goemo_core.tune.queries import (PARAM_DIGITS, RELIABLE_IMPORTANCE_TRIALS, TRIAL_COLUMNS, TRIAL_DECIMALS,
+                                     rounded_trials)
 from views.common import job_manager, page_setup, user_errors
 from views.jobs import job_list
 
@@ -148,6 +150,20 @@ def importance_chart(importances: dict) -> alt.Chart:
     )
 
 
+TRIAL_LABELS = {"value": "val accuracy (%)", "val_macro_f1": "val macro-F1", "duration_s": "duration (s)"}
+
+
+def trial_columns(table: pd.DataFrame) -> dict:
+    """Formats matching the rounding, so Streamlit neither pads nor cuts digits; float parameters keep their
+    significant digits (a learning rate of 0.0001995 must not read 0.0002)."""
+    columns = {column: st.column_config.NumberColumn(TRIAL_LABELS[column], format=f"%.{decimals}f")
+               for column, decimals in TRIAL_DECIMALS.items()}
+    for column in table.columns:
+        if column not in TRIAL_COLUMNS and pd.api.types.is_float_dtype(table[column]):
+            columns[column] = st.column_config.NumberColumn(format=f"%.{PARAM_DIGITS}g")
+    return columns
+
+
 def study_panel(name: str) -> None:
     with user_errors(stop=False):
         trials = tune.trials_frame(name)
@@ -167,16 +183,22 @@ def study_panel(name: str) -> None:
         importances = tune.param_importances(name)
         if importances:
             importance_col.altair_chart(importance_chart(importances), width="stretch")
+            if len(complete) < RELIABLE_IMPORTANCE_TRIALS:
+                importance_col.caption(f"From {len(complete)} completed trials these importances are mostly noise: "
+                                       f"read them after about {RELIABLE_IMPORTANCE_TRIALS}.")
         else:
             importance_col.caption(f"Parameter importances appear after {tune.MIN_IMPORTANCE_TRIALS} completed "
                                    "trials with some variation.")
-        st.dataframe(trials.dropna(axis=1, how="all"), hide_index=True, width="stretch")
+        table = rounded_trials(trials).dropna(axis=1, how="all")
+        st.dataframe(table, hide_index=True, width="stretch", column_config=trial_columns(table))
 
 
 st.subheader("Studies")
 studies: list[dict] = []
+storage_ok = False
 with user_errors(stop=False):
     studies = tune.list_studies()
+    storage_ok = True
 pending = [j.config.study for j in job_manager().active("tune") if j.config.study]
 names = list(dict.fromkeys([*(s["study"] for s in studies), *pending]))
 if studies:
@@ -210,17 +232,14 @@ if selected:
                 st.success(f"{int(more)} more trials of `{selected}` queued.", icon=":material/check_circle:")
 
 st.subheader("Optuna dashboard")
-if st.button("Open dashboard", icon=":material/dashboard:", key="tune_dashboard"):
+if storage_ok:
     with user_errors(stop=False):
-        st.session_state["tune_dashboard_url"] = ensure_dashboard()
-base_url = st.session_state.get("tune_dashboard_url")
-if base_url:
-    target = f"{base_url}/dashboard"
-    study = next((s for s in studies if s["study"] == selected), None)
-    if study is not None and study["study_id"] is not None:
-        target = study_url(base_url, study["study_id"])
-    st.link_button("Open in Optuna Dashboard", target, icon=":material/open_in_new:")
-    st.caption(f"Running at [{target}]({target}) on the server's 127.0.0.1: open it from a browser on the same "
-               "machine (or through an SSH tunnel). From a shell: `python -m goemo_core dashboard`.")
-else:
-    st.caption("Starts optuna-dashboard on this storage (once per server process, on 127.0.0.1).")
+        base_url = ensure_dashboard()  # once per server process, on 127.0.0.1; later calls only return its URL
+        study_id = next((s["study_id"] for s in studies if s["study"] == selected), None)
+        if study_id is not None:
+            target, label = study_url(base_url, study_id), f"Open {selected} in Optuna Dashboard"
+        else:  # no study yet, or one still waiting for its first trial
+            target, label = f"{base_url}/dashboard", "Open Optuna Dashboard"
+        st.link_button(label, target, icon=":material/open_in_new:", key="tune_dashboard")
+        st.caption(f"Running at [{target}]({target}) on the server's 127.0.0.1: open it from a browser on the same "
+                   "machine (or through an SSH tunnel). From a shell: `python -m goemo_core dashboard`.")

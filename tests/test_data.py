@@ -199,3 +199,24 @@ def test_browse_filters():
     assert matches == 74 and len(sample) == 10 and set(sample["ekman"]) == {"disgust"}
     sample, matches = data.browse(split, raw=["grief"], n=500)
     assert len(sample) == matches and all("grief" in r for r in sample["raw labels"])
+
+
+def test_length_histogram_bins_per_split_and_clips_the_tail():
+    import pandas as pd
+
+    lengths = pd.DataFrame({"split": ["train"] * 4 + ["test"] * 2, "tokens": [1, 2, 3, 120, 5, 5]})
+    histogram = data.length_histogram(lengths, step=2, clip=80)
+    assert list(histogram["split"].unique()) == ["train", "test"]  # split order, whatever the row order
+    train = histogram[histogram["split"] == "train"]
+    assert list(zip(train["start"], train["end"], train["examples"])) == [(0, 2, 1), (2, 4, 2), (80, 82, 1)]
+    assert list(train["share"]) == [0.25, 0.5, 0.25]
+    assert histogram[histogram["split"] == "test"]["share"].tolist() == [1.0]
+    assert data.length_histogram(lengths.iloc[:0]).empty
+
+
+def test_emotions_by_frequency_orders_every_label():
+    stats = {"splits": {"train": {"raw": {name: (i * 7) % 28 for i, name in enumerate(data.GOEMOTIONS_LABELS)}}}}
+    order = data.emotions_by_frequency(stats)
+    assert sorted(order) == sorted(data.GOEMOTIONS_LABELS)
+    counts = [stats["splits"]["train"]["raw"][name] for name in order]
+    assert counts == sorted(counts, reverse=True)

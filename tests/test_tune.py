@@ -9,8 +9,10 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,6 +22,7 @@ import pytest
 from goemo_core import tune
 from goemo_core.errors import InvalidConfig, MissingResource
 from goemo_core.settings import mask_text, mask_url
+from goemo_core.tune.queries import rounded_trials
 
 from conftest import ROOT
 
@@ -73,25 +76,30 @@ def fake_study(name: str, values: list[float], limit: int | None = None) -> optu
     study = optuna.create_study(study_name=name, storage=tune.open_storage(), direction="maximize")
     distributions = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-2, log=True),
                      "hidden_size": optuna.distributions.IntDistribution(64, 256)}
-    for i, value in enumerate(values):
+    for i, value in enumerate(values):  # parameters wrap around to stay inside their ranges
+        params = {"lr": 10 ** (-4 + (i % 7) * 0.3), "hidden_size": 64 + 16 * (i % 12)}
         study.add_trial(optuna.trial.create_trial(
-            params={"lr": 10 ** (-4 + i * 0.3), "hidden_size": 64 + 16 * i}, distributions=distributions,
-            value=value, user_attrs={"val_macro_f1": value / 200, "best_epoch": 1}))
+            params=params, distributions=distributions, value=value,
+            user_attrs={"val_macro_f1": value / 200, "best_epoch": 1}))
     plan = tune.plan_study(tune.TuneConfig(arch="gru", limit=limit, fixed={"embedding_dim": 16}))
     study.set_user_attr(tune.STUDY_ATTR, plan.to_attr())
     return study
 
 
-def http_status(url: str, timeout: float = 10.0) -> int:
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
     deadline = time.time() + timeout
     while True:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status
+                return response.status, response.read()
         except OSError:
             if time.time() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def http_status(url: str, timeout: float = 10.0) -> int:
+    return http_get(url, timeout)[0]
 
 
 # -- search space ---------------------------------------------------------------------------------------------------
@@ -415,6 +423,34 @@ def test_ensure_dashboard_starts_once_per_process():
     assert http_status(study_url(base, study._study_id)) == 200
 
 
+def test_studies_name_their_metric_for_the_dashboard():
+    from goemo_core.dashboard import make_dashboard_server
+    from goemo_core.tune.study import METRIC_NAME, open_study
+
+    study, _ = open_study(tiny_config(study="named"))
+    assert study.metric_names == [METRIC_NAME] == ["validation accuracy (%)"]
+    open_study(tiny_config(study="named"))  # a second worker joins: nothing changes
+    assert tune.load_study("named").metric_names == [METRIC_NAME]
+    own = optuna.create_study(study_name="own", storage=tune.open_storage(), direction="maximize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        own.set_metric_names(["accuracy on my split"])
+    open_study(tiny_config(study="own"))
+    assert tune.load_study("own").metric_names == ["accuracy on my split"]  # a name already given is kept
+
+    server = make_dashboard_server()  # what the dashboard's study page reads (instead of "Objective 0")
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    server.thread = thread
+    thread.start()
+    try:
+        status, body = http_get(f"{server.url}/api/studies/{study._study_id}")
+        assert status == 200 and json.loads(body)["objective_names"] == [METRIC_NAME]
+        status, body = http_get(f"{server.url}/api/studies/{own._study_id}")
+        assert json.loads(body)["objective_names"] == ["accuracy on my split"]
+    finally:
+        server.stop()
+
+
 # -- the Tune page ----------------------------------------------------------------------------------------------------------
 def page():
     from streamlit.testing.v1 import AppTest
@@ -430,16 +466,17 @@ def test_page_renders_without_any_study(fresh_manager):
 
 
 def test_page_shows_study_and_dashboard_link(fresh_manager):
-    fake_study("page", [40.0, 55.0, 47.0, 52.0], limit=LIMIT)
+    study = fake_study("page", [40.0, 55.0, 47.0, 52.0], limit=LIMIT)
     at = page().run()
     assert not at.exception
     assert at.selectbox(key="tune_study").value == "page"
     assert {m.label: m.value for m in at.metric}["Trials"] == "4"
-    at.button(key="tune_dashboard").click().run()
-    assert not at.exception
+    # one click: the dashboard is already running and the only link opens the selected study
     links = [e.proto.url for e in at.get("link_button")]
-    assert links and "127.0.0.1" in links[0] and "/dashboard/studies/" in links[0]
+    assert len(links) == 1 and "127.0.0.1" in links[0]
+    assert links[0].endswith(f"/dashboard/studies/{study._study_id}")
     assert http_status(links[0]) == 200
+    assert "Open dashboard" not in [b.label for b in at.button]  # no button to press first
     assert any("127.0.0.1" in c.value for c in at.caption)
 
     at.checkbox(key="tune_keep_limit").check().run()
@@ -466,3 +503,30 @@ def test_page_launches_a_tune_job(fresh_manager):
     assert job.config.space == {"hidden_size": [64, 64]} and job.config.study.startswith("gru-")
     manager.cancel(job.id)
     manager.wait(job.id, timeout=60)
+
+
+def test_page_rounds_the_trials_table_and_warns_about_few_trials(fresh_manager):
+    fake_study("rounded", [55.123456, 47.98765, 52.6, 40.0])
+    frame = tune.trials_frame("rounded")
+    assert frame["value"].iloc[0] == 55.123456  # the query keeps full precision; only the table is rounded
+    table = rounded_trials(frame)
+    assert list(table["value"]) == [55.12, 47.99, 52.6, 40.0]
+    assert list(table["val_macro_f1"]) == [0.276, 0.24, 0.263, 0.2]
+    assert list(table["lr"]) == [0.0001, 0.0001995, 0.0003981, 0.0007943]  # 4 significant digits
+    assert list(table["hidden_size"]) == [64, 80, 96, 112] and list(table["best_epoch"]) == [1, 1, 1, 1]
+    assert list(rounded_trials(frame.assign(duration_s=[12.345, 0.04, 61.96, None]))["duration_s"].fillna(-1)) == [
+        12.3, 0.0, 62.0, -1]
+
+    at = page().run()
+    assert not at.exception
+    [shown] = [d.value for d in at.dataframe if "number" in d.value.columns]
+    assert list(shown["value"]) == list(table["value"]) and list(shown["lr"]) == list(table["lr"])
+    notes = " ".join(c.value for c in at.caption)
+    assert "4 completed trials" in notes and "mostly noise" in notes
+
+    fake_study("plenty", [40.0 + (7 * i) % 13 for i in range(10)])
+    at.run()  # the new study joins the list
+    at.selectbox(key="tune_study").set_value("plenty").run()
+    assert not at.exception
+    assert [c for c in at.get("vega_lite_chart") if "importances" in c.proto.spec]  # shown, without the warning
+    assert "mostly noise" not in " ".join(c.value for c in at.caption)

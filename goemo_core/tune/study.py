@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -48,6 +49,7 @@ DEFAULT_SEED = 211
 PRUNERS = ("median", "hyperband", "none")
 BUDGET_KEYS = ("epochs", "batches_per_epoch", "val_examples", "limit")
 STUDY_ATTR = "goemo"  # study user attribute holding the settings the study was created with
+METRIC_NAME = "validation accuracy (%)"  # what a trial's value is, for optuna-dashboard and Optuna's plots
 
 
 @dataclass
@@ -223,7 +225,18 @@ def open_study(config: TuneConfig, choices: DataChoices | None = None) -> tuple[
         raise InvalidConfig(f"study: '{name}' minimises; GoEmotions studies maximise validation accuracy.")
     if STUDY_ATTR not in study.user_attrs:  # first worker: record the settings for the others and "Train best"
         study.set_user_attr(STUDY_ATTR, plan.to_attr())
+    name_metric(study)
     return study, plan
+
+
+def name_metric(study: "optuna.Study") -> None:
+    """Name the objective (the dashboard says "Objective 0" otherwise), unless the study already names it."""
+    import optuna
+
+    if study.metric_names is None:
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC_NAME])
 
 
 def _stored_settings(storage, name: str) -> dict:
