@@ -55,28 +55,6 @@ def live_curves(history: list[dict], height: int = 160) -> alt.HConcatChart | No
     return alt.hconcat(*charts)
 
 
-def bar_with_percent(frame: pd.DataFrame, category: str, count: str = "count", color: str | None = None,
-                     column: str | None = None, sort: list[str] | None = None, height: int = 260) -> alt.Chart:
-    """Bars of counts with the percentage of the total printed on each bar (per facet column, if any)."""
-    frame = frame.copy()
-    group = frame.groupby(column)[count] if column else frame[count]
-    frame["share"] = frame[count] / (group.transform("sum") if column else frame[count].sum())
-    base = alt.Chart(frame).encode(
-        x=alt.X(f"{category}:N", sort=sort, title=None),
-        y=alt.Y(f"{count}:Q", title="examples"),
-        tooltip=[category, alt.Tooltip(f"{count}:Q", format=","), alt.Tooltip("share:Q", format=".1%")]
-        + ([column] if column else []),
-    )
-    bars = base.mark_bar().encode(color=alt.Color(f"{color or category}:N", legend=None))
-    labels = base.mark_text(dy=-6, fontSize=10).encode(text=alt.Text("share:Q", format=".1%"))
-    chart = (bars + labels).properties(height=height)
-    if column:
-        splits = ["train", "validation", "test"]
-        chart = (chart.properties(width=230).facet(column=alt.Column(f"{column}:N", title=None, sort=splits))
-                 .resolve_scale(y="independent"))  # splits differ 8× in size: compare shapes, not heights
-    return chart
-
-
 # --- Compare page --------------------------------------------------------------------------------------------------
 
 CURVE_METRICS = {"train_loss": "train loss", "val_loss": "validation loss", "train_accuracy": "train accuracy (%)",
