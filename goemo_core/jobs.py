@@ -9,12 +9,15 @@ checks between batches, and a worker that does not stop in time is terminated.""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -139,6 +142,25 @@ def _exit_reason(code: int | None) -> str:
         hint = " (killed: out of memory?)" if name == "SIGKILL" else ""
         return f"the worker process was stopped by {name}{hint}"
     return f"the worker process exited with status {code} before finishing"
+
+
+_WORKER_MAIN = types.ModuleType("__main__")  # no file, no spec: a spawned child runs no main script
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _plain_main():
+    """A spawned child first re-runs the parent's __main__ script. In the app that is the page that last ran
+    (Streamlit executes pages as __main__), which must not run again outside Streamlit in every worker: while a
+    worker starts, __main__ is an empty module. Put back unless a page run replaced it meanwhile."""
+    with _MAIN_LOCK:
+        saved = sys.modules.get("__main__")
+        sys.modules["__main__"] = _WORKER_MAIN
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is _WORKER_MAIN and saved is not None:
+                sys.modules["__main__"] = saved
 
 
 # --- the manager ----------------------------------------------------------------------------------------------
@@ -268,7 +290,8 @@ class JobManager:
         reader, writer = _SPAWN.Pipe(duplex=False)
         process = _SPAWN.Process(target=worker_main, name=f"goemo-{job.kind}-{job.id}", daemon=True,
                                  args=(self.handlers[job.kind], job.config, writer, job.cancel_event, os.getpid()))
-        process.start()
+        with _plain_main():
+            process.start()
         writer.close()  # the worker holds the only writing end: reading ends (EOF) when it exits
         with self._lock:
             self._processes[job.id] = process

@@ -259,3 +259,22 @@ def test_runs_left_running_by_a_dead_process_are_marked_interrupted():
     assert store.get(alive).status == "running"  # its owner still runs
     assert store.get(finished).status == "completed"
     assert store.mark_interrupted() == []  # marked once
+
+
+def test_a_worker_never_runs_the_page_that_started_it(tmp_path, monkeypatch):
+    """Streamlit runs each page as __main__; a spawned worker must not execute that page again."""
+    import types
+
+    marker = tmp_path / "page-ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    manager = JobManager({"ok": ok}, slots={"cpu": 1})
+    try:
+        assert manager.wait(manager.submit("ok", {"x": 2}), 60).status == "completed"
+    finally:
+        manager.shutdown()
+    assert not marker.exists()
+    assert sys.modules["__main__"] is main  # put back for the page
