@@ -127,7 +127,8 @@ def test_job_launched_from_train_page_completes_and_shows_on_compare_and_classif
 
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.config.limit == 200 and job.config.epochs == 1 and job.config.params["hidden_size"] == 16
+    config = job.config.config  # a TrainJob: the config and the run's label
+    assert config.limit == 200 and config.epochs == 1 and config.params["hidden_size"] == 16
     manager.wait(job.id, timeout=180)
     assert job.status == "completed", job.error
     assert len(job.history) == 1
@@ -172,7 +173,7 @@ def test_recipe_inputs_start_at_the_architecture_recipe_and_can_turn_it_off(fres
     at = launch_tiny(at, archs=("gru",), limit=100)
     assert_rendered(at)
     [job] = fresh_manager().jobs("train")
-    assert job.config.ema_decay == 0.0 and job.config.epochs == 1
+    assert job.config.config.ema_decay == 0.0 and job.config.config.epochs == 1
     fresh_manager().cancel(job.id)
 
 
@@ -184,7 +185,7 @@ def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager)
     assert "Launched 2 job" in at.success[0].value
     manager = fresh_manager()
     jobs = manager.jobs("train")
-    assert sorted(job.config.seed for job in jobs) == [211, 212]
+    assert sorted(job.config.config.seed for job in jobs) == [211, 212]
     for job in jobs:
         manager.wait(job.id, timeout=180)
         assert job.status == "completed", job.error

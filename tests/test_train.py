@@ -271,7 +271,7 @@ def test_class_weight_power_softens_the_inverse_frequency_weights():
     weights = {}
     for power in (1.0, 0.5):
         config, model = tiny_model(class_weights=True, class_weight_power=power)
-        weights[power] = Trainer(model, config, "cpu")._loss_fn(split).weight
+        weights[power] = Trainer(model, config, "cpu")._loss_fn(split).target_loss.weight
     counts = torch.bincount(split.labels, minlength=7).float()
     torch.testing.assert_close(weights[1.0], counts.sum() / (7 * counts))
     torch.testing.assert_close(weights[0.5], weights[1.0].sqrt())
@@ -339,11 +339,11 @@ def test_soft_labels_mix_the_primary_label_with_all_of_its_groups():
     split.distributions = torch.tensor([shares] * 4)
     split.labels = torch.full((4,), primary_label(labels))
     config, model = tiny_model(soft_labels=0.5)
-    targets = Trainer(model, config, "cpu")._targets(split, torch.arange(4), split.labels)
+    targets = Trainer(model, config, "cpu")._targets(split, torch.arange(4), split.labels).labels
     assert targets[0, EKMAN_CLASSES.index("anger")] == 0.75 and targets[0, EKMAN_CLASSES.index("joy")] == 0.25
     torch.testing.assert_close(targets.sum(1), torch.ones(4))
     off_config, off_model = tiny_model(soft_labels=0.0)
-    assert torch.equal(Trainer(off_model, off_config, "cpu")._targets(split, torch.arange(4), split.labels),
+    assert torch.equal(Trainer(off_model, off_config, "cpu")._targets(split, torch.arange(4), split.labels).labels,
                        split.labels)
     with pytest.raises(InvalidConfig, match="soft_labels"):
         make_config("gru", {"soft_labels": 1.5})
