@@ -10,10 +10,11 @@ from goemo_core.cost import COST_AXES
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export, comparison_table,
-                               describe_run, mean_std, pareto_front, per_class_comparison, run_labels, seed_summary)
+                               describe_run, pareto_front, per_class_comparison, run_labels, seed_summary)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
+from views.tables import COLUMNS, pooled_table
 
 page_setup("Compare", ":material/compare:")
 store = RunStore()
@@ -35,14 +36,10 @@ event = st.dataframe(
     table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True,
     selection_default={"selection": {"rows": default_selection(runs)}},
     column_config={
+        **{name: COLUMNS[name] for name in COST_AXES},
         "test_accuracy": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
         "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
         "limit": st.column_config.NumberColumn("limit", help="Examples per split (test included); empty: full data"),
-        "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
-        "cpu_sentences_per_s": st.column_config.NumberColumn("CPU sentences/s", format="%.0f"),
-        "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
-        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-        "trainable_parameters": st.column_config.NumberColumn("trainable", format="localized"),
         "lr": st.column_config.NumberColumn("lr", format="%g"),
     },
 )
@@ -117,20 +114,9 @@ if not summary.empty:
     st.caption("Selected runs with the same settings are pooled over their seeds: mean ± standard deviation of the "
                "test metrics. A seed counts once (its latest run); one seed has no spread. Launch repeats with "
                "**seeds per architecture** on the Train page.")
-    shown = summary.assign(
-        test_accuracy=[mean_std(m, s, 2) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])],
-        test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])],
-    )[["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy", "test_macro_f1",
-       "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters", "device"]]
-    st.dataframe(shown, hide_index=True, key="seed-summary", column_config={
-        "runs": st.column_config.NumberColumn("seeds (n)"),
-        "test_accuracy": st.column_config.TextColumn("test acc (%)"),
-        "test_macro_f1": st.column_config.TextColumn("macro-F1"),
-        "best_epoch_mean": st.column_config.NumberColumn("best epoch", format="%.1f"),
-        "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f"),
-        "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
-        "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-    })
+    pooled_table(summary, ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy",
+                           "test_macro_f1", "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters",
+                           "device"], key="seed-summary")
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")

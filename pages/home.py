@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard, mean_std
+from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard
 from goemo_core.runs import RunStore
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
+from views.tables import pooled_table
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
 st.markdown(
@@ -37,22 +38,9 @@ else:
     st.caption(f"Each architecture's best settings on the full data, mean ± std over their seeds (test split), "
                f"with what it costs to use and to train. The course notebook's best run reached "
                f"{NOTEBOOK_BEST_ACCURACY} %.")
-    shown = board.assign(
-        test_accuracy=[mean_std(m, s, 2) for m, s in zip(board["test_accuracy_mean"], board["test_accuracy_std"])],
-        test_macro_f1=[mean_std(m, s, 3) for m, s in zip(board["test_macro_f1_mean"], board["test_macro_f1_std"])])
-    st.dataframe(shown[["arch", "changes", "runs", "test_accuracy", "test_macro_f1", "cpu_latency_ms",
-                        "cpu_sentences_per_s", "parameters", "trainable_parameters", "train_seconds", "epoch_seconds",
-                        "device"]], hide_index=True, key="leaderboard",
-                 column_config={
-                     "runs": st.column_config.NumberColumn("seeds"),
-                     "test_accuracy": st.column_config.TextColumn("test acc (%)"),
-                     "test_macro_f1": st.column_config.TextColumn("macro-F1"),
-                     "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
-                     "cpu_sentences_per_s": st.column_config.NumberColumn("CPU sentences/s", format="%.0f"),
-                     "parameters": st.column_config.NumberColumn("parameters", format="localized"),
-                     "trainable_parameters": st.column_config.NumberColumn("trainable", format="localized"),
-                     "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
-                     "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f")})
+    pooled_table(board, ["arch", "changes", "runs", "test_accuracy", "test_macro_f1", "cpu_latency_ms",
+                         "cpu_sentences_per_s", "parameters", "trainable_parameters", "train_seconds", "epoch_seconds",
+                         "device"], key="leaderboard")
 
 st.subheader("Where to go")
 for page, what in [

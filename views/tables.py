@@ -1,0 +1,31 @@
+"""Tables of pooled runs (Home's leaderboard, Compare's summary over seeds): one way to show mean ± std and costs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from goemo_core.report import mean_std
+
+COLUMNS = {
+    "runs": st.column_config.NumberColumn("seeds"),
+    "test_accuracy": st.column_config.TextColumn("test acc (%)"),
+    "test_macro_f1": st.column_config.TextColumn("macro-F1"),
+    "best_epoch_mean": st.column_config.NumberColumn("best epoch", format="%.1f"),
+    "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f"),
+    "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
+    "cpu_sentences_per_s": st.column_config.NumberColumn("CPU sentences/s", format="%.0f"),
+    "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+    "trainable_parameters": st.column_config.NumberColumn("trainable", format="localized"),
+    "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
+}
+
+
+def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:
+    """A seed summary (goemo_core.report.seed_summary) with accuracy and macro-F1 as 'mean ± std' text ('(one
+    seed)' where there is no spread), showing `columns`."""
+    shown = summary.assign(
+        test_accuracy=[mean_std(m, s, 2) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])],
+        test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])])
+    st.dataframe(shown[columns], hide_index=True, key=key,
+                 column_config={name: COLUMNS[name] for name in columns if name in COLUMNS})
