@@ -40,10 +40,6 @@ NUM_CLASSES = len(EKMAN_CLASSES)
 RAW_TO_EKMAN: dict[str, int] = {raw: i for i, group in enumerate(EKMAN_GROUPS.values()) for raw in group}
 
 
-def ekman_index(raw_name: str) -> int:
-    return RAW_TO_EKMAN[raw_name]
-
-
 def primary_label(label_ids: Sequence[int], label_names: Sequence[str] = GOEMOTIONS_LABELS) -> int:
     """The Ekman class of an example: the group that occurs most often among its labels;
     a tie goes to the group that appears first in the label list (the lists are in ascending id order)."""
@@ -262,11 +258,6 @@ def dataset_statistics(settings: Settings | None = None) -> dict:
     data = load_goemotions(settings)
     names = label_names(settings)
     return {"source": settings.data_source, "splits": {s: split_statistics(data[s], names) for s in SPLITS}}
-
-
-def grouping_table(names: Sequence[str] = GOEMOTIONS_LABELS) -> list[dict]:
-    """One row per raw label with its Ekman class, for the 28→7 view."""
-    return [{"emotion": n, "id": i, "ekman": EKMAN_CLASSES[RAW_TO_EKMAN[n]]} for i, n in enumerate(names)]
 
 
 def raw_label_frame(stats: dict) -> "pandas.DataFrame":  # noqa: F821

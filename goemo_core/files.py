@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -28,6 +29,21 @@ def write_with(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_folder(folder: Path, fill: Callable[[Path], object]) -> None:
+    """`fill(tmp)` writes a hidden sibling folder, which then replaces `folder` (readers see the old folder or
+    the whole new one; a failure leaves the old one)."""
+    folder = Path(folder)
+    tmp = temporary_sibling(folder)
+    tmp.mkdir(parents=True)
+    try:
+        fill(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

@@ -17,6 +17,15 @@ from typing import Any
 
 from .errors import InvalidConfig, MissingResource
 from .files import read_json, save_tensors, write_atomic, write_json
+from .run_files import (
+    MISSING,
+    config_problem,
+    is_whole,
+    metrics_problem,
+    read_json_or_missing,
+    read_jsonl,
+    read_status,
+)
 from .settings import Settings, ensure_home, get_settings
 
 STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
@@ -25,9 +34,6 @@ FINISHED = ("completed", "failed", "cancelled", "interrupted")
 _ACTIVE: set[str] = set()  # runs this process is writing right now
 _ACTIVE_LOCK = threading.Lock()
 
-# Config entries the Predictor and the reports turn into sizes or sort keys: whole numbers when present.
-_WHOLE_NUMBER_KEYS = {"max_length": 1, "vocab_size": 1, "pad_id": 0, "embedding_init_dim": 1, "seed": None,
-                      "limit": 1}  # key -> smallest allowed value (None: any)
 _MAX_RUN_ID = 200  # bytes: with the hidden prefix and suffix `delete` adds, still under the usual 255-byte limit
 _CREATE_TRIES = 20  # fresh random suffixes tried when a run id is already taken
 
@@ -88,7 +94,7 @@ class Run:
         return document if isinstance(document, dict) else {}
 
     def _raw_config(self) -> Any:
-        return self._read("config.json", lambda p: read_json(p, _MISSING))
+        return self._read("config.json", lambda p: read_json(p, MISSING))
 
     @property
     def problem(self) -> str | None:
@@ -96,24 +102,24 @@ class Run:
         Unreadable runs are listed as such by `runs list` and left out of every table and page."""
         if "problem" not in self._cache:
             classes = self.config.get("classes")
-            metrics = self._read("metrics.json", _read_json_or_missing)
-            self._cache["problem"] = _config_problem(self._raw_config()) or _metrics_problem(
+            metrics = self._read("metrics.json", read_json_or_missing)
+            self._cache["problem"] = config_problem(self._raw_config()) or metrics_problem(
                 metrics, len(classes) if isinstance(classes, list) else None)
         return self._cache["problem"]
 
     @property
     def status(self) -> str:
-        return self._read("status", _read_status)
+        return self._read("status", read_status)
 
     @property
     def history(self) -> list[dict]:
-        return self._read("history.jsonl", _read_jsonl)
+        return self._read("history.jsonl", read_jsonl)
 
     @property
     def metrics(self) -> dict | None:
         """The test metrics; None when the run has none or metrics.json is damaged (see `problem`)."""
-        document = self._read("metrics.json", _read_json_or_missing)
-        return document if isinstance(document, dict) and _metrics_problem(document) is None else None
+        document = self._read("metrics.json", read_json_or_missing)
+        return document if isinstance(document, dict) and metrics_problem(document) is None else None
 
     @property
     def info(self) -> dict:
@@ -403,103 +409,6 @@ class RunStore:
         return True
 
 
-def _read_status(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip() or "failed"
-    except OSError:
-        return "failed"
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    """One record per line; a torn or foreign line (not an object with a whole-number epoch) is skipped."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError):
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and _is_whole(record.get("epoch")):
-            records.append(record)
-    return records
-
-
-_MISSING = object()
-
-
-def _read_json_or_missing(path: Path) -> Any:
-    """The parsed file; None when it does not exist; _MISSING when it exists but is not JSON."""
-    if not path.exists():
-        return None
-    return read_json(path, _MISSING)
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _kind(value: Any) -> str:
-    return {list: "a list", dict: "an object", str: "a string", type(None): "null", bool: "a boolean",
-            float: "a decimal number"}.get(type(value), "a number")
-
-
-def _config_problem(config: Any) -> str | None:
-    """Why a parsed config.json cannot describe a run, or None."""
-    if config is _MISSING:
-        return "config.json is unreadable or not valid JSON"
-    if not isinstance(config, dict):
-        return f"config.json holds {_kind(config)}, not an object"
-    arch = config.get("arch")
-    if not isinstance(arch, str) or not arch:
-        return "config.json has no architecture ('arch')"
-    if not isinstance(config.get("params", {}) or {}, dict):
-        return "config.json: 'params' is not an object"
-    for key, least in _WHOLE_NUMBER_KEYS.items():
-        value = config.get(key)
-        if value is None:
-            continue
-        if not _is_whole(value):
-            return f"config.json: '{key}' is {_kind(value)}, not a whole number"
-        if least is not None and value < least:
-            return f"config.json: '{key}' is {value}, below {least}"
-    return None
-
-
-def _metrics_problem(metrics: Any, classes: int | None = None) -> str | None:
-    """Why a parsed metrics.json cannot be shown, or None (also for a run without one). `classes`: how many the
-    run's config names, when it does."""
-    if metrics is None:
-        return None
-    if metrics is _MISSING or not isinstance(metrics, dict):
-        return "metrics.json is not a JSON object"
-    for key in ("accuracy", "macro_f1"):
-        if key in metrics and not _is_number(metrics[key]):
-            return f"metrics.json: '{key}' is not a number"
-    per_class = metrics.get("per_class")
-    if per_class is not None:
-        if not isinstance(per_class, dict) or not all(
-                isinstance(row, dict) and all(_is_number(row.get(k)) for k in ("precision", "recall", "f1", "support"))
-                for row in per_class.values()):
-            return "metrics.json: 'per_class' is not a table of numbers"
-        if classes is not None and len(per_class) != classes:
-            return f"metrics.json: 'per_class' has {len(per_class)} classes, not {classes}"
-    confusion = metrics.get("confusion")
-    if confusion is not None:
-        size = classes or (len(per_class) if isinstance(per_class, dict) else None)
-        size = size or (len(confusion) if isinstance(confusion, list) else 0)
-        if not (isinstance(confusion, list) and size and len(confusion) == size and all(
-                isinstance(row, list) and len(row) == size and all(_is_number(v) for v in row) for row in confusion)):
-            return "metrics.json: 'confusion' is not a square matrix of counts, one row per class"
-    return None
-
-
 def _plausible_run_id(run_id: str) -> bool:
     """A name that can only mean a folder directly inside the runs folder."""
     return (isinstance(run_id, str) and 0 < len(run_id.encode("utf-8", "surrogatepass")) <= _MAX_RUN_ID
@@ -513,7 +422,7 @@ def _plausible_run_id(run_id: str) -> bool:
 def best_epoch(run: Run) -> int | None:
     """The epoch whose weights were kept: info.json's, else the last history record marked best."""
     epoch = run.info.get("best_epoch")
-    if _is_whole(epoch) and epoch > 0:
+    if is_whole(epoch) and epoch > 0:
         return epoch
     marked = [r["epoch"] for r in run.history if r.get("best")]
     return int(marked[-1]) if marked else None

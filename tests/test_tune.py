@@ -286,11 +286,11 @@ def test_every_password_form_is_masked():
 def test_tune_json_and_logs_never_show_a_password(monkeypatch, capsys):
     """Every form through the CLI: the storage of the JSON document and the log lines are masked. The URLs lead
     nowhere, so the worker is handed the test's SQLite storage instead."""
-    import goemo_core.tune.study as study_module
+    import goemo_core.tune.plan as plan_module
     from goemo_core.cli import main
 
     real = tune.open_storage()
-    monkeypatch.setattr(study_module, "open_storage", lambda url=None: real)
+    monkeypatch.setattr(plan_module, "open_storage", lambda url=None: real)
     tiny = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
     for form, url in PASSWORD_FORMS.items():
         code = main(["tune", "--arch", "gru", "--n-trials", "1", "--limit", str(LIMIT), "--epochs", "1",
@@ -310,11 +310,12 @@ def test_a_trial_error_quoting_the_storage_is_masked(monkeypatch):
     import io
     import logging
 
+    import goemo_core.tune.plan as plan_module
     import goemo_core.tune.study as study_module
 
     url = PASSWORD_FORMS["?password= with a raw @"]
     real = tune.open_storage()
-    monkeypatch.setattr(study_module, "open_storage", lambda storage=None: real)
+    monkeypatch.setattr(plan_module, "open_storage", lambda storage=None: real)
 
     def unreachable(*args, **kwargs):
         raise RuntimeError(f"cannot reach {url} (password={ODD})")
@@ -425,7 +426,7 @@ def test_ensure_dashboard_starts_once_per_process():
 
 def test_studies_name_their_metric_for_the_dashboard():
     from goemo_core.dashboard import make_dashboard_server
-    from goemo_core.tune.study import METRIC_NAME, open_study
+    from goemo_core.tune.plan import METRIC_NAME, open_study
 
     study, _ = open_study(tiny_config(study="named"))
     assert study.metric_names == [METRIC_NAME] == ["validation accuracy (%)"]

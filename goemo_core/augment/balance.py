@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,6 +20,7 @@ from ..data import (
     limit_split,
     load_goemotions,
 )
+from ..files import write_folder, write_json
 from ..errors import GoEmoError, InvalidConfig, MissingResource
 from ..settings import Settings, ensure_home, get_settings
 from .eda import (
@@ -217,20 +215,6 @@ def _frame(texts: list[str], labels: list[int], ids: list[str], added: list[tupl
     return frame
 
 
-def _write_atomically(folder: Path, frame, meta: dict) -> None:
-    """Write into a hidden sibling folder, then rename it into place, so readers never see half a split."""
-    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        frame.to_parquet(tmp / "train.parquet", index=False)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _grow_classes(spec: AugmentSpec, texts: list[str], labels: list[int], before: dict[str, int],
                   after: dict[str, int], tracker: _Tracker, settings: Settings,
                   log: Callable[[str], None]) -> list[tuple[int, int, str]]:
@@ -284,7 +268,9 @@ def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings
     meta = {"name": spec.name, **asdict(spec), "target": target, "before": before, "after": after,
             "added": len(added), "seconds": seconds, "created": time.time(), "train_examples": len(texts),
             "train_fingerprint": fingerprint, "data_source": settings.data_source, "format": 1}
-    _write_atomically(folder, _frame(texts, labels, ids, added), meta)
+    frame = _frame(texts, labels, ids, added)
+    write_folder(folder, lambda tmp: (frame.to_parquet(tmp / "train.parquet", index=False),
+                                      write_json(tmp / "meta.json", meta)))
     log(f"saved {len(added):,} augmented texts to {folder} in {seconds:.1f} s")
     return _summary(meta, folder, reused=False)
 

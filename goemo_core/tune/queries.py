@@ -12,7 +12,8 @@ from ..errors import InvalidConfig
 from ..settings import mask_url
 from .space import data_choices, decode
 from .storage import open_storage, storage_url
-from .study import BUDGET_KEYS, STUDY_ATTR, TuneConfig, best_of
+from .plan import BUDGET_KEYS, STUDY_ATTR, TuneConfig
+from .study import best_of
 
 if TYPE_CHECKING:
     import optuna

@@ -1,6 +1,5 @@
-"""Planning and running studies: a worker's settings settled against the study's stored ones, the objective (one
-Trainer per trial with a per-trial budget, pruned on per-epoch validation accuracy), cancel and fatal errors, the
-summary, and the 'tune' background job."""
+"""Running a study: one worker's optimisation loop (one Trainer per trial with the plan's budget, pruned on
+per-epoch validation accuracy), cancel and fatal errors, masked logs, the summary, and the 'tune' background job."""
 
 from __future__ import annotations
 
@@ -12,243 +11,24 @@ import os
 import socket
 import threading
 import time
-import warnings
-from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..config import TrainConfig, make_config, pretrained_source
+from ..config import TrainConfig, pretrained_source
 from ..context import JobContext
-from ..errors import Cancelled, GoEmoError, InvalidConfig, MissingResource
-from ..models import get_architecture
+from ..errors import Cancelled, GoEmoError, MissingResource
 from ..prepare import PreparedData, build_model, count_parameters, prepare_data
 from ..settings import Settings, get_settings, mask_text, mask_url, resolve_device
 from ..text import pad_id
 from ..trainer import EpochProgress, Trainer
 from .space import (
-    DataChoices,
-    SpaceEntry,
-    as_entry,
-    base_space,
     data_choices,
-    decode,
-    narrow_space,
     suggest,
 )
-from .storage import fail_stale_trials, open_storage, storage_url
+from .plan import TuneConfig, open_study, trial_config
+from .storage import fail_stale_trials, storage_url
 
 if TYPE_CHECKING:
     import optuna
-
-
-DEFAULT_BATCHES_PER_EPOCH = 100  # the notebook's per-trial budget
-DEFAULT_VAL_EXAMPLES = None  # the whole validation split (the notebook's 300 batches of 64 exceeded it anyway)
-DEFAULT_EPOCHS = 10
-SMALL_LIMIT_EPOCHS = 3  # a --limit below SMALL_LIMIT is a quick check: fewer epochs per trial
-SMALL_LIMIT = 5000
-DEFAULT_SEED = 211
-PRUNERS = ("median", "hyperband", "none")
-BUDGET_KEYS = ("epochs", "batches_per_epoch", "val_examples", "limit")
-STUDY_ATTR = "goemo"  # study user attribute holding the settings the study was created with
-METRIC_NAME = "validation accuracy (%)"  # what a trial's value is, for optuna-dashboard and Optuna's plots
-
-
-@dataclass
-class TuneConfig:
-    """One tuning run (one worker). None means 'unspecified': a new study takes the default, a study that already
-    exists takes what it was created with (so every worker of a study trains with the same budget and space)."""
-
-    arch: str = "gru"
-    n_trials: int | None = 20  # trials this worker runs
-    timeout: float | None = None  # seconds
-    study: str | None = None  # None: a new human-readable name
-    storage: str | None = None  # None: GOEMO_OPTUNA_STORAGE
-    limit: int | None = None
-    epochs: int | None = None  # None: DEFAULT_EPOCHS (SMALL_LIMIT_EPOCHS under a small limit)
-    batches_per_epoch: int | None = None  # None: 100; 0: the whole train split
-    val_examples: int | None = None  # validation examples per epoch; None or 0: the whole validation split
-    pruner: str | None = None  # median (default) | hyperband | none
-    seed: int | None = None
-    space: dict[str, Any] = field(default_factory=dict)  # narrow_space overrides
-    fixed: dict[str, Any] = field(default_factory=dict)  # recipe fields / model params for every trial
-    device: str = "auto"
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TuneConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise InvalidConfig(f"tune: unknown setting(s) {', '.join(sorted(unknown))}.")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class StudyPlan:
-    """The settled settings of a study: what every trial of this worker trains with."""
-
-    arch: str
-    limit: int | None
-    epochs: int
-    batches_per_epoch: int | None
-    val_examples: int | None
-    pruner: str
-    seed: int
-    search_space: dict[str, SpaceEntry]
-    fixed: dict[str, Any]
-
-    def to_attr(self) -> dict:
-        data = asdict(self)
-        data["search_space"] = {k: list(v) for k, v in self.search_space.items()}
-        return data
-
-
-def default_epochs(limit: int | None) -> int:
-    return SMALL_LIMIT_EPOCHS if limit is not None and limit < SMALL_LIMIT else DEFAULT_EPOCHS
-
-
-def _budget(value: int | None, stored: dict, key: str, default: int | None) -> int | None:
-    """A per-trial cap: the worker's value (0: no cap), else the study's (None there: no cap), else the default."""
-    if value is not None:
-        return None if int(value) <= 0 else int(value)
-    return stored[key] if key in stored else default
-
-
-def plan_study(config: TuneConfig, stored: dict | None = None, choices: DataChoices | None = None) -> StudyPlan:
-    """Settle a worker's settings: its own values where given, else the study's stored ones, else the defaults."""
-    get_architecture(config.arch)
-    stored = dict(stored or {})
-    if "val_batches" in stored:  # studies created before the budget counted examples
-        batches = stored.pop("val_batches")
-        stored.setdefault("val_examples", batches * 64 if batches else None)
-    if stored.get("arch") not in (None, config.arch):
-        raise InvalidConfig(f"study: '{config.study}' tunes {stored['arch']}, not {config.arch}; "
-                            "choose another study name or --arch " + stored["arch"] + ".")
-
-    def pick(name: str, default: Any) -> Any:
-        value = getattr(config, name)
-        return value if value is not None else stored.get(name, default)
-
-    limit = pick("limit", None)
-    limit = None if limit in (None, 0) else int(limit)
-    pruner = pick("pruner", "median")
-    if pruner not in PRUNERS:
-        raise InvalidConfig(f"pruner: '{pruner}' is not one of {', '.join(PRUNERS)}.")
-    if config.space or config.fixed or "search_space" not in stored:
-        space, fixed = narrow_space(base_space(config.arch, choices), config.space)
-        fixed = {**fixed, **config.fixed}
-        for key in config.fixed:
-            space.pop(key, None)
-    else:
-        space = {k: as_entry(k, v) for k, v in stored["search_space"].items()}
-        fixed = dict(stored.get("fixed") or {})
-    epochs = int(pick("epochs", default_epochs(limit)))
-    if epochs < 1:
-        raise InvalidConfig(f"epochs: {epochs} must be at least 1.")
-    return StudyPlan(arch=config.arch, limit=limit, epochs=epochs,
-                     batches_per_epoch=_budget(config.batches_per_epoch, stored, "batches_per_epoch",
-                                               DEFAULT_BATCHES_PER_EPOCH),
-                     val_examples=_budget(config.val_examples, stored, "val_examples", DEFAULT_VAL_EXAMPLES),
-                     pruner=pruner, seed=int(pick("seed", DEFAULT_SEED)), search_space=space, fixed=fixed)
-
-
-def trial_config(plan: StudyPlan, values: dict[str, Any], choices: DataChoices, device: str = "auto") -> "TrainConfig":
-    """The TrainConfig of one trial: the per-trial budget, the fixed settings, the sampled values."""
-    budget = {"epochs": plan.epochs, "batches_per_epoch": plan.batches_per_epoch, "val_examples": plan.val_examples,
-              "limit": plan.limit, "device": device, "monitor": "val_accuracy"}
-    return make_config(plan.arch, {**budget, **decode({**plan.fixed, **values}, choices)})
-
-
-def make_pruner(name: str, epochs: int) -> "optuna.pruners.BasePruner":
-    import optuna
-
-    if name == "median":  # no pruning before 5 trials finished, nor in a trial's first 2 epochs
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(2, max(0, epochs - 1)))
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs), reduction_factor=3)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise InvalidConfig(f"pruner: '{name}' is not one of {', '.join(PRUNERS)}.")
-
-
-def make_sampler(seed: int) -> "optuna.samplers.BaseSampler":
-    import optuna
-
-    class TrialSeededTPESampler(optuna.samplers.TPESampler):
-        """TPE whose random state is reseeded from (seed, trial number) before each trial: one worker is
-        reproducible, and workers that share a study (and a seed) do not draw the same configurations.
-        Reaches into TPESampler's random states (optuna pinned in requirements.txt); falls back to plain TPE."""
-
-        def before_trial(self, study, trial) -> None:
-            trial_seed = (seed + 7919 * trial.number) % 2**32
-            for owner in (self, getattr(self, "_random_sampler", None)):
-                state = getattr(owner, "_rng", None)
-                if state is not None and hasattr(state, "rng"):
-                    state.rng.seed(trial_seed)
-            super().before_trial(study, trial)
-
-    return TrialSeededTPESampler(seed=seed)
-
-
-_HANDED_OUT: set[str] = set()
-
-
-def new_study_name(arch: str, storage: str | None = None) -> str:
-    """`gru-20261126-1412`, with -2, -3… when taken (in the storage or handed out by this process)."""
-    import optuna
-
-    base = f"{arch}-{time.strftime('%Y%m%d-%H%M')}"
-    taken = set(optuna.get_all_study_names(open_storage(storage))) | _HANDED_OUT
-    name, n = base, 2
-    while name in taken:
-        name, n = f"{base}-{n}", n + 1
-    _HANDED_OUT.add(name)
-    return name
-
-
-def open_study(config: TuneConfig, choices: DataChoices | None = None) -> tuple["optuna.Study", StudyPlan]:
-    """Create the study, or join it when the name exists (load_if_exists): several workers, one study."""
-    import optuna
-
-    storage = open_storage(config.storage)
-    name = config.study or new_study_name(config.arch, config.storage)
-    stored = _stored_settings(storage, name)
-    plan = plan_study(config, stored, choices)
-    trial_config(plan, {}, choices or data_choices(), config.device)  # bad fixed settings fail before any study exists
-    try:
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                    sampler=make_sampler(plan.seed), pruner=make_pruner(plan.pruner, plan.epochs))
-    except ValueError as exc:  # e.g. an existing study with other directions
-        raise InvalidConfig(f"study: '{name}' cannot be used ({exc}).") from None
-    if study.direction != optuna.study.StudyDirection.MAXIMIZE:
-        raise InvalidConfig(f"study: '{name}' minimises; GoEmotions studies maximise validation accuracy.")
-    if STUDY_ATTR not in study.user_attrs:  # first worker: record the settings for the others and "Train best"
-        study.set_user_attr(STUDY_ATTR, plan.to_attr())
-    name_metric(study)
-    return study, plan
-
-
-def name_metric(study: "optuna.Study") -> None:
-    """Name the objective (the dashboard says "Objective 0" otherwise), unless the study already names it."""
-    import optuna
-
-    if study.metric_names is None:
-        with warnings.catch_warnings():  # experimental in Optuna since 3.2, stable in use
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([METRIC_NAME])
-
-
-def _stored_settings(storage, name: str) -> dict:
-    import optuna
-
-    try:
-        study_id = storage.get_study_id_from_name(name)
-    except KeyError:
-        return {}
-    except optuna.exceptions.OptunaError:
-        return {}
-    return dict(storage.get_study_user_attrs(study_id).get(STUDY_ATTR) or {})
 
 
 TrialCallback = Callable[[dict], None]
