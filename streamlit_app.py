@@ -4,15 +4,15 @@ import streamlit as st
 
 PAGES = {
     "Study": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/data.py", title="Data", icon=":material/bar_chart:"),
-        st.Page("pages/augment.py", title="Augment", icon=":material/auto_fix_high:"),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/data.py", title="Data", icon=":material/bar_chart:"),
+        st.Page("app_pages/augment.py", title="Augment", icon=":material/auto_fix_high:"),
     ],
     "Experiments": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-        st.Page("pages/classify.py", title="Classify", icon=":material/chat:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/tune.py", title="Tune", icon=":material/tune:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/classify.py", title="Classify", icon=":material/chat:"),
     ],
 }
 

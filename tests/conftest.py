@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGES_DIR = ROOT / "app_pages"  # not pages/: that name would switch on Streamlit's own page discovery
 SHARED = ROOT.parent / "shared"
 DATA_DIR = Path(os.environ.get("GOEMO_DATA_DIR") or SHARED / "data" / "goemotions").resolve()
 NLTK_DIR = Path(os.environ.get("NLTK_DATA") or SHARED / "nltk_data").resolve()

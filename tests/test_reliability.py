@@ -15,7 +15,7 @@ from goemo_core.runs import RunStore
 from goemo_core.config import make_config
 from goemo_core.train import train_run
 
-from conftest import DATA_DIR, digest
+from conftest import DATA_DIR, PAGES_DIR, digest
 
 
 @pytest.fixture(scope="module")
@@ -245,10 +245,9 @@ def test_cli_lists_damaged_runs_as_unreadable_and_skips_them_elsewhere(good_and_
 def test_pages_render_next_to_damaged_runs(good_and_bad_runs, fresh_manager, name):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
 
     good, bad = good_and_bad_runs
-    at = AppTest.from_file(str(ROOT / "pages" / name), default_timeout=120).run()
+    at = AppTest.from_file(str(PAGES_DIR / name), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     captions = "\n".join(c.value for c in at.caption)
@@ -489,10 +488,9 @@ def test_batch_results_keep_other_columns_and_download_without_formulas(predicto
 def test_classify_batch_tab_uses_the_upload_and_keeps_its_columns(run_home, goemo_env, fresh_manager):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT
 
     copy_run(run_home, goemo_env)
-    at = AppTest.from_file(str(ROOT / "pages" / "classify.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(PAGES_DIR / "classify.py"), default_timeout=120).run()
     at.text_area(key="batch_lines").set_value("pasted one\npasted two\n").run()
     assert any("2 pasted line(s)" in c.value for c in at.caption)
     at.file_uploader(key="batch_csv").set_value(("in.csv", b"id,text\n1,I love it\n2,so sad\n", "text/csv")).run()
