@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,9 +34,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("browser-home")
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run streamlit_app.py` on a free port with its own artifacts folder; its output goes to
+    home/server.log."""
     port = free_port()
     env = {**os.environ, "GOEMO_HOME": str(home), "GOEMO_DATA_DIR": str(DATA_DIR), "NLTK_DATA": str(NLTK_DIR),
            "GOEMO_DEVICE": "cpu", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -46,24 +47,29 @@ def server(tmp_path_factory):
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
+                return process, url
         except OSError:
             time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start:\n" + (home / "server.log").read_text()[-3000:])
+    process.kill()
+    pytest.fail("streamlit did not start:\n" + (home / "server.log").read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser-home")
+    process, url = start_server(home)
     yield url, home
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +291,31 @@ def test_compare_curves_stay_readable_with_2_and_8_runs(server, browser):
     no_exceptions(page)
     shot(page, "10-compare-8-runs")
     page.close()
+
+
+def test_stopping_the_server_keeps_a_running_jobs_work(browser, tmp_path):
+    """Ctrl+C on the server while a job trains: the worker stops after its batch and keeps the best epoch so far,
+    and the server stops cleanly (no C++ 'terminate called', no traceback)."""
+    process, url = start_server(tmp_path)
+    try:
+        page = new_page(browser)
+        launch_tiny_job(page, url, epochs=30, limit=2000)
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            histories = list((tmp_path / "runs").glob("*/history.jsonl"))
+            if histories and histories[0].read_text().strip():
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("no epoch finished")
+        page.close()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    [run] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert (run / "status").read_text().strip() == "cancelled"
+    assert (run / "model.safetensors").is_file() and (run / "metrics.json").is_file()
+    log = (tmp_path / "server.log").read_text()
+    assert "terminate called" not in log and "Traceback" not in log, log[-2000:]
