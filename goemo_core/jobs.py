@@ -117,7 +117,10 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
 
     def send(message: tuple) -> None:
         with lock:
-            connection.send(message)
+            try:
+                connection.send(message)
+            except OSError:  # the server is gone: stop after this batch, keeping what is finished
+                cancel.set()
 
     context = JobContext(send, cancel)
     try:
