@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from goemo_core.models import architectures
-from goemo_core.settings import get_settings
 from goemo_core.config import USE_ENV, TrainConfig
-from views import forms
 from goemo_core.jobs import gpu_slots
+from goemo_core.models import architectures
 from goemo_core.report import describe_run
 from goemo_core.runs import RunStore
+from goemo_core.settings import get_settings
+from views import forms
 from views.common import available_devices, job_manager, page_setup
 from views.jobs import job_list
 
