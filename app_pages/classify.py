@@ -4,14 +4,8 @@ import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.errors import GoEmoError
-from goemo_core.classify import (
-    EXAMPLE_SENTENCES,
-    pasted_lines,
-    probability_frame,
-    read_text_table,
-    results_csv,
-    results_table,
-)
+from goemo_core.classify import (EXAMPLE_SENTENCES, pasted_lines, probability_frame, read_text_table, results_csv,
+                                 results_table)
 from goemo_core.report import best_run, describe_run, run_labels
 from goemo_core.runs import RunStore
 from views.charts import probability_bars

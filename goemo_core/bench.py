@@ -250,7 +250,8 @@ def accuracy_table(document: dict) -> str:
         b = document["baseline"]
         lines.append(f"| TF-IDF + logistic regression | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - | CPU |")
     if "wall_seconds" in document:
-        lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, {document.get('parallel', 1)} run(s) at once")
+        lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, "
+                     f"{document.get('parallel', 1)} run(s) at once")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ from torch import nn
 from .data import NUM_CLASSES
 
 
-def model_lengths(model: nn.Module, lengths_cpu: torch.Tensor, lengths_device: torch.Tensor | None = None) -> torch.Tensor:
+def model_lengths(model: nn.Module, lengths_cpu: torch.Tensor,
+                  lengths_device: torch.Tensor | None = None) -> torch.Tensor:
     """The lengths in the form a model reads them: packed RNNs want host lengths (no device sync); the others take
     them on the model's device. `lengths_device`, when given, is the same lengths already on the device."""
     if getattr(model, "lengths_on_cpu", False):

@@ -11,13 +11,7 @@ from torch import nn
 
 from .augment import load_augmented_rows
 from .config import TrainConfig, pretrained_source
-from .data import (
-    NUM_CLASSES,
-    data_fingerprint,
-    ekman_distribution,
-    limit_split,
-    load_goemotions,
-)
+from .data import NUM_CLASSES, data_fingerprint, ekman_distribution, limit_split, load_goemotions
 from .distill import check_teachers, teacher_probabilities
 from .models import get_architecture, load_pretrained_embeddings, resolve_params
 from .models.common import EmbeddingInit, distilled_embeddings

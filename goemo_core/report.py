@@ -52,7 +52,8 @@ def describe_run(run: Run) -> str:
     if run.is_ensemble:
         title = f"ensemble of {len(config.get('members') or [])}"
     data = f"limit {config['limit']:,}" if isinstance(config.get("limit"), int) else "full data"
-    accuracy = f"{metrics['accuracy']:.1f} %" if isinstance(metrics.get("accuracy"), (int, float)) else "no test metrics"
+    has_accuracy = isinstance(metrics.get("accuracy"), (int, float))
+    accuracy = f"{metrics['accuracy']:.1f} %" if has_accuracy else "no test metrics"
     return f"{run.display_name} · {title} · {data} · {len(run.history)} epochs · {accuracy}"
 
 
@@ -149,7 +150,8 @@ def normalised_config(config: dict) -> dict:
         filled.setdefault("val_examples", batches * int(filled.get("batch_size") or 64) if batches else None)
     for f in fields(TrainConfig):
         if f.name in RECIPE_KEYS and f.name not in filled:
-            filled[f.name] = ABSENT_MEANS.get(f.name, f.default if f.default_factory is MISSING else f.default_factory())
+            default = f.default if f.default_factory is MISSING else f.default_factory()
+            filled[f.name] = ABSENT_MEANS.get(f.name, default)
     try:
         filled["params"] = {**get_architecture(config.get("arch", "")).defaults, **(config.get("params") or {})}
     except InvalidConfig:  # an architecture no longer registered: keep what was recorded

@@ -17,15 +17,7 @@ from typing import Any
 
 from .errors import InvalidConfig, MissingResource
 from .files import read_json, save_tensors, write_atomic, write_json
-from .run_files import (
-    MISSING,
-    config_problem,
-    is_whole,
-    metrics_problem,
-    read_json_or_missing,
-    read_jsonl,
-    read_status,
-)
+from .run_files import MISSING, config_problem, is_whole, metrics_problem, read_json_or_missing, read_jsonl, read_status
 from .settings import Settings, ensure_home, get_settings
 
 STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")

@@ -299,7 +299,8 @@ class Trainer:
             seconds = time.perf_counter() - started
             record = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_loss": val["loss"],
                       "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-                      "lr": session.optimizer.param_groups[0]["lr"], "seconds": seconds, "examples_per_s": seen / seconds}
+                      "lr": session.optimizer.param_groups[0]["lr"], "seconds": seconds,
+                      "examples_per_s": seen / seconds}
             self.history.append(record)
             if improved:
                 best_value, stale, self.best_epoch = record[cfg.monitor], 0, epoch

@@ -13,27 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..context import JobContext
-from ..data import (
-    EKMAN_CLASSES,
-    class_counts,
-    data_fingerprint,
-    limit_split,
-    load_goemotions,
-)
+from ..data import EKMAN_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
 from ..files import write_folder, write_json
 from ..errors import GoEmoError, InvalidConfig, MissingResource
 from ..settings import Settings, ensure_home, get_settings
-from .eda import (
-    DEFAULT_PCT,
-    DEFAULT_RECIPE,
-    DEFAULT_SEED,
-    EDA_VARIANTS_PER_CALL,
-    augment_once,
-    check_pct,
-    check_recipe,
-    get_augmenter,
-    variants_per_call,
-)
+from .eda import (DEFAULT_PCT, DEFAULT_RECIPE, DEFAULT_SEED, EDA_VARIANTS_PER_CALL, augment_once, check_pct,
+                  check_recipe, get_augmenter, variants_per_call)
 
 DEFAULT_RATIO = 0.25  # the notebook's target: largest class / 4
 ProgressFn = Callable[[int, int, str], None]  # (texts added so far, texts to add, message)

@@ -156,9 +156,11 @@ def run_summary(args) -> int:
             return f"no runs with test metrics under {store.root}"
         lines = [f"{'arch':<12} {'seeds':>5} {'test acc (%)':>22} {'macro-F1':>22}  settings"]
         for r in rows:
-            lines.append(f"{r['arch']:<12} {r['runs']:>5} {mean_std(r['test_accuracy_mean'], r['test_accuracy_std'], 2):>22} "
-                         f"{mean_std(r['test_macro_f1_mean'], r['test_macro_f1_std'], 3):>22}  {r['changes']}"
-                         + (f", limit={r['limit']}" if r["limit"] else "") + (f", augment={r['augment']}" if r["augment"] else ""))
+            accuracy = mean_std(r["test_accuracy_mean"], r["test_accuracy_std"], 2)
+            macro_f1 = mean_std(r["test_macro_f1_mean"], r["test_macro_f1_std"], 3)
+            lines.append(f"{r['arch']:<12} {r['runs']:>5} {accuracy:>22} {macro_f1:>22}  {r['changes']}"
+                         + (f", limit={r['limit']}" if r["limit"] else "")
+                         + (f", augment={r['augment']}" if r["augment"] else ""))
         return "\n".join(lines)
 
     emit(args, rows, text)

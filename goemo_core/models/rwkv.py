@@ -16,13 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import (
-    RECURRENT_GPU_RECIPE, RECURRENT_SEARCH,
-    EmbeddingInit,
-    SequenceClassifier,
-    TokenEmbedding,
-    masked_mean,
-)
+from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding,
+                     masked_mean)
 from .registry import Architecture
 
 

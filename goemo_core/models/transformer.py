@@ -78,6 +78,7 @@ TRANSFORMER_SEARCH = {
 
 TRANSFORMER = Architecture(
     name="transformer", title="Fine-tuned encoder (reference)", build=build, defaults=TRANSFORMER_DEFAULTS,
-    recipe=TRANSFORMER_RECIPE, gpu_recipe=TRANSFORMER_GPU_RECIPE, search_space=TRANSFORMER_SEARCH, needs_pretrained=True,
+    recipe=TRANSFORMER_RECIPE, gpu_recipe=TRANSFORMER_GPU_RECIPE, search_space=TRANSFORMER_SEARCH,
+    needs_pretrained=True,
     description="The pretrained GOEMO_PRETRAINED encoder fine-tuned end to end, mean pooling, linear head.",
 )

@@ -14,26 +14,13 @@ import os
 
 import torch
 from torch import nn
-from xlstm import (
-    FeedForwardConfig,
-    mLSTMBlockConfig,
-    mLSTMLayerConfig,
-    sLSTMBlockConfig,
-    sLSTMLayerConfig,
-    xLSTMBlockStack,
-    xLSTMBlockStackConfig,
-)
+from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMBlockConfig, sLSTMLayerConfig,
+                   xLSTMBlockStack, xLSTMBlockStackConfig)
 from xlstm.blocks.slstm.cell import sLSTMCellBase
 
 from ..errors import InvalidConfig
 from ..settings import get_settings
-from .common import (
-    RECURRENT_GPU_RECIPE, SHARED_SEARCH,
-    EmbeddingInit,
-    SequenceClassifier,
-    TokenEmbedding,
-    masked_mean,
-)
+from .common import RECURRENT_GPU_RECIPE, SHARED_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean
 from .registry import Architecture
 
 LOG = logging.getLogger(__name__)

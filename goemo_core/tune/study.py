@@ -20,10 +20,7 @@ from ..prepare import PreparedData, build_model, count_parameters, prepare_data
 from ..settings import Settings, get_settings, mask_text, mask_url, resolve_device
 from ..text import pad_id
 from ..trainer import EpochProgress, Trainer
-from .space import (
-    data_choices,
-    suggest,
-)
+from .space import data_choices, suggest
 from .plan import TuneConfig, open_study, trial_config
 from .storage import fail_stale_trials, storage_url
 
