@@ -521,7 +521,10 @@ def test_ctrl_c_during_training_leaves_a_cancelled_run_with_its_best_weights(tmp
     process = subprocess.Popen([sys.executable, "-m", "goemo_core", "train", "--arch", "gru", "--limit", "2000",
                                 "--epochs", "50", "--set", "patience=50", "--set", "hidden_size=16",
                                 "--set", "embedding_dim=16", "--set", "head_units=16"],
-                               cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # as from a terminal, even when the tests themselves run in the background with SIGINT
+                               # ignored (a child would inherit that and rightly never see the Ctrl-C)
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     history, deadline = None, time.time() + 300
     while history is None and time.time() < deadline and process.poll() is None:
         found = [p for p in home.glob("runs/*/history.jsonl") if p.read_text().strip()]
