@@ -2,55 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from torch import nn
+from typing import Any
 
 from ..errors import InvalidConfig
-from .common import COMMON_PARAMS, EmbeddingInit
+from . import rnn, rwkv, transformer, xlstm_stack
+from .architecture import Architecture, SpaceEntry
 
-# A search-space entry: ("int", low, high) | ("float", low, high) | ("logfloat", low, high) | ("categorical", [choices])
-SpaceEntry = tuple
+__all__ = ["Architecture", "SpaceEntry", "architectures", "coerce", "get_architecture", "resolve_params"]
 
-
-@dataclass(frozen=True)
-class Architecture:
-    name: str
-    title: str
-    # build(params, vocab_size, pad_id, num_classes, embedding_init) → nn.Module with forward(ids, lengths) → logits
-    build: Callable[[dict, int, int, int, EmbeddingInit | None], nn.Module]
-    defaults: dict[str, Any]  # model hyperparameters
-    recipe: dict[str, Any] = field(default_factory=dict)  # where it trains best away from TrainConfig's defaults
-    gpu_recipe: dict[str, Any] = field(default_factory=dict)  # on top of `recipe` when it trains on a GPU
-    search_space: dict[str, SpaceEntry] = field(default_factory=dict)  # model and recipe keys Optuna may tune
-    bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
-    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text hyperparameters
-    description: str = ""
-    needs_pretrained: bool = False  # fine-tunes the GOEMO_PRETRAINED encoder: meaningless without one
-    # for_run(params, device, max_length) → params: settle choices that depend on where and how the model runs
-    for_run: Callable[[dict, str, int], dict] | None = None
-
-    def run_params(self, params: dict, device: str, max_length: int) -> dict:
-        return self.for_run(dict(params), device, max_length) if self.for_run else dict(params)
-
-    def param_bounds(self) -> dict[str, tuple[type, float, float]]:
-        return {**COMMON_PARAMS, **self.bounds}
-
-
-def _architectures() -> dict[str, Architecture]:
-    from . import rnn, rwkv, transformer, xlstm_stack
-
-    return {a.name: a for a in (rnn.LSTM, rnn.GRU, xlstm_stack.XLSTM, rwkv.RWKV, transformer.TRANSFORMER)}
-
-
-_REGISTRY: dict[str, Architecture] | None = None
+_REGISTRY: dict[str, Architecture] = {
+    a.name: a for a in (rnn.LSTM, rnn.GRU, xlstm_stack.XLSTM, rwkv.RWKV, transformer.TRANSFORMER)}
 
 
 def architectures() -> dict[str, Architecture]:
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = _architectures()
     return _REGISTRY
 
 

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .architecture import Architecture
 from .common import RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding
-from .registry import Architecture
 
 POOLINGS = ("last", "max", "meanmax")
 

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .architecture import Architecture
 from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding,
                      masked_mean)
-from .registry import Architecture
 
 
 def token_shift(x: torch.Tensor) -> torch.Tensor:

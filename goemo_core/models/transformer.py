@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .architecture import Architecture
 from ..errors import InvalidConfig, MissingResource
 from .common import DenseHead, EmbeddingInit, masked_mean, padding_mask
-from .registry import Architecture
 
 
 class PretrainedEncoderClassifier(nn.Module):

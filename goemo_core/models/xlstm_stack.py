@@ -18,10 +18,10 @@ from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMB
                    xLSTMBlockStack, xLSTMBlockStackConfig)
 from xlstm.blocks.slstm.cell import sLSTMCellBase
 
+from .architecture import Architecture
 from ..errors import InvalidConfig
 from ..settings import get_settings
 from .common import RECURRENT_GPU_RECIPE, SHARED_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean
-from .registry import Architecture
 
 LOG = logging.getLogger(__name__)
 
