@@ -10,7 +10,8 @@ from goemo_core.cost import COST_AXES
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export, comparison_table,
-                               describe_run, pareto_front, per_class_comparison, run_labels, seed_summary)
+                               describe_run, pareto_front, per_class_comparison, run_labels, seed_summary,
+                               students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
@@ -117,6 +118,20 @@ if not summary.empty:
     pooled_table(summary, ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy",
                            "test_macro_f1", "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters",
                            "device"], key="seed-summary")
+
+# --- distilled runs next to their teachers -------------------------------------------------------------------------
+pairs = students_and_teachers(selected, runs)
+if not pairs.empty:
+    st.subheader("Students and their teachers")
+    st.caption("Each selected run trained with `--teacher` (distillation), next to its teacher's test metrics, "
+               "whether or not the teacher is selected. The gap is the student's accuracy minus the teacher's.")
+    st.dataframe(pairs, hide_index=True, key="students-teachers", column_config={
+        "student_accuracy": st.column_config.NumberColumn("student acc (%)", format="%.2f"),
+        "student_macro_f1": st.column_config.NumberColumn("student macro-F1", format="%.3f"),
+        "teacher_accuracy": st.column_config.NumberColumn("teacher acc (%)", format="%.2f"),
+        "teacher_macro_f1": st.column_config.NumberColumn("teacher macro-F1", format="%.3f"),
+        "accuracy_gap": st.column_config.NumberColumn("gap (points)", format="%+.2f"),
+    })
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")

@@ -104,6 +104,29 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "name", "arch", "status"])
 
 
+def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.DataFrame:
+    """A row per (selected distilled run, teacher): both runs' test metrics side by side and the student's gain.
+    Teachers are looked up among `runs` (all runs), so a student is shown next to a teacher that is not selected;
+    a deleted teacher keeps its id with empty metrics."""
+    import pandas as pd
+
+    by_id = {run.run_id: run for run in readable(runs)}
+    rows = []
+    for student in readable(selected):
+        for teacher_id in map(str, student.config.get("teachers") or []):
+            teacher = by_id.get(teacher_id)
+            mine, theirs = student.metrics or {}, (teacher.metrics if teacher else None) or {}
+            rows.append({
+                "student": student.display_name, "student_accuracy": mine.get("accuracy"),
+                "student_macro_f1": mine.get("macro_f1"),
+                "teacher": teacher.display_name if teacher else f"{teacher_id} (deleted)",
+                "teacher_accuracy": theirs.get("accuracy"), "teacher_macro_f1": theirs.get("macro_f1"),
+            })
+    frame = pd.DataFrame(rows, columns=["student", "student_accuracy", "student_macro_f1", "teacher",
+                                        "teacher_accuracy", "teacher_macro_f1"])
+    return frame.assign(accuracy_gap=frame["student_accuracy"] - frame["teacher_accuracy"])
+
+
 def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -> pd.DataFrame:
     """Rows: runs; columns: the 7 classes, 'macro avg' and 'std' of one measure (precision, recall or f1)."""
     import pandas as pd

@@ -109,6 +109,24 @@ def test_home_leaderboard_shows_each_architectures_best_recipe(fresh_manager):
     assert {"cpu_latency_ms", "parameters", "train_seconds"} <= set(board.columns)
 
 
+def test_compare_shows_a_student_next_to_its_unselected_teacher(fresh_manager):
+    from conftest import fake_run
+
+    store = RunStore()
+    teacher = fake_run(store, "lstm", 211, 68.0, 0.61)
+    time.sleep(1.01)  # run ids sort by their creation second
+    for seed in (212, 213, 214):  # newer runs: the default selection (the 4 newest) leaves the teacher out
+        fake_run(store, "gru", seed, 66.0, 0.58)
+    time.sleep(1.01)
+    student = fake_run(store, "gru", 211, 67.5, 0.60, teachers=[teacher.run_id])
+    at = page("compare.py").run()
+    assert_rendered(at)
+    assert "Students and their teachers" in [header.value for header in at.subheader]
+    [pairs] = [df.value for df in at.dataframe if "teacher" in df.value.columns and "student" in df.value.columns]
+    assert list(pairs["student"]) == [student.run_id] and list(pairs["teacher"]) == [teacher.run_id]
+    assert pairs.loc[0, "accuracy_gap"] == -0.5
+
+
 def test_compare_and_classify_without_runs_point_to_train(fresh_manager):
     for name in ("compare.py", "classify.py"):
         at = page(name).run()

@@ -110,3 +110,24 @@ def test_pareto_front_keeps_only_the_undominated_trade_offs():
     assert list(pareto_front(points, "cpu_latency_ms")["run"]) == ["small", "mid", "big"]
     assert list(pareto_front(points, "cpu_sentences_per_s", lower_cost_is_better=False)["run"]) == ["big", "mid",
                                                                                                     "small"]
+
+
+def test_students_are_shown_next_to_their_teachers_selected_or_not(tmp_path):
+    from conftest import fake_run
+    from goemo_core.report import students_and_teachers
+    from goemo_core.runs import RunLabel, RunStore
+
+    store = RunStore(tmp_path)
+    teacher = fake_run(store, "lstm", 211, 68.0, 0.61)
+    teacher.set_label(RunLabel.clean("big teacher", "", ""))
+    student = fake_run(store, "gru", 211, 67.5, 0.60, teachers=[teacher.run_id, "gru-20000101-000000-gone"])
+    plain = fake_run(store, "gru", 212, 67.0, 0.59)
+
+    frame = students_and_teachers([student, plain], store.list())  # the teacher itself is not selected
+    assert list(frame["teacher"]) == ["big teacher", "gru-20000101-000000-gone (deleted)"]
+    assert list(frame["student"]) == [student.run_id] * 2
+    first, gone = frame.iloc[0], frame.iloc[1]
+    assert first["student_accuracy"] == 67.5 and first["teacher_accuracy"] == 68.0
+    assert first["teacher_macro_f1"] == 0.61 and first["accuracy_gap"] == pytest.approx(-0.5)
+    assert np.isnan(gone["teacher_accuracy"]) and np.isnan(gone["accuracy_gap"])
+    assert students_and_teachers([plain, teacher], store.list()).empty
