@@ -204,7 +204,8 @@ def test_slots_bound_how_many_jobs_run_at_once(tmp_path):
         assert [manager.get(i).status for i in ids].count("queued") == 1
         release.touch()
         assert [manager.wait(i, 60).status for i in ids] == ["completed"] * 3
-        events = sorted((float(t), kind, name) for kind, name, t in (line.split() for line in log.read_text().splitlines()))
+        lines = log.read_text().splitlines()
+        events = sorted((float(t), kind, name) for kind, name, t in (line.split() for line in lines))
         running, most = 0, 0
         for _, kind, _ in events:
             running += 1 if kind == "start" else -1

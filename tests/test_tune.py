@@ -149,7 +149,7 @@ def test_trial_budget_defaults_keep_the_notebook_budget():
     assert isinstance(tune.make_pruner("hyperband", 5), optuna.pruners.HyperbandPruner)
 
 
-# -- running studies ----------------------------------------------------------------------------------------------------
+# -- running studies ---------------------------------------------------------------------------------------------------
 def test_failed_trial_is_recorded_and_the_study_goes_on(monkeypatch):
     import goemo_core.tune.study as study_module
 
@@ -395,7 +395,7 @@ def test_password_is_masked_everywhere(monkeypatch):
         assert any(mask_url(url) in c.value for c in at.caption)
 
 
-# -- dashboard ------------------------------------------------------------------------------------------------------------
+# -- dashboard ---------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_dashboard_cli_serves_http_200_on_localhost(tmp_path):
     url = f"sqlite:///{tmp_path / 'dash.db'}"
@@ -452,7 +452,7 @@ def test_studies_name_their_metric_for_the_dashboard():
         server.stop()
 
 
-# -- the Tune page ----------------------------------------------------------------------------------------------------------
+# -- the Tune page -----------------------------------------------------------------------------------------------------
 def page():
     from streamlit.testing.v1 import AppTest
 
