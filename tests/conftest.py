@@ -13,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES_DIR = ROOT / "app_pages"  # not pages/: that name would switch on Streamlit's own page discovery
 SHARED = ROOT.parent / "shared"
 DATA_DIR = Path(os.environ.get("GOEMO_DATA_DIR") or SHARED / "data" / "goemotions").resolve()
+
+
+def unavailable(reason: str) -> None:
+    """A prerequisite of a test is missing: skip it while developing, but fail under GOEMO_TESTS_STRICT=1 (CI, which
+    installs every prerequisite), so a broken install step cannot pass as skipped tests."""
+    if os.environ.get("GOEMO_TESTS_STRICT") == "1":
+        pytest.fail(f"prerequisite missing under GOEMO_TESTS_STRICT=1: {reason}")
+    pytest.skip(reason)
 NLTK_DIR = Path(os.environ.get("NLTK_DATA") or SHARED / "nltk_data").resolve()
 PRETRAINED_DIR = Path(os.environ.get("GOEMO_PRETRAINED") or SHARED / "models" / "all-MiniLM-L6-v2").resolve()
 

@@ -12,6 +12,7 @@ import torch
 from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures, get_architecture, load_pretrained_embeddings, resolve_params
 from goemo_core.models.common import EmbeddingInit, TokenEmbedding
+from conftest import unavailable
 
 NUM_CLASSES = 7
 VOCAB = 50
@@ -31,7 +32,7 @@ NEEDS_ENCODER = {"transformer"}
 @pytest.fixture(scope="session")
 def pretrained() -> EmbeddingInit:
     if not Path(PRETRAINED).exists():
-        pytest.skip(f"no local encoder at {PRETRAINED} (set GOEMO_PRETRAINED)")
+        unavailable(f"no local encoder at {PRETRAINED} (set GOEMO_PRETRAINED)")
     return load_pretrained_embeddings(PRETRAINED)
 
 

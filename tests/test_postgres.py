@@ -29,7 +29,7 @@ from goemo_core import tune
 from goemo_core.settings import mask_url
 from goemo_core.tune.storage import GRACE_ENV, HEARTBEAT_ENV
 
-from conftest import ROOT
+from conftest import ROOT, unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -77,17 +77,17 @@ def postgres():
     `postgres` user when the tests run as root (initdb refuses root)."""
     bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
+        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
     as_user: list[str] = []
     owner = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the PostgreSQL server as")
+            unavailable("running as root and there is no 'postgres' user to run the PostgreSQL server as")
         as_user = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else None
         if as_user is None:
-            pytest.skip("running as root without runuser to start PostgreSQL as the 'postgres' user")
+            unavailable("running as root without runuser to start PostgreSQL as the 'postgres' user")
     folder = Path(tempfile.mkdtemp(prefix="goemo-pg-"))  # not under pytest's root-only tmp folders
     data, log, pwfile = folder / "data", folder / "server.log", folder / "pwfile"
     pwfile.write_text(PASSWORD + "\n")
