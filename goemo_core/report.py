@@ -105,7 +105,7 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.DataFrame:
-    """A row per (selected distilled run, teacher): both runs' test metrics side by side and the student's gain.
+    """A row per (selected distilled run, teacher): both runs' test metrics side by side and the gap between them.
     Teachers are looked up among `runs` (all runs), so a student is shown next to a teacher that is not selected;
     a deleted teacher keeps its id with empty metrics."""
     import pandas as pd

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .architecture import Architecture
 from ..errors import InvalidConfig, MissingResource
+from .architecture import Architecture
 from .common import DenseHead, EmbeddingInit, masked_mean, padding_mask
 
 

@@ -18,9 +18,9 @@ from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMB
                    xLSTMBlockStack, xLSTMBlockStackConfig)
 from xlstm.blocks.slstm.cell import sLSTMCellBase
 
-from .architecture import Architecture
 from ..errors import InvalidConfig
 from ..settings import get_settings
+from .architecture import Architecture
 from .common import RECURRENT_GPU_RECIPE, SHARED_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, masked_mean
 
 LOG = logging.getLogger(__name__)
