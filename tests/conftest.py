@@ -10,7 +10,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES_DIR = ROOT / "app_pages"  # not pages/: that name would switch on Streamlit's own page discovery
+PAGES_DIR = ROOT / "pages"  # in section folders (study/, experiments/): a flat pages/*.py would switch on
+# Streamlit's own page discovery beside st.navigation
+
+
+def page_file(name: str) -> Path:
+    """The page file called `name` (e.g. "train.py") in whichever section folder holds it."""
+    found = sorted(PAGES_DIR.rglob(name))
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} pages called {name} under {PAGES_DIR}")
+    return found[0]
+
+
 SHARED = ROOT.parent / "shared"
 DATA_DIR = Path(os.environ.get("GOEMO_DATA_DIR") or SHARED / "data" / "goemotions").resolve()
 

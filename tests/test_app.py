@@ -5,7 +5,7 @@ import json
 import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
-from conftest import PAGES_DIR, ROOT
+from conftest import page_file, ROOT
 from goemo_core.data import EKMAN_CLASSES, GOEMOTIONS_LABELS
 
 TIMEOUT = 120
@@ -42,7 +42,7 @@ def color_scales(chart) -> list[dict]:
 
 
 def data_page() -> AppTest:
-    return AppTest.from_file(str(PAGES_DIR / "data.py"), default_timeout=TIMEOUT).run()
+    return AppTest.from_file(str(page_file("data.py")), default_timeout=TIMEOUT).run()
 
 
 def test_shell_shows_home_and_the_sidebar_facts(fresh_manager):
@@ -54,7 +54,7 @@ def test_shell_shows_home_and_the_sidebar_facts(fresh_manager):
 
 
 def test_data_page_shows_counts_charts_and_samples(fresh_manager):
-    at = AppTest.from_file(str(PAGES_DIR / "data.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(page_file("data.py")), default_timeout=TIMEOUT).run()
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == ["43,410", "5,426", "5,427"]
     assert len(charts(at)) == 4  # Ekman, raw labels, 28 → 7 grouping, token lengths
@@ -65,7 +65,7 @@ def test_data_page_shows_counts_charts_and_samples(fresh_manager):
 
 def test_data_page_explains_a_missing_data_folder(fresh_manager, monkeypatch, tmp_path):
     monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "no-such-folder"))
-    at = AppTest.from_file(str(PAGES_DIR / "data.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(page_file("data.py")), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert "GOEMO_DATA_DIR" in at.error[0].value
     assert not at.metric  # the page stopped after saying what is wrong
@@ -80,7 +80,7 @@ def test_data_page_explains_a_malformed_row(fresh_manager, monkeypatch, tmp_path
     for name in ("train.tsv", "dev.tsv", "test.tsv"):
         (folder / name).write_text("fine\t27\ta\nbroken\t1,x\tb\n")
     monkeypatch.setenv("GOEMO_DATA_DIR", str(folder))
-    at = AppTest.from_file(str(PAGES_DIR / "data.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(page_file("data.py")), default_timeout=TIMEOUT).run()
     assert not at.exception and "line 2" in at.error[0].value
 
 

@@ -22,7 +22,7 @@ from goemo_core.data import EKMAN_CLASSES, load_goemotions
 from goemo_core.errors import Cancelled, InvalidConfig, MissingResource
 from goemo_core.settings import get_settings
 
-from conftest import DATA_DIR, NLTK_DIR, PAGES_DIR, ROOT
+from conftest import DATA_DIR, NLTK_DIR, page_file, ROOT
 
 SMALL = {"limit": 300, "target_count": 60, "seed": 7}  # a few seconds of EDA
 TRAIN_COUNTS = {"anger": 5316, "disgust": 579, "fear": 618, "joy": 16941, "sadness": 2648, "surprise": 4485,
@@ -74,7 +74,7 @@ print("textattack" in sys.modules)
 @pytest.mark.slow
 def test_page_does_not_import_textattack_before_a_preview():
     """In a fresh process, where TextAttack cannot have been imported by another test."""
-    done = subprocess.run([sys.executable, "-c", RENDER_WITHOUT_PREVIEW, str(PAGES_DIR / "augment.py")],
+    done = subprocess.run([sys.executable, "-c", RENDER_WITHOUT_PREVIEW, str(page_file("augment.py"))],
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False", "the page imported TextAttack at load"
@@ -83,7 +83,7 @@ def test_page_does_not_import_textattack_before_a_preview():
 def test_page_previews():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(PAGES_DIR / "augment.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(page_file("augment.py")), default_timeout=180).run()
     assert not at.exception, [e.value for e in at.exception]
     at.text_input(key="aug_typed").set_value(TEXT)
     at.button(key="aug_preview").click().run()
@@ -110,7 +110,7 @@ def test_page_builds_in_the_background():
     previous, jobs._MANAGER = jobs._MANAGER, jobs.JobManager({"augment": pretend_to_build}, slots={"cpu": 1})
     st.cache_resource.clear()  # the page holds the manager in st.cache_resource
     try:
-        at = AppTest.from_file(str(PAGES_DIR / "augment.py"), default_timeout=60).run()
+        at = AppTest.from_file(str(page_file("augment.py")), default_timeout=60).run()
         at.radio(key="aug_mode").set_value("number of examples").run()
         at.number_input(key="aug_count").set_value(700).run()
         at.button(key="aug_build").click().run()

@@ -15,15 +15,15 @@ from streamlit.testing.v1 import AppTest
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.runs import RunStore
 
-from conftest import DATA_DIR, PAGES_DIR
+from conftest import DATA_DIR, PAGES_DIR, page_file
 
-PAGES = sorted((PAGES_DIR).glob("*.py"))  # whatever pages exist now (some are written by others)
+PAGES = sorted(PAGES_DIR.rglob("*.py"))  # whatever pages exist now (some are written by others)
 TIMEOUT = 90  # the first run of a page imports torch
 TINY = {"embedding_dim": 16, "hidden_size": 16, "head_units": 16}
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(PAGES_DIR / name), default_timeout=TIMEOUT)
+    return AppTest.from_file(str(page_file(name)), default_timeout=TIMEOUT)
 
 
 def assert_rendered(at: AppTest) -> None:

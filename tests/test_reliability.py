@@ -15,7 +15,7 @@ from goemo_core.runs import RunStore
 from goemo_core.config import make_config
 from goemo_core.train import train_run
 
-from conftest import DATA_DIR, PAGES_DIR, digest
+from conftest import DATA_DIR, page_file, digest
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ def test_pages_render_next_to_damaged_runs(good_and_bad_runs, fresh_manager, nam
 
 
     good, bad = good_and_bad_runs
-    at = AppTest.from_file(str(PAGES_DIR / name), default_timeout=120).run()
+    at = AppTest.from_file(str(page_file(name)), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     captions = "\n".join(c.value for c in at.caption)
@@ -490,7 +490,7 @@ def test_classify_batch_tab_uses_the_upload_and_keeps_its_columns(run_home, goem
 
 
     copy_run(run_home, goemo_env)
-    at = AppTest.from_file(str(PAGES_DIR / "classify.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(page_file("classify.py")), default_timeout=120).run()
     at.text_area(key="batch_lines").set_value("pasted one\npasted two\n").run()
     assert any("2 pasted line(s)" in c.value for c in at.caption)
     at.file_uploader(key="batch_csv").set_value(("in.csv", b"id,text\n1,I love it\n2,so sad\n", "text/csv")).run()

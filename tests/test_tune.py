@@ -24,7 +24,7 @@ from goemo_core.errors import InvalidConfig, MissingResource
 from goemo_core.settings import mask_text, mask_url
 from goemo_core.tune.queries import rounded_trials
 
-from conftest import PAGES_DIR, ROOT
+from conftest import page_file, ROOT
 
 TINY = {"embedding_dim": 8, "hidden_size": 8, "num_layers": 1, "head_layers": 1, "head_units": 8}
 LIMIT = 200
@@ -456,7 +456,7 @@ def test_studies_name_their_metric_for_the_dashboard():
 def page():
     from streamlit.testing.v1 import AppTest
 
-    return AppTest.from_file(str(PAGES_DIR / "tune.py"), default_timeout=60)
+    return AppTest.from_file(str(page_file("tune.py")), default_timeout=60)
 
 
 def test_page_renders_without_any_study(fresh_manager):
