@@ -104,6 +104,7 @@ def test_corrupt_weights_are_reported_and_other_runs_untouched(run_home, monkeyp
     copy = store.create({**store.get(run_id).config, "arch": "gru"})
     for name in ("tokenizer.json", "model.safetensors"):
         (copy.path / name).write_bytes((store.get(run_id).path / name).read_bytes())
+    copy.write_json("metrics.json", store.get(run_id).metrics)
     copy.set_status("completed")
     (copy.path / "model.safetensors").write_bytes(b"\x00" * 100)
     with pytest.raises(MissingResource, match="corrupt"):

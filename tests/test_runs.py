@@ -71,16 +71,16 @@ def _damage(path, name, content):
 
 @pytest.mark.parametrize("name, content, reason", [
     ("config.json", [1, 2], "config.json holds a list, not an object"),
-    ("config.json", "{not json", "config.json is unreadable or not valid JSON"),
-    ("config.json", {"max_length": "thirty"}, "'max_length' is a string, not a whole number"),
-    ("config.json", {"vocab_size": [12000]}, "'vocab_size' is a list, not a whole number"),
-    ("config.json", {"pad_id": "0"}, "'pad_id' is a string, not a whole number"),
-    ("config.json", {"embedding_init_dim": 1.5}, "'embedding_init_dim' is a decimal number, not a whole number"),
-    ("config.json", {"max_length": 0}, "'max_length' is 0, below 1"),
-    ("config.json", {"arch": None}, "no architecture"),
-    ("config.json", {"params": [16]}, "'params' is not an object"),
-    ("metrics.json", [55.0], "metrics.json is not a JSON object"),
-    ("metrics.json", {"accuracy": "high", "macro_f1": 0.4}, "'accuracy' is not a number"),
+    ("config.json", "{not json", "config.json is not valid JSON"),
+    ("config.json", {"max_length": "thirty"}, "'max_length' should be a valid integer (got 'thirty')"),
+    ("config.json", {"vocab_size": [12000]}, "'vocab_size' should be a valid integer"),
+    ("config.json", {"pad_id": "0"}, "'pad_id' should be a valid integer"),
+    ("config.json", {"embedding_init_dim": 1.5}, "'embedding_init_dim' should be a valid integer (got 1.5)"),
+    ("config.json", {"max_length": 0}, "'max_length' should be greater than or equal to 1"),
+    ("config.json", {"arch": None}, "'arch' should be a valid string"),
+    ("config.json", {"params": [16]}, "'params' should be a valid dictionary"),
+    ("metrics.json", [55.0], "metrics.json holds a list, not an object"),
+    ("metrics.json", {"accuracy": "high", "macro_f1": 0.4}, "'accuracy' should be a valid number"),
     ("metrics.json", {"accuracy": 50.0, "macro_f1": 0.4, "confusion": [[1, 2]]}, "'confusion' is not a square"),
     ("metrics.json", {"accuracy": 50.0, "confusion": [[1, 0], [0, 1]]}, "'confusion' is not a square"),  # 3 classes
     ("metrics.json", {"accuracy": 50.0, "per_class": {"a": {"precision": 1, "recall": 1, "f1": 1, "support": 1}}},
@@ -155,7 +155,7 @@ def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_delete_never_follows_a_symbolic_link(tmp_path):
     outside = RunStore(tmp_path / "elsewhere").create({"arch": "gru"})
-    outside.set_status("completed")
+    outside.set_status("cancelled")
     store = RunStore(tmp_path / "runs")
     store.root.mkdir()
     link = store.root / "gru-20200101-000000-link"
@@ -171,7 +171,7 @@ def test_delete_in_a_read_only_folder_loses_nothing(tmp_path, monkeypatch):
 
     store = RunStore(tmp_path / "runs")
     run = store.create({"arch": "gru"})
-    run.set_status("completed")
+    run.set_status("cancelled")
     before = digest(run.path)
 
     def refuse(*args, **kwargs):
@@ -193,7 +193,7 @@ def test_delete_in_a_read_only_folder_loses_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize("run_id", ["a" * 300, "é" * 150, "x\x00y", ".hidden", "..", "a/b", "a\\b", ""])
 def test_odd_run_ids_are_missing_runs(tmp_path, run_id):
     store = RunStore(tmp_path / "runs")
-    store.create({"arch": "gru"}).set_status("completed")
+    store.create({"arch": "gru"}).set_status("cancelled")
     for action in (store.get, store.delete):
         with pytest.raises(MissingResource, match="No run"):
             action(run_id)
