@@ -51,7 +51,8 @@ class Predictor:
         try:
             shapes = tensor_shapes(run.weights_path)
         except Unreadable as exc:
-            raise MissingResource(f"Run {run.run_id}: {exc}. Delete the run and train it again.") from None
+            raise MissingResource(f"Run {run.run_id}: the weights file is corrupt ({exc}). Delete the run and train "
+                                  "it again.") from None
         vocab = config.get("vocab_size") or self.tokenizer.get_vocab_size()
         if self.tokenizer.get_vocab_size() > vocab:
             raise MissingResource(f"Run {run.run_id}: tokenizer.json has {self.tokenizer.get_vocab_size():,} tokens, "

@@ -215,7 +215,9 @@ def describe_error(name: str, error: ValidationError) -> str:
 
 def _shown(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 40 else f"{kind(value)}"
+    if len(text) <= 40:
+        return text
+    return f"a string of {len(value):,} characters" if isinstance(value, str) else kind(value)
 
 
 def kind(value: Any) -> str:

@@ -210,10 +210,10 @@ def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, s
 
 @contextlib.contextmanager
 def _interrupts_deferred():
-    """Ctrl-C (and SIGTERM where the CLI raises on it) is held back while a run's weights, metrics and status are written (a run cut off there would be
-    'completed' without metrics, or 'cancelled' without its weights). Yields a list that records a held-back
-    interrupt. Only where Ctrl-C raises KeyboardInterrupt (Python's handler, in the main thread) does anything
-    change: a worker that ignores SIGINT keeps ignoring it."""
+    """Ctrl-C (and SIGTERM, where the CLI raises on it) is held back while a run's weights, metrics and status are
+    written (a run cut off there would be 'completed' without metrics, or 'cancelled' without its weights). Yields a
+    list that records a held-back signal. Only where the signal raises (Python's Ctrl-C handler or the CLI's SIGTERM
+    handler, in the main thread) does anything change: a worker that ignores SIGINT keeps ignoring it."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
