@@ -14,7 +14,6 @@ from goemo_core.augment import list_augmented
 from goemo_core.distill import check_teachers
 from goemo_core.models import architectures
 from goemo_core.runs import RunLabel
-from goemo_core.settings import resolve_device
 from goemo_core.train import TrainJob
 from goemo_core.config import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
 
@@ -119,7 +118,6 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
         try:
             changed = changed_recipe(recipe, recipe_shown)
             config = make_config(arch, {**changed, **options, "params": params.get(arch, {})})
-            resolve_device(config.device)  # a device this server does not have is refused here, not on a card
             check_teachers(config)  # so is a teacher that is missing, unfinished or trained on other data
         except InvalidConfig as exc:
             errors.append(f"{title}: {exc}")
