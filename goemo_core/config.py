@@ -227,8 +227,9 @@ def _bounded(key: str, value: Any, rule: Field) -> Any:
     too_low = rule.low is not None and (value <= rule.low if rule.low_open else value < rule.low)
     too_high = rule.high is not None and value > rule.high
     if too_low or too_high:
-        low = "" if rule.low is None else (f"> {rule.low:g}" if rule.low_open else f"≥ {rule.low:g}")
-        high = "" if rule.high is None else f"≤ {rule.high:g}"
+        shown = str if rule.kind is int else (lambda bound: f"{bound:g}")
+        low = "" if rule.low is None else (f"> {shown(rule.low)}" if rule.low_open else f"≥ {shown(rule.low)}")
+        high = "" if rule.high is None else f"≤ {shown(rule.high)}"
         why = f" ({rule.why})" if rule.why else ""
         raise InvalidConfig(f"{key}: {value} must be {' and '.join(p for p in (low, high) if p)}{why}.")
     return value
