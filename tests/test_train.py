@@ -151,7 +151,7 @@ def test_every_schedule_sets_the_rate_the_optimiser_trains_with(monkeypatch):
 def test_a_warm_up_rises_linearly_then_hands_over_to_the_schedule(monkeypatch):
     rates = epoch_rates(monkeypatch, "plateau", epochs=6, warmup_epochs=2)
     assert rates[:2] == pytest.approx([0.01 * 4 / 6, 0.01])  # 6 warm-up steps, 3 per epoch: after step 3, 4/6
-    assert rates[2:5] == pytest.approx([0.01] * 3) and rates[5] == pytest.approx(0.001)  # the plateau cut holds
+    assert rates[1:4] == pytest.approx([0.01] * 3) and rates[4:] == pytest.approx([0.001] * 2)  # the cut holds
 
 
 def test_balanced_sampler_draws_classes_evenly():
