@@ -417,6 +417,24 @@ def compare_recipes(run_a: Run, run_b: Run, runs: Sequence[Run]) -> dict:
     return document
 
 
+def significance_frame(document: dict) -> pd.DataFrame:
+    """compare_recipes' answer as rows: over seeds / paired, accuracy / macro-F1, A − B, 95 % CI, p-value, test."""
+    import pandas as pd
+
+    rows = []
+    for where, tests in (("over seeds", document["seeds"]), ("paired, test set", document.get("paired") or {})):
+        for metric, unit in (("accuracy", " (points)"), ("macro_f1", "")):
+            test = tests.get(metric)
+            if test is None:
+                rows.append({"comparison": where, "metric": metric, "note": "the runs' test predictions are not "
+                                                                            "stored"})
+                continue
+            rows.append({"comparison": where, "metric": metric + unit, "A − B": test["difference"],
+                         "95 % CI": "" if not test.get("ci") else f"[{test['ci'][0]:+.3f}, {test['ci'][1]:+.3f}]",
+                         "p-value": test.get("p_value"), "test": test["test"], "note": test.get("note") or ""})
+    return pd.DataFrame(rows, columns=["comparison", "metric", "A − B", "95 % CI", "p-value", "test", "note"])
+
+
 def pooled_test_predictions(runs: Sequence[Run]) -> tuple[np.ndarray, np.ndarray] | None:
     """(true class ids, predicted class ids) of a recipe on the test split: its seeds' mean probabilities. None when
     a run has no stored probabilities or predictions."""

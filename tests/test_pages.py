@@ -354,12 +354,12 @@ def test_compare_two_runs_side_by_side_cell_examples_and_delete(two_runs):
     assert list(at.dataframe[0].value["run_id"]) == [two_runs[0].run_id]
 
 
-def test_classify_starts_at_the_best_run_and_describes_every_run(two_runs):
+def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run(two_runs):
     at = page("classify.py").run()
     assert_rendered(at)
-    best = max(two_runs, key=lambda run: run.metrics["accuracy"])
+    best = max(two_runs, key=lambda run: run.metrics["validation"]["accuracy"])
     picker = at.multiselect(key="classify_runs")
-    assert picker.value == [best.run_id]  # the most accurate, not the newest
+    assert picker.value == [best.run_id]  # the best on validation, not the newest, and not picked on test
     for run in two_runs:
         line = picker.format_func(run.run_id)
         assert run.run_id in line and "limit 250" in line and f"{len(run.history)} epochs" in line
