@@ -408,3 +408,17 @@ def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     batch = at.dataframe[-1].value
     assert set(batch["text"]) == {"what a lovely day", "so, so sad"} and batch["predicted"].notna().all()
     assert at.get("download_button")
+
+
+def test_compare_answers_is_a_better_than_b_and_offers_tables_for_papers(goemo_env, fresh_manager):
+    from test_report import two_recipes_that_disagree
+
+    two_recipes_that_disagree(RunStore())
+    at = page("compare.py").run()
+    assert_rendered(at)
+    summary = next(df.value for df in at.dataframe if "chosen" in df.value.columns)
+    assert summary["chosen"].sum() == 1
+    significance = next(df.value for df in at.dataframe if "A − B" in df.value.columns)
+    assert list(significance["comparison"])[:2] == ["over seeds", "over seeds"]
+    assert any("validation" in caption.value for caption in at.caption)
+    assert any(text.startswith("Is A better") for text in (h.value for h in at.subheader))
