@@ -19,7 +19,7 @@ from .models import get_architecture, resolve_params
 from .prepare import build_model
 from .report import mean_std, recipe_key, summarise_runs
 from .runs import Run, RunStore
-from .settings import describe_device, get_settings, resolve_device
+from .settings import describe_device, effective_device, get_settings
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
 from .train import train_run
 from .trainer import Trainer
@@ -110,7 +110,7 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
     """The notebook-style pipeline vs the Trainer on the same BiLSTM (2 × 256), in one process on one device. The
     Trainer runs the default recipe for that device (on a GPU: its GPU recipe: larger batches of similar lengths,
     bf16); `our_batch_size` overrides the batch size."""
-    device = resolve_device(device or get_settings().device)
+    device = effective_device(device)
     data = load_goemotions()
     texts, labels = list(data["train"]["text"]), list(data["train"]["label"])
     tokenizer = learn_tokenizer(texts)
@@ -228,7 +228,7 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
     wanted = {**config.to_dict(), "params": resolve_params(spec, config.params),
               "pretrained": pretrained_source(config, settings), "data_source": settings.data_source}
     key = recipe_key(wanted)
-    device = resolve_device(config.device if config.device != "auto" else settings.device).split(":")[0]
+    device = config.device.split(":")[0]
     for run in store.list():
         stored = run.config
         if (run.status == "completed" and run.metrics and stored.get("seed") == config.seed

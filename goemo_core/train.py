@@ -23,10 +23,10 @@ from .errors import Cancelled, Diverged, MissingResource, Terminated, raise_term
 from .files import write_with
 from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
-from .prepare import PreparedData, build_model, count_parameters, prepare_data
+from .prepare import PreparedData, build_model, build_notes, count_parameters, prepare_data
 from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunLabel, RunStore
-from .settings import Settings, describe_device, get_settings, resolve_device
+from .settings import Settings, describe_device, effective_device, get_settings
 from .text import pad_id
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
 
@@ -71,7 +71,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     the run directory exists; a failure after that leaves a 'failed' run with its history and error; a cancel leaves a
     'cancelled' run with its history and, when an epoch finished, its best weights and test metrics."""
     settings = settings or get_settings()
-    device = resolve_device(config.device if config.device != "auto" else settings.device)
+    device = effective_device(config.device)
     log(f"loading data and tokenising (limit={config.limit}, augment={config.augment or 'no'})")
     data = prepare_data(config, settings)
     torch.manual_seed(config.seed)
@@ -103,6 +103,9 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     if on_run_created is not None:
         on_run_created(run)
     trainer = Trainer(model, config, device)
+    for note in build_notes(model):
+        log(note)
+        trainer.notes.append(note)
     parameters = count_parameters(model)
     log(f"run {run.run_id}: {config.arch}, {parameters:,} parameters, {len(data.train):,} train examples on {device}")
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from ..config import TrainConfig, pretrained_source
 from ..context import JobContext
 from ..errors import Cancelled, GoEmoError, MissingResource
 from ..prepare import PreparedData, build_model, count_parameters, prepare_data
-from ..settings import Settings, get_settings, mask_text, mask_url, resolve_device
+from ..settings import Settings, effective_device, get_settings, mask_text, mask_url
 from ..text import pad_id
 from ..trainer import EpochProgress, Trainer
 from .space import data_choices, suggest
@@ -46,7 +46,7 @@ class StudyRunner:
         self.cancel = cancel or threading.Event()
         self.on_trial, self.progress, self.log = on_trial, progress, log
         self.choices = data_choices(self.settings)
-        self.device = resolve_device(config.device if config.device != "auto" else self.settings.device)
+        self.device = effective_device(config.device)
         self.data: dict[tuple, PreparedData] = {}  # one prepare_data per distinct data option combination
         self.fatal: BaseException | None = None
         self.finished = 0
