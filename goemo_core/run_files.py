@@ -7,6 +7,7 @@ non-standard Infinity and NaN are refused wherever they appear."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -287,6 +288,11 @@ def metrics_against_config(metrics: dict, config: dict) -> str | None:
 
 def is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on the header

@@ -553,7 +553,7 @@ def test_ctrl_c_or_sigterm_during_training_leaves_a_cancelled_run_with_its_best_
 @pytest.mark.parametrize("changes, message", [
     ({"vocab_size": 4_000_000}, "does not describe the saved weights"),
     ({"embedding_init_dim": 60_000}, "does not describe the saved weights"),
-    ({"params": {"embedding_dim": 10_000_000, "hidden_size": 16, "head_units": 16}},
+    ({"params": {"embedding_dim": 4096, "hidden_size": 4096, "head_units": 16}},
      "does not describe the saved weights"),
     ({"vocab_size": 50}, "more than the model's vocabulary of 50"),  # the tokenizer would index past the table
     ({"max_length": 10**9}, "'max_length' should be less than or equal to 512"),
