@@ -315,9 +315,9 @@ def test_capitalised_stop_words_are_never_swapped():
 
 @pytest.mark.parametrize("damage, message", [
     ("truncate", "train.parquet cannot be read"),
-    ("label 99", "a label is outside 0..6"),
+    ("label 99", "train.parquet: a label is outside 0..6"),
     ("no label column", "train.parquet has no column label"),
-    ("text as numbers", "'text' holds values that are not text"),
+    ("text as numbers", "train.parquet: 'text' holds values that are not text"),
 ])
 def test_a_damaged_augmented_split_is_one_clear_error(small_build, tmp_path, monkeypatch, damage, message):
     import shutil
@@ -359,5 +359,5 @@ def test_a_huge_target_count_is_refused_before_any_work(capsys):
     started = time.time()
     assert main(["augment", "build", "--target-count", str(10**9)]) == 2
     assert "target count" in capsys.readouterr().err and time.time() - started < 5
-    with pytest.raises(InvalidConfig, match="target count"):
+    with pytest.raises(InvalidConfig, match="wrong type"):
         AugmentSpec.from_config({"target_count": float("inf")})
