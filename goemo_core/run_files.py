@@ -28,6 +28,7 @@ Real = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Percent = Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False)]
 Text = Annotated[str, Field(strict=True, max_length=10_000)]
+Message = Annotated[str, Field(strict=True)]  # an error or a note: as long as it is (the file size bounds it)
 RunId = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 
 
@@ -99,7 +100,7 @@ class Cost(FileSchema):
     cpu_latency_ms: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     cpu_sentences_per_s: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     inference: dict[str, dict[str, Real]] | None = None
-    error: Text | None = None
+    error: Message | None = None
 
 
 class RunMetrics(FileSchema):
@@ -133,8 +134,8 @@ class RunInfo(FileSchema):
     parameters: Count | None = None
     epochs_run: Count | None = None
     precision: Text | None = None
-    notes: list[Text] = []
-    error: Text | None = None
+    notes: list[Message] = []
+    error: Message | None = None
     members: list[RunId] | None = None
 
 
