@@ -189,14 +189,20 @@ def good_and_bad_runs(run_home, goemo_env):
     good = copy_run(run_home, goemo_env)
     bad = {}
     for key, value in (("config", None), ("max_length", "thirty"), ("vocab_size", [1]), ("pad_id", "0"),
-                       ("embedding_init_dim", {"d": 1})):
+                       ("embedding_init_dim", {"d": 1}), ("status", b"\xff\xfecompleted"), ("tags", b'{"tags": 5}')):
         folder = copy_run(run_home, goemo_env, f"gru-20000101-00000{len(bad)}-bad{len(bad)}")
         if value is None:
             (folder / "config.json").write_text(json.dumps([1, 2, 3]))
+        elif isinstance(value, bytes):  # a status that is not UTF-8, tags that are a number
+            (folder / ("status" if key == "status" else "label.json")).write_bytes(value)
         else:
             damage_config(folder, **{key: value})
         bad[folder.name] = key
     return good.name, bad
+
+
+def damaged_file(key: str) -> str:
+    return {"status": "status", "tags": "label.json"}.get(key, "config.json")
 
 
 def test_damaged_runs_are_left_out_of_every_table(good_and_bad_runs):
@@ -228,17 +234,17 @@ def test_cli_lists_damaged_runs_as_unreadable_and_skips_them_elsewhere(good_and_
     rows = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows[good]["status"] == "completed" and rows.keys() == {good, *bad}
     for run_id, key in bad.items():
-        assert rows[run_id]["status"] == "unreadable" and "config.json" in rows[run_id]["reason"]
+        assert rows[run_id]["status"] == "unreadable" and damaged_file(key) in rows[run_id]["reason"]
     assert main(["runs", "list"]) == 0
     text = capsys.readouterr().out
     assert all(f"{run_id}" in text for run_id in bad) and text.count("unreadable") == len(bad)
     assert main(["runs", "summary", "--json"]) == 0
     captured = capsys.readouterr()
-    assert [row["runs"] for row in json.loads(captured.out)] == [1] and "5 unreadable" in captured.err
-    for run_id in bad:
+    assert [row["runs"] for row in json.loads(captured.out)] == [1] and f"{len(bad)} unreadable" in captured.err
+    for run_id, key in bad.items():
         assert main(["predict", "--run", run_id, "--text", "hello"]) == 3
         err = capsys.readouterr().err
-        assert len(err.strip().splitlines()) == 1 and "config.json" in err
+        assert len(err.strip().splitlines()) == 1 and damaged_file(key) in err
         assert "unknown architecture" not in err and "Traceback" not in err
 
 
