@@ -166,7 +166,8 @@ def run_summary(args) -> int:
     unpooled = left_out(runs)
     if unpooled:
         log(f"left out {len(unpooled)} run(s) that are not completed: "
-            + ", ".join(f"{run.run_id} ({run.status})" for run in unpooled[:10]) + ("…" if len(unpooled) > 10 else ""))
+            + ", ".join(f"{run.run_id} ({run.status})" for run in unpooled[:10])
+            + ("…" if len(unpooled) > 10 else ""))
     if args.format != "text" and not args.json:
         print(paper_table(frame, args.format), end="")
         return 0
