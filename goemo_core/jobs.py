@@ -335,6 +335,9 @@ class JobManager:
         elif kind == "done":
             job.result = message[1]
             status = job.result.get("status", "completed") if isinstance(job.result, dict) else "completed"
+            if status == "diverged":  # the run is kept (diverged, with its best weights); the job did not succeed
+                job.error = "training diverged: the loss became non-finite (see the run's info); lower lr"
+                status = "failed"
             self._finish(job, "cancelled" if job.cancel_event.is_set() and status != "completed" else status)
         elif kind == "cancelled":
             self._finish(job, "cancelled")

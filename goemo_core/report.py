@@ -161,7 +161,8 @@ def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -
 
 
 def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
-    """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download."""
+    """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download;
+    spreadsheet-safe (a text cell never starts a formula)."""
     import pandas as pd
 
     runs = readable(runs)
@@ -174,7 +175,10 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
                 name = entry["class"].replace(" ", "_")
                 row.update({f"{measure}_{name}": entry[measure] for measure in MEASURES})
         extra.append(row)
-    return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
+    from .classify import spreadsheet_safe
+
+    # names, tags and notes are user text: a cell such as =HYPERLINK(…) must not run as a formula when opened
+    return spreadsheet_safe(pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1))
 
 
 # --- several seeds of one recipe ------------------------------------------------------------------------------------

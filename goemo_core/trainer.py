@@ -21,13 +21,14 @@ from torch import nn
 from .config import TrainConfig
 from .data import NUM_CLASSES
 from .distill import distillation_loss
-from .errors import Cancelled, InvalidConfig
+from .errors import Cancelled, Diverged, InvalidConfig
 from .inference import autocast, model_lengths, predict_logits
 from .metrics import classification_metrics
 from .text import EncodedSplit
 
 EpochCallback = Callable[[dict], None]
 BUCKET_WINDOW = 50  # batches sorted together by length: short enough that batches stay mixed across the epoch
+FINITE_CHECK_EVERY = 50  # batches between reads of the summed loss (a host sync) to catch a diverging run
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,8 @@ class Trainer:
             loss, accuracy, seen = self.train_epoch(session, epoch, cancel, on_progress)
             with session.average.applied(self.model) if session.average is not None else nullcontext():
                 val = self.evaluate(val_dev, session.loss_fn, limit=cfg.val_examples)
+                if not math.isfinite(val["loss"]):  # the last step left non-finite weights
+                    raise Diverged(f"the validation loss became non-finite after epoch {epoch}: lower lr")
                 improved = val[cfg.monitor.removeprefix("val_")] > best_value
                 if improved:  # the weights just validated: the average's when there is one
                     self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -380,6 +383,9 @@ class Trainer:
             loss_sum += loss.detach() * len(idx_cpu)
             correct += (logits.argmax(-1) == labels).sum()
             seen += len(idx_cpu)
+            if (step % FINITE_CHECK_EVERY == 0 or step == len(batches)) and not torch.isfinite(loss_sum):
+                raise Diverged(f"the training loss became non-finite in epoch {epoch} (by batch {step} of "
+                               f"{len(batches)}): lower lr, or keep grad_clip on")
             if on_progress is not None:
                 on_progress(EpochProgress(epoch, cfg.epochs, step, len(batches),
                                           seen / max(1e-9, time.perf_counter() - started)))
