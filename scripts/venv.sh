@@ -40,7 +40,8 @@ torch_pin() {
 install_key() {
   local files=("$ROOT/pyproject.toml" "$ROOT/requirements.txt")
   [ "$1" = test ] && files+=("$ROOT/requirements-test.txt")
-  { cat "${files[@]}"; "$VENV/bin/python" -V; torch_build; } | sha256sum | cut -d' ' -f1
+  { cat "${files[@]}"; "$VENV/bin/python" -V; torch_build; } |
+    "$VENV/bin/python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())'
 }
 
 create_venv() {
@@ -75,6 +76,8 @@ install_torch() {
     case "$installed" in "${pin#torch==}" | "${pin#torch==}"+cu*) return 0 ;; esac
     # PyPI's Linux wheel is the CUDA build; TORCH_INDEX_URL picks another (e.g. …/whl/cu128 for an older driver).
     echo "Installing $pin for $build" >&2
+    # a CPU build left from before satisfies the pin, so it would stay
+    case "$installed" in *+cpu) "$VENV/bin/pip" uninstall -q -y torch ;; esac
     "$VENV/bin/pip" install -q "$pin" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   fi
 }
