@@ -103,7 +103,7 @@ install_changes() {
   [ "$(cat "$VENV/.installed-$target" 2>/dev/null)" = "$key" ] && return 0
   install_torch || return 1
   [ "$target" = test ] && project="$ROOT[test]"
-  echo "Installing the project and its dependencies for the $target (the first time takes minutes)" >&2
+  echo "Installing the project and its dependencies ($target; the first time takes minutes)" >&2
   "$VENV/bin/pip" install -q -e "$project" || return 1
   echo "$key" >"$VENV/.installed-$target"
   # the tests' environment holds the app's as well
