@@ -33,6 +33,8 @@ def register(commands, parent) -> None:
     predict = commands.add_parser("predict", parents=[parent], help="classify texts with a trained run")
     predict.add_argument("--run", required=True, help="a run id (see `runs list`)")
     predict.add_argument("--text", action="append", default=[], help="a text (repeatable); default: stdin lines")
+    predict.add_argument("--onnx", action="store_true",
+                         help="serve from the run's verified ONNX export (`export onnx`) through ONNX Runtime")
     predict.set_defaults(handler=run_predict)
 
     runs = commands.add_parser("runs", help="list, summarise or delete runs")
@@ -91,7 +93,13 @@ def run_predict(args) -> int:
         texts = [t for t in texts if t.strip()]
     if not any(str(t).strip() for t in texts):
         raise InvalidConfig("--text: the text is empty; give a sentence to classify.")
-    predictions = predict_texts(args.run, texts)
+    if args.onnx:
+        from ..export import load_onnx_predictor
+        from ..runs import RunStore
+
+        predictions = load_onnx_predictor(RunStore().get(args.run)).predict(texts)
+    else:
+        predictions = predict_texts(args.run, texts)
 
     def text() -> str:
         lines = []
