@@ -27,6 +27,7 @@ from .prepare import PreparedData, build_model, count_parameters, prepare_data
 from .runs import Run, RunLabel, RunStore
 from .settings import Settings, describe_device, get_settings, resolve_device
 from .text import pad_id
+from .tracking import TrainingMirror
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
 
 
@@ -100,6 +101,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         run.set_label(label)
     if on_run_created is not None:
         on_run_created(run)
+    mirror = TrainingMirror(run, log)  # MLflow when GOEMO_MLFLOW_TRACKING_URI is set; never fails the run
     trainer = Trainer(model, config, device)
     parameters = count_parameters(model)
     log(f"run {run.run_id}: {config.arch}, {parameters:,} parameters, {len(data.train):,} train examples on {device}")
@@ -112,6 +114,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         run.write_history(trainer.history)
         log(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, val acc {record['val_accuracy']:.2f}%, "
             f"val macro-F1 {record['val_macro_f1']:.3f} ({record['seconds']:.1f}s)")
+        mirror.epoch(record)
         if on_epoch is not None:
             on_epoch(record)
 
@@ -139,6 +142,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
                                          "error": None if error is None else f"{type(error).__name__}: {error}"})
         finally:
             run.set_status(status)
+    mirror.finish()
     if error is not None or interrupted is not None:
         raise error or interrupted
     if deferred:  # Ctrl-C while the finished run was being written: it is complete, then the process stops

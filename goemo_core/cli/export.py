@@ -19,8 +19,11 @@ def register(commands, parent) -> None:
 def run_export_onnx(args) -> int:
     from ..export import export_run
     from ..runs import RunStore
+    from ..tracking import TrainingMirror
 
-    result = export_run(RunStore().get(args.run), args.out, log=log)
+    run = RunStore().get(args.run)
+    result = export_run(run, args.out, log=log)
+    TrainingMirror(run.refresh(), log).finish()  # with GOEMO_MLFLOW_TRACKING_URI: the ONNX files join its MLflow run
 
     def text() -> str:
         verdict = "verified" if result["verified"] else f"NOT verified (goal ≤ {result['goal']:g})"

@@ -47,6 +47,11 @@ def register(commands, parent) -> None:
     delete = actions.add_parser("delete", parents=[parent], help="delete a run directory")
     delete.add_argument("run_id")
     delete.set_defaults(handler=run_delete)
+    push = actions.add_parser("push", parents=[parent], help="mirror runs to MLflow (again: same MLflow run)")
+    push.add_argument("run_ids", nargs="*", metavar="RUN")
+    push.add_argument("--all", action="store_true", help="every readable run")
+    push.add_argument("--tracking-uri", help="default: GOEMO_MLFLOW_TRACKING_URI")
+    push.set_defaults(handler=run_push)
 
 
 def run_train(args) -> int:
@@ -180,4 +185,18 @@ def run_delete(args) -> int:
 
     RunStore().delete(args.run_id)
     emit(args, {"deleted": args.run_id}, f"deleted {args.run_id}")
+    return 0
+
+
+def run_push(args) -> int:
+    from ..runs import RunStore
+    from ..tracking import push_runs
+
+    if bool(args.run_ids) == bool(args.all):
+        raise InvalidConfig("runs push: name the runs to push, or --all.")
+    store = RunStore()
+    runs = store.list() if args.all else [store.get(run_id) for run_id in args.run_ids]
+    rows = push_runs([run for run in runs if run.status != "running"], args.tracking_uri, log)
+    emit(args, rows, lambda: "\n".join(f"{r['run_id']} → MLflow run {r['mlflow_run_id']} ({r['experiment']})"
+                                         for r in rows) or "no finished runs to push")
     return 0
