@@ -259,9 +259,9 @@ def export_run(run: Run, out: str | Path | None = None, log: Callable[[str], Non
     figures recorded under cost.onnx, with the files written."""
     if run.is_ensemble:
         return export_ensemble(run, out, log, timing_budget_s)
+    files = ExportFiles.at(out) if out else ExportFiles.of_run(run)
     check_exportable(run)
     require_onnxruntime()
-    files = ExportFiles.at(out) if out else ExportFiles.of_run(run)
     reference = Predictor(run, "cpu")
     texts = test_texts(run)
     log(f"exporting {run.run_id} ({run.config.get('arch')}) to {files.model}")
