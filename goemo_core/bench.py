@@ -240,15 +240,17 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
 
 def accuracy_table(document: dict) -> str:
     """Markdown table of `bench_accuracy` output (the README's results table)."""
-    lines = ["| model | test accuracy (%) | macro-F1 | best epoch | s / epoch | parameters | device |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | validation accuracy (%) | test accuracy (%) | macro-F1 | best epoch | s / epoch | parameters "
+             "| device |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in document["rows"]:
-        lines.append(f"| {r['arch']} | {mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
+        lines.append(f"| {r['arch']} | {r['val_accuracy_mean']:.2f} | "
+                     f"{mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
                      f"{mean_std(r['macro_f1_mean'], r['macro_f1_std'], 3)} | {r['best_epoch_mean']:.1f} | "
                      f"{r['epoch_seconds']:.1f} | {r['parameters']:,} | {r['device']} |")
     if "baseline" in document:
         b = document["baseline"]
-        lines.append(f"| TF-IDF + logistic regression | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - | CPU |")
+        lines.append(f"| TF-IDF + logistic regression | - | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - "
+                     "| CPU |")
     if "wall_seconds" in document:
         lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, "
                      f"{document.get('parallel', 1)} run(s) at once")

@@ -8,7 +8,7 @@ import statistics
 import time
 from typing import Sequence
 
-from .predict import PREDICT_BATCH_SIZE, EnsemblePredictor, Predictor, load_predictor
+from .predict import PREDICT_BATCH_SIZE, load_predictor
 from .runs import Run
 
 BUDGET_S = 1.0  # time spent timing each quantity on each device, after one warm-up call
@@ -20,10 +20,16 @@ COST_AXES = {  # key in a run's cost → what it means, and whether lower is bet
     "trainable_parameters": ("trainable parameters", True),
     "train_seconds": ("training time (s)", True),
 }
+# The same CPU figures served through ONNX Runtime from a verified export (cost.onnx in metrics.json).
+ONNX_COST_AXES = {
+    "onnx_cpu_latency_ms": ("latency of one sentence on the CPU, ONNX Runtime (ms)", True),
+    "onnx_cpu_sentences_per_s": ("sentences per second on the CPU, ONNX Runtime (batch 256)", False),
+}
 
 
-def inference_cost(predictor: Predictor | EnsemblePredictor, texts: Sequence[str], budget_s: float = BUDGET_S) -> dict:
-    """{"sentences_per_s", "latency_ms"} of one predictor on `texts` (a few hundred real sentences)."""
+def inference_cost(predictor, texts: Sequence[str], budget_s: float = BUDGET_S) -> dict:
+    """{"sentences_per_s", "latency_ms"} of one predictor (anything with `predict(texts)`: PyTorch or ONNX
+    Runtime) on `texts` (a few hundred real sentences)."""
     batch = list(texts[:PREDICT_BATCH_SIZE])
     predictor.predict(batch)  # warm-up: allocator, kernels, lazy imports
     done, started = 0, time.perf_counter()
@@ -50,3 +56,19 @@ def run_cost(run: Run, texts: Sequence[str], device: str, parameters: int, train
     return {"parameters": parameters, "trainable_parameters": trainable, "train_seconds": round(train_seconds, 1),
             "inference": inference, "cpu_latency_ms": inference["cpu"]["latency_ms"],
             "cpu_sentences_per_s": inference["cpu"]["sentences_per_s"]}
+
+
+def export_cost(reference, exported, texts: Sequence[str], budget_s: float | None = None) -> dict:
+    """The CPU cost of a run served by PyTorch (`reference`) and by ONNX Runtime from its export (`exported`), timed
+    the same way one after the other; the ONNX Runtime figures are also flattened for tables and charts."""
+    budget_s = BUDGET_S if budget_s is None else budget_s
+    pytorch, onnxruntime = inference_cost(reference, texts, budget_s), inference_cost(exported, texts, budget_s)
+    return {"pytorch": pytorch, "onnxruntime": onnxruntime, "onnx_cpu_latency_ms": onnxruntime["latency_ms"],
+            "onnx_cpu_sentences_per_s": onnxruntime["sentences_per_s"]}
+
+
+def onnx_cost(metrics: dict | None) -> dict:
+    """A run's ONNX Runtime figures (ONNX_COST_AXES), None where it has no verified export."""
+    recorded = ((metrics or {}).get("cost") or {}).get("onnx") if isinstance(metrics, dict) else None
+    verified = isinstance(recorded, dict) and recorded.get("verified") is True
+    return {key: recorded.get(key) if verified else None for key in ONNX_COST_AXES}

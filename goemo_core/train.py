@@ -28,6 +28,7 @@ from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunLabel, RunStore
 from .settings import Settings, describe_device, effective_device, get_settings
 from .text import pad_id
+from .tracking import TrainingMirror
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
 
 
@@ -102,6 +103,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         run.set_label(label)
     if on_run_created is not None:
         on_run_created(run)
+    mirror = TrainingMirror(run, log)  # MLflow when GOEMO_MLFLOW_TRACKING_URI is set; never fails the run
     trainer = Trainer(model, config, device)
     for note in build_notes(model):
         log(note)
@@ -117,6 +119,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         run.write_history(trainer.history)
         log(f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, val acc {record['val_accuracy']:.2f}%, "
             f"val macro-F1 {record['val_macro_f1']:.3f} ({record['seconds']:.1f}s)")
+        mirror.epoch(record)
         if on_epoch is not None:
             on_epoch(record)
 
@@ -149,6 +152,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         finally:
             with contextlib.suppress(OSError):  # else the run stays 'running' until its dead owner is noticed
                 run.set_status(status)
+    mirror.finish()
     if interrupted is not None:
         raise interrupted
     if error is not None and status != "diverged":

@@ -9,9 +9,9 @@ from goemo_core.models import architectures
 
 def test_the_recurrent_recipe_is_the_default_and_the_transformer_lists_its_differences(pretrained):
     base = TrainConfig()
-    for arch in ("lstm", "gru"):  # the device is resolved: GOEMO_DEVICE=cpu in the tests
+    for arch in ("lstm", "gru"):  # the device is resolved (GOEMO_DEVICE=cpu in the tests); RNNs bucket by length
         assert make_config(arch).to_dict() == {**base.to_dict(), "arch": arch, "device": "cpu",
-                                              "params": make_config(arch).params}
+                                              "length_buckets": True, "params": make_config(arch).params}
     transformer = make_config("transformer")
     assert (transformer.soft_labels, transformer.ema_decay, transformer.label_smoothing) == (0.0, 0.0, 0.0)
     assert (transformer.lr, transformer.batch_size, transformer.epochs) == (5e-5, 32, 4)
@@ -33,7 +33,7 @@ def fake_cuda(monkeypatch) -> None:
 def test_the_gpu_recipe_applies_on_cuda_and_yields_to_explicit_settings(monkeypatch):
     fake_cuda(monkeypatch)
     cpu = make_config("gru", {"device": "cpu"})
-    assert (cpu.recipe, cpu.batch_size, cpu.lr, cpu.length_buckets) == ("default", 64, 2e-3, False)
+    assert (cpu.recipe, cpu.batch_size, cpu.lr, cpu.length_buckets) == ("default", 64, 2e-3, True)
     gpu = make_config("gru", {"device": "cuda"})
     assert (gpu.recipe, gpu.batch_size, gpu.lr, gpu.length_buckets) == ("gpu", 256, 4e-3, True)
     assert make_config("gru", {"device": "cuda", "batch_size": 32}).batch_size == 32  # the user's value wins

@@ -122,3 +122,24 @@ def predictor(run):
     from goemo_core.runs import weights_stamp
 
     return _predictor(str(run.path), weights_stamp(run))
+
+
+@st.cache_resource(show_spinner="Loading the ONNX model…", max_entries=8)
+def _onnx_predictor(run_dir: str, metrics_stamp: float):
+    from pathlib import Path
+
+    from goemo_core.export import load_onnx_predictor
+    from goemo_core.runs import Run
+
+    path = Path(run_dir)
+    return load_onnx_predictor(Run(path.name, path))
+
+
+def onnx_predictor(run):
+    """A run served from its verified ONNX export through ONNX Runtime, loaded once per process; keyed by the
+    metrics file's modification time, which a new export changes. Load errors are raised (and not cached)."""
+    try:
+        stamp = (run.path / "metrics.json").stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    return _onnx_predictor(str(run.path), stamp)

@@ -33,6 +33,8 @@ def register(commands, parent) -> None:
     predict = commands.add_parser("predict", parents=[parent], help="classify texts with a trained run")
     predict.add_argument("--run", required=True, help="a run id (see `runs list`)")
     predict.add_argument("--text", action="append", default=[], help="a text (repeatable); default: stdin lines")
+    predict.add_argument("--onnx", action="store_true",
+                         help="serve from the run's verified ONNX export (`export onnx`) through ONNX Runtime")
     predict.set_defaults(handler=run_predict)
 
     runs = commands.add_parser("runs", help="list, summarise or delete runs")
@@ -53,6 +55,11 @@ def register(commands, parent) -> None:
     delete = actions.add_parser("delete", parents=[parent], help="delete a run directory")
     delete.add_argument("run_id")
     delete.set_defaults(handler=run_delete)
+    push = actions.add_parser("push", parents=[parent], help="mirror runs to MLflow (again: same MLflow run)")
+    push.add_argument("run_ids", nargs="*", metavar="RUN")
+    push.add_argument("--all", action="store_true", help="every readable run")
+    push.add_argument("--tracking-uri", help="default: GOEMO_MLFLOW_TRACKING_URI")
+    push.set_defaults(handler=run_push)
 
 
 def run_train(args) -> int:
@@ -102,7 +109,13 @@ def run_predict(args) -> int:
         texts = [t for t in texts if t.strip()]
     if not any(str(t).strip() for t in texts):
         raise InvalidConfig("--text: the text is empty; give a sentence to classify.")
-    predictions = predict_texts(args.run, texts)
+    if args.onnx:
+        from ..export import load_onnx_predictor
+        from ..runs import RunStore
+
+        predictions = load_onnx_predictor(RunStore().get(args.run)).predict(texts)
+    else:
+        predictions = predict_texts(args.run, texts)
 
     def text() -> str:
         lines = []
@@ -166,7 +179,8 @@ def run_summary(args) -> int:
     unpooled = left_out(runs)
     if unpooled:
         log(f"left out {len(unpooled)} run(s) that are not completed: "
-            + ", ".join(f"{run.run_id} ({run.status})" for run in unpooled[:10]) + ("…" if len(unpooled) > 10 else ""))
+            + ", ".join(f"{run.run_id} ({run.status})" for run in unpooled[:10])
+            + ("…" if len(unpooled) > 10 else ""))
     if args.format != "text" and not args.json:
         print(paper_table(frame, args.format), end="")
         return 0
@@ -229,4 +243,18 @@ def run_delete(args) -> int:
 
     RunStore().delete(args.run_id)
     emit(args, {"deleted": args.run_id}, f"deleted {args.run_id}")
+    return 0
+
+
+def run_push(args) -> int:
+    from ..runs import RunStore
+    from ..tracking import push_runs
+
+    if bool(args.run_ids) == bool(args.all):
+        raise InvalidConfig("runs push: name the runs to push, or --all.")
+    store = RunStore()
+    runs = store.list() if args.all else [store.get(run_id) for run_id in args.run_ids]
+    rows = push_runs([run for run in runs if run.status != "running"], args.tracking_uri, log)
+    emit(args, rows, lambda: "\n".join(f"{r['run_id']} → MLflow run {r['mlflow_run_id']} ({r['experiment']})"
+                                         for r in rows) or "no finished runs to push")
     return 0

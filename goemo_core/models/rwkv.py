@@ -30,7 +30,8 @@ def wkv(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> t
     """wkv_t = (Σ_{i<t} e^{(t-1-i)w + k_i} v_i + e^{u + k_t} v_t) / (same without v), for w: [C] (< 0), u: [C],
     k, v: [B, T, C]. On a GPU all positions at once (a loop over tokens there is bound by kernel launches); on the
     CPU the recurrence, which does less arithmetic."""
-    return wkv_parallel(w, u, k, v) if k.is_cuda else wkv_recurrent(w, u, k, v)
+    parallel = k.is_cuda or torch.onnx.is_in_onnx_export()  # an exported graph takes any length: no token loop
+    return wkv_parallel(w, u, k, v) if parallel else wkv_recurrent(w, u, k, v)
 
 
 def wkv_recurrent(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,7 @@ def wkv_parallel(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Ten
     position = torch.arange(T, device=k.device)
     distance = (position[:, None] - 1 - position[None, :]).to(k.dtype)  # [t, i]: t - 1 - i
     exponents = distance[None, :, :, None] * w + k[:, None, :, :]  # [B, t, i, C]
-    current = torch.eye(T, dtype=torch.bool, device=k.device)[None, :, :, None]
+    current = (position[:, None] == position[None, :])[None, :, :, None]  # the diagonal (ONNX has no boolean eye)
     exponents = torch.where(current, u + k[:, None, :, :], exponents)
     future = (position[None, :] > position[:, None])[None, :, :, None]
     weights = torch.softmax(exponents.masked_fill(future, float("-inf")), dim=2)

@@ -4,12 +4,13 @@ import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.errors import GoEmoError
+from goemo_core.export import has_verified_export
 from goemo_core.classify import (EXAMPLE_SENTENCES, pasted_lines, probability_frame, read_text_table, results_csv,
                                  results_table)
 from goemo_core.report import best_run, describe_run, run_labels
 from goemo_core.runs import RunStore
 from views.charts import probability_bars
-from views.common import page_setup, predictor, unreadable_runs_note, user_errors
+from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
 
 page_setup("Classify", ":material/chat:")
 
@@ -31,10 +32,16 @@ chosen = st.multiselect("Models (completed runs)", list(by_id), default=[best_ru
 if not chosen:
     st.info("Pick at least one model.", icon=":material/info:")
     st.stop()
+exported = {run_id for run_id in chosen if has_verified_export(by_id[run_id])}
+serve_onnx = bool(exported) and st.toggle(
+    "Serve from the ONNX export (ONNX Runtime)", key="classify_onnx",
+    help="Models with a verified ONNX export (`python -m goemo_core export onnx --run RUN`) run through ONNX "
+         "Runtime instead of PyTorch; the others stay on PyTorch.")
 predictors = {}
 for run_id in chosen:
     with user_errors(stop=False):  # one unloadable run must not hide the others
-        predictors[run_id] = predictor(by_id[run_id])
+        run = by_id[run_id]
+        predictors[run_id] = onnx_predictor(run) if serve_onnx and run_id in exported else predictor(run)
 if not predictors:
     st.stop()
 

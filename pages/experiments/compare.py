@@ -6,7 +6,7 @@ from html import escape
 import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
-from goemo_core.cost import COST_AXES
+from goemo_core.cost import COST_AXES, ONNX_COST_AXES, onnx_cost
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.paper import paper_table
@@ -188,14 +188,18 @@ else:
 # --- accuracy against cost ---------------------------------------------------------------------------------------
 points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].assign(
     label=lambda frame: frame["run_id"].map(names))
+points = points.assign(**{key: points["run_id"].map(lambda rid, key=key: onnx_cost(labels[rid].metrics)[key]).astype("float64")
+                          for key in ONNX_COST_AXES})  # runs with a verified ONNX export (`export onnx`)
+cost_axes = {**COST_AXES, **ONNX_COST_AXES}
 if not points.empty:
     st.subheader("Accuracy against cost")
-    axis = st.segmented_control("Cost", list(COST_AXES), default="cpu_latency_ms", key="cost_axis",
-                                format_func=lambda key: COST_AXES[key][0]) or "cpu_latency_ms"
-    title, lower_is_better = COST_AXES[axis]
+    axis = st.segmented_control("Cost", list(cost_axes), default="cpu_latency_ms", key="cost_axis",
+                                format_func=lambda key: cost_axes[key][0]) or "cpu_latency_ms"
+    title, lower_is_better = cost_axes[axis]
     measured = points[points[axis].notna() & (points[axis] > 0)]
     if measured.empty:
-        st.caption("None of the selected runs has this measurement (runs record it since this version).")
+        st.caption("None of the selected runs has this measurement (runs record it since this version; the ONNX "
+                   "Runtime figures come from `python -m goemo_core export onnx --run RUN`).")
     else:
         front = pareto_front(measured, axis, lower_is_better)
         st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY), key="cost-scatter",

@@ -1,0 +1,357 @@
+"""ONNX export of a trained run, for serving without this library: a graph from token ids [batch, length] and true
+lengths [batch] (both dimensions dynamic, right padding never changes a prediction) to class probabilities, with
+the run's tokenizer and a card (labels, task, max_length, preprocessing, verification) beside it.
+
+Every export is verified at once with ONNX Runtime: the largest probability difference against PyTorch on the run's
+test texts, fed to ONNX Runtime padded to max_length while PyTorch reads each batch trimmed to its longest text, and
+the CPU cost of both (one sentence, batch 256), recorded under `cost.onnx` in the run's metrics.json. A file is
+served (`predict --onnx`, Classify) only while its card says it was verified and its checksum still matches.
+
+Exporter: torch.onnx's TorchScript-based exporter (`dynamo=False`). It turns packed sequences into ONNX's
+LSTM/GRU operators with `sequence_lens`, which the torch.export-based one cannot follow, and needs no extra
+package."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .cost import export_cost
+from .data import EKMAN_CLASSES
+from .errors import InvalidConfig, MissingResource
+from .files import read_json, write_json, write_with
+from .predict import PREDICT_BATCH_SIZE, MAX_CHARS, Predictor, describe_predictions
+from .runs import Run, RunStore
+from .text import DEFAULT_MAX_LENGTH, UNK, TextEncoder, without_length_settings
+
+OPSET = 17
+PARITY_GOAL = 1e-4  # the largest probability difference an export may show against PyTorch to be served
+EXPORT_FOLDER = "export"  # inside the run folder: the default place of an export
+CARD_FORMAT = "goemo-onnx/1"
+# Architectures whose graph cannot be traced into one that takes any length, with the reason.
+NOT_EXPORTABLE = {
+    "xlstm": "the xlstm package's blocks do not trace to a length-independent graph (its multi-head layer norm "
+             "computes group_norm's group count from the input's shape, and the sLSTM cell loops over tokens in "
+             "Python or runs a CUDA kernel)",
+}
+
+
+class NotExportable(MissingResource):
+    """A run whose model cannot be written as an ONNX graph (CLI exit status 3)."""
+
+
+@dataclass(frozen=True)
+class ExportFiles:
+    """An export's three files: `<stem>.onnx`, `<stem>.tokenizer.json` and the card `<stem>.json`."""
+
+    model: Path
+
+    @classmethod
+    def at(cls, path: str | Path) -> "ExportFiles":
+        path = Path(path).expanduser()
+        if path.suffix != ".onnx":
+            raise InvalidConfig(f"--out: '{path}' must end in .onnx (the tokenizer and the card are written beside "
+                                "it).")
+        return cls(path.resolve())
+
+    @classmethod
+    def of_run(cls, run: Run) -> "ExportFiles":
+        return cls(run.path / EXPORT_FOLDER / "model.onnx")
+
+    @property
+    def tokenizer(self) -> Path:
+        return self.model.with_suffix(".tokenizer.json")
+
+    @property
+    def card(self) -> Path:
+        return self.model.with_suffix(".json")
+
+
+class ProbabilityGraph(nn.Module):
+    """What is exported: the run's model followed by softmax, so the graph's output is what `predict` prints."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(ids, lengths).float(), dim=-1)
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def require_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingResource("onnxruntime is not installed: `pip install -r requirements.txt`.") from None
+    return onnxruntime
+
+
+def check_exportable(run: Run) -> None:
+    """Refuse, in one line, a run that cannot be exported: unfinished, damaged, or an architecture without a
+    length-independent graph."""
+    if run.problem:
+        raise MissingResource(f"Run {run.run_id} cannot be exported: {run.problem}.")
+    arch = run.config.get("arch")
+    if arch in NOT_EXPORTABLE:
+        raise NotExportable(f"{arch} cannot be exported to ONNX: {NOT_EXPORTABLE[arch]}.")
+    if run.status != "completed":
+        raise MissingResource(f"Run {run.run_id} is {run.status}; only completed runs are exported.")
+    missing = run.missing_files()
+    if missing:
+        raise MissingResource(f"Run {run.run_id} cannot be exported: {', '.join(missing)} missing.")
+
+
+def write_graph(model: nn.Module, encoder: TextEncoder, path: Path) -> None:
+    """Trace the probability graph on a small padded batch and write it (atomically) with dynamic batch and
+    length. The exporter's own notices (its deprecation, shape-inference remarks) are not the user's concern."""
+    ids, lengths = encoder(["an example sentence to trace the graph", "short", "a third, of another length"])
+    graph = ProbabilityGraph(model).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def export(tmp: Path) -> None:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, (ids, lengths), str(tmp), dynamo=False, opset_version=OPSET,
+                              input_names=["ids", "lengths"], output_names=["probabilities"],
+                              dynamic_axes={"ids": {0: "batch", 1: "length"}, "lengths": {0: "batch"},
+                                            "probabilities": {0: "batch"}})
+
+    try:
+        write_with(path, export)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise NotExportable(f"{model.__class__.__name__} could not be traced to ONNX ({type(exc).__name__}: "
+                            f"{reason}).") from None
+
+
+def onnx_session(path: Path):
+    """An ONNX Runtime CPU session using as many threads as PyTorch does, so their costs compare."""
+    ort = require_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxPredictor:
+    """An exported run classifying texts through ONNX Runtime, with the same interface (and the same notes on odd
+    input) as the PyTorch Predictor. Thread-safe."""
+
+    def __init__(self, files: ExportFiles, card: dict):
+        from tokenizers import Tokenizer
+
+        self.files, self.card = files, card
+        self.tokenizer = without_length_settings(Tokenizer.from_file(str(files.tokenizer)))
+        self.max_length = int(card.get("max_length") or DEFAULT_MAX_LENGTH)
+        self.encoder = TextEncoder(self.tokenizer, self.max_length)
+        self._unk = self.tokenizer.token_to_id(UNK)
+        self.session = onnx_session(files.model)
+        self._lock = threading.Lock()
+
+    def run_graph(self, ids: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        with self._lock:
+            return self.session.run(None, {"ids": ids.numpy(), "lengths": lengths.numpy()})[0]
+
+    def probabilities(self, texts: Sequence[str], trim: bool = True) -> torch.Tensor:
+        """Class probabilities [N, C] (float64, rows sum to 1) in batches of 256, each batch trimmed to its longest
+        text (`trim=False`: padded to max_length, as a client that pads everything would feed it)."""
+        ids, lengths = self.encoder(list(texts))
+        out = []
+        for start in range(0, len(lengths), PREDICT_BATCH_SIZE):
+            batch_lengths = lengths[start:start + PREDICT_BATCH_SIZE]
+            width = int(batch_lengths.max()) if trim else ids.shape[1]
+            out.append(torch.from_numpy(self.run_graph(ids[start:start + PREDICT_BATCH_SIZE, :width],
+                                                       batch_lengths)))
+        probs = torch.cat(out).double() if out else torch.zeros((0, len(EKMAN_CLASSES)), dtype=torch.float64)
+        return probs / probs.sum(-1, keepdim=True)
+
+    def predict(self, texts: Sequence[object]) -> list[dict]:
+        return describe_predictions(self, texts)
+
+
+class OnnxEnsemblePredictor:
+    """An ensemble run served from its members' exports: the mean of their probabilities."""
+
+    def __init__(self, members: list[OnnxPredictor]):
+        self.members = members
+        first = members[0]
+        self.tokenizer, self.max_length, self._unk = first.tokenizer, first.max_length, first._unk
+
+    def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
+        return torch.stack([member.probabilities(texts) for member in self.members]).mean(0)
+
+    def predict(self, texts: Sequence[object]) -> list[dict]:
+        return describe_predictions(self, texts)
+
+
+def export_card(run: Run, encoder: TextEncoder) -> dict:
+    """What a client needs besides the graph: labels, task, how texts become ids, the graph's signature."""
+    config = run.config
+    return {
+        "format": CARD_FORMAT, "run_id": run.run_id, "arch": config.get("arch"),
+        "task": config.get("task") or "ekman", "labels": list(config.get("classes") or EKMAN_CLASSES),
+        "max_length": encoder.max_length, "pad_id": encoder.pad, "opset": OPSET,
+        "preprocessing": {
+            "tokenizer": "the .tokenizer.json beside the graph (Hugging Face tokenizers), special tokens added",
+            "text": f"NUL characters replaced by spaces, at most {MAX_CHARS} characters",
+            "truncation": f"the first {encoder.max_length} tokens",
+            "padding": f"on the right with pad_id {encoder.pad}; any width, padding never changes the output",
+            "empty_text": "length 1 (one pad token)",
+        },
+        "inputs": {"ids": "int64 [batch, length] token ids", "lengths": "int64 [batch] true lengths (>= 1)"},
+        "outputs": {"probabilities": "float32 [batch, labels], rows sum to 1"},
+    }
+
+
+def test_texts(run: Run) -> list[str]:
+    """The texts of the run's test split (its limit), as its test_predictions.csv recorded them."""
+    import pandas as pd
+
+    try:
+        texts = pd.read_csv(run.predictions_path, usecols=["text"], keep_default_na=False)["text"].astype(str)
+    except (OSError, ValueError) as exc:
+        raise MissingResource(f"Run {run.run_id}: test_predictions.csv is missing or unreadable "
+                              f"({type(exc).__name__}); it holds the test texts the export is verified on.") from None
+    texts = [text for text in texts.tolist() if text.strip()]
+    if not texts:
+        raise MissingResource(f"Run {run.run_id}: test_predictions.csv holds no texts to verify the export on.")
+    return texts
+
+
+def largest_difference(reference: Predictor, exported: OnnxPredictor, texts: Sequence[str]) -> float:
+    """max |p_PyTorch − p_ONNX| over the texts and classes; ONNX Runtime reads every batch padded to max_length."""
+    return float((reference.probabilities(texts) - exported.probabilities(texts, trim=False)).abs().max())
+
+
+def record_onnx_cost(run: Run, figures: dict) -> None:
+    """Put the export's figures under cost.onnx in metrics.json (the rest of the file unchanged)."""
+    metrics = read_json(run.path / "metrics.json", None)
+    if not isinstance(metrics, dict):
+        raise MissingResource(f"Run {run.run_id} has no readable metrics.json to record the export's cost in.")
+    cost = metrics.get("cost") if isinstance(metrics.get("cost"), dict) else {}
+    metrics["cost"] = {**cost, "onnx": figures}
+    run.write_json("metrics.json", metrics)
+
+
+def export_run(run: Run, out: str | Path | None = None, log: Callable[[str], None] = lambda message: None,
+               timing_budget_s: float | None = None) -> dict:
+    """Export one trained run (or each member of an ensemble run), verify it and record its cost. Returns the
+    figures recorded under cost.onnx, with the files written."""
+    if run.is_ensemble:
+        return export_ensemble(run, out, log, timing_budget_s)
+    files = ExportFiles.at(out) if out else ExportFiles.of_run(run)
+    check_exportable(run)
+    require_onnxruntime()
+    reference = Predictor(run, "cpu")
+    texts = test_texts(run)
+    log(f"exporting {run.run_id} ({run.config.get('arch')}) to {files.model}")
+    started = time.perf_counter()
+    write_graph(reference.model, reference.encoder, files.model)
+    shutil.copyfile(run.tokenizer_path, files.tokenizer)
+    card = export_card(run, reference.encoder)
+    write_json(files.card, {**card, "verified": False})  # served only once verified below
+    exported = OnnxPredictor(files, card)
+    log(f"verifying on {len(texts):,} test texts")
+    difference = largest_difference(reference, exported, texts)
+    verified = difference <= PARITY_GOAL
+    log("timing PyTorch and ONNX Runtime on the CPU")
+    cost = export_cost(reference, exported, texts, timing_budget_s)
+    figures = {"file": str(files.model), "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "max_abs_diff": difference, "goal": PARITY_GOAL, "verified": verified, "texts": len(texts),
+               "export_seconds": round(time.perf_counter() - started, 1), "opset": OPSET,
+               "bytes": files.model.stat().st_size, **cost}
+    write_json(files.card, {**card, "verified": verified, "sha256": file_digest(files.model),
+                            "bytes": figures["bytes"],
+                            "verification": {k: figures[k] for k in ("max_abs_diff", "goal", "texts", "exported")}})
+    record_onnx_cost(run, figures)
+    return {"run_id": run.run_id, "card": str(files.card), "tokenizer": str(files.tokenizer), **figures}
+
+
+def export_ensemble(run: Run, out: str | Path | None, log: Callable[[str], None],
+                    timing_budget_s: float | None) -> dict:
+    """An ensemble exports its members (each into its own run folder); its card lists their cards, and its cost is
+    the averaged members served together."""
+    if out:
+        raise InvalidConfig("--out: an ensemble exports each member into its own run folder; leave --out out.")
+    members = RunStore(run.path.parent).members(run)
+    exports = [export_run(member, None, log, timing_budget_s) for member in members]
+    difference = max(e["max_abs_diff"] for e in exports)
+    verified = all(e["verified"] for e in exports)
+    files = ExportFiles.of_run(run)
+    files.model.parent.mkdir(parents=True, exist_ok=True)
+    card = {"format": CARD_FORMAT, "run_id": run.run_id, "arch": "ensemble", "task": run.config.get("task") or "ekman",
+            "labels": list(run.config.get("classes") or EKMAN_CLASSES), "members": [e["card"] for e in exports],
+            "combine": "the mean of the members' probabilities", "verified": verified}
+    write_json(files.card, card)
+    texts = test_texts(run)
+    log("timing the ensemble: PyTorch and ONNX Runtime on the CPU")
+    served = OnnxEnsemblePredictor([OnnxPredictor(ExportFiles.at(e["file"]), read_json(Path(e["card"]), {}))
+                                    for e in exports])
+    from .predict import EnsemblePredictor
+
+    cost = export_cost(EnsemblePredictor(run, "cpu"), served, texts, timing_budget_s)
+    figures = {"file": str(files.card), "exported": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "max_abs_diff": difference, "goal": PARITY_GOAL, "verified": verified, "texts": len(texts),
+               "members": [e["run_id"] for e in exports], **cost}
+    record_onnx_cost(run, figures)
+    return {"run_id": run.run_id, "card": str(files.card), **figures}
+
+
+def verified_card(run: Run, check_digest: bool = True) -> tuple[ExportFiles, dict]:
+    """The run's export (where cost.onnx says it was written, else the default place), refused unless its card
+    says it was verified and the graph is the one that was verified (its checksum; without `check_digest`, its
+    size only, for a cheap look)."""
+    recorded = ((run.metrics or {}).get("cost") or {}).get("onnx") or {}
+    hint = f"export it first: `python -m goemo_core export onnx --run {run.run_id}`"
+    path = Path(str(recorded.get("file"))) if recorded.get("file") else ExportFiles.of_run(run).model
+    files = ExportFiles(path.with_suffix(".onnx"))
+    card = read_json(files.card, None)
+    if not isinstance(card, dict):
+        raise MissingResource(f"Run {run.run_id} has no ONNX export; {hint}.")
+    if not card.get("verified"):
+        raise MissingResource(f"Run {run.run_id}: its ONNX export did not pass verification; {hint}.")
+    if "members" not in card and not (files.model.is_file() and files.model.stat().st_size == card.get("bytes") and (
+            not check_digest or card.get("sha256") == file_digest(files.model))):
+        raise MissingResource(f"Run {run.run_id}: its ONNX file changed since it was verified; {hint}.")
+    return files, card
+
+
+def load_onnx_predictor(run: Run) -> OnnxPredictor | OnnxEnsemblePredictor:
+    """The predictor serving a run from its verified ONNX export (members' exports for an ensemble)."""
+    require_onnxruntime()
+    if run.is_ensemble:
+        return OnnxEnsemblePredictor([load_onnx_predictor(member) for member in RunStore(run.path.parent).members(run)])
+    files, card = verified_card(run)
+    return OnnxPredictor(files, card)
+
+
+def has_verified_export(run: Run) -> bool:
+    """Whether `load_onnx_predictor` would serve this run (for offering the option)."""
+    try:
+        if run.is_ensemble:
+            return all(has_verified_export(member) for member in RunStore(run.path.parent).members(run))
+        verified_card(run, check_digest=False)
+        return True
+    except MissingResource:
+        return False
+
