@@ -257,6 +257,44 @@ def test_invalid_setting_names_the_parameter_and_launches_nothing(fresh_manager)
     assert fresh_manager().jobs() == []
 
 
+def test_every_bad_value_is_reported_at_once_and_the_limit_says_its_own_rule(fresh_manager):
+    at = page("train.py").run()
+    at.number_input(key="p-lstm-hidden_size").set_value(10 ** 6)
+    at.number_input(key="r-epochs").set_value(100000)
+    at.number_input(key="r-lr").set_value(0.0)
+    at.number_input(key="train_limit").set_value(-5)
+    at.button(key="train_launch").click().run()
+    assert_rendered(at)
+    errors = " ".join(error.value for error in at.error)
+    for name in ("hidden_size", "epochs", "lr:", "limit: -5 must be ≥ 0 (0 = all)"):
+        assert name in errors, errors
+    assert "limit (examples per split, 0 = all)" in [n.label for n in at.number_input]
+    assert fresh_manager().jobs() == []
+
+
+def test_a_run_trained_by_another_process_shows_on_home_and_train_as_running(fresh_manager):
+    import subprocess
+    import sys
+
+    script = ("import time; from goemo_core.runs import RunStore; "
+              "run = RunStore().create({'arch': 'gru'}); print(run.run_id, flush=True); time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = process.stdout.readline().strip()
+        home = page("home.py").run()
+        assert_rendered(home)
+        assert any(m.label == "Running jobs" and m.value == "1" for m in home.metric)
+        assert run_id in card_texts(home) and "`running` elsewhere" in card_texts(home)
+        train = page("train.py").run()
+        assert run_id in card_texts(train)
+        assert any(run_id in list(df.value["run_id"]) for df in train.dataframe)  # and in the history
+    finally:
+        process.kill()
+        process.wait()
+    home = page("home.py").run()
+    assert any(m.label == "Running jobs" and m.value == "0" for m in home.metric)
+
+
 def test_transformer_without_encoder_is_explained_and_not_launched(fresh_manager):
     at = page("train.py").run()
     at.multiselect(key="train_archs").set_value(["transformer"]).run()
@@ -315,6 +353,56 @@ def test_cancel_button_stops_a_running_job(fresh_manager):
     at.run()
     assert any("Cancelled" in warning.value for warning in at.warning)
     assert RunStore().get(job.run_id).status == "cancelled"
+
+
+def stubborn(config, context) -> dict:
+    """A train handler whose batch outlasts the cancel (module-level: it runs in a worker process)."""
+    while not Path(config.release).exists():
+        time.sleep(0.05)
+    return {}
+
+
+def test_cancelling_shows_at_once_and_a_job_cancelled_in_the_queue_says_nothing_ran(fresh_manager, tmp_path):
+    from types import SimpleNamespace
+
+    manager = fresh_manager()
+    manager.handlers["train"] = stubborn
+    release = tmp_path / "release"
+    first = manager.submit("train", SimpleNamespace(release=str(release), device="cpu"), title="first")
+    second = manager.submit("train", SimpleNamespace(release=str(release), device="cpu"), title="second")
+    deadline = time.time() + 60
+    while manager.get(first).status != "running" and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        at = page("train.py").run()
+        at.button(key=f"cancel-{second}").click().run()
+        at.button(key=f"cancel-{first}").click().run()
+        assert_rendered(at)
+        assert "`cancelling`" in card_texts(at)  # in the same rerun as the click
+        assert any("Cancelled before it started" in w.value for w in at.warning)
+        assert not any("what was finished is kept" in w.value for w in at.warning)
+    finally:
+        release.touch()
+    manager.wait(first, 60)
+    at.run()
+    assert "`cancelling`" not in card_texts(at)
+
+
+def test_a_queued_study_shows_queued_not_an_error(fresh_manager, tmp_path):
+    from types import SimpleNamespace
+
+    manager = fresh_manager()
+    manager.handlers["train"] = manager.handlers["tune"] = stubborn
+    release = tmp_path / "release"
+    manager.submit("train", SimpleNamespace(release=str(release), device="cpu"))
+    manager.submit("tune", SimpleNamespace(release=str(release), device="cpu", study="waiting-study"))
+    try:
+        at = page("tune.py").run()
+        assert_rendered(at)
+        assert any("`waiting-study` is queued" in info.value for info in at.info)
+        assert not at.error
+    finally:
+        release.touch()
 
 
 # --- Compare and Classify in more detail, on two trained runs -----------------------------------------------------

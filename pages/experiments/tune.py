@@ -207,7 +207,12 @@ if not names:
     st.caption(f"No study in `{storage_text}` yet: start one above or with `python -m goemo_core tune`.")
 selected = st.selectbox("Study", names, key="tune_study") if names else None
 
-if selected:
+waiting = selected if selected in pending and selected not in {s["study"] for s in studies} else None
+if waiting:  # its job has not created the study yet: nothing to show, and nothing wrong
+    state = next((j.status for j in job_manager().active("tune") if j.config.study == waiting), "queued")
+    st.info(f"`{waiting}` is {state}: its trials show here once its job has created the study.",
+            icon=":material/schedule:")
+elif selected:
     live = bool(job_manager().active("tune"))
     st.fragment(run_every=2 if live else None)(study_panel)(selected)
 
