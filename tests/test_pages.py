@@ -127,6 +127,79 @@ def test_compare_shows_a_student_next_to_its_unselected_teacher(fresh_manager):
     assert pairs.loc[0, "accuracy_gap"] == -0.5
 
 
+def many_runs(count: int) -> list:
+    """`count` fake completed runs with loss curves, alternately gru (tagged baseline) and lstm (tagged trial)."""
+    from conftest import fake_run
+    from goemo_core.runs import RunLabel
+
+    store, made = RunStore(), []
+    for i in range(count):
+        run = fake_run(store, ("gru", "lstm")[i % 2], 300 + i, 60.0 + i, 0.5)
+        run.write_history([{"epoch": e, "train_loss": 1.0 / e + i, "val_loss": 1.2 / e, "val_accuracy": 50.0 + e}
+                           for e in (1, 2)])
+        run.set_label(RunLabel.clean(f"run {i}", ("baseline",) if i % 2 == 0 else ("trial",)))
+        made.append(run)
+    return made
+
+
+def curve_spec(at: AppTest, metric: str) -> dict:
+    """The Vega-Lite spec of one curve chart on Compare, found by its title."""
+    from views.charts import CURVE_METRICS
+
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    return next(spec for spec in specs if spec.get("layer") and spec["layer"][0].get("title", {}).get("text")
+                == CURVE_METRICS[metric])
+
+
+def test_compare_filters_keep_the_selection_in_the_url_and_a_link_reopens_it(fresh_manager):
+    runs = many_runs(6)
+    at = page("compare.py")
+    at.query_params.update({"tag": "baseline", "run": [runs[0].run_id, runs[4].run_id]})
+    at.run()
+    assert_rendered(at)
+    table = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
+    assert sorted(table["run_id"]) == sorted(r.run_id for r in runs[0::2])  # only the baseline-tagged runs
+    assert at.multiselect(key="compare-filter-tag").value == ["baseline"]
+    assert sorted(at.query_params["run"]) == sorted([runs[0].run_id, runs[4].run_id])  # the link's selection
+    spec = curve_spec(at, "train_loss")
+    assert sorted(spec["layer"][0]["encoding"]["color"]["scale"]["domain"]) == ["run 0", "run 4"]
+    assert any(p.get("bind") == "legend" for p in spec["params"])  # a legend click picks a run
+
+    at.multiselect(key="compare-filter-tag").set_value([]).run()
+    at.multiselect(key="compare-filter-arch").set_value(["lstm"]).run()
+    assert at.query_params["arch"] == "lstm" and "tag" not in at.query_params
+    table = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
+    assert sorted(table["run_id"]) == sorted(r.run_id for r in runs[1::2])
+    at.text_input(key="compare-filter-name").set_value("run 3").run()
+    table = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
+    assert list(table["run_id"]) == [runs[3].run_id] and at.query_params["name"] == "run 3"
+
+
+def test_compare_curves_for_many_runs_group_by_architecture_and_leave_runs_without_curves_out(fresh_manager):
+    from conftest import fake_run
+
+    runs = many_runs(22)
+    teacher = runs[0]
+    student = fake_run(RunStore(), "gru", 400, 70.0, 0.6, teachers=[teacher.run_id])
+    student.write_history([{"epoch": 1, "train_loss": 40.0}, {"epoch": 2, "train_loss": 30.0}])
+    empty = fake_run(RunStore(), "lstm", 401, 50.0, 0.6)
+    empty.write_history([])
+    few = page("compare.py")
+    few.query_params["run"] = [student.run_id, empty.run_id, runs[1].run_id]
+    few.run()
+    assert_rendered(few)
+    assert curve_spec(few, "train_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["run 1"]
+    assert curve_spec(few, "distill_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"] == [
+        student.display_name]  # the student's mixed loss is plotted apart; the run without curves is in no legend
+
+    at = page("compare.py")
+    at.query_params["run"] = [run.run_id for run in runs]
+    at.run()
+    assert_rendered(at)
+    domain = curve_spec(at, "val_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert sorted(domain) == ["gru", "lstm"]  # 22 runs: a colour per architecture
+
+
 def test_compare_and_classify_without_runs_point_to_train(fresh_manager):
     for name in ("compare.py", "classify.py"):
         at = page(name).run()
@@ -458,6 +531,21 @@ def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run
     from streamlit.proto.Metric_pb2 import Metric
 
     assert metric.proto.direction == Metric.MetricDirection.NONE  # a confidence is no increase: no arrow
+
+
+def test_classify_picker_is_filtered_by_tag(two_runs):
+    from goemo_core.report import describe_run
+    from goemo_core.runs import RunLabel
+
+    lstm, gru = sorted(two_runs, key=lambda run: run.config["arch"], reverse=True)
+    lstm.set_label(RunLabel.clean("", ("recurrent", "long")))
+    gru.set_label(RunLabel.clean("", ("recurrent",)))
+    at = page("classify.py").run()
+    assert_rendered(at)
+    assert len(at.multiselect(key="classify_runs").options) == 2
+    at.multiselect(key="classify_runs").set_value([]).run()
+    at.multiselect(key="classify-filter-tag").set_value(["long"]).run()
+    assert at.multiselect(key="classify_runs").options == [describe_run(lstm)]
 
 
 def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):

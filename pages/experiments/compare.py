@@ -1,7 +1,6 @@
 """Compare: runs side by side: curves, per-class metrics, confusion matrices and the examples behind a cell."""
 
 import hashlib
-from html import escape
 
 import streamlit as st
 
@@ -14,8 +13,11 @@ from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, compare_re
                                comparison_table, describe_run, left_out, pareto_front, per_class_comparison,
                                run_labels, seed_summary, significance_frame, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
-from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
+from goemo_core.selection import Permalink
+from views.charts import (CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curve_groups, curves_frame,
+                          run_colors)
 from views.common import page_setup, unreadable_runs_note, user_errors
+from views.filters import keep_in_url, run_filter_inputs, url_permalink
 from views.tables import COLUMNS, pooled_table
 
 page_setup("Compare", ":material/compare:")
@@ -31,12 +33,19 @@ if not runs and not unreadable:
 if not runs:
     st.info("No readable runs: delete the damaged folders below, then launch a run on the **Train** page.",
             icon=":material/info:")
-table = comparison_table(runs)
-# Keyed by the set of runs: when one is added or deleted the selection resets to the newest completed runs.
+link = url_permalink()  # a copied link reopens its filters and selection
+run_filter = run_filter_inputs(runs, "compare-filter", link.filter)
+shown = run_filter.apply(runs)
+if run_filter.active:
+    st.caption(f"{len(shown)} of {len(runs)} runs match the filters.")
+table = comparison_table(shown)
+# Keyed by the set of runs shown: when one is added, deleted or filtered out the selection resets to the runs the
+# URL names (the last selection), else to the newest completed runs.
 table_key = "compare-runs-" + hashlib.sha1(",".join(table["run_id"]).encode()).hexdigest()[:10]
+linked = [i for i, run in enumerate(shown) if run.run_id in link.runs]
 event = st.dataframe(
     table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-    selection_default={"selection": {"rows": default_selection(runs)}},
+    selection_default={"selection": {"rows": linked or default_selection(shown)}},
     column_config={
         **{name: COLUMNS[name] for name in COST_AXES},
         "test_accuracy": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
@@ -72,7 +81,8 @@ with st.expander("Delete runs"):
     for error in st.session_state.pop("delete_errors", []):
         st.error(error, icon=":material/error:")
 
-selected = [runs[i] for i in event.selection.rows if i < len(runs)]
+selected = [shown[i] for i in event.selection.rows if i < len(shown)]
+keep_in_url(Permalink(run_filter, tuple(run.run_id for run in selected)))
 if not selected:
     st.info("Select one or more runs in the table (the checkbox column) to compare them.", icon=":material/info:")
     st.stop()
@@ -170,15 +180,19 @@ if not pairs.empty:
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")
-curves = curves_frame({names[rid]: run.history for rid, run in labels.items()},
-                      {names[rid]: best_epoch(run) for rid, run in labels.items()})
+with_curves = {rid: run for rid, run in labels.items() if run.history}  # ensembles and runs cut short have none
+groups = curve_groups({names[rid]: str(run.config.get("arch")) for rid, run in with_curves.items()})
+curves = curves_frame({names[rid]: run.history for rid, run in with_curves.items()},
+                      {names[rid]: best_epoch(run) for rid, run in with_curves.items()}, groups,
+                      {names[rid] for rid, run in with_curves.items() if run.config.get("teachers")})
 if curves.empty:
     st.caption("No finished epoch yet in the selected runs.")
 else:
-    colors = run_colors(list(names.values()))
-    st.markdown(" ".join(f'<span style="white-space:nowrap;margin-right:1em"><span style="color:{color}">&#9679;'
-                         f'</span> {escape(name)}</span>' for name, color in colors.items()), unsafe_allow_html=True)
-    st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric).")
+    colors = run_colors(list(dict.fromkeys(groups.values())))
+    st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric). Click a legend entry "
+               "to highlight its run (shift-click for more; click empty space to show all)"
+               + ("; with this many runs, a colour stands for an architecture." if len(colors) < len(groups) else
+                  "."))
     columns = st.columns(2)
     for i, metric in enumerate(m for m in CURVE_METRICS if (curves["metric"] == m).any()):
         with columns[i % 2]:
