@@ -533,6 +533,18 @@ def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run
     assert metric.proto.direction == Metric.MetricDirection.NONE  # a confidence is no increase: no arrow
 
 
+def test_compare_measures_the_selected_runs_cost_again_and_says_which_measurement_a_point_uses(two_runs):
+    at = page("compare.py").run()
+    at.button(key="cost_remeasure").click().run()
+    assert_rendered(at)
+    sequences = {RunStore().get(run.run_id).metrics["cost"]["measurement"].get("sequence") for run in two_runs}
+    assert len(sequences) == 1 and None not in sequences  # measured together, in one sequence
+    [scatter] = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")
+                 if "cpu_latency_ms" in chart.proto.spec]
+    dots = next(layer for layer in scatter["layer"] if "shape" in layer.get("encoding", {}))
+    assert dots["encoding"]["shape"]["field"] == "measurement"  # the legend names each point's measurement
+
+
 def test_classify_picker_is_filtered_by_tag(two_runs):
     from goemo_core.report import describe_run
     from goemo_core.runs import RunLabel

@@ -112,16 +112,21 @@ def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], heig
 
 
 def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float,
-                 height: int = 340) -> alt.LayerChart:
+                 height: int = 340, by_measurement: bool = False) -> alt.LayerChart:
     """Test accuracy against one cost (log scale), a point per run coloured by architecture; the Pareto front as a
-    line and the course notebook's best accuracy as a dashed rule."""
+    line and the course notebook's best accuracy as a dashed rule. `by_measurement`: the point's shape says which
+    measurement its figure comes from (the `measurement` column)."""
     x = alt.X(f"{cost}:Q", title=cost_title, scale=alt.Scale(type="log"))
     y = alt.Y("test_accuracy:Q", title="test accuracy (%)", scale=alt.Scale(zero=False))
-    dots = alt.Chart(points).mark_circle(size=90, opacity=0.85).encode(
-        x=x, y=y, color=alt.Color("arch:N", title="architecture"),
+    shape = ({"shape": alt.Shape("measurement:N", title="measured",
+                                 legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))}
+             if by_measurement and "measurement" in points else {})
+    dots = alt.Chart(points).mark_point(size=90, opacity=0.85, filled=True).encode(
+        x=x, y=y, color=alt.Color("arch:N", title="architecture"), **shape,
         tooltip=["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"),
                  *([alt.Tooltip("val_accuracy:Q", format=".2f")] if "val_accuracy" in points else []),
-                 alt.Tooltip(f"{cost}:Q", format=",.4~g")])
+                 alt.Tooltip(f"{cost}:Q", format=",.4~g"),
+                 *(["measurement"] if "measurement" in points else [])])
     line = alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")
     rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})
     rule = alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q")

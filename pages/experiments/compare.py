@@ -5,7 +5,7 @@ import hashlib
 import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
-from goemo_core.cost import COST_AXES, ONNX_COST_AXES, onnx_cost
+from goemo_core.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.paper import paper_table
@@ -204,6 +204,8 @@ points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].as
     label=lambda frame: frame["run_id"].map(names))
 points = points.assign(**{key: points["run_id"].map(lambda rid, key=key: onnx_cost(labels[rid].metrics)[key]).astype("float64")
                           for key in ONNX_COST_AXES})  # runs with a verified ONNX export (`export onnx`)
+points = points.assign(measurement=points["run_id"].map(lambda rid: measured_with((labels[rid].metrics or {})
+                                                                                 .get("cost"))))
 cost_axes = {**COST_AXES, **ONNX_COST_AXES}
 if not points.empty:
     st.subheader("Accuracy against cost")
@@ -216,12 +218,27 @@ if not points.empty:
                    "Runtime figures come from `python -m goemo_core export onnx --run RUN`).")
     else:
         front = pareto_front(measured, axis, lower_is_better)
-        st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY), key="cost-scatter",
-                        width="stretch")
+        st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY,
+                                     by_measurement=axis in ("cpu_latency_ms", "cpu_sentences_per_s")),
+                        key="cost-scatter", width="stretch")
         st.caption("Dashed line: the Pareto front, chosen on validation accuracy (no other run is both more "
                    "accurate on validation and cheaper); the points show test accuracy. Red: the course notebook's "
                    f"best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). Inference is timed through each run's "
-                   "predictor, tokenising included, at the end of its training.")
+                   "predictor, tokenising included: the median of several timings, at the end of its training or "
+                   "when measured again (the point's shape says which measurement; runs measured in one sequence "
+                   "compare best).")
+    remeasurable = [rid for rid in points["run_id"] if not labels[rid].is_ensemble]
+    if st.button(f"Measure the CPU cost of these {len(remeasurable)} runs again, together", key="cost_remeasure",
+                 icon=":material/speed:", disabled=not remeasurable,
+                 help="Times each selected run on the CPU again, one after the other, on the same sentences, and "
+                      "records it with the machine's load (as `python -m goemo_core bench cost --runs …`). Stops "
+                      "this page for a few seconds per run."):
+        from goemo_core.bench import bench_cost
+
+        with user_errors(stop=False), st.spinner("Timing the runs one after the other…"):
+            done = bench_cost(remeasurable)
+            st.toast(f"Measured {len(done['runs'])} run(s) in sequence {done['sequence']}.")
+            st.rerun()
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}
