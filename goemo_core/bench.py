@@ -315,7 +315,8 @@ def cost_table(document: dict) -> str:
     for row in document["runs"]:
         load = f"{row['load'][0]:.2f}" if row.get("load") else "?"
         lines.append(f"{row['run_id']:<32} latency {row['latency_ms']:8.2f} ± {row['latency_ms_spread']:6.2f} ms · "
-                     f"{row['sentences_per_s']:9,.0f} ± {row['sentences_per_s_spread']:,.0f} sentences/s · load {load}")
+                     f"{row['sentences_per_s']:9,.0f} ± {row['sentences_per_s_spread']:,.0f} sentences/s · "
+                     f"load {load}")
     if document["skipped"]:
         lines.append("left out: " + "; ".join(document["skipped"]))
     if not document["runs"]:
