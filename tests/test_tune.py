@@ -485,7 +485,9 @@ def test_page_shows_study_and_dashboard_link(fresh_manager):
     assert not at.exception
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.config.arch == "gru" and job.config.limit == LIMIT and job.config.batches_per_epoch is None
+    config = job.config.config
+    assert config.arch == "gru" and config.limit == LIMIT and config.batches_per_epoch is None
+    assert job.config.label.name == f"best of {study.study_name}" and study.study_name in job.config.label.tags
     manager.cancel(job.id)
     manager.wait(job.id, timeout=60)
 

@@ -248,13 +248,20 @@ if missing:
 if not with_metrics:
     st.stop()
 
+def best_cells(column, higher: bool) -> list[str]:
+    """Bold green on a column's best value; none where every run ties (nothing is best)."""
+    best = column.max() if higher else column.min()
+    tied = column.nunique(dropna=True) <= 1
+    return ["" if tied or value != best else "font-weight: bold; color: #1a7f37" for value in column]
+
+
 st.subheader("Per-class test metrics")
 st.caption("Best value per column in bold green; for `std` (how uneven the classes are) lower is better.")
 for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1" for m in MEASURES])):
     frame = per_class_comparison({names[rid]: metrics for rid, metrics in with_metrics.items()}, measure)
     styled = (frame.style.format("{:.3f}")
-              .highlight_max(axis=0, subset=[*EKMAN_CLASSES, "macro avg"], props="font-weight: bold; color: #1a7f37")
-              .highlight_min(axis=0, subset=["std"], props="font-weight: bold; color: #1a7f37"))
+              .apply(best_cells, higher=True, subset=[*EKMAN_CLASSES, "macro avg"])
+              .apply(best_cells, higher=False, subset=["std"]))
     tab.dataframe(styled, key=f"per-class-{measure}")
 
 # --- confusion matrices -------------------------------------------------------------------------------------------
