@@ -586,6 +586,9 @@ def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     batch = at.dataframe[-1].value
     assert len(batch) == 4 and set(batch["text"]) == {"I love it", "this is awful"}  # 2 texts × 2 models
     assert batch[list(EKMAN_CLASSES)].sum(axis=1).to_numpy() == pytest.approx([1.0] * 4, abs=1e-6)
+    at.text_area(key="batch_lines").set_value("so happy " * 400 + "\nI love it\n").run()
+    assert any("carry a note" in info.value for info in at.info)  # e.g. a truncated text, as the CLI says
+    at.text_area(key="batch_lines").set_value("I love it\n\nthis is awful\n").run()
 
     at.file_uploader(key="batch_csv").set_value(("bad.csv", b"sentence,score\nhello,1\n", "text/csv")).run()
     assert_rendered(at)
