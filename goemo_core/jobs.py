@@ -65,6 +65,16 @@ class Job:
         return self.status in DONE_STATES
 
     @property
+    def cancelling(self) -> bool:
+        """Cancel was pressed and the worker has not stopped yet."""
+        return self.cancel_requested is not None and not self.done
+
+    @property
+    def ever_ran(self) -> bool:
+        """Whether a worker process was started (a job cancelled while queued never ran)."""
+        return self.worker_pid is not None
+
+    @property
     def elapsed(self) -> float:
         if self.started is None:
             return 0.0
@@ -219,9 +229,10 @@ class JobManager:
             return self._jobs[job_id]
 
     def jobs(self, kind: str | None = None) -> list[Job]:
+        """Running jobs first, then queued, then finished ones; newest first within each."""
         with self._lock:
             jobs = list(self._jobs.values())
-        return sorted((j for j in jobs if kind is None or j.kind == kind), key=lambda j: j.created, reverse=True)
+        return sorted((j for j in jobs if kind is None or j.kind == kind), key=_card_order)
 
     def active(self, kind: str | None = None) -> list[Job]:
         return [j for j in self.jobs(kind) if not j.done]
@@ -390,6 +401,18 @@ def get_manager() -> JobManager:
             _MANAGER = JobManager(HANDLERS)
             atexit.register(_MANAGER.shutdown, True, SHUTDOWN_WAIT_S)
         return _MANAGER
+
+
+def _card_order(job: Job) -> tuple[int, float]:
+    rank = {"running": 0, "queued": 1}.get(job.status, 2)
+    return rank, -(job.finished if job.done and job.finished else job.created)
+
+
+def live_runs_elsewhere(store: RunStore, jobs: list[Job]) -> list:
+    """Runs being trained by a process that is not one of `jobs`' workers: started from the command line or by
+    another server. Newest first."""
+    own = {job.run_id for job in jobs if job.run_id}
+    return [run for run in store.live() if run.run_id not in own]
 
 
 def _config_device(config: Any) -> str:

@@ -56,7 +56,8 @@ def describe_run(run: Run) -> str:
     data = f"limit {config['limit']:,}" if isinstance(config.get("limit"), int) else "full data"
     has_accuracy = isinstance(metrics.get("accuracy"), (int, float))
     accuracy = f"{metrics['accuracy']:.1f} %" if has_accuracy else "no test metrics"
-    return f"{run.display_name} · {title} · {data} · {len(run.history)} epochs · {accuracy}"
+    trained = "" if run.is_ensemble else f" · {len(run.history)} epochs"  # an ensemble trains nothing itself
+    return f"{run.display_name} · {title} · {data}{trained} · {accuracy}"
 
 
 def validation_of(run: Run) -> tuple[float, float]:

@@ -416,6 +416,10 @@ class RunStore:
             raise MissingResource(f"Cannot delete run {run_id} completely ({exc.strerror or exc}); check the "
                                   f"permissions of {run.path}.") from None
 
+    def live(self) -> list[Run]:
+        """The runs still being trained: status 'running' and an owner process that is alive. Newest first."""
+        return [run for run in self.list() if run.status == "running" and self._owner_alive(run)]
+
     def mark_interrupted(self) -> list[str]:
         """Runs left 'running' by a process that is gone (or by this process, which no longer writes them)
         become 'interrupted'. Returns their ids."""

@@ -283,8 +283,8 @@ def test_compare_curves_stay_readable_with_2_and_8_runs(server, browser):
     shot(page, "09-compare-2-runs")
 
     select_rows(page, [2, 3, 4, 5, 6, 7])  # 8 selected
-    legend = page.locator('[data-testid="stMarkdownContainer"] span[style*="white-space"]').filter(has_text="●")
-    expect(legend).to_have_count(8)  # one shared legend, an entry per run
+    first_curves = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="validation loss").first
+    expect(first_curves.locator("svg .role-legend-symbol path")).to_have_count(8)  # its legend: an entry per run
     heights = curve_plot_heights(page)
     assert len(heights) == 5 and min(heights.values()) >= 150, heights
     expect(page.get_by_text("Accuracy against cost")).to_be_visible()

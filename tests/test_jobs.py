@@ -174,10 +174,11 @@ def test_queued_job_cancelled_before_it_starts(tmp_path):
         queued = manager.submit("wait", {"name": "queued", "log": str(log), "release": str(release)})
         time.sleep(0.3)
         assert manager.get(queued).status == "queued"
-        assert [j.id for j in manager.active()] == [queued, first]
+        assert [j.id for j in manager.active()] == [first, queued]  # the running job's card comes first
 
         manager.cancel(queued)
         assert manager.get(queued).status == "cancelled"  # at once, without waiting for a slot
+        assert not manager.get(queued).ever_ran and manager.get(first).ever_ran
         release.touch()
         assert manager.wait(first, 60).status == "completed"
         after = manager.wait(manager.submit("wait", {"name": "after", "log": str(log), "release": str(release)}), 60)
@@ -189,6 +190,35 @@ def test_queued_job_cancelled_before_it_starts(tmp_path):
     finally:
         release.touch()
         manager.shutdown()
+
+
+def test_cards_are_ordered_running_then_queued_then_finished_and_cancelling_shows_at_once(tmp_path):
+    log, release = tmp_path / "log.txt", tmp_path / "release"
+    manager = JobManager({"wait": wait_for_file, "stubborn": ignore_cancel}, slots={"cpu": 1})
+    try:
+        done = manager.submit("wait", {"name": "done", "log": str(log), "release": str(tmp_path / "at-once")})
+        (tmp_path / "at-once").touch()
+        manager.wait(done, 60)
+        running = manager.submit("stubborn", {"release": str(release)})
+        wait_for(lambda: manager.get(running).status == "running", 60, "the second job to start")
+        queued = [manager.submit("wait", {"name": n, "log": str(log), "release": str(release)}) for n in "ab"]
+        assert [j.id for j in manager.jobs()] == [running, queued[1], queued[0], done]
+
+        manager.cancel(running)
+        job = manager.get(running)
+        assert job.cancelling and job.status == "running" and "cancelling" in job.progress_text
+        release.touch()
+        assert manager.wait(running, 60).status == "completed" and not job.cancelling
+    finally:
+        release.touch()
+        manager.shutdown()
+
+
+def ignore_cancel(config: dict, context: JobContext) -> dict:
+    """Runs until `release` exists, whatever cancel says: a batch that takes long."""
+    while not Path(config["release"]).exists():
+        time.sleep(0.02)
+    return {}
 
 
 def test_slots_bound_how_many_jobs_run_at_once(tmp_path):

@@ -127,6 +127,79 @@ def test_compare_shows_a_student_next_to_its_unselected_teacher(fresh_manager):
     assert pairs.loc[0, "accuracy_gap"] == -0.5
 
 
+def many_runs(count: int) -> list:
+    """`count` fake completed runs with loss curves, alternately gru (tagged baseline) and lstm (tagged trial)."""
+    from conftest import fake_run
+    from goemo_core.runs import RunLabel
+
+    store, made = RunStore(), []
+    for i in range(count):
+        run = fake_run(store, ("gru", "lstm")[i % 2], 300 + i, 60.0 + i, 0.5)
+        run.write_history([{"epoch": e, "train_loss": 1.0 / e + i, "val_loss": 1.2 / e, "val_accuracy": 50.0 + e}
+                           for e in (1, 2)])
+        run.set_label(RunLabel.clean(f"run {i}", ("baseline",) if i % 2 == 0 else ("trial",)))
+        made.append(run)
+    return made
+
+
+def curve_spec(at: AppTest, metric: str) -> dict:
+    """The Vega-Lite spec of one curve chart on Compare, found by its title."""
+    from views.charts import CURVE_METRICS
+
+    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+    return next(spec for spec in specs if spec.get("layer") and spec["layer"][0].get("title", {}).get("text")
+                == CURVE_METRICS[metric])
+
+
+def test_compare_filters_keep_the_selection_in_the_url_and_a_link_reopens_it(fresh_manager):
+    runs = many_runs(6)
+    at = page("compare.py")
+    at.query_params.update({"tag": "baseline", "run": [runs[0].run_id, runs[4].run_id]})
+    at.run()
+    assert_rendered(at)
+    table = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
+    assert sorted(table["run_id"]) == sorted(r.run_id for r in runs[0::2])  # only the baseline-tagged runs
+    assert at.multiselect(key="compare-filter-tag").value == ["baseline"]
+    assert sorted(at.query_params["run"]) == sorted([runs[0].run_id, runs[4].run_id])  # the link's selection
+    spec = curve_spec(at, "train_loss")
+    assert sorted(spec["layer"][0]["encoding"]["color"]["scale"]["domain"]) == ["run 0", "run 4"]
+    assert any(p.get("bind") == "legend" for p in spec["params"])  # a legend click picks a run
+
+    at.multiselect(key="compare-filter-tag").set_value([]).run()
+    at.multiselect(key="compare-filter-arch").set_value(["lstm"]).run()
+    assert at.query_params["arch"] == "lstm" and "tag" not in at.query_params
+    table = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
+    assert sorted(table["run_id"]) == sorted(r.run_id for r in runs[1::2])
+    at.text_input(key="compare-filter-name").set_value("run 3").run()
+    table = next(df.value for df in at.dataframe if "run_id" in df.value.columns)
+    assert list(table["run_id"]) == [runs[3].run_id] and at.query_params["name"] == "run 3"
+
+
+def test_compare_curves_for_many_runs_group_by_architecture_and_leave_runs_without_curves_out(fresh_manager):
+    from conftest import fake_run
+
+    runs = many_runs(22)
+    teacher = runs[0]
+    student = fake_run(RunStore(), "gru", 400, 70.0, 0.6, teachers=[teacher.run_id])
+    student.write_history([{"epoch": 1, "train_loss": 40.0}, {"epoch": 2, "train_loss": 30.0}])
+    empty = fake_run(RunStore(), "lstm", 401, 50.0, 0.6)
+    empty.write_history([])
+    few = page("compare.py")
+    few.query_params["run"] = [student.run_id, empty.run_id, runs[1].run_id]
+    few.run()
+    assert_rendered(few)
+    assert curve_spec(few, "train_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["run 1"]
+    assert curve_spec(few, "distill_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"] == [
+        student.display_name]  # the student's mixed loss is plotted apart; the run without curves is in no legend
+
+    at = page("compare.py")
+    at.query_params["run"] = [run.run_id for run in runs]
+    at.run()
+    assert_rendered(at)
+    domain = curve_spec(at, "val_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert sorted(domain) == ["gru", "lstm"]  # 22 runs: a colour per architecture
+
+
 def test_compare_and_classify_without_runs_point_to_train(fresh_manager):
     for name in ("compare.py", "classify.py"):
         at = page(name).run()
@@ -257,6 +330,44 @@ def test_invalid_setting_names_the_parameter_and_launches_nothing(fresh_manager)
     assert fresh_manager().jobs() == []
 
 
+def test_every_bad_value_is_reported_at_once_and_the_limit_says_its_own_rule(fresh_manager):
+    at = page("train.py").run()
+    at.number_input(key="p-lstm-hidden_size").set_value(10 ** 6)
+    at.number_input(key="r-epochs").set_value(100000)
+    at.number_input(key="r-lr").set_value(0.0)
+    at.number_input(key="train_limit").set_value(-5)
+    at.button(key="train_launch").click().run()
+    assert_rendered(at)
+    errors = " ".join(error.value for error in at.error)
+    for name in ("hidden_size", "epochs", "lr:", "limit: -5 must be ≥ 0 (0 = all)"):
+        assert name in errors, errors
+    assert "limit (examples per split, 0 = all)" in [n.label for n in at.number_input]
+    assert fresh_manager().jobs() == []
+
+
+def test_a_run_trained_by_another_process_shows_on_home_and_train_as_running(fresh_manager):
+    import subprocess
+    import sys
+
+    script = ("import time; from goemo_core.runs import RunStore; "
+              "run = RunStore().create({'arch': 'gru'}); print(run.run_id, flush=True); time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = process.stdout.readline().strip()
+        home = page("home.py").run()
+        assert_rendered(home)
+        assert any(m.label == "Running jobs" and m.value == "1" for m in home.metric)
+        assert run_id in card_texts(home) and "`running` elsewhere" in card_texts(home)
+        train = page("train.py").run()
+        assert run_id in card_texts(train)
+        assert any(run_id in list(df.value["run_id"]) for df in train.dataframe)  # and in the history
+    finally:
+        process.kill()
+        process.wait()
+    home = page("home.py").run()
+    assert any(m.label == "Running jobs" and m.value == "0" for m in home.metric)
+
+
 def test_transformer_without_encoder_is_explained_and_not_launched(fresh_manager):
     at = page("train.py").run()
     at.multiselect(key="train_archs").set_value(["transformer"]).run()
@@ -317,6 +428,56 @@ def test_cancel_button_stops_a_running_job(fresh_manager):
     assert RunStore().get(job.run_id).status == "cancelled"
 
 
+def stubborn(config, context) -> dict:
+    """A train handler whose batch outlasts the cancel (module-level: it runs in a worker process)."""
+    while not Path(config.release).exists():
+        time.sleep(0.05)
+    return {}
+
+
+def test_cancelling_shows_at_once_and_a_job_cancelled_in_the_queue_says_nothing_ran(fresh_manager, tmp_path):
+    from types import SimpleNamespace
+
+    manager = fresh_manager()
+    manager.handlers["train"] = stubborn
+    release = tmp_path / "release"
+    first = manager.submit("train", SimpleNamespace(release=str(release), device="cpu"), title="first")
+    second = manager.submit("train", SimpleNamespace(release=str(release), device="cpu"), title="second")
+    deadline = time.time() + 60
+    while manager.get(first).status != "running" and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        at = page("train.py").run()
+        at.button(key=f"cancel-{second}").click().run()
+        at.button(key=f"cancel-{first}").click().run()
+        assert_rendered(at)
+        assert "`cancelling`" in card_texts(at)  # in the same rerun as the click
+        assert any("Cancelled before it started" in w.value for w in at.warning)
+        assert not any("what was finished is kept" in w.value for w in at.warning)
+    finally:
+        release.touch()
+    manager.wait(first, 60)
+    at.run()
+    assert "`cancelling`" not in card_texts(at)
+
+
+def test_a_queued_study_shows_queued_not_an_error(fresh_manager, tmp_path):
+    from types import SimpleNamespace
+
+    manager = fresh_manager()
+    manager.handlers["train"] = manager.handlers["tune"] = stubborn
+    release = tmp_path / "release"
+    manager.submit("train", SimpleNamespace(release=str(release), device="cpu"))
+    manager.submit("tune", SimpleNamespace(release=str(release), device="cpu", study="waiting-study"))
+    try:
+        at = page("tune.py").run()
+        assert_rendered(at)
+        assert any("`waiting-study` is queued" in info.value for info in at.info)
+        assert not at.error
+    finally:
+        release.touch()
+
+
 # --- Compare and Classify in more detail, on two trained runs -----------------------------------------------------
 
 
@@ -372,6 +533,33 @@ def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run
     assert metric.proto.direction == Metric.MetricDirection.NONE  # a confidence is no increase: no arrow
 
 
+def test_compare_measures_the_selected_runs_cost_again_and_says_which_measurement_a_point_uses(two_runs):
+    at = page("compare.py").run()
+    at.button(key="cost_remeasure").click().run()
+    assert_rendered(at)
+    sequences = {RunStore().get(run.run_id).metrics["cost"]["measurement"].get("sequence") for run in two_runs}
+    assert len(sequences) == 1 and None not in sequences  # measured together, in one sequence
+    [scatter] = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")
+                 if "cpu_latency_ms" in chart.proto.spec]
+    dots = next(layer for layer in scatter["layer"] if "shape" in layer.get("encoding", {}))
+    assert dots["encoding"]["shape"]["field"] == "measurement"  # the legend names each point's measurement
+
+
+def test_classify_picker_is_filtered_by_tag(two_runs):
+    from goemo_core.report import describe_run
+    from goemo_core.runs import RunLabel
+
+    lstm, gru = sorted(two_runs, key=lambda run: run.config["arch"], reverse=True)
+    lstm.set_label(RunLabel.clean("", ("recurrent", "long")))
+    gru.set_label(RunLabel.clean("", ("recurrent",)))
+    at = page("classify.py").run()
+    assert_rendered(at)
+    assert len(at.multiselect(key="classify_runs").options) == 2
+    at.multiselect(key="classify_runs").set_value([]).run()
+    at.multiselect(key="classify-filter-tag").set_value(["long"]).run()
+    assert at.multiselect(key="classify_runs").options == [describe_run(lstm)]
+
+
 def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     at = page("classify.py").run()
     assert_rendered(at)
@@ -398,6 +586,9 @@ def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     batch = at.dataframe[-1].value
     assert len(batch) == 4 and set(batch["text"]) == {"I love it", "this is awful"}  # 2 texts × 2 models
     assert batch[list(EKMAN_CLASSES)].sum(axis=1).to_numpy() == pytest.approx([1.0] * 4, abs=1e-6)
+    at.text_area(key="batch_lines").set_value("so happy " * 400 + "\nI love it\n").run()
+    assert any("carry a note" in info.value for info in at.info)  # e.g. a truncated text, as the CLI says
+    at.text_area(key="batch_lines").set_value("I love it\n\nthis is awful\n").run()
 
     at.file_uploader(key="batch_csv").set_value(("bad.csv", b"sentence,score\nhello,1\n", "text/csv")).run()
     assert_rendered(at)

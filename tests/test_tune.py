@@ -485,7 +485,9 @@ def test_page_shows_study_and_dashboard_link(fresh_manager):
     assert not at.exception
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.config.arch == "gru" and job.config.limit == LIMIT and job.config.batches_per_epoch is None
+    config = job.config.config
+    assert config.arch == "gru" and config.limit == LIMIT and config.batches_per_epoch is None
+    assert job.config.label.name == f"best of {study.study_name}" and study.study_name in job.config.label.tags
     manager.cancel(job.id)
     manager.wait(job.id, timeout=60)
 
@@ -531,3 +533,32 @@ def test_page_rounds_the_trials_table_and_warns_about_few_trials(fresh_manager):
     assert not at.exception
     assert [c for c in at.get("vega_lite_chart") if "importances" in c.proto.spec]  # shown, without the warning
     assert "mostly noise" not in " ".join(c.value for c in at.caption)
+
+
+def test_a_study_over_several_max_lengths_keeps_few_data_sets_sharing_one_embedding(monkeypatch):
+    """An RWKV study searching the max length: the worker's data cache stays at DATA_CACHE_SIZE entries, and
+    entries that differ only in max length hold the same embedding vectors (one tensor, not a copy each)."""
+    import torch
+
+    import goemo_core.tune.study as study_module
+    from goemo_core.models.common import EmbeddingInit
+
+    real_prepare, prepared, sizes = study_module.prepare_data, [], []
+
+    def prepare_with_vectors(cfg, settings=None):  # stands in for a pretrained encoder's embeddings
+        data = real_prepare(cfg, settings)
+        vectors = torch.randn(data.tokenizer.get_vocab_size(), 8)
+        data = study_module.replace(data, embedding_init=EmbeddingInit(weight=vectors, source="fake"))
+        prepared.append(cfg.max_length)
+        return data
+
+    monkeypatch.setattr(study_module, "prepare_data", prepare_with_vectors)
+    config = tiny_config(arch="rwkv", study="lengths", n_trials=5, epochs=1, seed=3,
+                         fixed={"embedding_dim": 16, "hidden_size": 16, "head_units": 16, "num_layers": 1},
+                         space={"max_length": (30, 60)})
+    runner = study_module.StudyRunner(config, on_trial=lambda record: sizes.append(len(runner.data)))
+    runner.run()
+    assert len(set(prepared)) >= 3, prepared  # several max lengths were tried
+    assert max(sizes) <= study_module.DATA_CACHE_SIZE and len(runner.data) <= study_module.DATA_CACHE_SIZE
+    vectors = {id(data.embedding_init) for data in runner.data.values()}
+    assert len(vectors) == 1  # shared between the entries

@@ -28,14 +28,23 @@ def epoch_axis(last_epoch: int) -> alt.X:
                  axis=alt.Axis(format="d", tickMinStep=1, values=values))
 
 
-# A categorical palette for runs (Tableau 20): a run keeps its colour in every curve chart and in the legend.
+# A categorical palette for runs: Tableau 10, then ten hues chosen to differ from those and from each other (Tableau
+# 20's light twins look alike beside their dark ones). A run keeps its colour in every curve chart and its legend.
 RUN_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
-              "#bab0ac", "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8", "#fabfd2",
-              "#d7b5a6", "#79706e"]
+              "#bab0ac", "#000075", "#800000", "#808000", "#911eb4", "#42d4f4", "#f032e6", "#3cb44b", "#469990",
+              "#000000", "#dcbeff"]
 
 
 def run_colors(runs: list[str]) -> dict[str, str]:
     return {run: RUN_COLORS[i % len(RUN_COLORS)] for i, run in enumerate(runs)}
+
+
+def curve_groups(archs: dict[str, str]) -> dict[str, str]:
+    """What each run's curves are coloured (and listed in the legend) by: the run itself while the palette keeps
+    runs apart, its architecture beyond that. `archs` maps run names to architectures."""
+    if len(archs) <= len(RUN_COLORS):
+        return {run: run for run in archs}
+    return dict(archs)
 
 
 def live_curves(history: list[dict], height: int = 160) -> alt.HConcatChart | None:
@@ -57,49 +66,67 @@ def live_curves(history: list[dict], height: int = 160) -> alt.HConcatChart | No
 
 # --- Compare page --------------------------------------------------------------------------------------------------
 
-CURVE_METRICS = {"train_loss": "train loss", "val_loss": "validation loss", "train_accuracy": "train accuracy (%)",
+CURVE_METRICS = {"train_loss": "train loss", "distill_loss": "train loss with distillation ((1 − α)·loss + "
+                 "α·T²·KL)", "val_loss": "validation loss", "train_accuracy": "train accuracy (%)",
                  "val_accuracy": "validation accuracy (%)", "val_macro_f1": "validation macro-F1"}
 
 
-def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | None]) -> pd.DataFrame:
-    """Long format over runs: run, epoch, metric, value, and whether the epoch is the run's kept (best) one."""
-    rows = [{"run": run, "epoch": record["epoch"], "metric": key, "value": record[key],
-             "best": record["epoch"] == best_epochs.get(run)}
+def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | None],
+                 groups: dict[str, str] | None = None, distilled: set[str] = frozenset()) -> pd.DataFrame:
+    """Long format over runs: run, its colour group (see curve_groups), epoch, metric, value, and whether the epoch
+    is the run's kept (best) one. A distilled run's train loss mixes in the teachers' term, on another scale: it is
+    its own metric, `distill_loss`, so it does not squash the plain train losses."""
+    def metric(run: str, key: str) -> str:
+        return "distill_loss" if key == "train_loss" and run in distilled else key
+
+    rows = [{"run": run, "group": (groups or {}).get(run, run), "epoch": record["epoch"], "metric": metric(run, key),
+             "value": record[key], "best": record["epoch"] == best_epochs.get(run)}
             for run, history in histories.items() for record in history
             for key in CURVE_METRICS if record.get(key) is not None]
-    return pd.DataFrame(rows, columns=["run", "epoch", "metric", "value", "best"])
+    return pd.DataFrame(rows, columns=["run", "group", "epoch", "metric", "value", "best"])
 
 
 def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], height: int = 300) -> alt.LayerChart:
-    """One metric per epoch, a line per run in its fixed colour; the best epoch of each run is a large diamond on a
-    dashed rule. No legend: the page draws one legend for all curve charts, so the plot keeps its height with any
-    number of runs. Drawn as SVG, so the plot area can be measured in the page."""
+    """One metric per epoch, a line per run coloured by its group (`colors` maps groups, see curve_groups); the best
+    epoch of each run is a large diamond on a dashed rule. Clicking a legend entry highlights its runs and fades the
+    others (shift-click adds more; a click on empty space shows all again). The legend sits below the plot, so the
+    plot keeps its height with any number of runs. Drawn as SVG, so the plot area can be measured in the page."""
     part = frame[frame["metric"] == metric]
+    colors = {group: color for group, color in colors.items() if group in set(part["group"])}  # legend: its runs
+    shown = alt.selection_point(name="legend_pick", fields=["group"], bind="legend")
     base = alt.Chart(part, title=alt.TitleParams(CURVE_METRICS.get(metric, metric), anchor="start")).encode(
         x=epoch_axis(frame["epoch"].max() if len(frame) else 1),
-        color=alt.Color("run:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())), legend=None),
+        color=alt.Color("group:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                        legend=alt.Legend(title=None, orient="bottom", columns=4, labelLimit=260, symbolLimit=0)),
+        opacity=alt.when(shown).then(alt.value(1.0)).otherwise(alt.value(0.12)),
     )
     line = base.mark_line(point=True).encode(
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
-        tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
+        tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")]).add_params(shown)
     best = base.transform_filter(alt.datum.best)
-    rule = best.mark_rule(strokeDash=[4, 4], opacity=0.5)
+    rule = best.mark_rule(strokeDash=[4, 4]).encode(opacity=alt.when(shown).then(alt.value(0.5))
+                                                    .otherwise(alt.value(0.06)))
     mark = best.mark_point(shape="diamond", size=160, filled=True).encode(
         y="value:Q", tooltip=["run", alt.Tooltip("epoch:Q", title="best epoch"), alt.Tooltip("value:Q", format=".4f")])
     return alt.layer(line, rule, mark).properties(height=height, usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float,
-                 height: int = 340) -> alt.LayerChart:
+                 height: int = 340, by_measurement: bool = False) -> alt.LayerChart:
     """Test accuracy against one cost (log scale), a point per run coloured by architecture; the Pareto front as a
-    line and the course notebook's best accuracy as a dashed rule."""
+    line and the course notebook's best accuracy as a dashed rule. `by_measurement`: the point's shape says which
+    measurement its figure comes from (the `measurement` column)."""
     x = alt.X(f"{cost}:Q", title=cost_title, scale=alt.Scale(type="log"))
     y = alt.Y("test_accuracy:Q", title="test accuracy (%)", scale=alt.Scale(zero=False))
-    dots = alt.Chart(points).mark_circle(size=90, opacity=0.85).encode(
-        x=x, y=y, color=alt.Color("arch:N", title="architecture"),
+    shape = ({"shape": alt.Shape("measurement:N", title="measured",
+                                 legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))}
+             if by_measurement and "measurement" in points else {})
+    dots = alt.Chart(points).mark_point(size=90, opacity=0.85, filled=True).encode(
+        x=x, y=y, color=alt.Color("arch:N", title="architecture"), **shape,
         tooltip=["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"),
                  *([alt.Tooltip("val_accuracy:Q", format=".2f")] if "val_accuracy" in points else []),
-                 alt.Tooltip(f"{cost}:Q", format=",.4~g")])
+                 alt.Tooltip(f"{cost}:Q", format=",.4~g"),
+                 *(["measurement"] if "measurement" in points else [])])
     line = alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")
     rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})
     rule = alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q")

@@ -15,7 +15,9 @@ from goemo_core.distill import check_teachers
 from goemo_core.models import architectures
 from goemo_core.runs import RunLabel
 from goemo_core.train import TrainJob
-from goemo_core.config import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
+from goemo_core.config import (FIELDS, MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig,
+                               check_value, make_config)
+from goemo_core.models.registry import resolve_params
 
 NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
 BASE = TrainConfig()
@@ -129,6 +131,37 @@ def augmented_splits() -> list[str]:
     return [entry["name"] for entry in list_augmented()]
 
 
+LIMIT_RULE = "0 = all"  # what the limit field's label says, and so what its error says
+
+
+def limit_option(value: int) -> int | None:
+    """The limit field's value as a config value: 0 is all examples (None); a negative value is refused in the
+    field's own words."""
+    if value < 0:
+        raise InvalidConfig(f"limit: {value} must be ≥ 0 ({LIMIT_RULE}).")
+    return int(value) or None
+
+
+def value_errors(arch: str, values: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """Every bad value among a launch's settings and hyperparameters, each checked alone, so all are reported at
+    once (a config stops at its first)."""
+    errors = []
+    for key, value in values.items():
+        try:
+            if key == "limit" and isinstance(value, int) and value < 0:
+                limit_option(value)
+            elif key in FIELDS:
+                check_value(key, value)
+        except InvalidConfig as exc:
+            errors.append(str(exc))
+    for key, value in params.items():
+        try:
+            resolve_params(architectures()[arch], {key: value})
+        except InvalidConfig as exc:
+            errors.append(str(exc))
+    return errors
+
+
 def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, Any], options: dict[str, Any],
                   recipe_shown: dict[str, Any], repeats: int = 1) -> tuple[list[TrainConfig], list[str]]:
     """Validated TrainConfigs, `repeats` per architecture (seeds seed, seed+1, …), or the errors (each naming its
@@ -140,8 +173,12 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
             errors.append(f"{title}: pretrained: needs a pretrained encoder (set GOEMO_PRETRAINED and turn "
                           "'pretrained embeddings' on).")
             continue
+        changed = changed_recipe(recipe, recipe_shown)
+        bad = value_errors(arch, {**changed, **options}, params.get(arch, {}))
+        if bad:
+            errors += [f"{title}: {error}" for error in bad]
+            continue
         try:
-            changed = changed_recipe(recipe, recipe_shown)
             config = make_config(arch, {**changed, **options, "params": params.get(arch, {})})
             check_teachers(config)  # so is a teacher that is missing, unfinished or trained on other data
         except InvalidConfig as exc:

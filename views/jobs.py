@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from goemo_core.jobs import Job
+from goemo_core.jobs import Job, live_runs_elsewhere
+from goemo_core.runs import RunStore
 
 from .charts import live_curves
 from .common import job_manager
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:",
                 "completed": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
-                "cancelled": ":orange[:material/stop_circle:]"}
+                "cancelled": ":orange[:material/stop_circle:]", "cancelling": ":orange[:material/hourglass_top:]"}
+HISTORY_ROWS = 20  # earlier runs listed under the cards
 
 
 def _eta(job: Job) -> str:
@@ -21,21 +24,27 @@ def _eta(job: Job) -> str:
     return f" · ETA {int(eta // 60)} min {int(eta % 60)} s" if eta >= 60 else f" · ETA {eta:.0f} s"
 
 
+def shown_status(job: Job) -> str:
+    """The status a card shows: a running job whose Cancel was pressed is 'cancelling…' until its worker stops."""
+    return "cancelling" if job.cancelling else job.status
+
+
 def job_card(job: Job) -> None:
     manager = job_manager()
     with st.container(border=True, key=f"job-card-{job.id}"):
         head, action = st.columns([5, 1])
-        run = f" · run `{job.run_id}`" if job.run_id else ""
-        head.markdown(f"{STATUS_ICONS.get(job.status, '')} **{job.title}** · `{job.status}`{run} · "
-                      f"{job.elapsed:.0f} s")
-        if not job.done:
-            if action.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop_circle:"):
-                manager.cancel(job.id)
-                st.toast(f"Cancelling {job.title}…")
+        if not job.done:  # a callback: it runs before the card is drawn, so the card shows 'cancelling…' at once
+            action.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop_circle:", on_click=manager.cancel,
+                          args=(job.id,), disabled=job.cancelling)
         elif action.button("Dismiss", key=f"dismiss-{job.id}", help="Remove the card (the run directory stays)"):
             manager.remove(job.id)
             st.rerun()
-        if job.status in ("queued", "running"):
+        status = shown_status(job)
+        run = f" · run `{job.run_id}`" if job.run_id else ""
+        head.markdown(f"{STATUS_ICONS.get(status, '')} **{job.title}** · `{status}`{run} · {job.elapsed:.0f} s")
+        if job.cancelling:
+            st.warning(f"Cancelling… {job.progress_text}", icon=":material/hourglass_top:")
+        elif job.status in ("queued", "running"):
             st.progress(job.progress, text=job.progress_text + _eta(job))
         if job.status == "failed":
             st.error(job.error or "failed", icon=":material/error:")
@@ -43,7 +52,8 @@ def job_card(job: Job) -> None:
                 with st.expander("Traceback"):
                     st.code(job.traceback, language="text")
         elif job.status == "cancelled":
-            st.warning("Cancelled: what was finished is kept.", icon=":material/stop_circle:")
+            st.warning("Cancelled: what was finished is kept." if job.ever_ran else
+                       "Cancelled before it started: nothing was trained.", icon=":material/stop_circle:")
         spec = curves_spec(job.id, job.history) if job.history else None
         if spec is not None:
             st.vega_lite_chart(spec, width="content")
@@ -73,8 +83,8 @@ def curves_spec(job_id: str, history: list[dict]) -> dict | None:
 
 
 def job_list(kind: str | None = None, empty_text: str = "No jobs yet.", every: float = 2.0) -> None:
-    """All jobs of `kind`, newest first, refreshed every `every` seconds while any is active (an idle page does
-    not poll)."""
+    """All jobs of `kind` (running, then queued, then finished; newest first within each), refreshed every
+    `every` seconds while any is active (an idle page does not poll)."""
     manager = job_manager()
     interval = every if manager.active(kind) else None
 
@@ -85,7 +95,38 @@ def job_list(kind: str | None = None, empty_text: str = "No jobs yet.", every: f
             st.rerun()  # everything finished: one full rerun refreshes the page and stops the polling
         if not jobs:
             st.caption(empty_text)
+        finished = [job for job in jobs if job.done]
+        if len(finished) > 1 and st.button("Dismiss finished", key=f"dismiss-all-{kind}",
+                                           icon=":material/clear_all:"):
+            for job in finished:
+                manager.remove(job.id)
+            st.rerun()
         for job in jobs:
             job_card(job)
 
     cards()
+
+
+def live_runs_note(jobs: list[Job]) -> int:
+    """Runs trained by another process (the command line, another server) listed as running; returns how many."""
+    live = live_runs_elsewhere(RunStore(), jobs)
+    for run in live:
+        epochs = len(run.history)
+        st.markdown(f"{STATUS_ICONS['running']} **{run.display_name}** · `running` elsewhere (process "
+                    f"{run.owner.get('pid', '?')}) · {run.config.get('arch')} · {epochs} epoch(s) so far · "
+                    f"started {run.config.get('created', '?')}")
+    return len(live)
+
+
+def run_history(jobs: list[Job], rows: int = HISTORY_ROWS) -> None:
+    """The latest runs in the run folders that no card above shows: what earlier servers and the command line
+    trained, so the history survives a restart."""
+    shown = {job.run_id for job in jobs if job.run_id}
+    runs = [run for run in RunStore().list() if run.run_id not in shown][:rows]
+    if not runs:
+        return
+    with st.expander(f"Earlier runs ({len(runs)} latest, from the run folders)"):
+        table = pd.DataFrame([{key: value for key, value in run.summary().items()
+                               if key in ("created", "run_id", "name", "arch", "status", "epochs",
+                                          "test_accuracy")} for run in runs])
+        st.dataframe(table, hide_index=True, width="stretch", key="run-history")

@@ -1,4 +1,4 @@
-"""`bench pipeline` and `bench accuracy`."""
+"""`bench pipeline`, `bench accuracy` and `bench cost`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def register(commands, parent) -> None:
                           help="train every run again (default: reuse completed runs with the same settings and seed)")
     accuracy.set_defaults(handler=run_accuracy)
 
+    cost = kinds.add_parser("cost", parents=[parent],
+                            help="measure the CPU cost of existing runs again, one after the other, and record it")
+    which = cost.add_mutually_exclusive_group(required=True)
+    which.add_argument("--runs", nargs="+", metavar="RUN", help="run ids to measure")
+    which.add_argument("--all", action="store_true", help="every completed run with weights")
+    cost.add_argument("--repeats", type=int, help="timings per run; the figures are their median (default 5)")
+    cost.set_defaults(handler=run_cost)
+
 
 def run_pipeline(args) -> int:
     from ..bench import bench_pipeline
@@ -65,4 +73,14 @@ def run_accuracy(args) -> int:
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
                               args.parallel, log=log)
     emit(args, document, lambda: accuracy_table(document))
+    return 0
+
+
+def run_cost(args) -> int:
+    from ..bench import bench_cost, cost_table
+
+    if args.repeats is not None and args.repeats < 1:
+        raise InvalidConfig(f"--repeats: {args.repeats} must be at least 1 (leave it out for the default).")
+    document = bench_cost(None if args.all else args.runs, args.repeats, log=log)
+    emit(args, document, lambda: cost_table(document))
     return 0

@@ -11,6 +11,8 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..config import TrainConfig, pretrained_source
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 
 TrialCallback = Callable[[dict], None]
+DATA_CACHE_SIZE = 2  # prepared data sets a worker keeps: the current trial's and one more
 Progress = Callable[[float, str], None]
 
 
@@ -47,19 +50,31 @@ class StudyRunner:
         self.on_trial, self.progress, self.log = on_trial, progress, log
         self.choices = data_choices(self.settings)
         self.device = effective_device(config.device)
-        self.data: dict[tuple, PreparedData] = {}  # one prepare_data per distinct data option combination
+        self.data: OrderedDict[tuple, PreparedData] = OrderedDict()  # the latest DATA_CACHE_SIZE data options
         self.fatal: BaseException | None = None
         self.finished = 0
 
     # -- the objective ----------------------------------------------------------------------------------------
     def _data(self, cfg: "TrainConfig") -> "PreparedData":
-        key = (cfg.limit, cfg.augment, pretrained_source(cfg, self.settings), cfg.max_length)
-        if key not in self.data:
-            self.log(f"loading and tokenising data (limit={cfg.limit}, augment={cfg.augment or 'no'}, "
-                     f"pretrained={key[2] or 'no'}, max_length={cfg.max_length})")
-            self.data[key] = prepare_data(cfg, self.settings)
-            self.log(trial_budget(cfg, len(self.data[key].train)))
-        return self.data[key]
+        """The prepared data of a trial's data options, from a small LRU cache: a study searching the max length
+        would otherwise keep one copy of the splits and of the encoder's embeddings per length. Entries that differ
+        only in max length share one embedding tensor."""
+        source = pretrained_source(cfg, self.settings)
+        key = (cfg.limit, cfg.augment, source, cfg.pretrained_vectors, cfg.max_length)
+        if key in self.data:
+            self.data.move_to_end(key)
+            return self.data[key]
+        self.log(f"loading and tokenising data (limit={cfg.limit}, augment={cfg.augment or 'no'}, "
+                 f"pretrained={source or 'no'}, max_length={cfg.max_length})")
+        data = prepare_data(cfg, self.settings)
+        shared = next((entry.embedding_init for other, entry in self.data.items() if other[:4] == key[:4]), None)
+        if shared is not None:  # the same tokenizer and encoder: the same vectors, kept once
+            data = replace(data, embedding_init=shared)
+        self.data[key] = data
+        while len(self.data) > DATA_CACHE_SIZE:
+            self.data.popitem(last=False)
+        self.log(trial_budget(cfg, len(data.train)))
+        return data
 
     def objective(self, trial: "optuna.Trial") -> float:
         try:

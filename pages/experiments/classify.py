@@ -11,6 +11,7 @@ from goemo_core.report import best_run, describe_run, run_labels
 from goemo_core.runs import RunStore
 from views.charts import probability_bars
 from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
+from views.filters import run_filter_inputs
 
 page_setup("Classify", ":material/chat:")
 
@@ -25,7 +26,12 @@ if not runs:
 by_id = {run.run_id: run for run in runs}
 described = {run.run_id: describe_run(run) for run in runs}
 names = run_labels(runs)
-chosen = st.multiselect("Models (completed runs)", list(by_id), default=[best_run(runs).run_id], key="classify_runs",
+with st.expander("Filter the models"):
+    offered = run_filter_inputs(runs, "classify-filter").apply(runs)
+picked = [run_id for run_id in st.session_state.get("classify_runs", []) if run_id in by_id]  # kept when filtered out
+chosen = st.multiselect("Models (completed runs)", list(dict.fromkeys([*(run.run_id for run in offered), *picked])),
+                        default=None if "classify_runs" in st.session_state else [best_run(runs).run_id],
+                        key="classify_runs",
                         format_func=described.get,
                         help="Starts at the completed full-data run with the best validation accuracy (chosen on "
                              "validation, never on test), else the best limited run.")
@@ -110,7 +116,12 @@ with batch:
         texts, inputs = [], None
     if texts:
         with st.spinner(f"Classifying {len(texts):,} text(s)…"):
-            table = results_table({run_id: model.predict(texts) for run_id, model in predictors.items()}, inputs)
+            table = results_table({names[run_id]: model.predict(texts) for run_id, model in predictors.items()},
+                                  inputs)
+        noted = table["note"].dropna() if "note" in table else []
+        if len(noted):  # e.g. mostly unknown words: the single-text view and the command line say so too
+            st.info(f"{len(noted):,} result(s) carry a note (see the `note` column), e.g. {noted.iloc[0]}.",
+                    icon=":material/info:")
         st.dataframe(table, hide_index=True, key="batch_results",
                      column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
                                     **{c: st.column_config.NumberColumn(format="%.3f") for c in EKMAN_CLASSES}})

@@ -1,12 +1,11 @@
 """Compare: runs side by side: curves, per-class metrics, confusion matrices and the examples behind a cell."""
 
 import hashlib
-from html import escape
 
 import streamlit as st
 
 from goemo_core.data import EKMAN_CLASSES
-from goemo_core.cost import COST_AXES, ONNX_COST_AXES, onnx_cost
+from goemo_core.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.paper import paper_table
@@ -14,8 +13,11 @@ from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, compare_re
                                comparison_table, describe_run, left_out, pareto_front, per_class_comparison,
                                run_labels, seed_summary, significance_frame, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
-from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
+from goemo_core.selection import Permalink
+from views.charts import (CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curve_groups, curves_frame,
+                          run_colors)
 from views.common import page_setup, unreadable_runs_note, user_errors
+from views.filters import keep_in_url, run_filter_inputs, url_permalink
 from views.tables import COLUMNS, pooled_table
 
 page_setup("Compare", ":material/compare:")
@@ -31,12 +33,19 @@ if not runs and not unreadable:
 if not runs:
     st.info("No readable runs: delete the damaged folders below, then launch a run on the **Train** page.",
             icon=":material/info:")
-table = comparison_table(runs)
-# Keyed by the set of runs: when one is added or deleted the selection resets to the newest completed runs.
+link = url_permalink()  # a copied link reopens its filters and selection
+run_filter = run_filter_inputs(runs, "compare-filter", link.filter)
+shown = run_filter.apply(runs)
+if run_filter.active:
+    st.caption(f"{len(shown)} of {len(runs)} runs match the filters.")
+table = comparison_table(shown)
+# Keyed by the set of runs shown: when one is added, deleted or filtered out the selection resets to the runs the
+# URL names (the last selection), else to the newest completed runs.
 table_key = "compare-runs-" + hashlib.sha1(",".join(table["run_id"]).encode()).hexdigest()[:10]
+linked = [i for i, run in enumerate(shown) if run.run_id in link.runs]
 event = st.dataframe(
     table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-    selection_default={"selection": {"rows": default_selection(runs)}},
+    selection_default={"selection": {"rows": linked or default_selection(shown)}},
     column_config={
         **{name: COLUMNS[name] for name in COST_AXES},
         "test_accuracy": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
@@ -72,7 +81,8 @@ with st.expander("Delete runs"):
     for error in st.session_state.pop("delete_errors", []):
         st.error(error, icon=":material/error:")
 
-selected = [runs[i] for i in event.selection.rows if i < len(runs)]
+selected = [shown[i] for i in event.selection.rows if i < len(shown)]
+keep_in_url(Permalink(run_filter, tuple(run.run_id for run in selected)))
 if not selected:
     st.info("Select one or more runs in the table (the checkbox column) to compare them.", icon=":material/info:")
     st.stop()
@@ -170,15 +180,19 @@ if not pairs.empty:
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")
-curves = curves_frame({names[rid]: run.history for rid, run in labels.items()},
-                      {names[rid]: best_epoch(run) for rid, run in labels.items()})
+with_curves = {rid: run for rid, run in labels.items() if run.history}  # ensembles and runs cut short have none
+groups = curve_groups({names[rid]: str(run.config.get("arch")) for rid, run in with_curves.items()})
+curves = curves_frame({names[rid]: run.history for rid, run in with_curves.items()},
+                      {names[rid]: best_epoch(run) for rid, run in with_curves.items()}, groups,
+                      {names[rid] for rid, run in with_curves.items() if run.config.get("teachers")})
 if curves.empty:
     st.caption("No finished epoch yet in the selected runs.")
 else:
-    colors = run_colors(list(names.values()))
-    st.markdown(" ".join(f'<span style="white-space:nowrap;margin-right:1em"><span style="color:{color}">&#9679;'
-                         f'</span> {escape(name)}</span>' for name, color in colors.items()), unsafe_allow_html=True)
-    st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric).")
+    colors = run_colors(list(dict.fromkeys(groups.values())))
+    st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric). Click a legend entry "
+               "to highlight its run (shift-click for more; click empty space to show all)"
+               + ("; with this many runs, a colour stands for an architecture." if len(colors) < len(groups) else
+                  "."))
     columns = st.columns(2)
     for i, metric in enumerate(m for m in CURVE_METRICS if (curves["metric"] == m).any()):
         with columns[i % 2]:
@@ -190,6 +204,8 @@ points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].as
     label=lambda frame: frame["run_id"].map(names))
 points = points.assign(**{key: points["run_id"].map(lambda rid, key=key: onnx_cost(labels[rid].metrics)[key]).astype("float64")
                           for key in ONNX_COST_AXES})  # runs with a verified ONNX export (`export onnx`)
+points = points.assign(measurement=points["run_id"].map(lambda rid: measured_with((labels[rid].metrics or {})
+                                                                                 .get("cost"))))
 cost_axes = {**COST_AXES, **ONNX_COST_AXES}
 if not points.empty:
     st.subheader("Accuracy against cost")
@@ -202,12 +218,27 @@ if not points.empty:
                    "Runtime figures come from `python -m goemo_core export onnx --run RUN`).")
     else:
         front = pareto_front(measured, axis, lower_is_better)
-        st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY), key="cost-scatter",
-                        width="stretch")
+        st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY,
+                                     by_measurement=axis in ("cpu_latency_ms", "cpu_sentences_per_s")),
+                        key="cost-scatter", width="stretch")
         st.caption("Dashed line: the Pareto front, chosen on validation accuracy (no other run is both more "
                    "accurate on validation and cheaper); the points show test accuracy. Red: the course notebook's "
                    f"best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). Inference is timed through each run's "
-                   "predictor, tokenising included, at the end of its training.")
+                   "predictor, tokenising included: the median of several timings, at the end of its training or "
+                   "when measured again (the point's shape says which measurement; runs measured in one sequence "
+                   "compare best).")
+    remeasurable = [rid for rid in points["run_id"] if not labels[rid].is_ensemble]
+    if st.button(f"Measure the CPU cost of these {len(remeasurable)} runs again, together", key="cost_remeasure",
+                 icon=":material/speed:", disabled=not remeasurable,
+                 help="Times each selected run on the CPU again, one after the other, on the same sentences, and "
+                      "records it with the machine's load (as `python -m goemo_core bench cost --runs …`). Stops "
+                      "this page for a few seconds per run."):
+        from goemo_core.bench import bench_cost
+
+        with user_errors(stop=False), st.spinner("Timing the runs one after the other…"):
+            done = bench_cost(remeasurable)
+            st.toast(f"Measured {len(done['runs'])} run(s) in sequence {done['sequence']}.")
+            st.rerun()
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}
@@ -217,13 +248,20 @@ if missing:
 if not with_metrics:
     st.stop()
 
+def best_cells(column, higher: bool) -> list[str]:
+    """Bold green on a column's best value; none where every run ties (nothing is best)."""
+    best = column.max() if higher else column.min()
+    tied = column.nunique(dropna=True) <= 1
+    return ["" if tied or value != best else "font-weight: bold; color: #1a7f37" for value in column]
+
+
 st.subheader("Per-class test metrics")
 st.caption("Best value per column in bold green; for `std` (how uneven the classes are) lower is better.")
 for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1" for m in MEASURES])):
     frame = per_class_comparison({names[rid]: metrics for rid, metrics in with_metrics.items()}, measure)
     styled = (frame.style.format("{:.3f}")
-              .highlight_max(axis=0, subset=[*EKMAN_CLASSES, "macro avg"], props="font-weight: bold; color: #1a7f37")
-              .highlight_min(axis=0, subset=["std"], props="font-weight: bold; color: #1a7f37"))
+              .apply(best_cells, higher=True, subset=[*EKMAN_CLASSES, "macro avg"])
+              .apply(best_cells, higher=False, subset=["std"]))
     tab.dataframe(styled, key=f"per-class-{measure}")
 
 # --- confusion matrices -------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from goemo_core.runs import RunStore
 from goemo_core.settings import get_settings
 from views import forms
 from views.common import available_devices, job_manager, page_setup
-from views.jobs import job_list
+from views.jobs import job_list, live_runs_note, run_history
 
 page_setup("Train", ":material/model_training:")
 settings = get_settings()
@@ -24,6 +24,8 @@ if launched:
     st.success(launched, icon=":material/check_circle:")
 st.subheader("Jobs")
 job_list("train", empty_text="No training jobs in this server process yet.")
+live_runs_note(job_manager().jobs())
+run_history(job_manager().jobs())
 
 st.subheader("New training run")
 arch_column, device_column = st.columns([3, 1])
@@ -55,7 +57,8 @@ with st.expander("Hyperparameters", expanded=False):
 st.markdown("**Data and run**")
 left, middle, right = st.columns(3)
 with left:
-    limit = st.number_input("limit (examples per split, 0 = all)", value=0, step=100, key="train_limit",
+    limit = st.number_input(f"limit (examples per split, {forms.LIMIT_RULE})", value=0, step=100,
+                            key="train_limit",
                             help="Caps every split at its first N examples: quick trial runs.")
     augmented = forms.augmented_splits()
     augment = st.selectbox("augmented train split", ["none", *augmented], key="train_augment",

@@ -10,7 +10,9 @@ import streamlit as st
 from goemo_core import tune
 from goemo_core.dashboard import ensure_dashboard, study_url
 from goemo_core.models import architectures
+from goemo_core.runs import MAX_NAME, MAX_TAG, RunLabel
 from goemo_core.settings import get_settings, mask_url
+from goemo_core.train import TrainJob
 from goemo_core.tune.queries import (PARAM_DIGITS, RELIABLE_IMPORTANCE_TRIALS, TRIAL_COLUMNS, TRIAL_DECIMALS,
                                      rounded_trials)
 from views.common import job_manager, page_setup, user_errors
@@ -172,10 +174,10 @@ def study_panel(name: str) -> None:
             return
         counts = trials["state"].value_counts().to_dict()
         complete = trials[trials["state"] == "complete"]["value"]
-        a, b, c = st.columns(3)
+        a, b = st.columns(2)
         a.metric("Trials", len(trials))
         b.metric("Best validation accuracy", f"{complete.max():.2f} %" if not complete.empty else "–")
-        c.metric("States", " · ".join(f"{k} {v}" for k, v in counts.items()))
+        st.caption("States: " + " · ".join(f"{k} {v}" for k, v in counts.items()))  # a metric would cut it off
         chart_col, importance_col = st.columns([3, 2])
         chart = history_chart(trials)
         if chart is not None:
@@ -207,7 +209,12 @@ if not names:
     st.caption(f"No study in `{storage_text}` yet: start one above or with `python -m goemo_core tune`.")
 selected = st.selectbox("Study", names, key="tune_study") if names else None
 
-if selected:
+waiting = selected if selected in pending and selected not in {s["study"] for s in studies} else None
+if waiting:  # its job has not created the study yet: nothing to show, and nothing wrong
+    state = next((j.status for j in job_manager().active("tune") if j.config.study == waiting), "queued")
+    st.info(f"`{waiting}` is {state}: its trials show here once its job has created the study.",
+            icon=":material/schedule:")
+elif selected:
     live = bool(job_manager().active("tune"))
     st.fragment(run_every=2 if live else None)(study_panel)(selected)
 
@@ -220,7 +227,9 @@ if selected:
         if st.button("Train best", icon=":material/model_training:", key="tune_train_best"):
             with user_errors(stop=False):
                 config = tune.best_train_config(selected, keep_limit=keep_limit)
-                job_manager().submit("train", config, title=f"{config.arch} · best of {selected}")
+                label = RunLabel.clean(f"best of {selected}"[:MAX_NAME], ("tuned", selected[:MAX_TAG]),
+                                       f"The best trial of study {selected}.")
+                job_manager().submit("train", TrainJob(config, label), title=f"{config.arch} · best of {selected}")
                 st.success("Training job launched: follow it on the Train page; it appears on Compare when done.",
                            icon=":material/check_circle:")
     with more_col:

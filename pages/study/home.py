@@ -5,6 +5,7 @@ import streamlit as st
 from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard
 from goemo_core.runs import RunStore
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
+from views.jobs import live_runs_note
 from views.tables import pooled_table
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
@@ -20,7 +21,7 @@ jobs = job_manager().active()
 left, middle, right = st.columns(3)
 left.metric("Runs", len(runs))
 middle.metric("Completed runs", sum(r.status == "completed" for r in runs))
-right.metric("Running jobs", len(jobs))
+right.metric("Running jobs", len(jobs) + live_runs_note(job_manager().jobs()))  # CLI runs listed below
 if interrupted_runs():
     st.info(f"{len(interrupted_runs())} run(s) left running by a stopped server were marked interrupted.")
 unreadable_runs_note(store)
