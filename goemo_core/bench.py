@@ -131,6 +131,7 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
         "ours_batch_size": config.batch_size,
         "ours_precision": trainer.precision,
         "ours_recipe": config.recipe,
+        "ours_length_buckets": config.length_buckets,
         "batches": batches,
         "ours_epoch_seconds": round(len(texts) / ours, 2),
         "model": "BiLSTM 2 layers x 256 units, embedding 256",
