@@ -108,8 +108,9 @@ def _timed(run: Callable[[int], int], device: str, batches: int, batch_size: int
 def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int = 64,
                    our_batch_size: int | None = None, precision: str = "auto") -> dict:
     """The notebook-style pipeline vs the Trainer on the same BiLSTM (2 × 256), in one process on one device. The
-    Trainer runs the default recipe for that device (on a GPU: its GPU recipe: larger batches of similar lengths,
-    bf16); `our_batch_size` overrides the batch size."""
+    Trainer runs the default recipe for that device (batches of similar lengths; on a GPU also its GPU recipe:
+    larger batches, bf16); `our_batch_size` overrides the batch size. The notebook-style side feeds every text at
+    the full padded length, as the notebook did."""
     device = effective_device(device)
     data = load_goemotions()
     texts, labels = list(data["train"]["text"]), list(data["train"]["label"])
@@ -130,6 +131,7 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
         "ours_batch_size": config.batch_size,
         "ours_precision": trainer.precision,
         "ours_recipe": config.recipe,
+        "ours_length_buckets": config.length_buckets,
         "batches": batches,
         "ours_epoch_seconds": round(len(texts) / ours, 2),
         "model": "BiLSTM 2 layers x 256 units, embedding 256",

@@ -16,6 +16,7 @@ def test_bench_pipeline_reports_both_rates(capsys):
     # what was measured: the requested batches, on the CPU in fp32, at the notebook's batch size
     assert result["batches"] == 2 and result["ours_precision"] == "fp32"
     assert result["seed_style_batch_size"] == result["ours_batch_size"] == 64
+    assert result["ours_length_buckets"]  # the recurrent recipe's batches of similar lengths
 
 
 def test_bench_accuracy_table_with_seeds_and_baseline():

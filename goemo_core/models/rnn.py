@@ -6,8 +6,9 @@ Two exact ways to run the same weights (one `nn.LSTM`/`nn.GRU`, so every run's w
 - packed: `pack_padded_sequence` into the bidirectional layer; cuDNN's fast path on CUDA.
 - padded: per layer, a forward pass over the right-padded batch and a backward pass over each sequence reversed
   within its own length (padding stays at the end, so it comes after every real token in both directions); states
-  are read at each sequence's last real token. Plain tensors (no packing, no data-dependent Python), so the CPU's
-  fast recurrent kernels apply and the graph exports as it is."""
+  are read at each sequence's last real token. Plain tensors (no packing, no data-dependent Python): oneDNN's LSTM
+  kernel applies on a CPU, packing's bookkeeping is skipped, and the graph exports as it is. Its work follows the
+  padded width, hence length buckets in the recipe."""
 
 from __future__ import annotations
 
