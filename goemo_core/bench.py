@@ -19,7 +19,7 @@ from .models import get_architecture, resolve_params
 from .prepare import build_model
 from .report import mean_std, recipe_key, summarise_runs
 from .runs import Run, RunStore
-from .settings import describe_device, get_settings, resolve_device
+from .settings import describe_device, effective_device, get_settings
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
 from .train import train_run
 from .trainer import Trainer
@@ -110,7 +110,7 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
     """The notebook-style pipeline vs the Trainer on the same BiLSTM (2 × 256), in one process on one device. The
     Trainer runs the default recipe for that device (on a GPU: its GPU recipe: larger batches of similar lengths,
     bf16); `our_batch_size` overrides the batch size."""
-    device = resolve_device(device or get_settings().device)
+    device = effective_device(device)
     data = load_goemotions()
     texts, labels = list(data["train"]["text"]), list(data["train"]["label"])
     tokenizer = learn_tokenizer(texts)
@@ -228,7 +228,7 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
     wanted = {**config.to_dict(), "params": resolve_params(spec, config.params),
               "pretrained": pretrained_source(config, settings), "data_source": settings.data_source}
     key = recipe_key(wanted)
-    device = resolve_device(config.device if config.device != "auto" else settings.device).split(":")[0]
+    device = config.device.split(":")[0]
     for run in store.list():
         stored = run.config
         if (run.status == "completed" and run.metrics and stored.get("seed") == config.seed
@@ -240,15 +240,17 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
 
 def accuracy_table(document: dict) -> str:
     """Markdown table of `bench_accuracy` output (the README's results table)."""
-    lines = ["| model | test accuracy (%) | macro-F1 | best epoch | s / epoch | parameters | device |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| model | validation accuracy (%) | test accuracy (%) | macro-F1 | best epoch | s / epoch | parameters "
+             "| device |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in document["rows"]:
-        lines.append(f"| {r['arch']} | {mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
+        lines.append(f"| {r['arch']} | {r['val_accuracy_mean']:.2f} | "
+                     f"{mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
                      f"{mean_std(r['macro_f1_mean'], r['macro_f1_std'], 3)} | {r['best_epoch_mean']:.1f} | "
                      f"{r['epoch_seconds']:.1f} | {r['parameters']:,} | {r['device']} |")
     if "baseline" in document:
         b = document["baseline"]
-        lines.append(f"| TF-IDF + logistic regression | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - | CPU |")
+        lines.append(f"| TF-IDF + logistic regression | - | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - "
+                     "| CPU |")
     if "wall_seconds" in document:
         lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, "
                      f"{document.get('parallel', 1)} run(s) at once")

@@ -13,21 +13,28 @@ from typing import Any
 from .errors import InvalidConfig
 from .models import get_architecture, resolve_params
 from .models.registry import coerce
-from .settings import Settings, get_settings
+from .settings import Settings, effective_device, get_settings
 
 OPTIMIZERS = ("adamw", "adam", "rmsprop")
 SCHEDULERS = ("none", "multistep", "cosine", "plateau")
 MONITORS = ("val_accuracy", "val_macro_f1")
 PRECISIONS = ("auto", "fp32", "bf16")
 PRETRAINED_VECTORS = ("input", "distilled")  # the encoder's input embeddings, or static vectors distilled from it
+RECIPES = ("default", "gpu")
 USE_ENV = "env"  # pretrained="env": take GOEMO_PRETRAINED (unset → none)
 NONE_WORDS = (None, "", "none", "None")
+MAX_SEED = 2**32 - 1  # numpy's and CUDA's generators take 32-bit seeds
+MAX_EPOCHS = 1000
+MAX_EXAMPLES = 10_000_000  # far above any split: a cap, not a guess
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run depends on. Architecture hyperparameters live in `params` (the registry's defaults
-    fill what is not given); the rest is the training recipe and the data options.
+    """Everything a training run depends on, resolved: the device is a real one (auto and GOEMO_DEVICE settled) and
+    the architecture's recipe for that device is applied. Built by `make_config` at the boundary (CLI, form, study
+    trial, benchmark) and trusted downstream; every construction is checked against FIELDS. Architecture
+    hyperparameters live in `params` (the registry's defaults fill what is not given); the rest is the training
+    recipe and the data options.
 
     The recipe regularises because the task overfits after one or two epochs: label smoothing, dropout, weight
     decay, a warm-up and a cosine decay over 10 epochs, frozen pretrained embeddings (fine-tuning the table
@@ -42,15 +49,15 @@ class TrainConfig:
     optimizer: str = "adamw"
     weight_decay: float = 0.01
     scheduler: str = "cosine"
-    milestones: list[int] = field(default_factory=lambda: [10, 50])  # multistep, in epochs
-    gamma: float = 0.1
+    milestones: tuple[int, ...] = (10, 50)  # multistep, in epochs
+    gamma: float = 0.1  # multistep's and plateau's cut
     warmup_epochs: float = 0.5
     grad_clip: float = 1.0
     label_smoothing: float = 0.1
     ema_decay: float = 0.999  # > 0: validate, keep and test an exponential moving average of the weights
     adversarial: float = 0.0  # > 0: also train on embeddings moved along the loss gradient by this × their norm
     soft_labels: float = 1.0  # weight of all of an example's Ekman groups in the target (0: primary label only)
-    teachers: list[str] = field(default_factory=list)  # runs (or ensemble runs) whose probabilities are learnt
+    teachers: tuple[str, ...] = ()  # runs (or ensemble runs) whose probabilities are learnt
     distill_weight: float = 0.5  # with teachers: α, the teachers' share of the loss
     distill_temperature: float = 2.0  # with teachers: T, the softening of both distributions
     class_weights: bool = False
@@ -65,19 +72,83 @@ class TrainConfig:
     pretrained: str | None = USE_ENV  # encoder folder / hub id; None: learnt vocabulary, random embeddings
     pretrained_vectors: str = "input"  # input | distilled (see models.common.distilled_embeddings)
     freeze_embedding_epochs: int = -1  # pretrained embeddings frozen for the first N epochs; -1: always
-    device: str = "auto"
+    device: str = "auto"  # make_config resolves it: cpu, cuda or cuda:N
     length_buckets: bool = False  # batches of texts of similar length: narrower padded batches
     batches_per_epoch: int | None = None  # per-trial budget for studies
     val_examples: int | None = None  # validate on the first N validation examples (studies); None: all
     eval_batch_size: int = 512
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    recipe: str = "default"  # "gpu" when the architecture's GPU recipe was applied (training on CUDA)
+    deterministic: bool = False  # deterministic kernels (cuDNN, torch.use_deterministic_algorithms)
+    recipe: str = "default"  # derived, not a setting: "gpu" when the architecture's GPU recipe was applied
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name in FIELDS:
+                object.__setattr__(self, f.name, check_value(f.name, getattr(self, f.name)))
+        object.__setattr__(self, "params", dict(self.params or {}))
+        validate(self)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        document = asdict(self)
+        document["milestones"], document["teachers"] = list(self.milestones), list(self.teachers)
+        return document
 
 
+@dataclass(frozen=True)
+class Field:
+    """What a recipe field accepts: a kind (int, float, bool, str, a tuple of ints or of strings), an inclusive
+    range for numbers, the allowed words for text, whether None ('none', '') is allowed, and why it is bounded."""
+
+    kind: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    optional: bool = False
+    why: str = ""
+    low_open: bool = False  # the low end itself is not allowed (lr > 0)
+
+
+FIELDS: dict[str, Field] = {
+    "epochs": Field(int, 1, MAX_EPOCHS),
+    "batch_size": Field(int, 1, 65536),
+    "lr": Field(float, 0, None, low_open=True),
+    "optimizer": Field(str, choices=OPTIMIZERS),
+    "weight_decay": Field(float, 0, 10),
+    "scheduler": Field(str, choices=SCHEDULERS),
+    "milestones": Field((int,), 1, MAX_EPOCHS, why="epochs"),
+    "gamma": Field(float, 0, 1, low_open=True),
+    "warmup_epochs": Field(float, 0, MAX_EPOCHS),
+    "grad_clip": Field(float, 0, 1e6, why="0 turns clipping off"),
+    "label_smoothing": Field(float, 0, 0.999),
+    "ema_decay": Field(float, 0, 0.999999, why="0 turns the average off"),
+    "adversarial": Field(float, 0, 1, why="a fraction of the embeddings' norm"),
+    "soft_labels": Field(float, 0, 1),
+    "teachers": Field((str,)),
+    "distill_weight": Field(float, 0, 1, why="the teachers' share of the loss"),
+    "distill_temperature": Field(float, 0, 20, low_open=True),
+    "class_weights": Field(bool),
+    "class_weight_power": Field(float, 0, 2),
+    "balanced_sampler": Field(bool),
+    "patience": Field(int, 1, MAX_EPOCHS),
+    "monitor": Field(str, choices=MONITORS),
+    "seed": Field(int, 0, MAX_SEED, why="a 32-bit seed"),
+    "max_length": Field(int, 2, 512),
+    "limit": Field(int, 1, MAX_EXAMPLES, optional=True, why="examples per split; leave it out for all"),
+    "augment": Field(str, optional=True),
+    "pretrained": Field(str, optional=True),
+    "pretrained_vectors": Field(str, choices=PRETRAINED_VECTORS),
+    "freeze_embedding_epochs": Field(int, -1, MAX_EPOCHS, why="-1: always frozen"),
+    "device": Field(str),
+    "length_buckets": Field(bool),
+    "batches_per_epoch": Field(int, 1, MAX_EXAMPLES, optional=True),
+    "val_examples": Field(int, 1, MAX_EXAMPLES, optional=True),
+    "eval_batch_size": Field(int, 1, 65536),
+    "precision": Field(str, choices=PRECISIONS),
+    "deterministic": Field(bool),
+    "recipe": Field(str, choices=RECIPES),
+}
 RECIPE_KEYS = {f.name for f in fields(TrainConfig)} - {"arch", "params"}
+DERIVED_KEYS = {"recipe"}  # set by make_config from the device, never by the user
 
 # Settings added after the first release, with the value that means "not used": what a run trained before the
 # setting existed did. Every new recipe field gets an entry here.
@@ -91,98 +162,84 @@ ABSENT_MEANS: dict[str, Any] = {
     "length_buckets": False,
     "recipe": "default",
     "teachers": [],
+    "deterministic": False,
 }
 
+
 def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: Any) -> TrainConfig:
-    """A validated config: TrainConfig defaults ← the architecture's recipe (← its GPU recipe when it trains on a
-    GPU) ← `recipe` ← `overrides`. Keys in `overrides` may be recipe fields or architecture hyperparameters (as
-    `--set key=value` gives them)."""
+    """The one way in: a validated, resolved config. TrainConfig defaults ← the architecture's recipe (← its GPU
+    recipe when it trains on a GPU) ← `recipe` ← `overrides`; a value given here always wins, even when it equals a
+    default. Keys may be recipe fields or architecture hyperparameters (as `--set key=value` gives them)."""
     spec = get_architecture(arch)
-    config = TrainConfig(arch=arch)
-    model_overrides: dict[str, Any] = {}
     given = {**recipe, **(overrides or {})}
-    base = dict(spec.recipe)
-    if spec.gpu_recipe and trains_on_gpu(given.get("device", config.device)):
+    for key in DERIVED_KEYS & set(given):
+        raise InvalidConfig(f"{key}: set by the device the run trains on, not a setting.")
+    device = effective_device(given.get("device"))
+    base: dict[str, Any] = {**spec.recipe}
+    if spec.gpu_recipe and device.startswith("cuda"):
         base.update(spec.gpu_recipe, recipe="gpu")
-    for key, value in {**base, **given}.items():
+    values: dict[str, Any] = {}
+    model_overrides: dict[str, Any] = {}
+    for key, value in {**base, **given, "device": device}.items():
         if key == "params":
-            model_overrides.update(value or {})
+            if not isinstance(value, dict):
+                raise InvalidConfig("params: give each model hyperparameter as its own key=value (e.g. "
+                                    "hidden_size=128), not 'params'.")
+            model_overrides.update(value)
         elif key in RECIPE_KEYS:
-            setattr(config, key, _coerce_recipe(key, value))
+            values[key] = value
         elif key in spec.defaults:
             model_overrides[key] = value
         else:
-            raise InvalidConfig(f"{key}: unknown setting for {arch} (recipe: {', '.join(sorted(RECIPE_KEYS))}; "
-                                f"model: {', '.join(sorted(spec.defaults))}).")
-    config.params = resolve_params(spec, model_overrides)
-    validate(config)
-    return config
+            raise InvalidConfig(f"{key}: unknown setting for {arch} (recipe: "
+                                f"{', '.join(sorted(RECIPE_KEYS - DERIVED_KEYS))}; model: "
+                                f"{', '.join(sorted(spec.defaults))}).")
+    return TrainConfig(arch=arch, params=resolve_params(spec, model_overrides), **values)
 
 
 def trains_on_gpu(device: Any) -> bool:
-    """Whether a run asking for `device` will train on CUDA ('auto' follows GOEMO_DEVICE, then the hardware)."""
-    import torch
-
-    name = str(device or "auto").lower()
-    if name == "auto":
-        name = get_settings().device
-    return name.startswith("cuda") or (name == "auto" and torch.cuda.is_available())
+    """Whether a run asking for `device` trains on CUDA ('auto' follows GOEMO_DEVICE, then the hardware)."""
+    return effective_device(device).startswith("cuda")
 
 
-def _coerce_recipe(key: str, value: Any) -> Any:
-    default = getattr(TrainConfig(), key)
-    if key in ("limit", "batches_per_epoch", "val_examples"):
-        return None if value in NONE_WORDS else coerce(key, value, int)
-    if key in ("augment", "pretrained"):
-        return None if value in NONE_WORDS else str(value)
-    if key == "teachers":
-        if isinstance(value, str):
-            value = [v for v in value.replace(";", ",").split(",")]
-        return list(dict.fromkeys(str(v).strip() for v in value or () if str(v).strip()))
-    if key == "milestones":
-        if isinstance(value, str):
-            value = [v for v in value.replace(";", ",").split(",") if v.strip()]
-        return [coerce(key, v, int) for v in value]
-    return coerce(key, value, type(default))
+def check_value(key: str, value: Any) -> Any:
+    """`value` (possibly text from --set or a widget) as FIELDS[key] wants it, or an InvalidConfig naming the key:
+    fractional integers, non-finite numbers, unknown words and out-of-range values are refused, never rounded."""
+    rule = FIELDS[key]
+    if rule.optional and value in NONE_WORDS:
+        return None
+    if isinstance(rule.kind, tuple):
+        items = value.replace(";", ",").split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise InvalidConfig(f"{key}: '{value}' is not a list.")
+        if rule.kind[0] is str:
+            return tuple(dict.fromkeys(str(v).strip() for v in items if str(v).strip()))
+        return tuple(_bounded(key, coerce(key, v, int), rule) for v in items if str(v).strip())
+    typed = coerce(key, value, rule.kind)
+    if rule.choices is not None and typed not in rule.choices:
+        raise InvalidConfig(f"{key}: '{typed}' is not one of {', '.join(rule.choices)}.")
+    return _bounded(key, typed, rule) if rule.kind in (int, float) else typed
+
+
+def _bounded(key: str, value: Any, rule: Field) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidConfig(f"{key}: {value} is not a finite number.")
+    too_low = rule.low is not None and (value <= rule.low if rule.low_open else value < rule.low)
+    too_high = rule.high is not None and value > rule.high
+    if too_low or too_high:
+        shown = str if rule.kind is int else (lambda bound: f"{bound:g}")
+        low = "" if rule.low is None else (f"> {shown(rule.low)}" if rule.low_open else f"≥ {shown(rule.low)}")
+        high = "" if rule.high is None else f"≤ {shown(rule.high)}"
+        why = f" ({rule.why})" if rule.why else ""
+        raise InvalidConfig(f"{key}: {value} must be {' and '.join(p for p in (low, high) if p)}{why}.")
+    return value
 
 
 def validate(config: TrainConfig) -> None:
-    """Refuse impossible values before any work starts; each message names the parameter."""
+    """What no single field can say: settings that depend on each other or on the architecture."""
     spec = get_architecture(config.arch)
-    checks = [
-        ("epochs", config.epochs >= 1, "must be at least 1"),
-        ("batch_size", config.batch_size >= 1, "must be at least 1"),
-        ("lr", config.lr > 0 and math.isfinite(config.lr), "must be a positive number"),
-        ("weight_decay", config.weight_decay >= 0, "must not be negative"),
-        ("grad_clip", config.grad_clip >= 0, "must not be negative (0 turns clipping off)"),
-        ("label_smoothing", 0 <= config.label_smoothing < 1, "must be in [0, 1)"),
-        ("ema_decay", 0 <= config.ema_decay < 1, "must be in [0, 1) (0 turns the average off)"),
-        ("class_weight_power", 0 <= config.class_weight_power <= 2, "must be between 0 and 2"),
-        ("adversarial", 0 <= config.adversarial <= 1, "must be in [0, 1] (a fraction of the embeddings' norm)"),
-        ("soft_labels", 0 <= config.soft_labels <= 1, "must be in [0, 1]"),
-        ("distill_weight", 0 <= config.distill_weight <= 1, "must be in [0, 1] (the teachers' share of the loss)"),
-        ("distill_temperature", 0 < config.distill_temperature <= 20, "must be in (0, 20]"),
-        ("patience", config.patience >= 1, "must be at least 1"),
-        ("max_length", 2 <= config.max_length <= 512, "must be between 2 and 512"),
-        ("warmup_epochs", config.warmup_epochs >= 0, "must not be negative"),
-        ("gamma", 0 < config.gamma <= 1, "must be in (0, 1]"),
-        ("eval_batch_size", config.eval_batch_size >= 1, "must be at least 1"),
-        ("limit", config.limit is None or config.limit >= 1, "must be at least 1"),
-        ("batches_per_epoch", config.batches_per_epoch is None or config.batches_per_epoch >= 1, "must be ≥ 1"),
-        ("val_examples", config.val_examples is None or config.val_examples >= 1, "must be at least 1"),
-        ("freeze_embedding_epochs", config.freeze_embedding_epochs >= -1, "must be -1 (always) or ≥ 0"),
-        ("optimizer", config.optimizer in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}"),
-        ("scheduler", config.scheduler in SCHEDULERS, f"must be one of {', '.join(SCHEDULERS)}"),
-        ("monitor", config.monitor in MONITORS, f"must be one of {', '.join(MONITORS)}"),
-        ("pretrained_vectors", config.pretrained_vectors in PRETRAINED_VECTORS,
-         f"must be one of {', '.join(PRETRAINED_VECTORS)}"),
-        ("precision", config.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
-    ]
-    for name, ok, why in checks:
-        if not ok:
-            raise InvalidConfig(f"{name}: {getattr(config, name)!r} {why}.")
-    if any(m < 1 for m in config.milestones):
-        raise InvalidConfig(f"milestones: {config.milestones} must be epochs ≥ 1.")
+    if config.scheduler == "multistep" and not config.milestones:
+        raise InvalidConfig("milestones: the multistep schedule needs at least one epoch to cut the rate at.")
     resolve_params(spec, config.params)
     if spec.needs_pretrained and not pretrained_source(config):
         raise InvalidConfig(f"pretrained: {config.arch} fine-tunes a pretrained encoder; set GOEMO_PRETRAINED "

@@ -106,7 +106,7 @@ def _read_label_names(folder: Path) -> tuple[str, ...]:
     path = folder / "emotions.txt"
     if not path.is_file():
         raise MissingResource(f"{path} is missing: GOEMO_DATA_DIR must hold emotions.txt (the 28 label names).")
-    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    names = tuple(line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip())
     if names != GOEMOTIONS_LABELS:
         raise MissingResource(
             f"{path} does not list the 28 GoEmotions labels in their official order "
@@ -143,7 +143,7 @@ def _read_tsv(path: Path, num_labels: int) -> dict[str, list]:
         return MissingResource(f"{path}, line {line_no}: {what}. Fix or replace the file.")
 
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: a byte order mark is not text
             reader = csv.reader(handle, delimiter="\t")
             line_no = 0  # the physical line the current row starts on
             while True:
@@ -218,6 +218,17 @@ def limit_split(split, limit: int | None):
     if limit is None or limit >= len(split):
         return split
     return split.select(range(limit))
+
+
+def evaluation_fingerprint(settings: Settings | None = None, limit: int | None = None) -> str:
+    """What a run is evaluated on: the validation and test texts and primary labels (after `limit`). Runs record
+    it, so an ensemble or a teacher is refused when its members saw other data than there is now."""
+    data = load_goemotions(settings)
+    rows = []
+    for name in ("validation", "test"):
+        split = limit_split(data[name], limit)
+        rows += [name] + [f"{text}\t{label}" for text, label in zip(split["text"], split["label"])]
+    return data_fingerprint(rows)
 
 
 def data_fingerprint(texts: Iterable[str]) -> str:

@@ -13,7 +13,8 @@ import torch
 from torch.nn import functional as F
 
 from .config import TrainConfig
-from .ensemble import check_compatible
+from .data import NUM_CLASSES, evaluation_fingerprint
+from .ensemble import check_compatible, check_evaluated_on, fits
 from .errors import InvalidConfig, MissingResource
 from .files import save_tensors
 from .predict import load_predictor
@@ -40,6 +41,9 @@ def check_teachers(config: TrainConfig, settings: Settings | None = None, store:
         if source != settings.data_source or limit not in (None, config.limit):
             raise InvalidConfig(f"teacher {teacher.run_id} was trained on other data than this run "
                                 f"({source}, limit {limit} vs {settings.data_source}, limit {config.limit}).")
+        check_evaluated_on([teacher], evaluation_fingerprint(settings, limit), "teacher")
+        if teacher.is_ensemble:
+            store.members(teacher)  # gone or looping members are refused before any work
     return teachers
 
 
@@ -55,11 +59,15 @@ def teacher_probabilities(teachers: Sequence[Run], texts: Sequence[str], cache_d
 
         try:
             cached = load_file(str(path))["probabilities"]
-            if cached.shape[0] == len(texts):
+            if fits(cached, len(texts)):
                 return cached
-        except Exception:  # a damaged cache entry is computed again
+        except Exception:  # a damaged cache entry (wrong shape, NaN, not a safetensors file) is computed again
             pass
     probabilities = torch.stack([load_predictor(teacher).probabilities(list(texts)) for teacher in teachers]).mean(0)
+    if not fits(probabilities, len(texts)):
+        raise InvalidConfig(f"teachers {', '.join(t.run_id for t in teachers)} give probabilities that are not "
+                            f"finite [examples, {NUM_CLASSES}] rows summing to 1; a student cannot "
+                            "learn from them.")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_tensors(path, {"probabilities": probabilities.float()})
     return probabilities.float()

@@ -4,13 +4,14 @@ teacher like any other run."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from .data import EKMAN_CLASSES, limit_split, load_goemotions
-from .errors import InvalidConfig
+from .data import EKMAN_CLASSES, NUM_CLASSES, evaluation_fingerprint, limit_split, load_goemotions
+from .errors import InvalidConfig, MissingResource
 from .metrics import classification_metrics
 from .predict import load_predictor
 from .runs import Run, RunLabel, RunStore
@@ -37,14 +38,36 @@ def check_compatible(runs: Sequence[Run], what: str = "ensemble member") -> None
                                     f"({key}: {run.config.get(key)!r} vs {first.get(key)!r}).")
 
 
+def check_evaluated_on(runs: Sequence[Run], fingerprint: str, what: str = "ensemble member") -> None:
+    """Each run that recorded the validation and test data it was evaluated on must have seen `fingerprint`
+    (today's data at its limit); otherwise its stored probabilities belong to other examples."""
+    for run in runs:
+        recorded = run.config.get("eval_fingerprint")
+        if recorded is not None and recorded != fingerprint:
+            raise InvalidConfig(f"{what} {run.run_id} was evaluated on other validation/test data than there is now "
+                                "(the data changed since it was trained); train it again on the current data.")
+
+
 def split_probabilities(run: Run, texts_by_split: dict[str, list[str]]) -> dict[str, torch.Tensor]:
     """A run's stored validation and test probabilities, computed through its predictor when it has none stored
     (runs trained before they were kept)."""
-    stored = run.load_probabilities() or {}
-    if all(name in stored and len(stored[name]) == len(texts) for name, texts in texts_by_split.items()):
+    stored = run.load_probabilities() if run.config.get("eval_fingerprint") else None
+    if stored is not None and all(fits(stored.get(name), len(texts)) for name, texts in texts_by_split.items()):
         return {name: stored[name].double() for name in texts_by_split}
     predictor = load_predictor(run)
-    return {name: predictor.probabilities(texts) for name, texts in texts_by_split.items()}
+    computed = {name: predictor.probabilities(texts) for name, texts in texts_by_split.items()}
+    if not all(fits(computed[name], len(texts)) for name, texts in texts_by_split.items()):
+        raise InvalidConfig(f"ensemble member {run.run_id} gives probabilities that are not finite "
+                            f"[examples, {NUM_CLASSES}] rows summing to 1; it cannot be combined.")
+    return computed
+
+
+def fits(probabilities: torch.Tensor | None, examples: int) -> bool:
+    """Probabilities of the task's shape [examples, classes]: finite, in [0, 1], rows summing to 1."""
+    return (isinstance(probabilities, torch.Tensor) and tuple(probabilities.shape) == (examples, NUM_CLASSES)
+            and bool(torch.isfinite(probabilities).all()) and bool(((probabilities >= 0) & (probabilities <= 1)).all())
+            and bool(torch.allclose(probabilities.double().sum(-1), torch.ones(examples, dtype=torch.float64),
+                                    atol=1e-3)))
 
 
 def evaluation_splits(config: dict) -> tuple[dict[str, list[str]], dict[str, np.ndarray], list[str]]:
@@ -63,8 +86,13 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
         raise InvalidConfig("--runs: an ensemble needs at least two different runs.")
     members = [store.get(run_id) for run_id in run_ids]
     check_compatible(members)
+    for member in members:
+        if member.is_ensemble:
+            store.members(member)  # gone, unreadable or looping members are refused here, not mid-way
     label = RunLabel.clean(name or f"ensemble of {len(members)}")
     texts, labels, test_ids = evaluation_splits(members[0].config)
+    fingerprint = evaluation_fingerprint(get_settings(), members[0].config.get("limit"))
+    check_evaluated_on(members, fingerprint)
     probabilities = [split_probabilities(member, texts) for member in members]
     mean = {split: torch.stack([p[split] for p in probabilities]).mean(0) for split in SPLITS}
     first = members[0].config
@@ -72,9 +100,25 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
         "arch": "ensemble", "kind": "ensemble", "members": run_ids,
         "member_archs": [member.config.get("arch") for member in members],
         "limit": first.get("limit"), "data_source": first.get("data_source"), "classes": list(EKMAN_CLASSES),
+        "eval_fingerprint": fingerprint,
         "max_length": max(int(member.config.get("max_length") or 0) for member in members) or None,
         "pretrained": None, "seed": None, "device": "cpu",
     })
+    try:
+        write_ensemble(run, label, run_ids, members, mean, texts, labels, test_ids)
+        run.refresh()
+        if run.problem:
+            raise OSError(f"the run folder does not read back: {run.problem}")
+    except (OSError, ValueError) as exc:  # e.g. a full disk: never a completed ensemble with missing files
+        with contextlib.suppress(OSError):
+            run.set_status("failed")
+        raise MissingResource(f"Ensemble {run.run_id} could not be written ({exc}); it is marked failed.") from None
+    run.set_status("completed")
+    return run
+
+
+def write_ensemble(run: Run, label: RunLabel, run_ids: list[str], members: list[Run], mean: dict,
+                   texts: dict, labels: dict, test_ids: list[str]) -> None:
     run.set_label(label)
     validation = classification_metrics(labels["validation"], mean["validation"].argmax(-1).numpy())
     metrics = classification_metrics(labels["test"], mean["test"].argmax(-1).numpy())
@@ -86,8 +130,6 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
     metrics["cost"] = ensemble_cost(member_costs)
     run.write_json("metrics.json", metrics)
     run.write_json("info.json", {"members": run_ids, "parameters": metrics["cost"].get("parameters")})
-    run.set_status("completed")
-    return run
 
 
 def ensemble_cost(member_costs: list[dict]) -> dict:

@@ -21,3 +21,17 @@ class MissingResource(GoEmoError):
 
 class Cancelled(GoEmoError):
     """A job was cancelled by the user; raised between batches."""
+
+
+class Diverged(GoEmoError):
+    """The training loss became non-finite: training stops, the run keeps the last good weights."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `docker stop`, systemd and `timeout` send), raised where Ctrl-C would raise KeyboardInterrupt
+    and handled the same way: the run keeps its best weights and is cancelled; the CLI exits with 143."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """The CLI's SIGTERM handler."""
+    raise Terminated()

@@ -14,6 +14,7 @@ package."""
 from __future__ import annotations
 
 import hashlib
+import math
 import shutil
 import threading
 import time
@@ -242,7 +243,10 @@ def test_texts(run: Run) -> list[str]:
 
 def largest_difference(reference: Predictor, exported: OnnxPredictor, texts: Sequence[str]) -> float:
     """max |p_PyTorch − p_ONNX| over the texts and classes; ONNX Runtime reads every batch padded to max_length."""
-    return float((reference.probabilities(texts) - exported.probabilities(texts, trim=False)).abs().max())
+    difference = float((reference.probabilities(texts) - exported.probabilities(texts, trim=False)).abs().max())
+    if not math.isfinite(difference):
+        raise ValueError("the exported graph gives non-finite probabilities")
+    return difference
 
 
 def record_onnx_cost(run: Run, figures: dict) -> None:

@@ -55,7 +55,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def write_json(path: Path, document: Any) -> None:
-    write_atomic(path, json.dumps(document, indent=2, default=str))
+    """Standard JSON only: a non-finite number is a ValueError, never a file other readers refuse."""
+    write_atomic(path, json.dumps(document, indent=2, default=str, allow_nan=False))
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -32,23 +32,31 @@ def autocast(device: str | torch.device, bf16: bool) -> AbstractContextManager:
 def predict_logits(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, batch_size: int = 512,
                    bf16: bool = False) -> torch.Tensor:
     """Logits [N, C] (float32, on the model's device) of `ids` [N, L] with true `lengths` [N], in eval mode, batch by
-    batch, each batch trimmed to its longest text. The model's training mode is restored afterwards."""
+    batch in order of length (each batch trimmed to its longest text, so little padding is computed), returned in
+    the input's order. The model's training mode is restored afterwards."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     lengths_cpu = lengths.cpu()
-    ids_device, lengths_device = ids.to(device), lengths.to(device)
+    order = torch.argsort(lengths_cpu, stable=True)
+    sorted_lengths = lengths_cpu[order]
+    ids_device, order_device = ids.to(device), order.to(device)
+    lengths_device = lengths.to(device)[order_device]
     out = []
     try:
-        for start in range(0, len(lengths_cpu), batch_size):
-            stop = min(len(lengths_cpu), start + batch_size)
-            width = int(lengths_cpu[start:stop].max())
-            batch_lengths = model_lengths(model, lengths_cpu[start:stop], lengths_device[start:stop])
+        for start in range(0, len(order), batch_size):
+            stop = min(len(order), start + batch_size)
+            width = int(sorted_lengths[stop - 1])  # the batch's longest: lengths ascend
+            rows = order_device[start:stop]
+            batch_lengths = model_lengths(model, sorted_lengths[start:stop], lengths_device[start:stop])
             with autocast(device, bf16):
-                out.append(model(ids_device[start:stop, :width], batch_lengths).float())
+                out.append(model(ids_device[rows, :width], batch_lengths).float())
     finally:
         model.train(was_training)
-    return torch.cat(out) if out else torch.zeros((0, NUM_CLASSES), device=device)
+    if not out:
+        return torch.zeros((0, NUM_CLASSES), device=device)
+    logits = torch.cat(out)
+    return torch.empty_like(logits).index_copy_(0, order_device, logits)  # back to the input's order
 
 
 def predict_probabilities(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, batch_size: int = 512,

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from .context import JobContext
 from .errors import Cancelled, GoEmoError
 from .runs import RunStore
-from .settings import get_settings
+from .settings import effective_device
 from .work import HANDLERS
 
 DONE_STATES = ("completed", "failed", "cancelled")
@@ -265,12 +265,13 @@ class JobManager:
 
     # -- running ----------------------------------------------------------------------------------------------
     def _device_key(self, device: str) -> str:
-        """The slot a job waits for: the device it will really train on ('auto' follows GOEMO_DEVICE)."""
-        device = str(device or "cpu").lower()
-        if device == "auto":
-            device = get_settings().device
-        wants_gpu = device.startswith("cuda") or device == "auto"
-        return "cuda" if wants_gpu and "cuda" in self._semaphores else "cpu"
+        """The slot a job waits for: the device it will really train on (settings.effective_device decides 'auto');
+        a device this machine lacks queues on the CPU slot, where the job itself then reports the problem."""
+        try:
+            device = effective_device(device)
+        except GoEmoError:
+            return "cpu"
+        return "cuda" if device.startswith("cuda") and "cuda" in self._semaphores else "cpu"
 
     def _supervise(self, job: Job) -> None:
         semaphore = self._semaphores[job.device]
@@ -334,6 +335,9 @@ class JobManager:
         elif kind == "done":
             job.result = message[1]
             status = job.result.get("status", "completed") if isinstance(job.result, dict) else "completed"
+            if status == "diverged":  # the run is kept (diverged, with its best weights); the job did not succeed
+                job.error = "training diverged: the loss became non-finite (see the run's info); lower lr"
+                status = "failed"
             self._finish(job, "cancelled" if job.cancel_event.is_set() and status != "completed" else status)
         elif kind == "cancelled":
             self._finish(job, "cancelled")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -12,10 +12,12 @@ from .errors import InvalidConfig, MissingResource
 from .inference import predict_probabilities
 from .models import get_architecture, resolve_params
 from .models.common import EmbeddingInit
+from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunStore
 from .text import DEFAULT_MAX_LENGTH, UNK, TextEncoder, without_length_settings
 
 MAX_CHARS = 5000  # far more than max_length tokens ever need; keeps huge inputs cheap
+MAX_TEXTS = 20_000  # texts per predict call: as many as a batch file on the Classify page
 PREDICT_BATCH_SIZE = 256
 
 
@@ -47,19 +49,36 @@ class Predictor:
             raise MissingResource(f"Run {run.run_id}: tokenizer.json is unreadable ({type(exc).__name__}).") from None
         self.max_length = config.get("max_length") or DEFAULT_MAX_LENGTH
         try:
+            shapes = tensor_shapes(run.weights_path)
+        except Unreadable as exc:
+            raise MissingResource(f"Run {run.run_id}: the weights file is corrupt ({exc}). Delete the run and train "
+                                  "it again.") from None
+        vocab = config.get("vocab_size") or self.tokenizer.get_vocab_size()
+        if self.tokenizer.get_vocab_size() > vocab:
+            raise MissingResource(f"Run {run.run_id}: tokenizer.json has {self.tokenizer.get_vocab_size():,} tokens, "
+                                  f"more than the model's vocabulary of {vocab:,}. Train it again.")
+        try:
             spec = get_architecture(config["arch"])
-            vocab = config.get("vocab_size") or self.tokenizer.get_vocab_size()
-            init = None
-            if config.get("embedding_init_dim"):  # same shapes as in training; the weights come from the file
-                init = EmbeddingInit(torch.zeros(vocab, config["embedding_init_dim"]), str(config.get("pretrained")))
             params = spec.run_params(resolve_params(spec, config.get("params") or {}), device, self.max_length)
-            self.model = spec.build(params, vocab, config.get("pad_id") or 0, NUM_CLASSES, init)
+
+            def build() -> torch.nn.Module:
+                init, width = None, config.get("embedding_init_dim")
+                if width:  # same shapes as in training; the weights come from the file
+                    init = EmbeddingInit(torch.zeros(vocab, width), str(config.get("pretrained")))
+                return spec.build(params, vocab, config.get("pad_id") or 0, NUM_CLASSES, init)
+
+            check_shapes(run, build, shapes)
+            self.model = build()
         except (InvalidConfig, TypeError, ValueError, KeyError) as exc:  # settings this code cannot build
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
             raise MissingResource(f"Run {run.run_id}: config.json describes a model this version cannot build "
                                   f"({reason}). Train it again.") from None
+        weights = run.load_weights()
+        if not all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()):
+            raise MissingResource(f"Run {run.run_id}: model.safetensors holds non-finite weights (NaN or Inf); its "
+                                  "predictions would mean nothing. Delete the run and train it again.")
         try:
-            self.model.load_state_dict(run.load_weights())
+            self.model.load_state_dict(weights)
         except RuntimeError as exc:
             raise MissingResource(f"Run {run.run_id}: the saved weights do not match its config "
                                   f"({str(exc).splitlines()[0][:160]}).") from None
@@ -82,6 +101,26 @@ class Predictor:
 
     def predict(self, texts: Sequence[object]) -> list[dict]:
         return describe_predictions(self, texts)
+
+
+def check_shapes(run: Run, build: Callable[[], torch.nn.Module], shapes: dict[str, tuple[int, ...]]) -> None:
+    """The model that config.json describes, built on the meta device (nothing is allocated), must have exactly
+    the weights file's tensors: sizes in a damaged config never reach a real allocation. An architecture that
+    cannot be built on the meta device is checked by its token embedding's size alone."""
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in build().state_dict().items()}
+    except (InvalidConfig, TypeError, ValueError, KeyError):
+        raise
+    except Exception:  # e.g. a pretrained encoder read from disk: its own loader bounds it
+        return
+    if expected == shapes:
+        return
+    differing = sorted(set(expected) ^ set(shapes)) or [n for n in expected if expected[n] != shapes[n]]
+    name = differing[0]
+    raise MissingResource(f"Run {run.run_id}: config.json does not describe the saved weights ({name[:80]}: "
+                          f"config {expected.get(name, 'none')}, file {shapes.get(name, 'none')}). Delete the run "
+                          "and train it again.")
 
 
 class EnsemblePredictor:
@@ -134,4 +173,6 @@ def describe_predictions(predictor: Predictor | EnsemblePredictor, texts: Sequen
 def predict_texts(run_id: str, texts: Sequence[str], store: RunStore | None = None) -> list[dict]:
     if not texts:
         raise InvalidConfig("text: give at least one text to classify.")
+    if len(texts) > MAX_TEXTS:
+        raise InvalidConfig(f"text: at most {MAX_TEXTS:,} texts per call (got {len(texts):,}); split the input.")
     return load_predictor((store or RunStore()).get(run_id)).predict(texts)

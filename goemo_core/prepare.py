@@ -88,3 +88,8 @@ def build_model(config: TrainConfig, vocab_size: int, pad: int, init: EmbeddingI
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def build_notes(model: nn.Module) -> list[str]:
+    """What the model's parts say about how they were built (e.g. an xLSTM whose sLSTM kernel fell back)."""
+    return [note for module in model.modules() for note in getattr(module, "notes", None) or []]

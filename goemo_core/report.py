@@ -16,7 +16,9 @@ from .data import EKMAN_CLASSES
 from .errors import InvalidConfig, MissingResource
 from .metrics import MEASURES, per_class_table
 from .models import get_architecture, resolve_params
+from .run_files import is_number
 from .runs import Run, best_epoch
+from .significance import paired_difference, seed_difference, significance_mark
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,14 +59,33 @@ def describe_run(run: Run) -> str:
     return f"{run.display_name} · {title} · {data} · {len(run.history)} epochs · {accuracy}"
 
 
+def validation_of(run: Run) -> tuple[float, float]:
+    """(validation accuracy, validation macro-F1) of the weights a run kept: what choosing between runs looks at.
+    metrics.json records them; older runs have them in the history's best epoch. NaN where neither says."""
+    validation = (run.metrics or {}).get("validation")
+    if isinstance(validation, dict) and is_number(validation.get("accuracy")):
+        f1 = validation.get("macro_f1")
+        return float(validation["accuracy"]), float(f1) if is_number(f1) else float("nan")
+    kept = best_epoch(run)
+    for record in run.history:
+        if record.get("epoch") == kept and is_number(record.get("val_accuracy")):
+            f1 = record.get("val_macro_f1")
+            return float(record["val_accuracy"]), float(f1) if is_number(f1) else float("nan")
+    return float("nan"), float("nan")
+
+
+def by_validation(values: tuple[float, float]) -> tuple[float, float]:
+    """A sort key: higher validation accuracy first, ties broken by validation macro-F1; NaN last."""
+    return tuple(v if v == v else float("-inf") for v in values)
+
+
 def best_run(runs: Sequence[Run]) -> Run:
-    """The run to try first: the most accurate completed full-data run, else the most accurate completed one,
-    else the newest."""
-    done = [run for run in readable(runs) if run.status == "completed"
-            and isinstance((run.metrics or {}).get("accuracy"), (int, float))]
+    """The run to try first, chosen on validation (test metrics are only reported): the completed full-data run with
+    the best validation accuracy (ties: validation macro-F1), else the best completed one, else the newest."""
+    done = [run for run in readable(runs) if run.status == "completed" and run.metrics]
     full = [run for run in done if run.config.get("limit") is None]
     pool = full or done
-    return max(pool, key=lambda run: run.metrics["accuracy"]) if pool else runs[0]
+    return max(pool, key=lambda run: by_validation(validation_of(run))) if pool else runs[0]
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
@@ -81,6 +102,7 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
             "name": summary["name"] or "",
             "arch": summary["arch"],
             "status": summary["status"],
+            "val_accuracy": validation_of(run)[0] if run.metrics else None,
             "test_accuracy": summary["test_accuracy"],
             "test_macro_f1": summary["test_macro_f1"],
             "epochs": summary["epochs"],
@@ -139,7 +161,8 @@ def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -
 
 
 def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
-    """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download."""
+    """The comparison table with per-class precision/recall/F1 columns (e.g. `f1_joy`), for a CSV download;
+    spreadsheet-safe (a text cell never starts a formula)."""
     import pandas as pd
 
     runs = readable(runs)
@@ -152,7 +175,10 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
                 name = entry["class"].replace(" ", "_")
                 row.update({f"{measure}_{name}": entry[measure] for measure in MEASURES})
         extra.append(row)
-    return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1)
+    from .classify import spreadsheet_safe
+
+    # names, tags and notes are user text: a cell such as =HYPERLINK(…) must not run as a formula when opened
+    return spreadsheet_safe(pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1))
 
 
 # --- several seeds of one recipe ------------------------------------------------------------------------------------
@@ -211,44 +237,49 @@ def recipe_changes(config: dict) -> str:
     return ", ".join(changes)
 
 
-def summarise_runs(runs: Sequence[Run]) -> dict:
-    """Mean ± population std of test accuracy and macro-F1 over the seeds of runs that repeat one recipe, with the
-    mean best epoch and seconds per epoch. A seed counts once (its latest completed run); runs without test metrics
-    are left out; the spread is None below two seeds."""
+def pooled(runs: Sequence[Run]) -> list[Run]:
+    """The runs a summary pools: completed runs with test metrics, a seed counted once (its latest run). Cancelled,
+    interrupted, diverged and failed runs never stand for a seed."""
     latest: dict = {}
     for run in sorted(readable(runs), key=lambda r: (str(r.config.get("created") or ""), r.run_id)):
-        metrics = run.metrics
-        if metrics and "accuracy" in metrics and (run.status == "completed" or run.config.get("seed") not in latest):
+        if run.status == "completed" and run.metrics and "accuracy" in run.metrics:
             latest[run.config.get("seed")] = run
-    if not latest:
-        raise ValueError("none of these runs has test metrics")
+    return [latest[seed] for seed in sorted(latest, key=lambda seed: (seed is None, seed or 0))]
+
+
+def summarise_runs(runs: Sequence[Run]) -> dict:
+    """Mean ± population std of the test accuracy and macro-F1 over the seeds of runs that repeat one recipe (see
+    `pooled`), with the validation means the recipe is chosen by, the mean best epoch and seconds per epoch. The
+    spread is None below two seeds."""
+    used = pooled(runs)
+    if not used:
+        raise ValueError("none of these runs is completed with test metrics")
     rows = []
-    for seed, run in latest.items():
+    for run in used:
         seconds = [h["seconds"] for h in run.history if isinstance(h.get("seconds"), (int, float))]
         kept = run.info.get("best_epoch")
-        rows.append({"run_id": run.run_id, "seed": seed, "accuracy": run.metrics["accuracy"],
-                     "macro_f1": run.metrics.get("macro_f1"),
+        val_accuracy, val_f1 = validation_of(run)
+        rows.append({"run_id": run.run_id, "seed": run.config.get("seed"), "accuracy": run.metrics["accuracy"],
+                     "macro_f1": run.metrics.get("macro_f1"), "val_accuracy": val_accuracy, "val_macro_f1": val_f1,
                      "best_epoch": kept if isinstance(kept, (int, float)) and not isinstance(kept, bool) else None,
                      "epoch_seconds": float(np.mean(seconds)) if seconds else None})
-    rows.sort(key=lambda r: (r["seed"] is None, r["seed"] or 0))
 
     def mean(key: str) -> float:
-        values = [r[key] for r in rows if r[key] is not None]
+        values = [r[key] for r in rows if r[key] is not None and r[key] == r[key]]
         return float(np.mean(values)) if values else float("nan")
 
     def spread(key: str) -> float | None:
         return float(np.std([r[key] for r in rows])) if len(rows) >= 2 else None
 
-    first = latest[rows[0]["seed"]]
-    used = [latest[r["seed"]] for r in rows]
     costs = [cost_of(run) for run in used]
     cost_means = {key: float(np.mean(values)) if (values := [c[key] for c in costs if c[key] is not None]) else None
                   for key in COST_AXES}
     for key in ("parameters", "trainable_parameters"):  # counts: whole numbers
         cost_means[key] = None if cost_means[key] is None else int(round(cost_means[key]))
-    return {"arch": first.config.get("arch"), "n": len(rows), "seeds": [r["seed"] for r in rows], **cost_means,
+    return {"arch": used[0].config.get("arch"), "n": len(rows), "seeds": [r["seed"] for r in rows], **cost_means,
             "accuracy_mean": mean("accuracy"), "accuracy_std": spread("accuracy"),
             "macro_f1_mean": mean("macro_f1"), "macro_f1_std": spread("macro_f1"),
+            "val_accuracy_mean": mean("val_accuracy"), "val_macro_f1_mean": mean("val_macro_f1"),
             "best_epoch_mean": mean("best_epoch"), "epoch_seconds": mean("epoch_seconds"),
             "device": ", ".join(sorted({str(r.config.get("device_name") or r.config.get("device")) for r in used})),
             "runs": [r["run_id"] for r in rows], "per_seed": rows}
@@ -261,38 +292,80 @@ def mean_std(mean: float, std: float | None, digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None and std == std else " (one seed)")
 
 
+SUMMARY_COLUMNS = ["arch", "task", "changes", "pretrained", "augment", "limit", "runs", "seeds", "chosen",
+                   "val_accuracy_mean", "val_macro_f1_mean", "test_accuracy_mean", "test_accuracy_std",
+                   "test_macro_f1_mean", "test_macro_f1_std", "best_epoch_mean", "epoch_seconds", *COST_AXES, "device",
+                   "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids"]
+
+
+def task_of(config: dict) -> str:
+    """The task a run was trained and evaluated on (runs from before tasks existed: the seed's 'ekman')."""
+    return str(config.get("task") or "ekman")
+
+
+def recipe_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """Readable runs grouped by recipe (see recipe_key), every status included."""
+    groups: dict[str, list[Run]] = {}
+    for run in readable(runs):
+        groups.setdefault(recipe_key(run.config), []).append(run)
+    return groups
+
+
+def left_out(runs: Sequence[Run]) -> list[Run]:
+    """Readable runs no summary pools: not completed (cancelled, interrupted, diverged, failed, running) or without
+    test metrics. They are listed with their status everywhere else."""
+    return [run for run in readable(runs) if not (run.status == "completed" and run.metrics
+                                                  and "accuracy" in run.metrics)]
+
+
 def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per recipe among runs with test metrics: repeats of the same settings (different seeds) are pooled
-    into mean ± std, so architectures are compared on more than one lucky seed."""
+    """One row per recipe among the completed runs: repeats of the same settings (different seeds) pooled into
+    mean ± std, best validation first. `chosen` marks, per architecture and task, the full-data recipe with the best
+    mean validation accuracy (ties: validation macro-F1): the one to report. Test metrics never choose."""
     import pandas as pd
 
-    groups: dict[str, list] = {}
-    for run in readable(runs):
-        if run.metrics and "accuracy" in run.metrics:
-            groups.setdefault(recipe_key(run.config), []).append(run)
     rows = []
-    for members in groups.values():
+    for members in recipe_groups(runs).values():
+        if not pooled(members):
+            continue
         summary, config = summarise_runs(members), members[0].config
         pretrained = config.get("pretrained")
-        rows.append({"arch": summary["arch"], "changes": recipe_changes(config) or "defaults",
+        rows.append({"arch": summary["arch"], "task": task_of(config), "changes": recipe_changes(config) or "defaults",
                      "pretrained": str(pretrained).rstrip("/").rsplit("/", 1)[-1] if pretrained else "none",
                      "augment": config.get("augment") or "", "limit": config.get("limit"),
-                     "runs": summary["n"], "seeds": summary["seeds"],
+                     "runs": summary["n"], "seeds": summary["seeds"], "chosen": False,
+                     "val_accuracy_mean": summary["val_accuracy_mean"],
+                     "val_macro_f1_mean": summary["val_macro_f1_mean"],
                      "test_accuracy_mean": summary["accuracy_mean"], "test_accuracy_std": summary["accuracy_std"],
                      "test_macro_f1_mean": summary["macro_f1_mean"], "test_macro_f1_std": summary["macro_f1_std"],
                      "best_epoch_mean": summary["best_epoch_mean"], "epoch_seconds": summary["epoch_seconds"],
-                     **{key: summary[key] for key in COST_AXES}, "device": summary["device"]})
-    columns = ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy_mean",
-               "test_accuracy_std", "test_macro_f1_mean", "test_macro_f1_std", "best_epoch_mean", "epoch_seconds",
-               *COST_AXES, "device"]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values("test_accuracy_mean", ascending=False, ignore_index=True)
+                     **{key: summary[key] for key in COST_AXES}, "device": summary["device"],
+                     "per_seed_accuracy": [r["accuracy"] for r in summary["per_seed"]],
+                     "per_seed_macro_f1": [r["macro_f1"] for r in summary["per_seed"]],
+                     "run_ids": summary["runs"]})
+    rows.sort(key=lambda r: by_validation((r["val_accuracy_mean"], r["val_macro_f1_mean"])), reverse=True)
+    picked: set[tuple] = set()
+    for row in rows:  # best validation first: the first full-data row of each (architecture, task) is chosen
+        if row["limit"] is None and (row["arch"], row["task"]) not in picked:
+            row["chosen"] = True
+            picked.add((row["arch"], row["task"]))
+    best: dict[str, dict] = {}
+    for row in rows:  # each full-data row against its task's best chosen recipe
+        if row["limit"] is not None:
+            row["vs_best"] = "limited data"
+        elif row["chosen"] and row["task"] not in best:
+            best[row["task"]] = row
+            row["vs_best"] = "best on validation"
+        else:
+            test = seed_difference(row["per_seed_accuracy"], best[row["task"]]["per_seed_accuracy"])
+            row["vs_best"] = significance_mark(test["p_value"], test["underpowered"])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def pareto_front(points: pd.DataFrame, cost: str, lower_cost_is_better: bool = True,
-                 accuracy: str = "test_accuracy") -> pd.DataFrame:
+                 accuracy: str = "val_accuracy") -> pd.DataFrame:
     """The points no other point beats on both axes (higher accuracy and better cost), sorted by cost: the
-    trade-offs worth choosing between."""
+    trade-offs worth choosing between, chosen on validation accuracy by default (test accuracy is only reported)."""
     frame = points.dropna(subset=[cost, accuracy])
     if frame.empty:
         return frame
@@ -308,11 +381,90 @@ def pareto_front(points: pd.DataFrame, cost: str, lower_cost_is_better: bool = T
 NOTEBOOK_BEST_ACCURACY = 62.43  # the course notebook's best test accuracy, the bar every model should clear
 
 
-def leaderboard(runs: Sequence[Run]) -> pd.DataFrame:
-    """The best recipe of each architecture on the full data (mean over its seeds), best first."""
+def leaderboard(runs: Sequence[Run], task: str = "ekman") -> pd.DataFrame:
+    """Each architecture's chosen full-data recipe for `task` (best mean validation accuracy), best validation first,
+    with its test metrics reported and `vs_best`: whether its test accuracy differs from the first row's beyond the
+    seeds' noise (Welch's t-test over seeds; see goemo_core.significance)."""
     summary = seed_summary(runs)
-    full = summary[summary["limit"].isna()]
-    return full.drop_duplicates("arch", keep="first").reset_index(drop=True)
+    return summary[summary["chosen"] & (summary["task"] == task)].reset_index(drop=True)
+
+
+def compare_recipes(run_a: Run, run_b: Run, runs: Sequence[Run]) -> dict:
+    """Is A's recipe better than B's? Each run stands for its recipe: every completed seed of the same settings
+    among `runs`. The differences A − B in test accuracy (points) and macro-F1, over seeds and paired on the test
+    set (see goemo_core.significance)."""
+    groups = recipe_groups(runs)
+    sides = []
+    for run in (run_a, run_b):
+        members = pooled(groups.get(recipe_key(run.config), [run]))
+        if not members:
+            raise InvalidConfig(f"run {run.run_id} is {run.status}: only completed runs with test metrics compare.")
+        sides.append(members)
+    if recipe_key(run_a.config) == recipe_key(run_b.config):
+        raise InvalidConfig(f"{run_a.run_id} and {run_b.run_id} are seeds of one recipe: pick runs of two recipes.")
+    for key, what in (("task", "task"), ("limit", "data (limit)"), ("data_source", "data source")):
+        values = [task_of(run.config) if key == "task" else run.config.get(key) for run in (run_a, run_b)]
+        if values[0] != values[1]:
+            raise InvalidConfig(f"the two recipes were evaluated on another {what} ({values[0]!r} vs {values[1]!r}): "
+                                "their test metrics do not compare.")
+    summaries = [summarise_runs(members) for members in sides]
+    document = {side: {"run_ids": summary["runs"], "arch": summary["arch"], "seeds": summary["seeds"],
+                       "changes": recipe_changes(members[0].config) or "defaults",
+                       "val_accuracy_mean": summary["val_accuracy_mean"], "accuracy_mean": summary["accuracy_mean"],
+                       "accuracy_std": summary["accuracy_std"], "macro_f1_mean": summary["macro_f1_mean"],
+                       "macro_f1_std": summary["macro_f1_std"]}
+                for side, summary, members in zip("ab", summaries, sides)}
+    document["seeds"] = {metric: seed_difference([r[metric] for r in summaries[0]["per_seed"]],
+                                                 [r[metric] for r in summaries[1]["per_seed"]])
+                         for metric in ("accuracy", "macro_f1")}
+    document["paired"] = paired_test_of(sides[0], sides[1])
+    return document
+
+
+def significance_frame(document: dict) -> pd.DataFrame:
+    """compare_recipes' answer as rows: over seeds / paired, accuracy / macro-F1, A − B, 95 % CI, p-value, test."""
+    import pandas as pd
+
+    rows = []
+    for where, tests in (("over seeds", document["seeds"]), ("paired, test set", document.get("paired") or {})):
+        for metric, unit in (("accuracy", " (points)"), ("macro_f1", "")):
+            test = tests.get(metric)
+            if test is None:
+                rows.append({"comparison": where, "metric": metric, "note": "the runs' test predictions are not "
+                                                                            "stored"})
+                continue
+            rows.append({"comparison": where, "metric": metric + unit, "A − B": test["difference"],
+                         "95 % CI": "" if not test.get("ci") else f"[{test['ci'][0]:+.3f}, {test['ci'][1]:+.3f}]",
+                         "p-value": test.get("p_value"), "test": test["test"], "note": test.get("note") or ""})
+    return pd.DataFrame(rows, columns=["comparison", "metric", "A − B", "95 % CI", "p-value", "test", "note"])
+
+
+def pooled_test_predictions(runs: Sequence[Run]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(true class ids, predicted class ids) of a recipe on the test split: its seeds' mean probabilities. None when
+    a run has no stored probabilities or predictions."""
+    import pandas as pd
+
+    probabilities = [(run.load_probabilities() or {}).get("test") for run in runs]
+    if any(p is None for p in probabilities) or len({tuple(p.shape) for p in probabilities}) != 1:
+        return None
+    try:
+        truth = pd.read_csv(runs[0].predictions_path, usecols=["true"], dtype=str, keep_default_na=False)["true"]
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    classes = list(runs[0].config.get("classes") or EKMAN_CLASSES)
+    if len(truth) != probabilities[0].shape[0] or not set(truth) <= set(classes):
+        return None
+    mean = np.mean([p.double().numpy() for p in probabilities], axis=0)
+    return np.array([classes.index(name) for name in truth]), mean.argmax(-1)
+
+
+def paired_test_of(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> dict | None:
+    """The paired test of two recipes on the test set, or None when their predictions are not stored."""
+    a, b = pooled_test_predictions(runs_a), pooled_test_predictions(runs_b)
+    if a is None or b is None or len(a[0]) != len(b[0]) or not np.array_equal(a[0], b[0]):
+        return None
+    classes = len(runs_a[0].config.get("classes") or EKMAN_CLASSES)
+    return paired_difference(a[0], a[1], b[1], classes)
 
 
 def cell_examples(run: Run, true: str, predicted: str) -> pd.DataFrame:

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidConfig, MissingResource
-from .files import read_json, save_tensors, write_atomic, write_json
-from .run_files import MISSING, config_problem, is_whole, metrics_problem, read_json_or_missing, read_jsonl, read_status
+from .files import save_tensors, write_atomic, write_json
+from .run_files import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunConfig, RunInfo,
+                        RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config,
+                        read_document, read_history, read_status)
 from .settings import Settings, ensure_home, get_settings
-
-STATUSES = ("running", "completed", "failed", "cancelled", "interrupted")
-FINISHED = ("completed", "failed", "cancelled", "interrupted")
 
 _ACTIVE: set[str] = set()  # runs this process is writing right now
 _ACTIVE_LOCK = threading.Lock()
@@ -29,8 +28,6 @@ _ACTIVE_LOCK = threading.Lock()
 _MAX_RUN_ID = 200  # bytes: with the hidden prefix and suffix `delete` adds, still under the usual 255-byte limit
 _CREATE_TRIES = 20  # fresh random suffixes tried when a run id is already taken
 
-
-MAX_NAME, MAX_TAGS, MAX_TAG, MAX_NOTE = 80, 10, 30, 2000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -60,10 +57,16 @@ class RunLabel:
         return cls(name, tags, note)
 
 
+# Each file of a run folder and the one schema it is read through (see goemo_core.run_files).
+SCHEMAS = {"config.json": RunConfig, "metrics.json": RunMetrics, "info.json": RunInfo, "label.json": RunLabelFile,
+           "owner.json": RunOwner}
+
+
 @dataclass
 class Run:
-    """One run directory. Files are read once per Run object (pages make fresh objects on every rerun) and the
-    cache is refreshed by this object's own writes; `refresh()` forgets it."""
+    """One run directory. Files are read once per Run object (pages make fresh objects on every rerun), each
+    through its schema, and the cache is refreshed by this object's own writes; `refresh()` forgets it. A file
+    that does not fit makes the run unreadable (`problem`); the accessors then give empty values."""
 
     run_id: str
     path: Path
@@ -73,51 +76,81 @@ class Run:
         self._cache.clear()
         return self
 
-    def _read(self, name: str, parse) -> Any:
+    def _read(self, name: str) -> Any:
+        """The parsed file (None when absent), or the Unreadable that says why it does not fit."""
         if name not in self._cache:
-            self._cache[name] = parse(self.path / name)
+            try:
+                if name == "status":
+                    value = read_status(self.path / name)
+                elif name == "history.jsonl":
+                    value = read_history(self.path / name)
+                else:
+                    value = read_document(self.path / name, SCHEMAS[name])
+            except Unreadable as exc:
+                value = exc
+            self._cache[name] = value
         return self._cache[name]
+
+    def _valid(self, name: str, default: Any) -> Any:
+        value = self._read(name)
+        return default if value is None or isinstance(value, Unreadable) else value
 
     # --- reading -------------------------------------------------------------------------------------------
     @property
     def config(self) -> dict:
         """The run's settings; always a dict ({} when config.json is unreadable: see `problem`)."""
-        document = self._raw_config()
-        return document if isinstance(document, dict) else {}
-
-    def _raw_config(self) -> Any:
-        return self._read("config.json", lambda p: read_json(p, MISSING))
+        return self._valid("config.json", {})
 
     @property
     def problem(self) -> str | None:
-        """Why this run folder cannot be used (a damaged config.json or metrics.json), or None when it can.
-        Unreadable runs are listed as such by `runs list` and left out of every table and page."""
+        """Why this run folder cannot be used (a file that does not fit its schema, or files that contradict each
+        other), or None when it can. Unreadable runs are listed as such by `runs list`, can be deleted, and are
+        left out of every table, page and ensemble."""
         if "problem" not in self._cache:
-            classes = self.config.get("classes")
-            metrics = self._read("metrics.json", read_json_or_missing)
-            self._cache["problem"] = config_problem(self._raw_config()) or metrics_problem(
-                metrics, len(classes) if isinstance(classes, list) else None)
+            self._cache["problem"] = self._find_problem()
         return self._cache["problem"]
+
+    def _find_problem(self) -> str | None:
+        if self._read("config.json") is None:
+            return "config.json is missing"
+        for name in ("config.json", "status", "metrics.json", "info.json", "label.json", "owner.json",
+                     "history.jsonl"):
+            value = self._read(name)
+            if isinstance(value, Unreadable):
+                return str(value)
+        metrics = self._read("metrics.json")
+        if metrics is not None:
+            contradiction = metrics_against_config(metrics, self.config)
+            if contradiction:
+                return contradiction
+        if self._read("status") == "completed" and not isinstance((metrics or {}).get("accuracy"), (int, float)):
+            return "the status says completed but metrics.json holds no test accuracy"
+        return None
 
     @property
     def status(self) -> str:
-        return self._read("status", read_status)
+        """running, completed, failed, cancelled, interrupted or diverged; 'failed' when there is no status file
+        (a run cut off while its folder was made) or it is unreadable (see `problem`)."""
+        return self._valid("status", "failed")
 
     @property
     def history(self) -> list[dict]:
-        return self._read("history.jsonl", read_jsonl)
+        return self._valid("history.jsonl", [])
 
     @property
     def metrics(self) -> dict | None:
-        """The test metrics; None when the run has none or metrics.json is damaged (see `problem`)."""
-        document = self._read("metrics.json", read_json_or_missing)
-        return document if isinstance(document, dict) and metrics_problem(document) is None else None
+        """The test metrics; None when the run has none or the folder is unreadable (see `problem`)."""
+        return self._valid("metrics.json", None) if self.problem is None else None
 
     @property
     def info(self) -> dict:
         """Facts known at the end of training: best epoch, seconds, parameter count, error text."""
-        document = self._read("info.json", lambda p: read_json(p, {}))
-        return document if isinstance(document, dict) else {}
+        return self._valid("info.json", {})
+
+    @property
+    def owner(self) -> dict:
+        """The process that trains (or trained) the run: pid, host, start time; {} when unknown."""
+        return self._valid("owner.json", {})
 
     @property
     def weights_path(self) -> Path:
@@ -147,10 +180,8 @@ class Run:
 
     @property
     def label(self) -> RunLabel:
-        document = self._read("label.json", lambda p: read_json(p, {}))
-        document = document if isinstance(document, dict) else {}
-        return RunLabel(str(document.get("name") or ""), [str(t) for t in document.get("tags") or []],
-                        str(document.get("note") or ""))
+        document = self._valid("label.json", {})
+        return RunLabel(document.get("name", ""), list(document.get("tags", [])), document.get("note", ""))
 
     @property
     def display_name(self) -> str:
@@ -182,6 +213,9 @@ class Run:
     # --- writing -------------------------------------------------------------------------------------------
     def write_json(self, name: str, document: Any) -> None:
         write_json(self.path / name, document)
+        self._forget(name)
+
+    def _forget(self, name: str) -> None:
         self._cache.pop(name, None)
         self._cache.pop("problem", None)
 
@@ -192,14 +226,14 @@ class Run:
         if status not in STATUSES:
             raise ValueError(f"status: {status!r} is not one of {', '.join(STATUSES)}")
         write_atomic(self.path / "status", status + "\n")
-        self._cache.pop("status", None)
+        self._forget("status")
         if status in FINISHED:
             with _ACTIVE_LOCK:
                 _ACTIVE.discard(self.run_id)
 
     def write_history(self, records: list[dict]) -> None:
-        write_atomic(self.path / "history.jsonl", "".join(json.dumps(r) + "\n" for r in records))
-        self._cache.pop("history.jsonl", None)
+        write_atomic(self.path / "history.jsonl", "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+        self._forget("history.jsonl")
 
     def save_weights(self, state_dict: dict) -> None:
         save_tensors(self.weights_path, state_dict)
@@ -278,7 +312,8 @@ class RunStore:
         try:
             run.write_json("config.json", {**config, "run_id": run_id,
                                            "created": time.strftime("%Y-%m-%d %H:%M:%S")})
-            run.write_json("owner.json", {"pid": os.getpid(), "host": socket.gethostname()})
+            run.write_json("owner.json", {"pid": os.getpid(), "host": socket.gethostname(),
+                                          "started": process_start_time(os.getpid())})
             run.set_status("running")
         except OSError as exc:  # e.g. a full disk: leave no half-made run behind
             with _ACTIVE_LOCK:
@@ -309,7 +344,7 @@ class RunStore:
         return [run for run in self._scan() if run.problem is None]
 
     def unreadable(self) -> list[tuple[str, str]]:
-        """(run id, reason) of every run folder whose config.json or metrics.json is damaged."""
+        """(run id, reason) of every run folder with a file that does not fit its schema."""
         return [(run.run_id, run.problem) for run in self._scan() if run.problem is not None]
 
     def get(self, run_id: str) -> Run:
@@ -328,15 +363,28 @@ class RunStore:
         return run
 
     def members(self, run: Run) -> list[Run]:
-        """The member runs of an ensemble run, or a clear error when one is gone."""
+        """The member runs of an ensemble run, or a clear error when one is gone, unreadable, or the membership
+        loops back to the ensemble itself (an ensemble of ensembles is fine; a cycle would never end)."""
+        self._check_acyclic(run, [])
         members = run.config.get("members")
         if not isinstance(members, list) or not members:
             raise MissingResource(f"Run {run.run_id}: config.json lists no ensemble members.")
-        gone = [str(m) for m in members if not (self.root / str(m) / "config.json").is_file()]
+        gone = [str(m) for m in members if not _plausible_run_id(m) or not (self.root / m / "config.json").is_file()]
         if gone:
             raise MissingResource(f"Ensemble {run.run_id}: member run(s) {', '.join(gone)} no longer exist; the "
                                   "ensemble cannot be used.")
         return [self.get(str(member)) for member in members]
+
+    def _check_acyclic(self, run: Run, path: list[str]) -> None:
+        if run.run_id in path:
+            loop = " → ".join([*path[path.index(run.run_id):], run.run_id])
+            raise MissingResource(f"Ensemble {path[0]} cannot be used: its members loop back to themselves "
+                                  f"({loop}).")
+        if not run.is_ensemble:
+            return
+        for member in run.config.get("members") or []:
+            if _plausible_run_id(member) and (self.root / member / "config.json").is_file():
+                self._check_acyclic(Run(member, self.root / member), [*path, run.run_id])
 
     def delete(self, run_id: str) -> None:
         """Delete a run folder, never one that is training (here or in another live process) and never through a
@@ -346,8 +394,7 @@ class RunStore:
             if run_id in _ACTIVE:
                 raise MissingResource(f"Run {run_id} is still training; cancel its job before deleting it.")
         if run.status == "running" and self._owner_alive(run):
-            owner = read_json(run.path / "owner.json", {})
-            owner = owner if isinstance(owner, dict) else {}
+            owner = run.owner
             raise MissingResource(f"Run {run_id} is still training (process {owner.get('pid', '?')} on "
                                   f"{owner.get('host', '?')}); cancel or stop it before deleting it.")
         if run.path.is_symlink():
@@ -382,23 +429,46 @@ class RunStore:
 
     @staticmethod
     def _owner_alive(run: Run) -> bool:
+        """Whether the process recorded in owner.json still trains the run: the same pid AND the same start time
+        (a pid reused by an unrelated process is not the owner). A run of another host cannot be checked from here
+        and counts as alive; an unreadable or impossible owner counts as gone."""
         with _ACTIVE_LOCK:
             if run.run_id in _ACTIVE:
                 return True
-        owner = read_json(run.path / "owner.json", {})
-        owner = owner if isinstance(owner, dict) else {}
+        owner = run.owner
         pid, host = owner.get("pid"), owner.get("host")
         if host is not None and host != socket.gethostname():
-            return True  # another machine sharing GOEMO_HOME: its processes cannot be checked from here
-        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+            return True
+        if not isinstance(pid, int) or pid <= 0 or pid > max_pid() or pid == os.getpid():
             return False
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return True
+            pass
+        except OSError:
+            return False
+        started, now = owner.get("started"), process_start_time(pid)
+        return started is None or now is None or started == now
+
+
+def max_pid() -> int:
+    """The largest process id this system hands out (Linux's pid_max; 2^22 where it cannot be read)."""
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text().strip())
+    except (OSError, ValueError):
+        return 1 << 22
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); None where there is
+    no /proc or the process is gone. Together with the pid it names one process, even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _plausible_run_id(run_id: str) -> bool:

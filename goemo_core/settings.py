@@ -75,22 +75,28 @@ def ensure_home(settings: Settings | None = None) -> Path:
     return settings.home
 
 
-def resolve_device(name: str | None = None) -> str:
-    """'auto' → 'cuda' when a GPU is visible, else 'cpu'. Refuses 'cuda' without a GPU."""
+def effective_device(name: str | None = None) -> str:
+    """The device a run really uses: 'auto' (or nothing) follows GOEMO_DEVICE, and where that is 'auto' too, a visible
+    GPU ('cuda') else 'cpu'. Refuses 'cuda' without a GPU and unknown names. The one place 'auto' is decided."""
     import torch
 
     from .errors import InvalidConfig
 
-    name = (name or get_settings().device or "auto").lower()
+    name = str(name or "auto").strip().lower()
+    if name == "auto":
+        name = get_settings().device or "auto"
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return "cpu"
-    if name.startswith("cuda"):
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if not torch.cuda.is_available():
             raise InvalidConfig(f"device: '{name}' was asked for but no CUDA GPU is visible; use 'cpu' or 'auto'.")
+        if ":" in name and int(name[5:]) >= torch.cuda.device_count():
+            raise InvalidConfig(f"device: '{name}' does not exist (this machine has {torch.cuda.device_count()} "
+                                "GPU(s)).")
         return name
-    raise InvalidConfig(f"device: unknown device '{name}' (expected auto, cpu or cuda).")
+    raise InvalidConfig(f"device: unknown device '{name}' (expected auto, cpu, cuda or cuda:N).")
 
 
 def describe_device(name: str | None = None) -> str:
@@ -98,7 +104,7 @@ def describe_device(name: str | None = None) -> str:
     import torch
 
     try:
-        device = resolve_device(name)
+        device = effective_device(name)
     except Exception as exc:  # the sidebar must still render
         return f"unavailable ({exc})"
     if device.startswith("cuda"):

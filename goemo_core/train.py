@@ -18,14 +18,15 @@ from . import __version__
 from .config import TrainConfig
 from .context import JobContext
 from .cost import run_cost
-from .data import EKMAN_CLASSES, class_counts
-from .errors import Cancelled, MissingResource
+from .data import EKMAN_CLASSES, NUM_CLASSES, class_counts, evaluation_fingerprint
+from .errors import Cancelled, Diverged, MissingResource, Terminated, raise_terminated
 from .files import write_with
 from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
-from .prepare import PreparedData, build_model, count_parameters, prepare_data
+from .prepare import PreparedData, build_model, build_notes, count_parameters, prepare_data
+from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunLabel, RunStore
-from .settings import Settings, describe_device, get_settings, resolve_device
+from .settings import Settings, describe_device, effective_device, get_settings
 from .text import pad_id
 from .tracking import TrainingMirror
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
@@ -71,7 +72,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     the run directory exists; a failure after that leaves a 'failed' run with its history and error; a cancel leaves a
     'cancelled' run with its history and, when an epoch finished, its best weights and test metrics."""
     settings = settings or get_settings()
-    device = resolve_device(config.device if config.device != "auto" else settings.device)
+    device = effective_device(config.device)
     log(f"loading data and tokenising (limit={config.limit}, augment={config.augment or 'no'})")
     data = prepare_data(config, settings)
     torch.manual_seed(config.seed)
@@ -86,6 +87,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         "embedding_init_dim": int(data.embedding_init.weight.shape[1]) if data.embedding_init is not None else None,
         "device": device, "device_name": describe_device(device), "code_version": code_version(),
         "data_source": settings.data_source, "train_fingerprint": data.data_key, "classes": list(EKMAN_CLASSES),
+        "eval_fingerprint": evaluation_fingerprint(settings, config.limit),
         "vocab_size": data.tokenizer.get_vocab_size(), "pad_id": pad_id(data.tokenizer),
         "train_examples": len(data.train), "train_class_counts": class_counts(data.train.labels.tolist()),
     })
@@ -103,6 +105,9 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         on_run_created(run)
     mirror = TrainingMirror(run, log)  # MLflow when GOEMO_MLFLOW_TRACKING_URI is set; never fails the run
     trainer = Trainer(model, config, device)
+    for note in build_notes(model):
+        log(note)
+        trainer.notes.append(note)
     parameters = count_parameters(model)
     log(f"run {run.run_id}: {config.arch}, {parameters:,} parameters, {len(data.train):,} train examples on {device}")
     started = time.perf_counter()
@@ -121,7 +126,11 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     status, error, interrupted = "completed", None, None
     try:
         trainer.fit(data.train, data.validation, on_epoch=epoch_done, cancel=cancel, on_progress=on_progress)
-    except (Cancelled, KeyboardInterrupt) as exc:  # the user stopped it: what is finished is kept
+    except Diverged as exc:  # the last good weights are kept, as for a cancel
+        status, error = "diverged", exc
+        trainer.restore_best()
+        log(f"diverged: {exc}" + ("; keeping the best weights so far" if trainer.best_state is not None else ""))
+    except (Cancelled, KeyboardInterrupt) as exc:  # the user stopped it (Ctrl-C, SIGTERM): what is finished is kept
         status, interrupted = "cancelled", exc if isinstance(exc, KeyboardInterrupt) else None
         trainer.restore_best()
         log("cancelled: keeping the history and the best weights so far")
@@ -130,24 +139,68 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     metrics = None
     with _interrupts_deferred() as deferred:
         try:
-            run.write_history(trainer.history)
-            if trainer.best_state is not None and status != "failed":
-                run.save_weights(trainer.model.state_dict())
-                metrics = finish_test_metrics(run, trainer, data)
-                metrics["cost"] = measured_cost(run, data, device, trainer, time.perf_counter() - started, log)
-                run.write_json("metrics.json", metrics)
-            run.write_json("info.json", {"best_epoch": trainer.best_epoch, "seconds": time.perf_counter() - started,
-                                         "parameters": parameters, "epochs_run": len(trainer.history),
-                                         "precision": trainer.precision, "notes": trainer.notes,
-                                         "error": None if error is None else f"{type(error).__name__}: {error}"})
+            metrics = write_results(run, trainer, data, status, error, device, started, parameters, log)
+        except Exception as exc:  # e.g. a full disk: a run whose files are not all there is failed, never completed
+            reason = f"{type(exc).__name__}: {exc}"
+            log(f"failed while writing the run: {reason}")
+            if status != "failed":
+                error = MissingResource(f"Run {run.run_id} could not be written ({reason}); it is marked failed. "
+                                        "Free some space or set GOEMO_HOME to a folder you can write to.")
+            status, metrics = "failed", None
+            with contextlib.suppress(Exception):
+                run.write_json("info.json", {**run.info, "error": reason})
         finally:
-            run.set_status(status)
+            with contextlib.suppress(OSError):  # else the run stays 'running' until its dead owner is noticed
+                run.set_status(status)
     mirror.finish()
-    if error is not None or interrupted is not None:
-        raise error or interrupted
-    if deferred:  # Ctrl-C while the finished run was being written: it is complete, then the process stops
-        raise KeyboardInterrupt
+    if interrupted is not None:
+        raise interrupted
+    if error is not None and status != "diverged":
+        raise error
+    if deferred:  # Ctrl-C or SIGTERM while the finished run was being written: it is complete, then the process stops
+        raise Terminated() if signal.SIGTERM in deferred else KeyboardInterrupt()
     return RunResult(run, trainer.history, trainer.best_epoch, metrics, status)
+
+
+def write_results(run: Run, trainer: Trainer, data: PreparedData, status: str, error: BaseException | None,
+                  device: str, started: float, parameters: int, log: Callable[[str], None]) -> dict | None:
+    """History, best weights, test metrics, cost and info, each written atomically, then read back through the
+    run's schemas: an exception here means the run is not whole. Returns the test metrics (None without weights)."""
+    metrics = None
+    run.write_history(trainer.history)
+    if trainer.best_state is not None and status != "failed":
+        state = trainer.model.state_dict()
+        if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()):
+            raise Diverged("the best weights hold non-finite values; nothing was saved")
+        run.save_weights(state)
+        metrics = finish_test_metrics(run, trainer, data)
+        metrics["cost"] = measured_cost(run, data, device, trainer, time.perf_counter() - started, log)
+        run.write_json("metrics.json", metrics)
+    run.write_json("info.json", {"best_epoch": trainer.best_epoch, "seconds": time.perf_counter() - started,
+                                 "parameters": parameters, "epochs_run": len(trainer.history),
+                                 "precision": trainer.precision, "notes": trainer.notes,
+                                 "error": None if error is None else f"{type(error).__name__}: {error}"})
+    verify_written(run, trainer.model.state_dict() if metrics is not None else None)
+    return metrics
+
+
+def verify_written(run: Run, state: dict | None) -> None:
+    """Read what was written back: every file through its schema, the weights' header against the model's
+    tensors, the probabilities' shapes. Raises OSError naming what does not match."""
+    run.refresh()
+    if run.problem:
+        raise OSError(f"the run folder does not read back: {run.problem}")
+    if state is None:
+        return
+    try:
+        shapes = tensor_shapes(run.weights_path)
+        probabilities = tensor_shapes(run.probabilities_path)
+    except Unreadable as exc:
+        raise OSError(f"a written file does not read back: {exc}") from None
+    if shapes != {name: tuple(tensor.shape) for name, tensor in state.items()}:
+        raise OSError("model.safetensors does not hold the model's tensors")
+    if any(len(shape) != 2 or shape[1] != NUM_CLASSES for shape in probabilities.values()):
+        raise OSError(f"probabilities.safetensors does not hold [examples, {NUM_CLASSES}] probabilities")
 
 
 def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, seconds: float,
@@ -164,20 +217,22 @@ def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, s
 
 @contextlib.contextmanager
 def _interrupts_deferred():
-    """Ctrl-C is held back while a run's weights, metrics and status are written (a run cut off there would be
-    'completed' without metrics, or 'cancelled' without its weights). Yields a list that records a held-back
-    interrupt. Only where Ctrl-C raises KeyboardInterrupt (Python's handler, in the main thread) does anything
-    change: a worker that ignores SIGINT keeps ignoring it."""
+    """Ctrl-C (and SIGTERM, where the CLI raises on it) is held back while a run's weights, metrics and status are
+    written (a run cut off there would be 'completed' without metrics, or 'cancelled' without its weights). Yields a
+    list that records a held-back signal. Only where the signal raises (Python's Ctrl-C handler or the CLI's SIGTERM
+    handler, in the main thread) does anything change: a worker that ignores SIGINT keeps ignoring it."""
     received: list[int] = []
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if threading.current_thread() is not threading.main_thread():
         yield received
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: raise_terminated}
+    held = [number for number, handler in raising.items() if signal.getsignal(number) is handler]
+    previous = {number: signal.signal(number, lambda signum, frame: received.append(signum)) for number in held}
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:

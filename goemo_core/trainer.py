@@ -21,13 +21,14 @@ from torch import nn
 from .config import TrainConfig
 from .data import NUM_CLASSES
 from .distill import distillation_loss
-from .errors import Cancelled, InvalidConfig
+from .errors import Cancelled, Diverged, InvalidConfig
 from .inference import autocast, model_lengths, predict_logits
 from .metrics import classification_metrics
 from .text import EncodedSplit
 
 EpochCallback = Callable[[dict], None]
 BUCKET_WINDOW = 50  # batches sorted together by length: short enough that batches stay mixed across the epoch
+FINITE_CHECK_EVERY = 50  # batches between reads of the summed loss (a host sync) to catch a diverging run
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class TrainingSession:
     train_dev: EncodedSplit
     lengths_cpu: torch.Tensor
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
     plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None
     loss_fn: nn.Module
     average: WeightAverage | None
@@ -152,22 +153,31 @@ class Trainer:
             return torch.optim.Adam(groups, lr=lr, **fused)
         return torch.optim.RMSprop(groups, lr=lr, foreach=True)
 
-    def _lr_factor(self, steps_per_epoch: int) -> Callable[[int], float]:
-        """Per-step multiplier: linear warm-up, then cosine decay or multistep drops (plateau acts per epoch)."""
-        cfg, total = self.config, max(1, self.config.epochs * steps_per_epoch)
-        warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    def _schedules(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int) -> tuple[
+            torch.optim.lr_scheduler.LRScheduler | None, torch.optim.lr_scheduler.ReduceLROnPlateau | None]:
+        """torch's own schedulers: a per-batch one (a linear warm-up, then a cosine decay or multistep cuts) and, for
+        `plateau`, a per-epoch cut by `gamma` when the monitored metric stalls. The per-batch schedulers change the
+        rate relative to its current value, so a plateau's cut stays cut."""
+        from torch.optim.lr_scheduler import (ConstantLR, CosineAnnealingLR, LinearLR, MultiStepLR,
+                                              ReduceLROnPlateau, SequentialLR)
 
-        def factor(step: int) -> float:
-            scale = min(1.0, (step + 1) / warmup) if warmup else 1.0
-            if cfg.scheduler == "cosine":
-                progress = min(1.0, max(0, step - warmup) / max(1, total - warmup))
-                scale *= 0.5 * (1 + math.cos(math.pi * progress))
-            elif cfg.scheduler == "multistep":
-                epoch = step // steps_per_epoch
-                scale *= cfg.gamma ** sum(epoch >= m for m in cfg.milestones)
-            return scale
-
-        return factor
+        cfg = self.config
+        total = max(1, cfg.epochs * steps_per_epoch)
+        warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
+        parts = [LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup - 1)] if warmup > 1 else []
+        warmup = warmup if parts else 0
+        if cfg.scheduler == "cosine":
+            parts.append(CosineAnnealingLR(optimizer, T_max=max(1, total - warmup)))
+        elif cfg.scheduler == "multistep":  # milestones in epochs, counted from the end of the warm-up
+            steps = sorted({max(1, m * steps_per_epoch - warmup) for m in cfg.milestones})
+            parts.append(MultiStepLR(optimizer, milestones=steps, gamma=cfg.gamma))
+        elif parts:
+            parts.append(ConstantLR(optimizer, factor=1.0, total_iters=0))
+        plateau = (ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=2)
+                   if cfg.scheduler == "plateau" else None)
+        if len(parts) > 1:
+            return SequentialLR(optimizer, parts, milestones=[warmup]), plateau
+        return (parts[0] if parts else None), plateau
 
     def _set_embedding_frozen(self, epoch: int) -> None:
         embedding = getattr(self.model, "embedding", None)
@@ -284,6 +294,11 @@ class Trainer:
             cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> list[dict]:
         """Train for up to `epochs`, validating after each; stops `patience` epochs after the best one and leaves
         the model with the best weights."""
+        with deterministic_kernels(self.config.deterministic):
+            return self._fit(train, validation, on_epoch, cancel, on_progress)
+
+    def _fit(self, train: EncodedSplit, validation: EncodedSplit, on_epoch: EpochCallback | None,
+             cancel: threading.Event | None, on_progress: ProgressCallback | None) -> list[dict]:
         cfg = self.config
         session = self.start(train)
         val_dev = validation.to(self.device)
@@ -293,6 +308,8 @@ class Trainer:
             loss, accuracy, seen = self.train_epoch(session, epoch, cancel, on_progress)
             with session.average.applied(self.model) if session.average is not None else nullcontext():
                 val = self.evaluate(val_dev, session.loss_fn, limit=cfg.val_examples)
+                if not math.isfinite(val["loss"]):  # the last step left non-finite weights
+                    raise Diverged(f"the validation loss became non-finite after epoch {epoch}: lower lr")
                 improved = val[cfg.monitor.removeprefix("val_")] > best_value
                 if improved:  # the weights just validated: the average's when there is one
                     self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -324,11 +341,10 @@ class Trainer:
         steps_per_epoch = len(self._epoch_batches(train))
         self.generator.manual_seed(cfg.seed)  # the probe above must not shift the epoch orders
         optimizer = self._optimizer()
+        scheduler, plateau = self._schedules(optimizer, steps_per_epoch)
         return TrainingSession(
             train=train, train_dev=train_dev, lengths_cpu=lengths_cpu, optimizer=optimizer,
-            scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor(steps_per_epoch)),
-            plateau=(torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.gamma, patience=2)
-                     if cfg.scheduler == "plateau" else None),
+            scheduler=scheduler, plateau=plateau,
             loss_fn=self._loss_fn(train),
             average=WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay > 0 else None)
 
@@ -360,12 +376,16 @@ class Trainer:
             if cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
             optimizer.step()
-            session.scheduler.step()
+            if session.scheduler is not None:
+                session.scheduler.step()
             if session.average is not None:
                 session.average.update()
             loss_sum += loss.detach() * len(idx_cpu)
             correct += (logits.argmax(-1) == labels).sum()
             seen += len(idx_cpu)
+            if (step % FINITE_CHECK_EVERY == 0 or step == len(batches)) and not torch.isfinite(loss_sum):
+                raise Diverged(f"the training loss became non-finite in epoch {epoch} (by batch {step} of "
+                               f"{len(batches)}): lower lr, or keep grad_clip on")
             if on_progress is not None:
                 on_progress(EpochProgress(epoch, cfg.epochs, step, len(batches),
                                           seen / max(1e-9, time.perf_counter() - started)))
@@ -389,6 +409,27 @@ class Trainer:
         loss = float((loss_fn or nn.CrossEntropyLoss())(logits, labels)) if len(logits) else 0.0
         metrics = classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
         return {"loss": loss, **metrics}
+
+
+@contextmanager
+def deterministic_kernels(enabled: bool):
+    """With `deterministic`, cuDNN and torch use deterministic kernels inside the block (a kernel without one warns
+    instead of failing); the process's previous settings come back after it."""
+    if not enabled:
+        yield
+        return
+    import os
+
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what cuBLAS needs to be deterministic
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
 
 
 def input_embedding(model: nn.Module) -> nn.Module:

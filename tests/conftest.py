@@ -78,8 +78,11 @@ def fresh_manager():
         jobs._MANAGER = None
 
 
-def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: float = 0.5, **settings):
-    """A run directory as train_run leaves it, with chosen test metrics (no training)."""
+def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: float = 0.5, *,
+             val_accuracy: float | None = None, val_macro_f1: float | None = None, status: str | None = None,
+             **settings):
+    """A run directory as train_run leaves it, with chosen test (and validation: the test figures unless given)
+    metrics, no training. `status` defaults to completed with metrics, failed without."""
     from goemo_core.models import get_architecture, resolve_params
     from goemo_core.config import make_config
 
@@ -89,8 +92,10 @@ def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: floa
     run.write_history([{"epoch": 1, "seconds": 2.0}, {"epoch": 2, "seconds": 4.0}])
     run.write_json("info.json", {"best_epoch": 2, "parameters": 1234})
     if accuracy is not None:
-        run.write_json("metrics.json", {"accuracy": accuracy, "macro_f1": macro_f1})
-    run.set_status("completed" if accuracy is not None else "failed")
+        validation = {"accuracy": accuracy if val_accuracy is None else val_accuracy,
+                      "macro_f1": macro_f1 if val_macro_f1 is None else val_macro_f1}
+        run.write_json("metrics.json", {"accuracy": accuracy, "macro_f1": macro_f1, "validation": validation})
+    run.set_status(status or ("completed" if accuracy is not None else "failed"))
     return run
 
 

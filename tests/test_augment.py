@@ -308,3 +308,56 @@ def test_capitalised_stop_words_are_never_swapped():
     assert stopwords and {"I", "The", "i", "the"} <= stopwords[0]
     variants = augment_text("I think The movie was great", n=10, seed=3, recipe="synonym-swap", pct=1.0)
     assert variants and all(v.split()[0] == "I" for v in variants)
+
+
+# -- damaged splits and bounded work ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", "train.parquet cannot be read"),
+    ("label 99", "a label is outside 0..6"),
+    ("no label column", "train.parquet has no column label"),
+    ("text as numbers", "'text' holds values that are not text"),
+])
+def test_a_damaged_augmented_split_is_one_clear_error(small_build, tmp_path, monkeypatch, damage, message):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(Path(small_build["cache"]), home / "augmented" / small_build["name"])
+    monkeypatch.setenv("GOEMO_HOME", str(home))
+    path = home / "augmented" / small_build["name"] / "train.parquet"
+    frame = pd.read_parquet(path)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "label 99":
+        frame.loc[len(frame) - 1, "label"] = 99
+        frame.to_parquet(path, index=False)
+    elif damage == "no label column":
+        frame.drop(columns=["label"]).to_parquet(path, index=False)
+    else:
+        frame.assign(text=range(len(frame))).to_parquet(path, index=False)
+    with pytest.raises(MissingResource, match=f"damaged: {message}"):
+        load_augmented_rows(small_build["name"])
+    from goemo_core.config import make_config
+    from goemo_core.train import train_run
+
+    with pytest.raises(MissingResource, match="damaged"):
+        train_run(make_config("gru", {"limit": 300, "epochs": 1, "augment": small_build["name"], "pretrained": None}))
+
+
+def test_a_long_preview_is_refused_at_once(capsys):
+    from goemo_core.augment import MAX_PREVIEW_WORDS
+
+    started = time.time()
+    with pytest.raises(InvalidConfig, match=f"at most {MAX_PREVIEW_WORDS} words"):
+        augment_text("happy " * 400)
+    assert main(["augment", "preview", "--text", "word " * (MAX_PREVIEW_WORDS + 1)]) == 2
+    assert "at most" in capsys.readouterr().err and time.time() - started < 5
+
+
+def test_a_huge_target_count_is_refused_before_any_work(capsys):
+    started = time.time()
+    assert main(["augment", "build", "--target-count", str(10**9)]) == 2
+    assert "target count" in capsys.readouterr().err and time.time() - started < 5
+    with pytest.raises(InvalidConfig, match="target count"):
+        AugmentSpec.from_config({"target_count": float("inf")})

@@ -98,3 +98,30 @@ def test_unwritable_home_is_a_clear_error(tmp_path):
     blocked.write_text("x")
     out = cli("train", "--arch", "gru", "--limit", "50", "--epochs", "1", env={"GOEMO_HOME": str(blocked / "sub")})
     assert out.returncode == 3 and "GOEMO_HOME" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, words", [
+    (["train", "--arch", "gru", "--epochs", "1", "--set", "epochs=2"], "epochs: given twice"),
+    (["train", "--arch", "gru", "--seed", str(2**70)], "seed"),
+    (["train", "--arch", "gru", "--set", "warmup_epochs=inf"], "warmup_epochs: inf is not a finite number"),
+    (["train", "--arch", "gru", "--set", "params=xy"], "params: give each model hyperparameter"),
+    (["train", "--arch", "gru", "--set", "epochs=2.7"], "epochs: '2.7' is not a valid whole number"),
+    (["train", "--arch", "gru", "--set", "hidden_size=16.9"], "hidden_size: '16.9' is not a valid whole number"),
+    (["train", "--arch", "gru", "--set", "recipe=banana"], "recipe: set by the device"),
+    (["train", "--arch", "gru", "--limit", "0"], "limit: 0 must be ≥ 1"),
+    (["tune", "--arch", "gru", "--n-trials", "1", "--batches-per-epoch", "-5"], "--batches-per-epoch: -5"),
+    (["tune", "--arch", "gru", "--n-trials", "1", "--range", "lr=nan:1"], "must be finite"),
+    (["tune", "--arch", "gru", "--n-trials", "1", "--study", "x" * 600], "--study: a study name has 1 to 200"),
+    (["dashboard", "--port", "99999"], "99999 is not a port number"),
+    (["bench", "accuracy", "--limit", "0"], "--limit: 0 must be at least 1"),
+    (["bench", "accuracy", "--epochs", "0"], "--epochs: 0 must be at least 1"),
+])
+def test_values_at_the_boundary_exit_2_with_one_line(args, words):
+    from goemo_core.cli import main
+
+    done = subprocess.run([sys.executable, "-m", "goemo_core", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "GOEMO_DATA_DIR": str(DATA_DIR)})
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr and main is not None

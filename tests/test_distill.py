@@ -69,3 +69,33 @@ def test_bad_teachers_are_refused_by_name(teacher):
     with pytest.raises(InvalidConfig, match="no-such-run"):
         train_run(make_config("gru", {**TINY, "teachers": ["no-such-run"]}))
     assert len(RunStore().list()) == before  # refused before any run folder exists
+
+
+def test_a_nan_teacher_cache_is_never_learnt_from(teacher, goemo_env):
+    from safetensors.torch import save_file
+
+    from goemo_core.data import load_goemotions
+
+    texts = list(load_goemotions()["train"]["text"][:200])
+    cache = goemo_env / "cache"
+    good = teacher_probabilities([teacher], texts, cache)
+    [cached] = (cache / "teachers").glob("*.safetensors")
+    save_file({"probabilities": torch.full((200, 7), float("nan"))}, str(cached))
+    again = teacher_probabilities([teacher], texts, cache)  # a damaged cache entry is computed again
+    assert torch.isfinite(again).all() and torch.allclose(again, good)
+    save_file({"probabilities": torch.full((200, 3), 1 / 3)}, str(cached))
+    assert teacher_probabilities([teacher], texts, cache).shape == (200, 7)
+
+
+def test_a_teacher_with_nan_weights_is_refused(teacher, goemo_env):
+    from safetensors.torch import load_file, save_file
+
+    from goemo_core.errors import MissingResource
+
+    weights = load_file(str(teacher.weights_path))
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name][0] = float("nan")
+    save_file(weights, str(teacher.weights_path))
+    with pytest.raises(MissingResource, match="non-finite weights"):
+        train_run(make_config("gru", {**TINY, "teachers": [teacher.run_id]}))
+    assert [run.run_id for run in RunStore().list()] == [teacher.run_id]  # no student was recorded

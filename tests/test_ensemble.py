@@ -106,3 +106,46 @@ def test_the_ensemble_command_and_bad_members(home, capsys, tmp_path):
     finally:
         config["limit"] = 200
         other.write_json("config.json", config)
+
+
+@pytest.fixture
+def own_home(members, tmp_path, monkeypatch):
+    """A copy of the members' home, so a test can damage it."""
+    import shutil
+
+    home = tmp_path / "own"
+    shutil.copytree(members[0], home)
+    monkeypatch.setenv("GOEMO_HOME", str(home))
+    return home, members[1]
+
+
+def test_an_ensemble_is_refused_when_the_test_split_changed_since_its_members_were_trained(own_home, tmp_path,
+                                                                                            monkeypatch):
+    import shutil
+
+    from conftest import DATA_DIR
+
+    _, ids = own_home
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    lines = (data / "test.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+    text, labels, comment = lines[0].rstrip("\n").split("\t")
+    lines[0] = f"{text}\t{'27' if labels != '27' else '17'}\t{comment}\n"  # one test label changed on disk
+    (data / "test.tsv").write_text("".join(lines), encoding="utf-8")
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(data))
+    before = len(RunStore().list())
+    with pytest.raises(InvalidConfig, match="evaluated on other validation/test data"):
+        make_ensemble(ids)
+    assert len(RunStore().list()) == before
+
+
+def test_stored_probabilities_of_the_wrong_shape_are_not_averaged(own_home):
+    from safetensors.torch import save_file
+
+    _, ids = own_home
+    expected = make_ensemble(ids).metrics
+    member = RunStore().get(ids[0])
+    stored = member.load_probabilities()
+    save_file({name: torch.full((len(p), 3), 1 / 3) for name, p in stored.items()}, str(member.probabilities_path))
+    again = make_ensemble(ids).metrics  # recomputed through the member's predictor
+    assert again["accuracy"] == pytest.approx(expected["accuracy"]) and again["confusion"] == expected["confusion"]

@@ -11,7 +11,8 @@ import torch
 
 from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures, get_architecture, load_pretrained_embeddings, resolve_params
-from goemo_core.models.common import EmbeddingInit, TokenEmbedding
+from goemo_core.models.common import EmbeddingInit, TokenEmbedding, padding_mask
+from goemo_core.models.rnn import packed_states, padded_states, within_length_reversal
 from conftest import unavailable
 
 NUM_CLASSES = 7
@@ -123,6 +124,47 @@ def test_pooled_recurrent_features_ignore_padding(name, pooling, request):
     torch.testing.assert_close(wider, together, atol=1e-5, rtol=0)
     torch.testing.assert_close(alone, together, atol=1e-5, rtol=0)
     assert not torch.allclose(last, together)  # a different feature, not a renamed one
+
+
+@pytest.mark.parametrize("cell", [torch.nn.LSTM, torch.nn.GRU], ids=["lstm", "gru"])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_padded_recurrence_equals_the_packed_one(cell, layers):
+    torch.manual_seed(layers)
+    rnn = cell(8, 6, num_layers=layers, batch_first=True, bidirectional=True)
+    lengths, width = torch.tensor([1, 7, 3, 9, 2, 9]), 11
+    vectors = torch.randn(len(lengths), width, 8)
+    real = padding_mask(lengths, width).unsqueeze(-1)
+    results = []
+    for run in (padded_states, packed_states):
+        rnn.zero_grad()
+        outputs, finals = run(rnn, vectors, lengths)
+        assert outputs.shape == (6, width, 12) and finals.shape == (2 * layers, 6, 6)
+        (outputs.masked_fill(~real, 0).square().sum() + finals.sum()).backward()
+        results.append((outputs.masked_fill(~real, 0), finals, [p.grad.clone() for p in rnn.parameters()]))
+    (padded, padded_finals, padded_grads), (packed, packed_finals, packed_grads) = results
+    torch.testing.assert_close(padded, packed, atol=1e-6, rtol=1e-5)  # every real step, both directions
+    torch.testing.assert_close(padded_finals, packed_finals, atol=1e-6, rtol=1e-5)  # every layer's final states
+    for padded_grad, packed_grad in zip(padded_grads, packed_grads):  # and it trains the same weights the same way
+        torch.testing.assert_close(padded_grad, packed_grad, atol=1e-5, rtol=1e-4)
+
+
+def test_within_length_reversal_keeps_padding_in_place_and_undoes_itself():
+    reversal = within_length_reversal(torch.tensor([3, 1, 5]), 5)
+    assert reversal.tolist() == [[2, 1, 0, 3, 4], [0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]
+    assert torch.equal(reversal.gather(1, reversal), torch.arange(5).expand(3, 5))
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+@pytest.mark.parametrize("pooling", ["last", "meanmax"])
+def test_recurrent_models_give_the_same_logits_packed_or_padded(name, pooling, request):
+    model = build(name, request, pooling=pooling).eval()
+    assert not model.encoder.uses_packing(torch.device("cpu"))  # off CUDA the padded path is the default
+    ids, lengths = batch([4, 9, 1, 6], width=12)
+    with torch.no_grad():
+        padded = model(ids, lengths)
+        model.encoder.path = "packed"
+        packed = model(ids, lengths)
+    torch.testing.assert_close(padded, packed, atol=1e-5, rtol=0)
 
 
 def test_pooling_refuses_unknown_choices():

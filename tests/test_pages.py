@@ -354,12 +354,12 @@ def test_compare_two_runs_side_by_side_cell_examples_and_delete(two_runs):
     assert list(at.dataframe[0].value["run_id"]) == [two_runs[0].run_id]
 
 
-def test_classify_starts_at_the_best_run_and_describes_every_run(two_runs):
+def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run(two_runs):
     at = page("classify.py").run()
     assert_rendered(at)
-    best = max(two_runs, key=lambda run: run.metrics["accuracy"])
+    best = max(two_runs, key=lambda run: run.metrics["validation"]["accuracy"])
     picker = at.multiselect(key="classify_runs")
-    assert picker.value == [best.run_id]  # the most accurate, not the newest
+    assert picker.value == [best.run_id]  # the best on validation, not the newest, and not picked on test
     for run in two_runs:
         line = picker.format_func(run.run_id)
         assert run.run_id in line and "limit 250" in line and f"{len(run.history)} epochs" in line
@@ -408,3 +408,17 @@ def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     batch = at.dataframe[-1].value
     assert set(batch["text"]) == {"what a lovely day", "so, so sad"} and batch["predicted"].notna().all()
     assert at.get("download_button")
+
+
+def test_compare_answers_is_a_better_than_b_and_offers_tables_for_papers(goemo_env, fresh_manager):
+    from test_report import two_recipes_that_disagree
+
+    two_recipes_that_disagree(RunStore())
+    at = page("compare.py").run()
+    assert_rendered(at)
+    summary = next(df.value for df in at.dataframe if "chosen" in df.value.columns)
+    assert summary["chosen"].sum() == 1
+    significance = next(df.value for df in at.dataframe if "A − B" in df.value.columns)
+    assert list(significance["comparison"])[:2] == ["over seeds", "over seeds"]
+    assert any("validation" in caption.value for caption in at.caption)
+    assert any(text.startswith("Is A better") for text in (h.value for h in at.subheader))

@@ -104,6 +104,7 @@ def test_corrupt_weights_are_reported_and_other_runs_untouched(run_home, monkeyp
     copy = store.create({**store.get(run_id).config, "arch": "gru"})
     for name in ("tokenizer.json", "model.safetensors"):
         (copy.path / name).write_bytes((store.get(run_id).path / name).read_bytes())
+    copy.write_json("metrics.json", store.get(run_id).metrics)
     copy.set_status("completed")
     (copy.path / "model.safetensors").write_bytes(b"\x00" * 100)
     with pytest.raises(MissingResource, match="corrupt"):
@@ -509,7 +510,11 @@ def test_classify_batch_tab_uses_the_upload_and_keeps_its_columns(run_home, goem
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_training_leaves_a_cancelled_run_with_its_best_weights(tmp_path):
+@pytest.mark.parametrize("signal_name, code, last_line", [("SIGINT", 130, "interrupted"),
+                                                         ("SIGTERM", 143, "terminated (SIGTERM)")])
+def test_ctrl_c_or_sigterm_during_training_leaves_a_cancelled_run_with_its_best_weights(tmp_path, signal_name, code,
+                                                                                        last_line):
+    """SIGTERM is what `docker stop`, systemd and `timeout` send: handled like Ctrl-C."""
     import signal
     import time
 
@@ -531,11 +536,150 @@ def test_ctrl_c_during_training_leaves_a_cancelled_run_with_its_best_weights(tmp
         history = found[0] if found else None
         time.sleep(0.1)
     assert history is not None, process.communicate(timeout=60)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=300)
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     run = history.parent
     assert (run / "status").read_text().strip() == "cancelled"
     assert (run / "model.safetensors").is_file() and (run / "metrics.json").is_file()
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
+    assert RunStore(run.parent).get(run.name).problem is None
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == last_line
     assert Predictor.from_run_id(run.name, RunStore(home / "runs")).predict(["so happy"])[0]["label"]
+
+
+# --- structural bounds come from the weights, not from config.json ------------------------------------------------
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"vocab_size": 4_000_000}, "does not describe the saved weights"),
+    ({"embedding_init_dim": 60_000}, "does not describe the saved weights"),
+    ({"params": {"embedding_dim": 4096, "hidden_size": 4096, "head_units": 16}},
+     "does not describe the saved weights"),
+    ({"vocab_size": 50}, "more than the model's vocabulary of 50"),  # the tokenizer would index past the table
+    ({"max_length": 10**9}, "'max_length' should be less than or equal to 512"),
+])
+def test_sizes_in_a_damaged_config_never_reach_an_allocation(run_home, goemo_env, changes, message):
+    import time
+
+    folder = copy_run(run_home, goemo_env)
+    config = {**RunStore().get(folder.name).config, **changes}
+    if "params" in changes:
+        config["params"] = {**RunStore().get(folder.name).config["params"], **changes["params"]}
+    damage_config(folder, **config)
+    started = time.perf_counter()
+    with pytest.raises(MissingResource, match=message):
+        Predictor(RunStore().get(folder.name))
+    assert time.perf_counter() - started < 10
+
+
+def test_nan_weights_are_refused_not_predicted_with(run_home, goemo_env):
+    from safetensors.torch import load_file, save_file
+
+    folder = copy_run(run_home, goemo_env)
+    weights = load_file(str(folder / "model.safetensors"))
+    first = next(name for name, tensor in weights.items() if tensor.is_floating_point())
+    weights[first][0] = float("nan")
+    save_file(weights, str(folder / "model.safetensors"))
+    with pytest.raises(MissingResource, match="non-finite weights"):
+        Predictor(RunStore().get(folder.name))
+
+
+def test_predict_refuses_more_texts_than_its_limit(run_home, goemo_env):
+    from goemo_core.predict import MAX_TEXTS, predict_texts
+
+    folder = copy_run(run_home, goemo_env)
+    with pytest.raises(InvalidConfig, match=f"at most {MAX_TEXTS:,} texts"):
+        predict_texts(folder.name, ["hi"] * (MAX_TEXTS + 1))
+
+
+# --- a run's life: every way a process ends -----------------------------------------------------------------------
+
+
+def test_a_failed_write_leaves_a_failed_run_never_a_completed_one(goemo_env, monkeypatch):
+    from goemo_core import runs
+
+    def full_disk(self, state_dict):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.Run, "save_weights", full_disk)
+    with pytest.raises(MissingResource, match="could not be written .*No space left"):
+        train_run(make_config("gru", TINY))
+    [run] = RunStore().list()
+    assert run.status == "failed" and "No space left" in run.info["error"]
+    assert run.metrics is None
+
+
+def test_a_diverging_run_ends_diverged_not_in_a_traceback(goemo_env, capsys):
+    import json
+
+    from goemo_core.cli import main
+
+    code = main(["train", "--arch", "gru", "--limit", "150", "--epochs", "2", "--set", "lr=1e308", "--set",
+                 "hidden_size=16", "--set", "embedding_dim=16", "--set", "head_units=16", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert json.loads(captured.out)["status"] == "diverged"
+    [run] = RunStore().list()
+    assert run.status == "diverged" and "non-finite" in run.info["error"]
+    assert all(record["train_loss"] == record["train_loss"] for record in run.history)  # no NaN kept
+
+
+def test_json_output_is_strict_non_finite_numbers_become_null(capsys):
+    import json
+
+    from goemo_core.cli import strict_json
+
+    text = strict_json({"accuracy": float("nan"), "rows": [1.5, float("inf")]})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {"accuracy": None, "rows": [1.5, None]}
+    assert "2 non-finite number(s) printed as null: accuracy, rows[1]" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_text(tmp_path, monkeypatch):
+    import shutil
+
+    from goemo_core.data import load_goemotions
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    for name in ("train.tsv", "emotions.txt"):
+        (data / name).write_bytes(b"\xef\xbb\xbf" + (data / name).read_bytes())
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(data))
+    first = load_goemotions()["train"][0]["text"]
+    assert not first.startswith("\ufeff") and first == load_goemotions_from(DATA_DIR)[0]["text"]
+
+
+def load_goemotions_from(folder):
+    from goemo_core.data import _load_local
+
+    return _load_local(folder)["train"]
+
+
+def test_compare_csv_download_neutralises_formulas(run_home, goemo_env):
+    from goemo_core.report import comparison_export
+    from goemo_core.runs import RunLabel
+
+    folder = copy_run(run_home, goemo_env)
+    run = RunStore().get(folder.name)
+    run.set_label(RunLabel.clean('=HYPERLINK("http://example.com","x")', ["+cmd", "@sum"], "-2+3"))
+    csv = comparison_export([run]).to_csv(index=False)
+    assert "'=HYPERLINK" in csv and "'+cmd" in csv
+    assert ",=" not in csv and ",+" not in csv and ",@" not in csv
+
+
+@pytest.mark.parametrize("attribute, message", [
+    ("text", "should be an object"), ({"arch": "gru", "epochs": "ten"}, "epochs: should be a valid integer"),
+])
+def test_a_study_with_damaged_stored_settings_is_one_clear_error(goemo_env, capsys, attribute, message):
+    import optuna
+
+    from goemo_core.cli import main
+    from goemo_core.tune import list_studies
+    from goemo_core.tune.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="gru-damaged", storage=open_storage(None), direction="maximize")
+    study.set_user_attr("goemo", attribute)
+    assert [row["arch"] for row in list_studies()] == ["gru"]  # a listing does not raise
+    code = main(["tune", "--arch", "gru", "--study", "gru-damaged", "--n-trials", "1", "--limit", "100"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -36,7 +36,7 @@ def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
         summarise_runs([r for r in store.list() if r.status == "failed"])
 
 
-def test_leaderboard_keeps_each_architectures_best_full_data_recipe(tmp_path):
+def test_leaderboard_keeps_each_architectures_chosen_full_data_recipe(tmp_path):
     from conftest import fake_run
     from goemo_core.report import leaderboard
     from goemo_core.runs import RunStore
@@ -104,7 +104,7 @@ def test_pareto_front_keeps_only_the_undominated_trade_offs():
     from goemo_core.report import pareto_front
 
     points = pd.DataFrame({"run": ["small", "mid", "worse-mid", "big", "slow-bad"],
-                           "test_accuracy": [60.0, 66.0, 64.0, 68.0, 59.0],
+                           "val_accuracy": [60.0, 66.0, 64.0, 68.0, 59.0],
                            "cpu_latency_ms": [1.0, 3.0, 4.0, 20.0, 30.0],
                            "cpu_sentences_per_s": [9000.0, 3000.0, 2500.0, 200.0, 100.0]})
     assert list(pareto_front(points, "cpu_latency_ms")["run"]) == ["small", "mid", "big"]
@@ -131,3 +131,164 @@ def test_students_are_shown_next_to_their_teachers_selected_or_not(tmp_path):
     assert first["teacher_macro_f1"] == 0.61 and first["accuracy_gap"] == pytest.approx(-0.5)
     assert np.isnan(gone["teacher_accuracy"]) and np.isnan(gone["accuracy_gap"])
     assert students_and_teachers([plain, teacher], store.list()).empty
+
+
+def two_recipes_that_disagree(store):
+    """Recipe 'steady' is better on validation, recipe 'lucky' on test: the rule must pick 'steady'."""
+    from conftest import fake_run
+
+    steady = [fake_run(store, "gru", seed, test, 0.58, val_accuracy=val, params={"hidden_size": 64})
+              for seed, test, val in ((211, 66.0, 68.0), (212, 66.2, 68.2), (213, 65.8, 67.8))]
+    lucky = [fake_run(store, "gru", seed, test, 0.60, val_accuracy=val)
+             for seed, test, val in ((211, 67.0, 66.0), (212, 67.4, 66.1), (213, 67.2, 65.9))]
+    return steady, lucky
+
+
+def test_the_recipe_chosen_is_the_best_on_validation_not_on_test(tmp_path, capsys, monkeypatch):
+    import json
+
+    from goemo_core.cli import main
+    from goemo_core.report import best_run, leaderboard, seed_summary
+    from goemo_core.runs import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    store = RunStore()
+    steady, lucky = two_recipes_that_disagree(store)
+    frame = seed_summary(store.list())
+    chosen = frame[frame["chosen"]]
+    assert len(chosen) == 1 and chosen.iloc[0]["changes"] == "hidden_size=64"
+    assert chosen.iloc[0]["val_accuracy_mean"] == pytest.approx(68.0)
+    board = leaderboard(store.list())
+    assert list(board["changes"]) == ["hidden_size=64"] and board.loc[0, "test_accuracy_mean"] == pytest.approx(66.0)
+    assert best_run(store.list()).run_id == steady[1].run_id  # the best single run on validation (68.2)
+
+    assert main(["runs", "summary", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["changes"]: row["chosen"] for row in rows} == {"hidden_size=64": True, "defaults": False}
+    assert all({"val_accuracy_mean", "val_macro_f1_mean"} <= set(row) for row in rows)
+
+
+def test_only_completed_runs_are_pooled_as_seeds(tmp_path):
+    from conftest import fake_run
+    from goemo_core.report import left_out, seed_summary, summarise_runs
+    from goemo_core.runs import RunStore
+
+    store = RunStore(tmp_path)
+    done = fake_run(store, "gru", 211, 66.0)
+    for seed, status in ((212, "cancelled"), (213, "interrupted"), (214, "failed")):
+        fake_run(store, "gru", seed, 90.0, status=status)  # test metrics of a run that did not finish
+    summary = summarise_runs(store.list())
+    assert summary["runs"] == [done.run_id] and summary["accuracy_mean"] == 66.0
+    assert list(seed_summary(store.list())["runs"]) == [1]
+    assert sorted(run.status for run in left_out(store.list())) == ["cancelled", "failed", "interrupted"]
+
+
+def test_the_pareto_front_is_chosen_on_validation():
+    import pandas as pd
+
+    from goemo_core.report import pareto_front
+
+    points = pd.DataFrame({"run": ["cheap", "dear"], "cpu_latency_ms": [1.0, 5.0],
+                           "val_accuracy": [67.0, 66.0], "test_accuracy": [65.0, 68.0]})
+    assert list(pareto_front(points, "cpu_latency_ms")["run"]) == ["cheap"]  # dear is only better on test
+
+
+def test_runs_compare_reports_differences_that_match_scipy(tmp_path, capsys, monkeypatch):
+    import json
+
+    import torch
+    from scipy import stats
+
+    from goemo_core.cli import main
+    from goemo_core.data import EKMAN_CLASSES
+    from goemo_core.runs import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    store = RunStore()
+    steady, lucky = two_recipes_that_disagree(store)
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 7, 200)
+    for run, skill in [*((r, 0.6) for r in steady), *((r, 0.7) for r in lucky)]:
+        right = rng.random(200) < skill
+        predicted = np.where(right, truth, (truth + 1) % 7)
+        probabilities = torch.nn.functional.one_hot(torch.as_tensor(predicted), 7).float() * 0.9 + 0.1 / 7
+        run.save_probabilities({"validation": probabilities.clone(), "test": probabilities})
+        run.save_test_predictions([str(i) for i in range(200)], ["t"] * 200, truth, probabilities.numpy())
+
+    assert main(["runs", "compare", steady[0].run_id, lucky[0].run_id, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    a, b = [66.0, 66.2, 65.8], [67.0, 67.4, 67.2]
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    seeds = document["seeds"]["accuracy"]
+    assert seeds["difference"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert seeds["p_value"] == pytest.approx(welch.pvalue)
+    assert seeds["ci"] == pytest.approx(list(welch.confidence_interval(0.95)))
+    assert document["seeds"]["macro_f1"]["p_value"] is None  # no spread on either side: no t-test
+    paired = document["paired"]["accuracy"]
+    pooled = {name: np.mean([r.load_probabilities()["test"].numpy() for r in runs], axis=0).argmax(-1)
+              for name, runs in (("a", steady), ("b", lucky))}
+    only_a = int(((pooled["a"] == truth) & (pooled["b"] != truth)).sum())
+    only_b = int(((pooled["a"] != truth) & (pooled["b"] == truth)).sum())
+    assert (paired["only_a_right"], paired["only_b_right"]) == (only_a, only_b)
+    assert paired["p_value"] == pytest.approx(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    assert paired["difference"] == pytest.approx(((pooled["a"] == truth).mean() - (pooled["b"] == truth).mean()) * 100)
+    low, high = paired["ci"]
+    assert low <= paired["difference"] <= high
+    assert list(EKMAN_CLASSES)  # labels were written by class name and read back by index
+
+    assert main(["runs", "compare", steady[0].run_id, steady[1].run_id]) == 2  # seeds of one recipe
+    assert "seeds of one recipe" in capsys.readouterr().err
+
+
+def test_fewer_than_three_seeds_is_called_underpowered():
+    from goemo_core.significance import seed_difference, significance_mark
+
+    result = seed_difference([66.0, 67.0], [65.0, 65.5, 66.0])
+    assert result["underpowered"] and result["p_value"] is None and "underpowered" in result["note"]
+    assert significance_mark(None, True).startswith("underpowered")
+    assert significance_mark(0.01, False) == "p = 0.010 *" and significance_mark(0.4, False) == "n.s. (p = 0.40)"
+
+
+def test_the_leaderboard_marks_differences_that_are_not_significant(tmp_path):
+    from conftest import fake_run
+    from goemo_core.report import leaderboard
+    from goemo_core.runs import RunStore
+
+    store = RunStore(tmp_path)
+    for seed, gru, lstm, rwkv in ((211, 67.0, 66.9, 60.0), (212, 67.2, 67.3, 60.2), (213, 66.8, 67.0, 59.8)):
+        fake_run(store, "gru", seed, gru, val_accuracy=gru + 1)
+        fake_run(store, "lstm", seed, lstm, val_accuracy=lstm)
+        fake_run(store, "rwkv", seed, rwkv, val_accuracy=rwkv)
+    board = leaderboard(store.list())
+    assert list(board["arch"]) == ["gru", "lstm", "rwkv"]
+    assert board.loc[0, "vs_best"] == "best on validation"
+    assert board.loc[1, "vs_best"].startswith("n.s.") and board.loc[2, "vs_best"].endswith("*")
+
+
+def test_summary_tables_for_papers(tmp_path, capsys, monkeypatch):
+    import csv
+    import io
+    import re
+
+    from goemo_core.cli import main
+    from goemo_core.runs import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    two_recipes_that_disagree(RunStore())
+    assert main(["runs", "summary", "--format", "latex"]) == 0
+    latex = capsys.readouterr().out
+    body = latex[latex.index("\\toprule"):latex.index("\\bottomrule")]
+    rows = [line for line in body.splitlines() if line.endswith("\\\\")]
+    assert len(rows) == 3  # the header and two recipes
+    widths = {len(re.split(r"(?<!\\)&", row)) for row in rows}
+    assert widths == {9}  # every row has the header's cells; '&' inside a cell would be escaped
+    assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex and latex.count("{") == latex.count("}")
+    assert "hidden\\_size=64" in latex and "\\checkmark" in latex and "\\textbf{68.00}" in latex
+    assert "$\\pm$" in latex and "_" not in latex.replace("\\_", "")
+
+    assert main(["runs", "summary", "--format", "markdown"]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("| Architecture |") and "**67.20 ± 0.16**" in markdown and "validation" in markdown
+    assert main(["runs", "summary", "--format", "csv"]) == 0
+    table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert table[0][:4] == ["Architecture", "Task", "Settings", "Seeds"] and len(table) == 3

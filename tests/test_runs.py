@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from goemo_core.errors import MissingResource
-from goemo_core.runs import RunStore
+from goemo_core.runs import RunLabel, RunStore
 
 from conftest import digest
 
@@ -71,16 +71,16 @@ def _damage(path, name, content):
 
 @pytest.mark.parametrize("name, content, reason", [
     ("config.json", [1, 2], "config.json holds a list, not an object"),
-    ("config.json", "{not json", "config.json is unreadable or not valid JSON"),
-    ("config.json", {"max_length": "thirty"}, "'max_length' is a string, not a whole number"),
-    ("config.json", {"vocab_size": [12000]}, "'vocab_size' is a list, not a whole number"),
-    ("config.json", {"pad_id": "0"}, "'pad_id' is a string, not a whole number"),
-    ("config.json", {"embedding_init_dim": 1.5}, "'embedding_init_dim' is a decimal number, not a whole number"),
-    ("config.json", {"max_length": 0}, "'max_length' is 0, below 1"),
-    ("config.json", {"arch": None}, "no architecture"),
-    ("config.json", {"params": [16]}, "'params' is not an object"),
-    ("metrics.json", [55.0], "metrics.json is not a JSON object"),
-    ("metrics.json", {"accuracy": "high", "macro_f1": 0.4}, "'accuracy' is not a number"),
+    ("config.json", "{not json", "config.json is not valid JSON"),
+    ("config.json", {"max_length": "thirty"}, "'max_length' should be a valid integer (got 'thirty')"),
+    ("config.json", {"vocab_size": [12000]}, "'vocab_size' should be a valid integer"),
+    ("config.json", {"pad_id": "0"}, "'pad_id' should be a valid integer"),
+    ("config.json", {"embedding_init_dim": 1.5}, "'embedding_init_dim' should be a valid integer (got 1.5)"),
+    ("config.json", {"max_length": 0}, "'max_length' should be greater than or equal to 1"),
+    ("config.json", {"arch": None}, "'arch' should be a valid string"),
+    ("config.json", {"params": [16]}, "'params' should be a valid dictionary"),
+    ("metrics.json", [55.0], "metrics.json holds a list, not an object"),
+    ("metrics.json", {"accuracy": "high", "macro_f1": 0.4}, "'accuracy' should be a valid number"),
     ("metrics.json", {"accuracy": 50.0, "macro_f1": 0.4, "confusion": [[1, 2]]}, "'confusion' is not a square"),
     ("metrics.json", {"accuracy": 50.0, "confusion": [[1, 0], [0, 1]]}, "'confusion' is not a square"),  # 3 classes
     ("metrics.json", {"accuracy": 50.0, "per_class": {"a": {"precision": 1, "recall": 1, "f1": 1, "support": 1}}},
@@ -155,7 +155,7 @@ def test_an_unwritable_runs_folder_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_delete_never_follows_a_symbolic_link(tmp_path):
     outside = RunStore(tmp_path / "elsewhere").create({"arch": "gru"})
-    outside.set_status("completed")
+    outside.set_status("cancelled")
     store = RunStore(tmp_path / "runs")
     store.root.mkdir()
     link = store.root / "gru-20200101-000000-link"
@@ -171,7 +171,7 @@ def test_delete_in_a_read_only_folder_loses_nothing(tmp_path, monkeypatch):
 
     store = RunStore(tmp_path / "runs")
     run = store.create({"arch": "gru"})
-    run.set_status("completed")
+    run.set_status("cancelled")
     before = digest(run.path)
 
     def refuse(*args, **kwargs):
@@ -193,8 +193,123 @@ def test_delete_in_a_read_only_folder_loses_nothing(tmp_path, monkeypatch):
 @pytest.mark.parametrize("run_id", ["a" * 300, "é" * 150, "x\x00y", ".hidden", "..", "a/b", "a\\b", ""])
 def test_odd_run_ids_are_missing_runs(tmp_path, run_id):
     store = RunStore(tmp_path / "runs")
-    store.create({"arch": "gru"}).set_status("completed")
+    store.create({"arch": "gru"}).set_status("cancelled")
     for action in (store.get, store.delete):
         with pytest.raises(MissingResource, match="No run"):
             action(run_id)
     assert len(store.list()) == 1
+
+
+# --- every file through its schema: damage in any of them is "unreadable: reason", never an exception -------------
+
+
+def _completed(store, **config):
+    run = store.create({"arch": "gru", "seed": 1, "classes": ["a", "b", "c"], **config})
+    run.write_history([{"epoch": 1, "train_loss": 1.0, "val_accuracy": 50.0}])
+    run.write_json("metrics.json", {"accuracy": 55.0, "macro_f1": 0.4, "cost": {"cpu_latency_ms": 2.0}})
+    run.write_json("info.json", {"best_epoch": 1, "parameters": 10})
+    run.set_label(RunLabel("good", ["x"], ""))
+    run.set_status("completed")
+    return run
+
+
+@pytest.mark.parametrize("name, content, reason", [
+    ("status", b"\xff\xfe\x00broken", "status is not UTF-8 text"),
+    ("status", b"finished\n", "status 'finished' is not one of"),
+    ("label.json", b'{"name": "x", "tags": 5}', "label.json: 'tags' should be a valid list"),
+    ("label.json", b'{"tags": ["' + b"t" * 40 + b'"]}', "'tags.0' string should have at most 30"),
+    ("owner.json", b'{"pid": "12"}', "owner.json: 'pid' should be a valid integer"),
+    ("metrics.json", b'{"accuracy": 55.0, "cost": "cheap"}', "metrics.json: 'cost' should be an object"),
+    ("metrics.json", b'{"accuracy": 55.0, "cost": {"parameters": "many"}}', "'cost.parameters' should be a valid"),
+    ("metrics.json", b'{"accuracy": Infinity, "macro_f1": 0.4}', "non-standard number Infinity"),
+    ("metrics.json", b'{"accuracy": 55.0, "macro_f1": NaN}', "non-standard number NaN"),
+    ("metrics.json", b'{"accuracy": 155.0}', "'accuracy' should be less than or equal to 100"),
+    ("info.json", b'{"best_epoch": true}', "info.json: 'best_epoch' should be a valid integer"),
+    ("history.jsonl", b'{"epoch": 1}\n{"epoch": 1.5}\n', "history.jsonl line 2: 'epoch' should be a valid"),
+    ("history.jsonl", b'{"epoch": 1, "train_loss": NaN}\n', "non-standard number NaN"),
+    ("config.json", b'{"arch": "gru", "vocab_size": 1000000000000}', "'vocab_size' should be less than or equal"),
+    ("config.json", b'{"arch": "gru", "max_length": 1000000000}', "'max_length' should be less than or equal to"),
+    ("config.json", b'{"arch": "ensemble", "kind": "ensemble", "run_id": "e", "members": ["e", "f"]}',
+     "cannot list itself"),
+])
+def test_damage_in_any_run_file_is_listed_as_unreadable_and_deletable(tmp_path, monkeypatch, capsys, name, content,
+                                                                       reason):
+    from goemo_core.cli import main
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    store = RunStore()
+    good, bad = _completed(store), _completed(store)
+    (bad.path / name).write_bytes(content)
+    before = digest(good.path)
+    assert [r.run_id for r in store.list()] == [good.run_id]
+    [(run_id, why)] = store.unreadable()
+    assert run_id == bad.run_id and reason in why, why
+    for command in (["runs", "list", "--json"], ["runs", "summary", "--json"]):
+        assert main(command) == 0
+        document = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+        if command[1] == "list":
+            rows = {row["run_id"]: row for row in document}
+            assert rows[bad.run_id]["status"] == "unreadable" and reason in rows[bad.run_id]["reason"]
+            assert rows[good.run_id]["status"] == "completed"
+    assert main(["runs", "list"]) == 0 and "unreadable" in capsys.readouterr().out
+    assert main(["runs", "delete", bad.run_id]) == 0
+    assert store.unreadable() == [] and digest(good.path) == before
+
+
+def test_a_completed_status_without_test_metrics_is_not_listed_as_completed(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run = store.create({"arch": "gru"})
+    run.set_status("completed")
+    assert store.list() == [] and "holds no test accuracy" in store.unreadable()[0][1]
+
+
+def test_an_owner_pid_beyond_what_the_os_allows_is_a_dead_owner(tmp_path, monkeypatch, capsys):
+    from goemo_core import runs
+    from goemo_core.cli import main
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    store = RunStore()
+    for pid in (2**62, 2**31 + 5):
+        run = store.create({"arch": "gru"})
+        runs._ACTIVE.discard(run.run_id)
+        run.write_json("owner.json", {"pid": pid, "host": socket.gethostname()})
+    assert main(["runs", "list", "--json"]) == 0
+    assert {row["status"] for row in json.loads(capsys.readouterr().out)} == {"interrupted"}
+    for run in store.list():
+        assert main(["runs", "delete", run.run_id]) == 0
+    assert store.list() == []
+
+
+def test_a_reused_pid_is_not_the_owner(tmp_path):
+    """owner.json records the owner's start time: a live process that later got the same pid does not own the run,
+    so the run becomes interrupted and can be deleted."""
+    from goemo_core import runs
+
+    store = RunStore(tmp_path / "runs")
+    run = store.create({"arch": "gru"})
+    assert run.owner["pid"] == os.getpid() and run.owner["started"] == runs.process_start_time(os.getpid())
+    runs._ACTIVE.discard(run.run_id)
+    live = os.getppid()  # alive for the whole test, but not the process that started the run
+    run.write_json("owner.json", {"pid": live, "host": socket.gethostname(),
+                                  "started": runs.process_start_time(live)})
+    assert store.mark_interrupted() == [] and store.get(run.run_id).status == "running"
+    with pytest.raises(MissingResource, match="still training"):
+        store.delete(run.run_id)
+    run.write_json("owner.json", {"pid": live, "host": socket.gethostname(),
+                                  "started": runs.process_start_time(live) + 1})
+    assert store.mark_interrupted() == [run.run_id]
+    store.delete(run.run_id)
+    assert store.list() == []
+
+
+def test_an_ensemble_whose_members_loop_back_is_refused(tmp_path):
+    from goemo_core.predict import load_predictor
+
+    store = RunStore(tmp_path / "runs")
+    first = store.create({"arch": "ensemble", "kind": "ensemble", "members": ["placeholder", "other"]})
+    second = store.create({"arch": "ensemble", "kind": "ensemble", "members": [first.run_id, "other"]})
+    first.write_json("config.json", {**first.config, "members": [second.run_id, "other"]})
+    with pytest.raises(MissingResource, match="loop back"):
+        load_predictor(store.get(first.run_id))
+    with pytest.raises(MissingResource, match="loop back"):
+        store.members(store.get(second.run_id))

@@ -123,6 +123,37 @@ def test_multistep_and_warmup_change_the_learning_rate():
     assert history[0]["lr"] < history[1]["lr"] <= 0.01
 
 
+def epoch_rates(monkeypatch, scheduler: str, epochs: int = 7, warmup_epochs: float = 0, **overrides) -> list[float]:
+    """The history's lr (the rate the optimiser holds after each epoch), under a validation metric that never
+    improves (so a plateau cut is certain)."""
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, *args, **kwargs: {"loss": 1.0, "accuracy": 50.0,
+                                                                              "macro_f1": 0.5})
+    config, model = tiny_model(epochs=epochs, batch_size=32, scheduler=scheduler, lr=0.01, gamma=0.1,
+                               warmup_epochs=warmup_epochs, patience=100, ema_decay=0, **overrides)
+    history = Trainer(model, config, "cpu").fit(toy_split(), toy_split(seed=1))
+    return [record["lr"] for record in history]
+
+
+def test_every_schedule_sets_the_rate_the_optimiser_trains_with(monkeypatch):
+    import math
+
+    plateau = epoch_rates(monkeypatch, "plateau")  # best at epoch 1; patience 2: cut after epoch 4, again after 7
+    assert plateau[:4] == pytest.approx([0.01] * 4) and plateau[4:7] == pytest.approx([0.001] * 3)
+    assert epoch_rates(monkeypatch, "none") == pytest.approx([0.01] * 7)
+    assert epoch_rates(monkeypatch, "multistep", milestones=[2, 5]) == pytest.approx(
+        [0.01, 0.001, 0.001, 0.001, 0.0001, 0.0001, 0.0001])  # cut at the last step of epochs 2 and 5
+    steps = 3  # 96 examples in batches of 32; the history shows the rate after each epoch's last step
+    cosine = epoch_rates(monkeypatch, "cosine", epochs=4)
+    assert cosine == pytest.approx([0.005 * (1 + math.cos(math.pi * e * steps / (4 * steps))) for e in range(1, 5)],
+                                   abs=1e-12)
+
+
+def test_a_warm_up_rises_linearly_then_hands_over_to_the_schedule(monkeypatch):
+    rates = epoch_rates(monkeypatch, "plateau", epochs=6, warmup_epochs=2)
+    assert rates[:2] == pytest.approx([0.01 * 4 / 6, 0.01])  # 6 warm-up steps, 3 per epoch: after step 3, 4/6
+    assert rates[1:4] == pytest.approx([0.01] * 3) and rates[4:] == pytest.approx([0.001] * 2)  # the cut holds
+
+
 def test_balanced_sampler_draws_classes_evenly():
     config, model = tiny_model(balanced_sampler=True)
     split = toy_split(700)

@@ -98,6 +98,7 @@ def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_titl
     dots = alt.Chart(points).mark_circle(size=90, opacity=0.85).encode(
         x=x, y=y, color=alt.Color("arch:N", title="architecture"),
         tooltip=["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"),
+                 *([alt.Tooltip("val_accuracy:Q", format=".2f")] if "val_accuracy" in points else []),
                  alt.Tooltip(f"{cost}:Q", format=",.4~g")])
     line = alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")
     rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})

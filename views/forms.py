@@ -14,7 +14,6 @@ from goemo_core.augment import list_augmented
 from goemo_core.distill import check_teachers
 from goemo_core.models import architectures
 from goemo_core.runs import RunLabel
-from goemo_core.settings import resolve_device
 from goemo_core.train import TrainJob
 from goemo_core.config import MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig, make_config
 
@@ -79,15 +78,40 @@ def model_params(arch: str) -> dict[str, Any]:
     return values
 
 
-def recipe_defaults(archs: list[str]) -> dict[str, Any]:
-    """What each recipe input starts at: the chosen architectures' own recipe where they agree, else the base."""
-    recipes = [{**BASE.to_dict(), **architectures()[arch].recipe} for arch in archs] or [BASE.to_dict()]
+def resolved_recipe(arch: str, device: str) -> dict[str, Any]:
+    """What `arch` trains with on `device` when nothing is changed: the make_config a launch runs, so the form
+    shows what will be trained (an architecture that cannot resolve here shows its registry recipe)."""
+    try:
+        return make_config(arch, {"device": device}).to_dict()
+    except InvalidConfig:
+        return {**BASE.to_dict(), **architectures()[arch].recipe}
+
+
+def recipe_defaults(archs: list[str], device: str = "auto") -> dict[str, Any]:
+    """What each recipe input starts at: the chosen architectures' resolved recipe on `device` where they agree,
+    else the base value (left untouched, each architecture keeps its own)."""
+    recipes = [resolved_recipe(arch, device) for arch in archs] or [BASE.to_dict()]
     return {name: recipes[0][name] if all(r[name] == recipes[0][name] for r in recipes) else getattr(BASE, name)
             for name in RECIPE_FIELDS}
 
 
-def recipe_inputs(defaults: dict[str, Any]) -> dict[str, Any]:
-    """The training recipe shared by the chosen architectures, keyed `r-<field>`."""
+def differing_note(archs: list[str], device: str = "auto") -> str:
+    """Which settings differ between the chosen architectures (each keeps its own unless the input is changed)."""
+    recipes = {arch: resolved_recipe(arch, device) for arch in archs}
+    differing = [name for name in RECIPE_FIELDS if len({repr(r[name]) for r in recipes.values()}) > 1]
+    if not differing:
+        return ""
+    return "Left untouched, these keep each architecture's own value: " + "; ".join(
+        f"{name} ({', '.join(f'{arch} {r[name]}' for arch, r in recipes.items())})" for name in differing) + "."
+
+
+def recipe_inputs(defaults: dict[str, Any], device: str = "auto") -> dict[str, Any]:
+    """The training recipe shared by the chosen architectures, keyed `r-<field>`. Another device has another
+    recipe: the inputs start again from its defaults when the device changes."""
+    if st.session_state.get("recipe_device") != device:
+        for name in RECIPE_FIELDS:
+            st.session_state.pop(f"r-{name}", None)
+        st.session_state["recipe_device"] = device
     columns, values = st.columns(4), {}
     for i, name in enumerate(RECIPE_FIELDS):
         with columns[i % 4]:
@@ -119,7 +143,6 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
         try:
             changed = changed_recipe(recipe, recipe_shown)
             config = make_config(arch, {**changed, **options, "params": params.get(arch, {})})
-            resolve_device(config.device)  # a device this server does not have is refused here, not on a card
             check_teachers(config)  # so is a teacher that is missing, unfinished or trained on other data
         except InvalidConfig as exc:
             errors.append(f"{title}: {exc}")

@@ -8,7 +8,13 @@ import streamlit as st
 from goemo_core.report import mean_std
 
 COLUMNS = {
-    "runs": st.column_config.NumberColumn("seeds"),
+    "runs": st.column_config.NumberColumn("seeds", help="Completed runs pooled (a seed counts once)"),
+    "chosen": st.column_config.CheckboxColumn("chosen", help="The architecture's recipe with the best mean validation "
+                                                             "accuracy (full data): the one to report"),
+    "val_accuracy_mean": st.column_config.NumberColumn("val acc (%)", format="%.2f",
+                                                       help="Mean validation accuracy: what choosing looks at"),
+    "vs_best": st.column_config.TextColumn("vs best", help="Welch's t-test over seeds of the test accuracy against "
+                                                           "the best chosen recipe (* p < 0.05)"),
     "test_accuracy": st.column_config.TextColumn("test acc (%)"),
     "test_macro_f1": st.column_config.TextColumn("macro-F1"),
     "best_epoch_mean": st.column_config.NumberColumn("best epoch", format="%.1f"),

@@ -4,17 +4,19 @@ meta.json), keyed by its settings and the train data."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..context import JobContext
 from ..data import EKMAN_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
 from ..files import write_folder, write_json
+from ..run_files import loads_strict
 from ..errors import GoEmoError, InvalidConfig, MissingResource
 from ..settings import Settings, ensure_home, get_settings
 from .eda import (DEFAULT_PCT, DEFAULT_RECIPE, DEFAULT_SEED, EDA_VARIANTS_PER_CALL, augment_once, check_pct,
@@ -50,7 +52,7 @@ class AugmentSpec:
                                 f"(known: {', '.join(sorted(known))}).")
         try:
             values = {k: _CASTS[k](v) for k, v in config.items() if k in known and v is not None}
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidConfig(f"augment: a setting has the wrong type ({exc}).") from None
         if values.get("target_count") is not None and "target_ratio" not in values:
             values["target_ratio"] = None
@@ -84,13 +86,19 @@ _CASTS = {"recipe": str, "pct": lambda v: round(float(v), 4), "target_ratio": la
           "target_count": int, "seed": int, "limit": int}
 
 
+# Examples per class an augmented split may reach: several times the largest GoEmotions class (joy, 16,941 train
+# examples), and a bound on the memory and time a build takes.
+MAX_TARGET_COUNT = 100_000
+
+
 def _check_target(ratio: float | None, count: int | None) -> None:
     if (ratio is None) == (count is None):
         raise InvalidConfig("target: give exactly one of a target ratio and a target count.")
     if ratio is not None and not 0.0 < float(ratio) <= 1.0:
         raise InvalidConfig(f"target ratio: must be in (0, 1] (a share of the largest class), got {ratio}.")
-    if count is not None and int(count) < 1:
-        raise InvalidConfig(f"target count: must be a positive number of examples, got {count}.")
+    if count is not None and not 1 <= int(count) <= MAX_TARGET_COUNT:
+        raise InvalidConfig(f"target count: must be between 1 and {MAX_TARGET_COUNT:,} examples per class, "
+                            f"got {count:,}.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -174,9 +182,30 @@ def _check_name(name: str) -> str:
     return name
 
 
+class SplitMeta(BaseModel):
+    """meta.json of an augmented split: what was built, from which train data."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+    name: str
+    target: Annotated[int, Field(ge=0)]
+    before: dict[str, Annotated[int, Field(ge=0)]]
+    after: dict[str, Annotated[int, Field(ge=0)]]
+    added: Annotated[int, Field(ge=0)]
+    seconds: Annotated[float, Field(ge=0)]
+    created: float | None = None
+    train_fingerprint: str | None = None
+
+
+SPLIT_COLUMNS = ("text", "label", "augmented", "source_index")
+
+
 def _read_meta(folder: Path) -> dict | None:
+    """The split's meta.json through its schema; None when it is missing or does not fit (the split is then not
+    built, and a build makes it again)."""
     try:
-        return json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        meta = loads_strict((folder / "meta.json").read_text(encoding="utf-8"))
+        SplitMeta.model_validate(meta)
+        return meta
     except (OSError, ValueError):
         return None
 
@@ -235,7 +264,7 @@ def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings
     fingerprint = data_fingerprint(texts)
     folder = augmented_root(settings) / spec.name
     meta = _read_meta(folder)
-    if meta and meta.get("train_fingerprint") == fingerprint and (folder / "train.parquet").is_file() and not force:
+    if meta and meta.get("train_fingerprint") == fingerprint and not force and _intact(spec.name, settings):
         log(f"reusing the cached augmented split {spec.name}")
         if progress:
             progress(meta["added"], meta["added"], "cached")
@@ -314,7 +343,49 @@ def load_augmented_frame(name: str, settings: Settings | None = None):
     path = augmented_root(settings) / name / "train.parquet"
     if not path.is_file():
         raise _not_built(name)
-    return pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # truncated or not a parquet file at all
+        raise _damaged(name, f"train.parquet cannot be read ({type(exc).__name__})") from None
+    problem = split_problem(frame)
+    if problem:
+        raise _damaged(name, problem)
+    return frame
+
+
+def split_problem(frame) -> str | None:
+    """Why a loaded train.parquet is not an augmented split (columns, types, labels), or None."""
+    import pandas as pd
+
+    missing = [column for column in SPLIT_COLUMNS if column not in frame.columns]
+    if missing:
+        return f"train.parquet has no column {', '.join(missing)}"
+    if not frame["text"].map(lambda t: isinstance(t, str)).all():
+        return "train.parquet: 'text' holds values that are not text"
+    for column in ("label", "source_index"):
+        if not pd.api.types.is_integer_dtype(frame[column]):
+            return f"train.parquet: '{column}' is not whole numbers"
+    if not pd.api.types.is_bool_dtype(frame["augmented"]):
+        return "train.parquet: 'augmented' is not true/false"
+    if len(frame) and not frame["label"].between(0, len(EKMAN_CLASSES) - 1).all():
+        return f"train.parquet: a label is outside 0..{len(EKMAN_CLASSES) - 1} (the Ekman classes)"
+    if len(frame) and (frame["source_index"] < 0).any():
+        return "train.parquet: a source_index is negative"
+    return None
+
+
+def _intact(name: str, settings: Settings) -> bool:
+    """Whether a built split reads back whole (a damaged one is built again)."""
+    try:
+        load_augmented_frame(name, settings)
+        return True
+    except MissingResource:
+        return False
+
+
+def _damaged(name: str, reason: str) -> MissingResource:
+    return MissingResource(f"The augmented split '{name}' is damaged: {reason}. Build it again "
+                           "(`python -m goemo_core augment build` with its settings, or on the Augment page).")
 
 
 def load_augmented_rows(name: str, settings: Settings | None = None,

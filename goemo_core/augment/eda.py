@@ -31,6 +31,9 @@ DEFAULT_SEED = 211
 EDA_VARIANTS_PER_CALL = 4  # one variant from each of EDA's four operations
 EDA_OPERATIONS = ("synonym_replacement", "random_insertion", "random_swap", "random_deletion")  # its attributes
 MAX_PREVIEW_VARIANTS = 20
+# A preview's input: TextAttack's EDA costs grow faster than the text, so a preview reads at most a long comment's
+# worth (GoEmotions comments are far shorter).
+MAX_PREVIEW_WORDS, MAX_PREVIEW_CHARS = 60, 500
 
 # What EDA reads from NLTK; anything else TextAttack asks for (omw-1.4, taggers) is not needed for English EDA.
 NLTK_RESOURCES = {"WordNet": "corpora/wordnet/", "the English stop words": "corpora/stopwords/english"}
@@ -239,6 +242,10 @@ def augment_text(text: str, n: int = 4, seed: int = DEFAULT_SEED, recipe: str = 
     text = (text or "").strip()
     if not text:
         raise InvalidConfig("text: give a sentence to augment.")
+    words = len(text.split())
+    if words > MAX_PREVIEW_WORDS or len(text) > MAX_PREVIEW_CHARS:
+        raise InvalidConfig(f"text: a preview takes at most {MAX_PREVIEW_WORDS} words and {MAX_PREVIEW_CHARS} "
+                            f"characters (got {words:,} words, {len(text):,} characters); shorten it.")
     if not 1 <= int(n) <= MAX_PREVIEW_VARIANTS:
         raise InvalidConfig(f"n: the number of variants must be between 1 and {MAX_PREVIEW_VARIANTS}, got {n}.")
     augmenter = get_augmenter(recipe, pct, n, settings)

@@ -1,16 +1,20 @@
 """`python -m goemo_core …`: every command the app offers. With --json, one JSON document on stdout; logs on stderr.
-Bad arguments exit 2 with a one-line message; a missing resource exits 3 and says what to set."""
+Bad arguments exit 2 with a one-line message; a missing resource exits 3 and says what to set; Ctrl-C exits
+130 and SIGTERM 143, both after a training run has kept what it finished."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
+import signal
 import sys
+import threading
 from typing import Any, Callable, Sequence
 
-from ..errors import GoEmoError, InvalidConfig
+from ..errors import GoEmoError, InvalidConfig, Terminated, raise_terminated
 
 COMMAND_MODULES = ("stats", "training", "ensemble", "augment", "tune", "bench", "export")
 
@@ -43,10 +47,32 @@ def log(message: str) -> None:
 def emit(args: argparse.Namespace, document: Any, text: str | Callable[[], str]) -> None:
     """The command's result: JSON with --json, else a readable text."""
     if getattr(args, "json", False):
-        print(json.dumps(document, default=str))
+        print(strict_json(document))
     else:
         text = text() if callable(text) else text
         print("\n".join(terminal_safe(line) for line in text.split("\n")))
+
+
+def strict_json(document: Any) -> str:
+    """Standard JSON (no NaN or Infinity, which most parsers refuse): a non-finite number is printed as null, and a
+    note on stderr says where."""
+    replaced: list[str] = []
+
+    def finite(value: Any, where: str) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            replaced.append(where or "the document")
+            return None
+        if isinstance(value, dict):
+            return {key: finite(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return value
+
+    text = json.dumps(finite(document, ""), default=str, allow_nan=False)
+    if replaced:
+        shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
+        log(f"note: {len(replaced)} non-finite number(s) printed as null: {shown}")
+    return text
 
 
 def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -79,14 +105,29 @@ def build_parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = _handle_sigterm()
     try:
         return int(args.handler(args) or 0)
     except GoEmoError as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `runs list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _handle_sigterm() -> Any:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) like Ctrl-C, so a training run keeps its best weights and
+    metrics and ends `cancelled`. Returns the previous handler (None off the main thread, where none is set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, raise_terminated)

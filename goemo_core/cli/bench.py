@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import InvalidConfig
 from . import emit, log
 
 
@@ -35,7 +36,6 @@ def register(commands, parent) -> None:
 
 def run_pipeline(args) -> int:
     from ..bench import bench_pipeline
-    from ..errors import InvalidConfig
 
     if args.batches < 1 or args.batch_size < 1 or (args.our_batch_size is not None and args.our_batch_size < 1):
         raise InvalidConfig("--batches and batch sizes must be at least 1.")
@@ -50,11 +50,14 @@ def run_pipeline(args) -> int:
 
 def run_accuracy(args) -> int:
     from ..bench import accuracy_table, bench_accuracy
-    from ..errors import InvalidConfig
     from ..models import get_architecture
 
     if args.seeds < 1:
         raise InvalidConfig("--seeds must be at least 1.")
+    for name in ("limit", "epochs"):  # leaving a flag out means "the default"; 0 is not a quiet synonym for it
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InvalidConfig(f"--{name}: {value} must be at least 1 (leave it out for the default).")
     if args.parallel < 1:
         raise InvalidConfig("--parallel must be at least 1.")
     for arch in args.archs:

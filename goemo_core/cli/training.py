@@ -42,8 +42,16 @@ def register(commands, parent) -> None:
     listing = actions.add_parser("list", parents=[parent], help="all runs, newest first")
     listing.set_defaults(handler=run_list)
     summary = actions.add_parser("summary", parents=[parent],
-                                 help="runs with the same settings pooled over their seeds: mean ± std")
+                                 help="runs with the same settings pooled over their seeds: mean ± std, the recipe "
+                                      "chosen on validation per architecture")
+    summary.add_argument("--format", choices=["text", "markdown", "latex", "csv"], default="text",
+                         help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV")
     summary.set_defaults(handler=run_summary)
+    compare = actions.add_parser("compare", parents=[parent],
+                                 help="is A's recipe better than B's? Differences with 95 %% intervals and p-values")
+    compare.add_argument("run_a", help="a run standing for its recipe (all completed seeds of its settings)")
+    compare.add_argument("run_b")
+    compare.set_defaults(handler=run_compare)
     delete = actions.add_parser("delete", parents=[parent], help="delete a run directory")
     delete.add_argument("run_id")
     delete.set_defaults(handler=run_delete)
@@ -60,12 +68,15 @@ def run_train(args) -> int:
     from ..train import train_run
 
     overrides = parse_pairs(args.set, "--set")
-    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("limit", args.limit),
-                       ("device", args.device), ("seed", args.seed), ("pretrained", args.pretrained)):
-        if value is not None:
-            overrides.setdefault(key, value)
-    if args.teacher:
-        overrides["teachers"] = args.teacher
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit, "device": args.device,
+             "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None}
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in overrides:
+            flag = "--teacher" if key == "teachers" else f"--{key.replace('_', '-')}"
+            raise InvalidConfig(f"{key}: given twice ({flag} {value} and --set {key}={overrides[key]}); give it once.")
+        overrides[key] = value
     if args.augment:
         from ..augment import resolve_augmented_name
 
@@ -152,31 +163,78 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..report import mean_std, seed_summary
+    from ..paper import paper_table
+    from ..report import left_out, mean_std, seed_summary
     from ..runs import RunStore
 
     store = RunStore()
-    frame = seed_summary(store.list())
+    runs = store.list()
+    frame = seed_summary(runs)
     rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
             for row in frame.to_dict(orient="records")]
     skipped = store.unreadable()
     if skipped:
         log(f"skipped {len(skipped)} unreadable run folder(s): {', '.join(run_id for run_id, _ in skipped)} "
             "(`runs list` says why)")
+    unpooled = left_out(runs)
+    if unpooled:
+        log(f"left out {len(unpooled)} run(s) that are not completed: "
+            + ", ".join(f"{run.run_id} ({run.status})" for run in unpooled[:10])
+            + ("…" if len(unpooled) > 10 else ""))
+    if args.format != "text" and not args.json:
+        print(paper_table(frame, args.format), end="")
+        return 0
 
     def text() -> str:
         if not rows:
-            return f"no runs with test metrics under {store.root}"
-        lines = [f"{'arch':<12} {'seeds':>5} {'test acc (%)':>22} {'macro-F1':>22}  settings"]
+            return f"no completed runs with test metrics under {store.root}"
+        lines = [f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} {'macro-F1':>22}  "
+                 "vs best · settings"]
         for r in rows:
             accuracy = mean_std(r["test_accuracy_mean"], r["test_accuracy_std"], 2)
             macro_f1 = mean_std(r["test_macro_f1_mean"], r["test_macro_f1_std"], 3)
-            lines.append(f"{r['arch']:<12} {r['runs']:>5} {accuracy:>22} {macro_f1:>22}  {r['changes']}"
+            val = f"{r['val_accuracy_mean']:.2f}" if r["val_accuracy_mean"] is not None else "-"
+            lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {val:>8} {accuracy:>22} "
+                         f"{macro_f1:>22}  {r['vs_best']} · {r['changes']}"
                          + (f", limit={r['limit']}" if r["limit"] else "")
                          + (f", augment={r['augment']}" if r["augment"] else ""))
+        lines.append("✓ chosen on validation (per architecture and task, full data); test metrics are reported only")
         return "\n".join(lines)
 
     emit(args, rows, text)
+    return 0
+
+
+def run_compare(args) -> int:
+    from ..report import compare_recipes
+    from ..runs import RunStore
+
+    store = RunStore()
+    document = compare_recipes(store.get(args.run_a), store.get(args.run_b), store.list())
+
+    def line(name: str, unit: str, digits: int, test: dict | None) -> str:
+        if test is None:
+            return f"{name}: no paired test (the runs' test predictions are not stored)"
+        ci = f"[{test['ci'][0]:+.{digits}f}, {test['ci'][1]:+.{digits}f}]" if test.get("ci") else "no interval"
+        p_value = f"p = {test['p_value']:.3g}" if test.get("p_value") is not None else (test.get("note") or "no test")
+        return f"{name}: {test['difference']:+.{digits}f}{unit} (95 % CI {ci}, {p_value}; {test['test']})"
+
+    def text() -> str:
+        a, b = document["a"], document["b"]
+        paired = document["paired"] or {}
+        return "\n".join([
+            f"A: {a['arch']} ({a['changes']}), {len(a['seeds'])} seed(s): test acc {a['accuracy_mean']:.2f} %, "
+            f"macro-F1 {a['macro_f1_mean']:.3f}",
+            f"B: {b['arch']} ({b['changes']}), {len(b['seeds'])} seed(s): test acc {b['accuracy_mean']:.2f} %, "
+            f"macro-F1 {b['macro_f1_mean']:.3f}",
+            "over seeds (A − B):",
+            "  " + line("accuracy", " points", 2, document["seeds"]["accuracy"]),
+            "  " + line("macro-F1", "", 3, document["seeds"]["macro_f1"]),
+            f"paired on the test set (each recipe's seeds pooled, {paired.get('examples', 0):,} examples):",
+            "  " + line("accuracy", " points", 2, paired.get("accuracy")),
+            "  " + line("macro-F1", "", 3, paired.get("macro_f1"))])
+
+    emit(args, document, text)
     return 0
 
 

@@ -6,6 +6,19 @@ from ..errors import InvalidConfig
 from . import emit, log, parse_pairs
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 0 (any free port) to 65535, for argparse."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
 def register(commands, parent) -> None:
     tune = commands.add_parser("tune", parents=[parent], help="run an Optuna study (or join one as a worker)",
                                description="Several `tune` processes given the same --study and --storage share "
@@ -34,20 +47,39 @@ def register(commands, parent) -> None:
 
     dashboard = commands.add_parser("dashboard", parents=[parent],
                                     help="optuna-dashboard on the configured storage, bound to 127.0.0.1")
-    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
+    dashboard.add_argument("--port", type=port_number, default=8080, help="port (default 8080; 0: any free port)")
     dashboard.add_argument("--storage", metavar="URL", help="default: GOEMO_OPTUNA_STORAGE")
     dashboard.set_defaults(handler=run_dashboard)
 
 
+MAX_STUDY_NAME = 200  # characters; Optuna's storages keep up to 512, some databases fewer bytes
+
+
+def check_study_name(name: str) -> str:
+    if not name.strip() or len(name) > MAX_STUDY_NAME or any(ord(c) < 32 for c in name):
+        raise InvalidConfig(f"--study: a study name has 1 to {MAX_STUDY_NAME} printable characters "
+                            f"(got {len(name)}).")
+    return name
+
+
 def tune_config(args):
+    from ..config import MAX_SEED
     from ..tune import TuneConfig, base_space, parse_range
 
     for name in ("n_trials", "limit", "epochs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InvalidConfig(f"--{name.replace('_', '-')}: {value} must be at least 1.")
-    if args.timeout is not None and args.timeout <= 0:
-        raise InvalidConfig(f"--timeout: {args.timeout} must be positive.")
+    for name in ("batches_per_epoch", "val_examples"):  # 0 means "all"; below that means nothing
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise InvalidConfig(f"--{name.replace('_', '-')}: {value} must be 0 (all) or more.")
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise InvalidConfig(f"--timeout: {args.timeout} must be a positive number of seconds.")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise InvalidConfig(f"--seed: {args.seed} must be between 0 and {MAX_SEED}.")
+    if args.study is not None:
+        check_study_name(args.study)
     space = base_space(args.arch)
     ranges = {key: parse_range(space, key, text) for key, text in parse_pairs(args.range, "--range").items()}
     return TuneConfig(arch=args.arch, n_trials=args.n_trials, timeout=args.timeout, study=args.study,

@@ -25,26 +25,45 @@ def get_architecture(name: str) -> Architecture:
     return registry[name]
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def coerce(key: str, value: Any, kind: type) -> Any:
-    """Turn a value (possibly a string from --set or a widget) into `kind`, or refuse naming the key."""
+    """A value (possibly text from --set or a widget) as `kind`, or an InvalidConfig naming the key. Never rounds:
+    2.7 is not an int; never guesses: 'maybe' is not a bool."""
     try:
         if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+            word = str(value).strip().lower()
+            if word in TRUE_WORDS or word in FALSE_WORDS:
+                return word in TRUE_WORDS
+            raise ValueError(value)
         if kind is int:
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool):
                 raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) and "." in value else int(value)
+            if isinstance(value, int):
+                return value
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                number = float(value)
+                if not number.is_integer():
+                    raise
+                return int(number)
         if kind is float:
+            if isinstance(value, bool):
+                raise ValueError(value)
             return float(value)
+        if kind is str and not isinstance(value, (str, int, float)):
+            raise ValueError(value)
         return kind(value)
-    except (TypeError, ValueError):
-        raise InvalidConfig(f"{key}: '{value}' is not a valid {kind.__name__}.") from None
+    except (TypeError, ValueError, OverflowError):
+        shown = str(value) if len(str(value)) <= 60 else str(value)[:60] + "…"
+        raise InvalidConfig(f"{key}: '{shown}' is not a valid {'whole number' if kind is int else kind.__name__}.") \
+            from None
 
 
 def resolve_params(arch: Architecture, overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,11 +12,11 @@ import logging
 import math
 import os
 
+import threading
+from types import ModuleType
+
 import torch
 from torch import nn
-from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMBlockConfig, sLSTMLayerConfig,
-                   xLSTMBlockStack, xLSTMBlockStackConfig)
-from xlstm.blocks.slstm.cell import sLSTMCellBase
 
 from ..errors import InvalidConfig
 from ..settings import get_settings
@@ -26,6 +26,38 @@ from .common import RECURRENT_GPU_RECIPE, SHARED_SEARCH, EmbeddingInit, Sequence
 LOG = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "vanilla", "cuda")
+NO_TOOLKIT = ("the CUDA toolkit was not found (CUDA_HOME / nvcc), so the sLSTM CUDA kernel cannot be built; the "
+              "sLSTM runs the xlstm package's vanilla PyTorch loop instead (slower, same results)")
+_IMPORT_LOCK = threading.Lock()
+_TOOLKIT_MISSING: list[str] = []  # filled when the package could only be imported without its CUDA set-up
+
+
+def xlstm_package() -> ModuleType:
+    """The `xlstm` package, imported on first use (only an xLSTM needs it). Where a GPU is visible the package asks
+    torch for the CUDA toolkit's include paths at import time, which fails on a machine with a pip-installed CUDA
+    torch and no toolkit: then it is imported with that look-up answered by an empty path, and only its vanilla
+    sLSTM can be used (`toolkit_missing()` says so)."""
+    with _IMPORT_LOCK:
+        try:
+            import xlstm
+        except OSError as exc:
+            from torch.utils import cpp_extension
+
+            original = cpp_extension.include_paths
+            cpp_extension.include_paths = lambda *args, **kwargs: [""]
+            try:
+                import xlstm
+            finally:
+                cpp_extension.include_paths = original
+            _TOOLKIT_MISSING.append(f"{type(exc).__name__}: {exc}")
+            LOG.warning("%s (%s).", NO_TOOLKIT, exc)
+        return xlstm
+
+
+def toolkit_missing() -> bool:
+    """Whether the CUDA sLSTM kernel is known to be impossible here (see xlstm_package)."""
+    xlstm_package()
+    return bool(_TOOLKIT_MISSING)
 
 
 def parse_slstm_at(value: str, num_blocks: int) -> list[int]:
@@ -60,7 +92,10 @@ def model_dim(embedding_dim: int, num_heads: int) -> int:
     return max(math.ceil(embedding_dim / num_heads), 2) * num_heads
 
 
-def stack_config(params: dict, dim: int, backend: str) -> xLSTMBlockStackConfig:
+def stack_config(params: dict, dim: int, backend: str):
+    from xlstm import (FeedForwardConfig, mLSTMBlockConfig, mLSTMLayerConfig, sLSTMBlockConfig, sLSTMLayerConfig,
+                       xLSTMBlockStackConfig)
+
     num_blocks, heads = params["num_blocks"], params["num_heads"]
     mlstm = mLSTMBlockConfig(mlstm=mLSTMLayerConfig(conv1d_kernel_size=params["conv_kernel"], qkv_proj_blocksize=4,
                                                     num_heads=heads, proj_factor=2.0))
@@ -93,6 +128,8 @@ def _portable_slstm_weights(stack: nn.Module) -> None:
             if value is not None and value.dim() == external_ndim:
                 state_dict[prefix + name] = getattr(cell, ext2int)(value).contiguous()
 
+    from xlstm.blocks.slstm.cell import sLSTMCellBase
+
     for module in stack.modules():
         if isinstance(module, sLSTMCellBase):
             module.register_state_dict_post_hook(to_external)
@@ -121,18 +158,29 @@ def prepare_kernel_builds() -> None:
 class XLSTMEncoder(nn.Module):
     def __init__(self, params: dict, dim: int):
         super().__init__()
+        xlstm = xlstm_package()
         self.context_length = params["context_length"]
+        self.notes: list[str] = []  # what the user should know about how this model was built
         backend = resolve_backend(params["slstm_backend"])
+        if backend == "cuda" and toolkit_missing():
+            if params["slstm_backend"] == "cuda":
+                raise InvalidConfig(f"slstm_backend: 'cuda' cannot be used here: {NO_TOOLKIT.split(', so')[0]}; "
+                                    "use 'auto' or 'vanilla'.")
+            backend = "vanilla"
+            self.notes.append(NO_TOOLKIT)
         if backend == "cuda":
             prepare_kernel_builds()
         try:
-            self.stack = xLSTMBlockStack(stack_config(params, dim, backend))
-        except Exception as exc:  # the sLSTM CUDA kernel is compiled on first use; without nvcc/ninja fall back
+            self.stack = xlstm.xLSTMBlockStack(stack_config(params, dim, backend))
+        except Exception as exc:  # the sLSTM CUDA kernel is compiled on first use; a failed build falls back
             if backend != "cuda" or params["slstm_backend"] == "cuda":
                 raise
-            LOG.warning("sLSTM CUDA kernel unavailable (%s: %s); using the vanilla backend.", type(exc).__name__, exc)
+            note = (f"the sLSTM CUDA kernel could not be built ({type(exc).__name__}: {str(exc)[:200]}); the sLSTM "
+                    "runs the vanilla PyTorch loop instead")
+            LOG.warning(note)
+            self.notes.append(note)
             backend = "vanilla"
-            self.stack = xLSTMBlockStack(stack_config(params, dim, backend))
+            self.stack = xlstm.xLSTMBlockStack(stack_config(params, dim, backend))
         _portable_slstm_weights(self.stack)
         self.slstm_backend = backend  # the one actually built (a plain string: no state)
         self.has_slstm = bool(parse_slstm_at(params["slstm_at"], params["num_blocks"]))
@@ -192,9 +240,8 @@ XLSTM_SEARCH = {
 
 def for_run(params: dict, device: str, max_length: int) -> dict:
     """The sLSTM kernel follows the device the model runs on, and the context covers every input token."""
-    on_gpu = str(device).startswith("cuda")
-    if params.get("slstm_backend") == "auto" or not on_gpu:  # weights load into either kernel
-        params["slstm_backend"] = "cuda" if on_gpu else "vanilla"
+    if not str(device).startswith("cuda"):  # weights load into either kernel; 'auto' on a GPU may still fall back
+        params["slstm_backend"] = "vanilla"
     params["context_length"] = max(params["context_length"], max_length)
     return params
 

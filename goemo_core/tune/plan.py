@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import TrainConfig, make_config
 from ..errors import InvalidConfig
@@ -225,4 +227,42 @@ def _stored_settings(storage, name: str) -> dict:
         return {}
     except optuna.exceptions.OptunaError:
         return {}
-    return dict(storage.get_study_user_attrs(study_id).get(STUDY_ATTR) or {})
+    return stored_settings(storage.get_study_user_attrs(study_id), name)
+
+
+Positive = Annotated[int, Field(strict=True, ge=1, lt=1 << 63)]
+
+
+class StoredSettings(BaseModel):
+    """A study's `goemo` attribute: the settings it was created with (StudyPlan.to_attr), as read back from any
+    storage. Keys of older versions pass through; the ones a plan reads are checked."""
+
+    model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+    arch: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    limit: Annotated[int, Field(strict=True, ge=0, lt=1 << 63)] | None = None
+    epochs: Positive | None = None
+    batches_per_epoch: Positive | None = None
+    val_examples: Positive | None = None
+    val_batches: Annotated[int, Field(strict=True, ge=0, lt=1 << 63)] | None = None
+    pruner: Literal[PRUNERS] | None = None
+    seed: Annotated[int, Field(strict=True, ge=0, lt=1 << 63)] | None = None
+    search_space: dict[str, list] | None = None
+    fixed: dict[str, Any] | None = None
+
+
+def stored_settings(user_attrs: Any, name: str) -> dict:
+    """The study's stored settings through their schema ({} when it has none); InvalidConfig says what is wrong."""
+    attrs = user_attrs if isinstance(user_attrs, dict) else {}
+    value = attrs.get(STUDY_ATTR)
+    if value is None:
+        return {}
+    try:
+        StoredSettings.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or STUDY_ATTR
+        message = "should be an object" if first["type"] == "model_type" else first["msg"].replace(
+            "Input should be", "should be")
+        raise InvalidConfig(f"study: '{name}' has damaged stored settings ('{STUDY_ATTR}' attribute, {where}: "
+                            f"{message}); it was not created by this version. Choose another study name.") from None
+    return dict(value)

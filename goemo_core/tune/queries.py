@@ -12,7 +12,7 @@ from ..errors import InvalidConfig
 from ..settings import mask_url
 from .space import data_choices, decode
 from .storage import open_storage, storage_url
-from .plan import BUDGET_KEYS, STUDY_ATTR, TuneConfig
+from .plan import BUDGET_KEYS, TuneConfig, stored_settings
 from .study import best_of
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def list_studies(storage: str | None = None) -> list[dict]:
         best = summary.best_trial
         rows.append({
             "study": summary.study_name,
-            "arch": (summary.user_attrs.get(STUDY_ATTR) or {}).get("arch") or summary.study_name.split("-")[0],
+            "arch": _listed_arch(summary.user_attrs, summary.study_name),
             "direction": ", ".join(d.name.lower() for d in summary.directions),
             "n_trials": summary.n_trials,
             "best_value": best.value if best is not None else None,
@@ -53,6 +53,15 @@ def list_studies(storage: str | None = None) -> list[dict]:
             "study_id": getattr(summary, "_study_id", None),
         })
     return sorted(rows, key=lambda r: (r["created"] is not None, r["created"] or 0), reverse=True)
+
+
+def _listed_arch(user_attrs: dict, name: str) -> str:
+    """The architecture a listing shows: the stored settings', else the name's prefix (a damaged attribute is
+    reported when the study is opened, not by the listing)."""
+    try:
+        return stored_settings(user_attrs, name).get("arch") or name.split("-")[0]
+    except InvalidConfig:
+        return name.split("-")[0]
 
 
 def trials_frame(name: str, storage: str | None = None) -> pd.DataFrame:
@@ -134,7 +143,7 @@ def param_importances(name: str, storage: str | None = None) -> dict[str, float]
 def study_settings(name: str, storage: str | None = None) -> dict:
     """The settings the study was created with (arch, budget, search space, fixed values)."""
     study = load_study(name, storage)
-    settings = dict(study.user_attrs.get(STUDY_ATTR) or {})
+    settings = stored_settings(study.user_attrs, name)
     settings.setdefault("arch", name.split("-")[0])
     return settings
 

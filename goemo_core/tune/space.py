@@ -4,6 +4,7 @@ a study may switch the pretrained encoder and the augmented split on and off whe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,9 @@ def as_entry(key: str, spec: Any) -> SpaceEntry:
     if kind not in ("int", "float", "logfloat") or len(spec) != 3:
         raise InvalidConfig(f"space: {key}: {spec!r} is not (int|float|logfloat, low, high) or (categorical, [...]).")
     number = int if kind == "int" else float
-    try:
-        low, high = number(spec[1]), number(spec[2])
-    except (TypeError, ValueError):
-        raise InvalidConfig(f"space: {key}: bounds {spec[1]!r}, {spec[2]!r} are not {number.__name__}s.") from None
+    low, high = (coerce(f"space: {key}", bound, number) for bound in spec[1:])
+    if not all(math.isfinite(bound) for bound in (low, high)):
+        raise InvalidConfig(f"space: {key}: bounds {low}, {high} must be finite numbers.")
     if low > high:
         raise InvalidConfig(f"space: {key}: low {low} is above high {high}.")
     if kind == "logfloat" and low <= 0:

@@ -17,7 +17,7 @@ from ..config import TrainConfig, pretrained_source
 from ..context import JobContext
 from ..errors import Cancelled, GoEmoError, MissingResource
 from ..prepare import PreparedData, build_model, count_parameters, prepare_data
-from ..settings import Settings, get_settings, mask_text, mask_url, resolve_device
+from ..settings import Settings, effective_device, get_settings, mask_text, mask_url
 from ..text import pad_id
 from ..trainer import EpochProgress, Trainer
 from .space import data_choices, suggest
@@ -46,7 +46,7 @@ class StudyRunner:
         self.cancel = cancel or threading.Event()
         self.on_trial, self.progress, self.log = on_trial, progress, log
         self.choices = data_choices(self.settings)
-        self.device = resolve_device(config.device if config.device != "auto" else self.settings.device)
+        self.device = effective_device(config.device)
         self.data: dict[tuple, PreparedData] = {}  # one prepare_data per distinct data option combination
         self.fatal: BaseException | None = None
         self.finished = 0
@@ -58,6 +58,7 @@ class StudyRunner:
             self.log(f"loading and tokenising data (limit={cfg.limit}, augment={cfg.augment or 'no'}, "
                      f"pretrained={key[2] or 'no'}, max_length={cfg.max_length})")
             self.data[key] = prepare_data(cfg, self.settings)
+            self.log(trial_budget(cfg, len(self.data[key].train)))
         return self.data[key]
 
     def objective(self, trial: "optuna.Trial") -> float:
@@ -163,7 +164,8 @@ class StudyRunner:
         self.started = time.time()
         self.log(f"study {self.study.study_name} on {mask_url(url)}: {self.plan.arch}, "
                  f"{self.config.n_trials or 'unlimited'} trials, {self.plan.epochs} epochs × "
-                 f"{self.plan.batches_per_epoch or 'all'} batches per trial, pruner {self.plan.pruner}, "
+                 f"{f'up to {self.plan.batches_per_epoch}' if self.plan.batches_per_epoch else 'all'} batches per "
+                 f"trial, pruner {self.plan.pruner}, "
                  f"searching {', '.join(self.plan.search_space) or 'nothing'}")
         self._report_progress()
         if not self.cancel.is_set():
@@ -176,6 +178,15 @@ class StudyRunner:
             raise self.fatal
         fail_stale_trials(self.study)  # a dead worker's expired trial is not left 'running' in the summary
         return study_summary(self.study, self.config.storage)
+
+
+def trial_budget(cfg: "TrainConfig", train_examples: int) -> str:
+    """What a trial really trains: the per-epoch budget capped by the batches the train split has."""
+    available = math.ceil(train_examples / cfg.batch_size)
+    batches = min(cfg.batches_per_epoch, available) if cfg.batches_per_epoch else available
+    capped = f" (the split has {available:,})" if cfg.batches_per_epoch and cfg.batches_per_epoch > available else ""
+    return (f"each trial trains {cfg.epochs} epoch(s) × {batches:,} batches of {cfg.batch_size}{capped} on "
+            f"{train_examples:,} train examples")
 
 
 class _MaskSecrets(logging.Filter):

@@ -27,8 +27,8 @@ described = {run.run_id: describe_run(run) for run in runs}
 names = run_labels(runs)
 chosen = st.multiselect("Models (completed runs)", list(by_id), default=[best_run(runs).run_id], key="classify_runs",
                         format_func=described.get,
-                        help="Starts at the most accurate completed run on the full data (the newest run when none "
-                             "is on the full data).")
+                        help="Starts at the completed full-data run with the best validation accuracy (chosen on "
+                             "validation, never on test), else the best limited run.")
 if not chosen:
     st.info("Pick at least one model.", icon=":material/info:")
     st.stop()

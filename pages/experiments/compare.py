@@ -9,9 +9,10 @@ from goemo_core.data import EKMAN_CLASSES
 from goemo_core.cost import COST_AXES, ONNX_COST_AXES, onnx_cost
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
-from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export, comparison_table,
-                               describe_run, pareto_front, per_class_comparison, run_labels, seed_summary,
-                               students_and_teachers)
+from goemo_core.paper import paper_table
+from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, compare_recipes, comparison_export,
+                               comparison_table, describe_run, left_out, pareto_front, per_class_comparison,
+                               run_labels, seed_summary, significance_frame, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from views.charts import CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
@@ -110,14 +111,48 @@ st.download_button("Download the comparison (CSV)", comparison_export(selected).
 
 # --- repeats of one recipe pooled over their seeds -------------------------------------------------------------------
 summary = seed_summary(selected)
+unpooled = left_out(selected)
 if not summary.empty:
     st.subheader("Summary over seeds")
-    st.caption("Selected runs with the same settings are pooled over their seeds: mean ± standard deviation of the "
-               "test metrics. A seed counts once (its latest run); one seed has no spread. Launch repeats with "
-               "**seeds per architecture** on the Train page.")
-    pooled_table(summary, ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "test_accuracy",
-                           "test_macro_f1", "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters",
-                           "device"], key="seed-summary")
+    st.caption("Selected runs with the same settings are pooled over their **completed** seeds: mean ± standard "
+               "deviation of the test metrics. A seed counts once (its latest run); one seed has no spread. "
+               "**chosen**: per architecture, the full-data recipe with the best mean validation accuracy (test "
+               "metrics are reported, never used to choose). *vs best*: Welch's t-test over seeds against the best "
+               "chosen recipe. Launch repeats with **seeds per architecture** on the Train page.")
+    pooled_table(summary, ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "chosen",
+                           "val_accuracy_mean", "test_accuracy", "test_macro_f1", "vs_best", "best_epoch_mean",
+                           "epoch_seconds", "cpu_latency_ms", "parameters", "device"], key="seed-summary")
+    downloads = st.columns(3)
+    for column, (fmt, ending, mime) in zip(downloads, (("markdown", "md", "text/markdown"),
+                                                       ("latex", "tex", "text/x-tex"), ("csv", "csv", "text/csv"))):
+        column.download_button(f"Table for a paper ({fmt})", paper_table(summary, fmt),
+                               file_name=f"goemo-summary.{ending}", mime=mime, on_click="ignore",
+                               key=f"paper-{fmt}", icon=":material/table:")
+if unpooled:
+    st.caption(f"Left out of the summary (not completed): "
+               + ", ".join(f"`{names[run.run_id]}` ({run.status})" for run in unpooled) + ".")
+
+# --- is one recipe better than another? --------------------------------------------------------------------------
+recipes = {}
+for row in summary.itertuples():
+    recipes[row.run_ids[0]] = f"{row.arch} · {row.changes}" + (f" · limit {row.limit:,}" if row.limit == row.limit
+                                                                and row.limit is not None else "")
+if len(recipes) >= 2:
+    st.subheader("Is A better than B?")
+    st.caption("Each side stands for its recipe: all of its completed seeds among the selected runs. Over seeds: "
+               "Welch's t-test (needs 3 seeds a side). Paired on the test set: the recipes' seeds pooled (mean "
+               "probabilities), McNemar's exact test for accuracy, a paired bootstrap for macro-F1. Differences are "
+               "A − B with 95 % intervals.")
+    left_recipe, right_recipe = st.columns(2)
+    keys = list(recipes)
+    recipe_a = left_recipe.selectbox("A", keys, format_func=recipes.get, key="compare_a")
+    recipe_b = right_recipe.selectbox("B", keys, index=1, format_func=recipes.get, key="compare_b")
+    if recipe_a == recipe_b:
+        st.caption("Pick two different recipes.")
+    else:
+        with user_errors(stop=False):
+            st.dataframe(significance_frame(compare_recipes(labels[recipe_a], labels[recipe_b], selected)),
+                         hide_index=True, key="significance")
 
 # --- distilled runs next to their teachers -------------------------------------------------------------------------
 pairs = students_and_teachers(selected, runs)
@@ -169,9 +204,10 @@ if not points.empty:
         front = pareto_front(measured, axis, lower_is_better)
         st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY), key="cost-scatter",
                         width="stretch")
-        st.caption("Dashed line: the Pareto front (no other run is both more accurate and cheaper). Red: the course "
-                   f"notebook's best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). Inference is timed through each "
-                   "run's predictor, tokenising included, at the end of its training.")
+        st.caption("Dashed line: the Pareto front, chosen on validation accuracy (no other run is both more "
+                   "accurate on validation and cheaper); the points show test accuracy. Red: the course notebook's "
+                   f"best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). Inference is timed through each run's "
+                   "predictor, tokenising included, at the end of its training.")
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}

@@ -26,9 +26,15 @@ st.subheader("Jobs")
 job_list("train", empty_text="No training jobs in this server process yet.")
 
 st.subheader("New training run")
-archs = st.multiselect("Architectures", list(registry), default=["lstm"], key="train_archs",
-                       format_func=lambda name: f"{registry[name].title} ({name})",
-                       help="One job per architecture, all with the recipe below.")
+arch_column, device_column = st.columns([3, 1])
+archs = arch_column.multiselect("Architectures", list(registry), default=["lstm"], key="train_archs",
+                                format_func=lambda name: f"{registry[name].title} ({name})",
+                                help="One job per architecture, all with the recipe below.")
+devices = available_devices()
+device = device_column.selectbox("device", devices, key="train_device",
+                                 index=devices.index(settings.device) if settings.device in devices else 0,
+                                 help="The devices this server has; auto: the GPU when there is one. The recipe "
+                                      "below starts at what each architecture trains with there.")
 if forms.NEEDS_ENCODER & set(archs) or not archs:
     st.info("**Transformer** is the reference model: the pretrained encoder named by `GOEMO_PRETRAINED` fine-tuned "
             "end to end. It only makes sense with that encoder, so it needs `GOEMO_PRETRAINED` and "
@@ -41,10 +47,10 @@ with st.expander("Hyperparameters", expanded=False):
             with tab:
                 params[arch] = forms.model_params(arch)
     st.markdown("**Training recipe** (all chosen architectures)")
-    st.caption("Inputs start at the chosen architectures' own recipe; where they differ, a setting left untouched "
-               "keeps each architecture's own value.")
-    recipe_shown = forms.recipe_defaults(archs)
-    recipe = forms.recipe_inputs(recipe_shown)
+    recipe_shown = forms.recipe_defaults(archs, device)
+    st.caption("Inputs start at what the chosen architectures train with on this device (a GPU has its own "
+               "recipe); a value you change is used as you set it. " + forms.differing_note(archs, device))
+    recipe = forms.recipe_inputs(recipe_shown, device)
 
 st.markdown("**Data and run**")
 left, middle, right = st.columns(3)
@@ -72,10 +78,6 @@ with middle:
                              step=1, key="train_freeze",
                              disabled=not use_pretrained)
 with right:
-    devices = available_devices()
-    device = st.selectbox("device", devices, key="train_device",
-                          index=devices.index(settings.device) if settings.device in devices else 0,
-                          help="The devices this server has; auto: the GPU when there is one.")
     seed = st.number_input("seed", value=211, step=1, key="train_seed")
     repeats = st.number_input("seeds per architecture", value=1, min_value=1, max_value=10, step=1,
                               key="train_repeats",

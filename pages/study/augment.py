@@ -8,8 +8,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from goemo_core.augment import (DEFAULT_PCT, DEFAULT_RATIO, DEFAULT_SEED, MAX_PREVIEW_VARIANTS, RECIPES, AugmentSpec,
-                                augment_text, balance_plan, balance_target, list_augmented)
+from goemo_core.augment import (DEFAULT_PCT, DEFAULT_RATIO, DEFAULT_SEED, MAX_PREVIEW_CHARS, MAX_PREVIEW_VARIANTS,
+                                RECIPES, AugmentSpec, augment_text, balance_plan, balance_target, list_augmented)
 from goemo_core.data import EKMAN_CLASSES, class_counts
 from goemo_core.settings import get_settings
 from views.diff import word_diff
@@ -68,7 +68,7 @@ def preview_section(texts: list[str], labels: list[int]) -> None:
     candidates = [t for t, y in zip(texts, labels) if y == class_id][:300]
     sentence = left.selectbox(f"A train sentence of '{name}'", candidates, key="aug_sentence",
                               format_func=lambda t: t if len(t) <= 140 else t[:137] + "…")
-    typed = left.text_input("…or type a sentence", key="aug_typed")
+    typed = left.text_input("…or type a sentence", key="aug_typed", max_chars=MAX_PREVIEW_CHARS)
     recipe = right.selectbox("Recipe", list(RECIPES), format_func=recipe_label, key="aug_recipe")
     pct = right.slider("Share of words changed", 0.05, 1.0, DEFAULT_PCT, 0.05, key="aug_pct")
     a, b = right.columns(2)

@@ -1,0 +1,94 @@
+"""Is recipe A better than recipe B? Two tests, each suited to what it compares:
+
+- over seeds (is the recipe better, whatever the seed): Welch's t-test on the per-seed test metrics, with the 95 %
+  confidence interval of the difference of the means; below MIN_SEEDS seeds a side the comparison is underpowered
+  and no p-value is given;
+- paired, on the test set (are these two models' predictions different, example by example): each recipe's
+  predictions pooled over its seeds (the mean of their probabilities), McNemar's exact test for accuracy and a paired
+  bootstrap over the test examples for the confidence intervals and for macro-F1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+MIN_SEEDS = 3
+CONFIDENCE = 0.95
+BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 211
+
+
+def seed_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
+    """mean(a) − mean(b) with Welch's t-test over the seeds: {"difference", "ci", "p_value", "n", "test",
+    "underpowered", "note"}. `ci` and `p_value` are None when a side has fewer than MIN_SEEDS seeds, or when neither
+    side varies (a t-test has nothing to weigh the difference against)."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    result = {"difference": float(a.mean() - b.mean()) if len(a) and len(b) else None, "ci": None,
+              "p_value": None, "n": [int(len(a)), int(len(b))], "test": "Welch's t-test over seeds",
+              "underpowered": min(len(a), len(b)) < MIN_SEEDS, "note": None}
+    if result["underpowered"]:
+        result["note"] = f"underpowered: fewer than {MIN_SEEDS} seeds on a side ({len(a)} and {len(b)})"
+        return result
+    if a.std() == 0 and b.std() == 0:
+        result["note"] = "no spread on either side: the t-test is undefined"
+        return result
+    test = stats.ttest_ind(a, b, equal_var=False)
+    interval = test.confidence_interval(confidence)
+    result.update(ci=[float(interval.low), float(interval.high)], p_value=float(test.pvalue))
+    return result
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
+    """Macro-F1 over `classes` (a class absent from both counts as 0, as sklearn's zero_division=0)."""
+    hits = np.bincount(truth[truth == predicted], minlength=classes)
+    true_counts, predicted_counts = np.bincount(truth, minlength=classes), np.bincount(predicted, minlength=classes)
+    denominator = true_counts + predicted_counts
+    f1 = np.divide(2 * hits, denominator, out=np.zeros(classes), where=denominator > 0)
+    return float(f1.mean())
+
+
+def paired_difference(truth: Sequence[int], predicted_a: Sequence[int], predicted_b: Sequence[int], classes: int,
+                      samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED,
+                      confidence: float = CONFIDENCE) -> dict:
+    """A − B on the same test examples: accuracy (percentage points) with McNemar's exact p-value, macro-F1 with a
+    paired-bootstrap p-value, both with bootstrap percentile confidence intervals."""
+    from scipy import stats
+
+    truth, a, b = (np.asarray(x, dtype=np.int64) for x in (truth, predicted_a, predicted_b))
+    right_a, right_b = a == truth, b == truth
+    only_a, only_b = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
+    mcnemar = stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    rng = np.random.default_rng(seed)
+    accuracy_diffs, f1_diffs = np.empty(samples), np.empty(samples)
+    for i in range(samples):
+        pick = rng.integers(0, len(truth), len(truth))
+        accuracy_diffs[i] = (right_a[pick].mean() - right_b[pick].mean()) * 100
+        f1_diffs[i] = macro_f1(truth[pick], a[pick], classes) - macro_f1(truth[pick], b[pick], classes)
+    tail = (1 - confidence) / 2 * 100
+
+    def interval(diffs: np.ndarray) -> list[float]:
+        return [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))]
+
+    f1_p = min(1.0, 2 * min(float((f1_diffs <= 0).mean()), float((f1_diffs >= 0).mean())))
+    return {
+        "examples": int(len(truth)),
+        "accuracy": {"difference": float((right_a.mean() - right_b.mean()) * 100), "ci": interval(accuracy_diffs),
+                     "p_value": float(mcnemar), "test": "McNemar's exact test",
+                     "only_a_right": only_a, "only_b_right": only_b},
+        "macro_f1": {"difference": macro_f1(truth, a, classes) - macro_f1(truth, b, classes), "ci": interval(f1_diffs),
+                     "p_value": f1_p, "test": f"paired bootstrap ({samples} resamples)"},
+    }
+
+
+def significance_mark(p_value: float | None, underpowered: bool, alpha: float = 1 - CONFIDENCE) -> str:
+    """How a table says a difference: 'p = 0.012 *', 'n.s. (p = 0.41)', or why there is no test."""
+    if underpowered:
+        return f"underpowered (< {MIN_SEEDS} seeds)"
+    if p_value is None or (isinstance(p_value, float) and math.isnan(p_value)):
+        return "no test (no spread)"
+    return f"p = {p_value:.3f} *" if p_value < alpha else f"n.s. (p = {p_value:.2f})"
