@@ -7,9 +7,9 @@ test texts, fed to ONNX Runtime padded to max_length while PyTorch reads each ba
 the CPU cost of both (one sentence, batch 256), recorded under `cost.onnx` in the run's metrics.json. A file is
 served (`predict --onnx`, Classify) only while its card says it was verified and its checksum still matches.
 
-Exporter: torch.onnx's TorchScript-based exporter (`dynamo=False`). It turns packed sequences into ONNX's
-LSTM/GRU operators with `sequence_lens`, which the torch.export-based one cannot follow, and needs no extra
-package."""
+Exporter: torch.onnx's TorchScript-based exporter (`dynamo=False`), which needs no package beyond onnx (the
+torch.export-based one needs onnxscript). Models are exported as they run on the CPU: BiLSTM/BiGRU on their padded,
+padding-exact path."""
 
 from __future__ import annotations
 
