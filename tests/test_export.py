@@ -157,3 +157,12 @@ def test_classify_serves_from_the_export_and_compare_offers_its_cost(fresh_manag
         str(o) for o in axis.options]
     axis.set_value("onnx_cpu_latency_ms").run()
     assert not compare.exception and not any("None of the selected" in c.value for c in compare.caption)
+
+
+def test_a_damaged_onnx_cost_makes_the_run_unreadable_not_a_crash():
+    run = fake_run(RunStore(), "gru", 1, 50.0)
+    good = {"file": "x.onnx", "verified": True, "max_abs_diff": 1e-7, "onnx_cpu_latency_ms": 0.4}
+    run.write_json("metrics.json", {"accuracy": 50.0, "cost": {"onnx": good}})
+    assert run.refresh().problem is None and onnx_cost(run.metrics)["onnx_cpu_latency_ms"] == 0.4
+    run.write_json("metrics.json", {"accuracy": 50.0, "cost": {"onnx": {**good, "max_abs_diff": "small"}}})
+    assert "max_abs_diff" in run.refresh().problem and run.metrics is None
