@@ -91,6 +91,18 @@ class Headline(FileSchema):
     macro_f1: Share | None = None
 
 
+class OnnxCost(FileSchema):
+    """cost.onnx: the run's ONNX export (see goemo_core.export), its parity with PyTorch and both CPU costs."""
+
+    file: Text
+    verified: bool
+    max_abs_diff: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    pytorch: dict[str, Real] | None = None
+    onnxruntime: dict[str, Real] | None = None
+    onnx_cpu_latency_ms: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
+    onnx_cpu_sentences_per_s: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
+
+
 class Cost(FileSchema):
     """What using the model costs (see goemo_core.cost); `error` when the measurement failed."""
 
@@ -100,6 +112,7 @@ class Cost(FileSchema):
     cpu_latency_ms: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     cpu_sentences_per_s: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     inference: dict[str, dict[str, Real]] | None = None
+    onnx: OnnxCost | None = None
     error: Message | None = None
 
 

@@ -133,3 +133,36 @@ def test_transformer_exports(pretrained):
     run = train_run(make_config("transformer", {"limit": 64, "epochs": 1, "device": "cpu"})).run
     result = export(run)
     assert result["verified"] and result["max_abs_diff"] <= TOLERANCE
+
+
+def test_classify_serves_from_the_export_and_compare_offers_its_cost(fresh_manager):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import page_file
+
+    run = train_run(make_config("gru", TINY)).run
+    classify = AppTest.from_file(str(page_file("classify.py")), default_timeout=90).run()
+    assert not classify.exception and not classify.toggle  # no export yet: no choice to make
+    export(run)
+    classify = AppTest.from_file(str(page_file("classify.py")), default_timeout=90).run()
+    classify.text_area(key="classify_text").set_value("What a wonderful surprise!").run()
+    pytorch_label = classify.metric[0].value
+    classify.toggle(key="classify_onnx").set_value(True).run()
+    assert not classify.exception and classify.metric[0].value == pytorch_label
+
+    compare = AppTest.from_file(str(page_file("compare.py")), default_timeout=90).run()
+    assert not compare.exception
+    axis = compare.segmented_control(key="cost_axis")
+    assert "onnx_cpu_latency_ms" in axis.options or "latency of one sentence on the CPU, ONNX Runtime (ms)" in [
+        str(o) for o in axis.options]
+    axis.set_value("onnx_cpu_latency_ms").run()
+    assert not compare.exception and not any("None of the selected" in c.value for c in compare.caption)
+
+
+def test_a_damaged_onnx_cost_makes_the_run_unreadable_not_a_crash():
+    run = fake_run(RunStore(), "gru", 1, 50.0)
+    good = {"file": "x.onnx", "verified": True, "max_abs_diff": 1e-7, "onnx_cpu_latency_ms": 0.4}
+    run.write_json("metrics.json", {"accuracy": 50.0, "cost": {"onnx": good}})
+    assert run.refresh().problem is None and onnx_cost(run.metrics)["onnx_cpu_latency_ms"] == 0.4
+    run.write_json("metrics.json", {"accuracy": 50.0, "cost": {"onnx": {**good, "max_abs_diff": "small"}}})
+    assert "max_abs_diff" in run.refresh().problem and run.metrics is None

@@ -254,6 +254,9 @@ def run_push(args) -> int:
         raise InvalidConfig("runs push: name the runs to push, or --all.")
     store = RunStore()
     runs = store.list() if args.all else [store.get(run_id) for run_id in args.run_ids]
+    running = [run.run_id for run in runs if run.status == "running"]
+    if running:  # mirrored by their own training when the variable is set; pushed once finished
+        log(f"skipped {len(running)} run(s) still training: {', '.join(running)}")
     rows = push_runs([run for run in runs if run.status != "running"], args.tracking_uri, log)
     emit(args, rows, lambda: "\n".join(f"{r['run_id']} → MLflow run {r['mlflow_run_id']} ({r['experiment']})"
                                          for r in rows) or "no finished runs to push")
