@@ -108,7 +108,9 @@ def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], heig
                                                     .otherwise(alt.value(0.06)))
     mark = best.mark_point(shape="diamond", size=160, filled=True).encode(
         y="value:Q", tooltip=["run", alt.Tooltip("epoch:Q", title="best epoch"), alt.Tooltip("value:Q", format=".4f")])
-    return alt.layer(line, rule, mark).properties(height=height, usermeta={"embedOptions": {"renderer": "svg"}})
+    # fit-x: the chart fills the width, while `height` stays the plot's own (the legend adds below it)
+    return alt.layer(line, rule, mark).properties(height=height, autosize=alt.AutoSizeParams(type="fit-x"),
+                                                  usermeta={"embedOptions": {"renderer": "svg"}})
 
 
 def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float,
