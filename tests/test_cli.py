@@ -74,7 +74,7 @@ def test_runs_summary_pools_the_run_with_its_settings(trained_run):
     assert row["test_accuracy_std"] is None and row["test_macro_f1_std"] is None  # one seed: no spread
     assert "hidden_size=16" in row["changes"] and "epochs=1" in row["changes"]
     text = cli("runs", "summary", env=env).stdout
-    assert text.splitlines()[1].startswith("gru") and "limit=300" in text
+    assert text.splitlines()[1].split()[0] == "gru" and "limit=300" in text  # a chosen row starts with its mark
 
 
 @pytest.mark.parametrize("args, code, words", [
