@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES_DIR = ROOT / "pages"  # in section folders (study/, experiments/): a flat pages/*.py would switch on
-# Streamlit's own page discovery beside st.navigation
+PAGES_DIR = ROOT / "app_pages"  # not pages/: that name switches on Streamlit's own page discovery, whose first
+# request on a fresh server answers a bookmarked /train with a "Page not found" dialog before st.navigation runs
 
 
 def page_file(name: str) -> Path:

@@ -78,7 +78,7 @@ FAKED_GPU_WITHOUT_TOOLKIT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_a_gpu_machine_without_a_cuda_toolkit_renders_every_page_and_trains(tmp_path):
-    pages = sorted(str(p) for p in (ROOT / "pages").rglob("*.py"))
+    pages = sorted(str(p) for p in (ROOT / "app_pages").rglob("*.py"))
     env = {**os.environ, "GOEMO_HOME": str(tmp_path / "home"), "GOEMO_DEVICE": "auto", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", FAKED_GPU_WITHOUT_TOOLKIT, *pages], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=900)

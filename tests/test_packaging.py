@@ -80,7 +80,7 @@ def test_package_is_the_library_without_the_app(metadata):
     packages = set(read_configuration(ROOT / "pyproject.toml", expand=True)["tool"]["setuptools"]["packages"])
     library = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "goemo_core").rglob("__init__.py")}
     assert {"goemo_core", "goemo_core.cli", "goemo_core.models", "goemo_core.tune"} <= library
-    assert packages == library  # every subpackage, and neither pages/ nor views/ nor tests/
+    assert packages == library  # every subpackage, and neither app_pages/ nor views/ nor tests/
     assert (metadata / "top_level.txt").read_text().split() == ["goemo_core"]
 
 

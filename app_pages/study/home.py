@@ -47,11 +47,11 @@ else:
 
 st.subheader("Where to go")
 for page, what in [
-    ("pages/study/data.py", "class balance per split, the 28 → 7 grouping, token lengths, a sample browser"),
-    ("pages/study/augment.py", "preview EDA variants and build a balanced augmented train split"),
-    ("pages/experiments/train.py", "launch training runs and watch them live"),
-    ("pages/experiments/tune.py", "Optuna studies and the Optuna dashboard"),
-    ("pages/experiments/compare.py", "curves, per-class metrics and confusion matrices side by side"),
-    ("pages/experiments/classify.py", "type a sentence and see what each model thinks"),
+    ("app_pages/study/data.py", "class balance per split, the 28 → 7 grouping, token lengths, a sample browser"),
+    ("app_pages/study/augment.py", "preview EDA variants and build a balanced augmented train split"),
+    ("app_pages/experiments/train.py", "launch training runs and watch them live"),
+    ("app_pages/experiments/tune.py", "Optuna studies and the Optuna dashboard"),
+    ("app_pages/experiments/compare.py", "curves, per-class metrics and confusion matrices side by side"),
+    ("app_pages/experiments/classify.py", "type a sentence and see what each model thinks"),
 ]:
     page_link(page, f"{page.rsplit('/', 1)[1][:-3].capitalize()}: {what}")
