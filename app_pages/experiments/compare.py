@@ -4,14 +4,15 @@ import hashlib
 
 import streamlit as st
 
+from goemo_core.comparison import compare_recipes, significance_frame
 from goemo_core.data import EKMAN_CLASSES
 from goemo_core.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.paper import paper_table
-from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, compare_recipes, comparison_export,
+from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export,
                                comparison_table, describe_run, left_out, pareto_front, per_class_comparison,
-                               run_labels, seed_summary, significance_frame, students_and_teachers)
+                               run_labels, seed_summary, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from goemo_core.selection import Permalink
 from views.charts import (CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curve_groups, curves_frame,

@@ -206,7 +206,7 @@ def run_summary(args) -> int:
 
 
 def run_compare(args) -> int:
-    from ..report import compare_recipes
+    from ..comparison import compare_recipes
     from ..runs import RunStore
 
     store = RunStore()
