@@ -203,8 +203,9 @@ else:
 # --- accuracy against cost ---------------------------------------------------------------------------------------
 points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].assign(
     label=lambda frame: frame["run_id"].map(names))
-points = points.assign(**{key: points["run_id"].map(lambda rid, key=key: onnx_cost(labels[rid].metrics)[key]).astype("float64")
-                          for key in ONNX_COST_AXES})  # runs with a verified ONNX export (`export onnx`)
+points = points.assign(**{  # runs with a verified ONNX export (`export onnx`)
+    key: points["run_id"].map(lambda rid, key=key: onnx_cost(labels[rid].metrics)[key]).astype("float64")
+    for key in ONNX_COST_AXES})
 points = points.assign(measurement=points["run_id"].map(lambda rid: measured_with((labels[rid].metrics or {})
                                                                                  .get("cost"))))
 cost_axes = {**COST_AXES, **ONNX_COST_AXES}
