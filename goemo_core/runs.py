@@ -20,6 +20,7 @@ from .files import save_tensors, write_atomic, write_json
 from .run_files import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunConfig, RunInfo,
                         RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config,
                         read_document, read_history, read_status)
+from .processes import process_alive, process_start_time
 from .settings import Settings, ensure_home, get_settings
 
 _ACTIVE: set[str] = set()  # runs this process is writing right now
@@ -443,36 +444,9 @@ class RunStore:
         pid, host = owner.get("pid"), owner.get("host")
         if host is not None and host != socket.gethostname():
             return True
-        if not isinstance(pid, int) or pid <= 0 or pid > max_pid() or pid == os.getpid():
+        if pid == os.getpid():  # this process no longer writes it (not in _ACTIVE)
             return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        except OSError:
-            return False
-        started, now = owner.get("started"), process_start_time(pid)
-        return started is None or now is None or started == now
-
-
-def max_pid() -> int:
-    """The largest process id this system hands out (Linux's pid_max; 2^22 where it cannot be read)."""
-    try:
-        return int(Path("/proc/sys/kernel/pid_max").read_text().strip())
-    except (OSError, ValueError):
-        return 1 << 22
-
-
-def process_start_time(pid: int) -> int | None:
-    """When process `pid` started, in clock ticks after boot (field 22 of /proc/<pid>/stat); None where there is
-    no /proc or the process is gone. Together with the pid it names one process, even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+        return process_alive(pid, owner.get("started"))
 
 
 def _plausible_run_id(run_id: str) -> bool:

@@ -283,20 +283,20 @@ def test_an_owner_pid_beyond_what_the_os_allows_is_a_dead_owner(tmp_path, monkey
 def test_a_reused_pid_is_not_the_owner(tmp_path):
     """owner.json records the owner's start time: a live process that later got the same pid does not own the run,
     so the run becomes interrupted and can be deleted."""
-    from goemo_core import runs
+    from goemo_core import processes, runs
 
     store = RunStore(tmp_path / "runs")
     run = store.create({"arch": "gru"})
-    assert run.owner["pid"] == os.getpid() and run.owner["started"] == runs.process_start_time(os.getpid())
+    assert run.owner["pid"] == os.getpid() and run.owner["started"] == processes.process_start_time(os.getpid())
     runs._ACTIVE.discard(run.run_id)
     live = os.getppid()  # alive for the whole test, but not the process that started the run
     run.write_json("owner.json", {"pid": live, "host": socket.gethostname(),
-                                  "started": runs.process_start_time(live)})
+                                  "started": processes.process_start_time(live)})
     assert store.mark_interrupted() == [] and store.get(run.run_id).status == "running"
     with pytest.raises(MissingResource, match="still training"):
         store.delete(run.run_id)
     run.write_json("owner.json", {"pid": live, "host": socket.gethostname(),
-                                  "started": runs.process_start_time(live) + 1})
+                                  "started": processes.process_start_time(live) + 1})
     assert store.mark_interrupted() == [run.run_id]
     store.delete(run.run_id)
     assert store.list() == []
