@@ -218,9 +218,12 @@ def test_two_sessions_launch_jobs_at_the_same_time(server, browser):
     second.close()
 
 
-def fake_curves(store, n: int) -> list[str]:
-    """`n` completed runs with a few epochs of curves and a measured cost (no training), newest last."""
+def fake_curves(store, n: int, spaced: bool = True, tags: tuple[str, str] = ("baseline", "trial")) -> list[str]:
+    """`n` completed runs with a few epochs of curves and a measured cost (no training), newest last, named
+    "run <i>" and tagged tags[0] (even i) or tags[1] (odd i). `spaced`: a second apart, so the table's order is
+    known."""
     from conftest import fake_run
+    from goemo_core.runs import RunLabel
 
     ids = []
     for i in range(n):
@@ -234,8 +237,10 @@ def fake_curves(store, n: int) -> list[str]:
         run.write_json("metrics.json", {**run.metrics, "cost": {
             "cpu_latency_ms": 1.0 + i, "cpu_sentences_per_s": 1000.0 / (1 + i), "parameters": 1000 * (i + 1),
             "trainable_parameters": 900 * (i + 1), "train_seconds": 5.0 * (i + 1)}})
+        run.set_label(RunLabel.clean(f"run {i}", (tags[i % 2],)))
         ids.append(run.run_id)
-        time.sleep(1.01)  # run ids sort by their creation second: one per second keeps the order known
+        if spaced:
+            time.sleep(1.01)  # run ids sort by their creation second: one per second keeps the order known
     return ids
 
 
@@ -243,19 +248,45 @@ CURVE_TITLES = ["train loss", "validation loss", "train accuracy (%)", "validati
                 "validation macro-F1"]
 
 
+def curves_chart(page: Page):
+    """Compare's training curves: one chart, a plot per metric, one legend."""
+    chart = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="validation loss").first
+    chart.scroll_into_view_if_needed()  # drawn once scrolled into view
+    return chart
+
+
 def curve_plot_heights(page: Page) -> dict[str, float]:
-    """Each training-curve chart's plot height in the page (the extent of its grid lines), by its title."""
-    charts = page.locator('[data-testid="stVegaLiteChart"]')
-    for i in range(charts.count()):  # drawn once scrolled into view
-        charts.nth(i).scroll_into_view_if_needed()
+    """Each training-curve plot's height in the page (the extent of its grid lines), by its title."""
+    curves_chart(page)
     page.wait_for_timeout(500)
     heights = page.evaluate("""() => Object.fromEntries(
-        Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"]')).map(chart => {
-            const title = chart.querySelector('svg .role-title-text');
-            const grids = Array.from(chart.querySelectorAll('svg .role-axis-grid'));
+        Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"] svg g[class*="concat_"][class$="_group"]'))
+        .map(plot => {
+            const title = plot.querySelector('.role-title-text');
+            const grids = Array.from(plot.querySelectorAll('.role-axis-grid'));
             return [title ? title.textContent : '', Math.max(0, ...grids.map(g => g.getBoundingClientRect().height))];
         }))""")
     return {title: height for title, height in heights.items() if title in CURVE_TITLES}
+
+
+def plotted_runs(page: Page, expected: set[str], timeout: float = 20) -> set[str]:
+    """The runs the curves draw, once they are `expected` (a redrawn chart may still hold the lines it had)."""
+    deadline = time.time() + timeout
+    while set(line_opacities(page)) != expected and time.time() < deadline:
+        page.wait_for_timeout(250)
+    return set(line_opacities(page))
+
+
+def line_opacities(page: Page) -> dict[str, list[float]]:
+    """The opacity of every curve line, by run (from the lines' labels), in the order the plots draw them."""
+    return page.evaluate("""() => {
+        const lines = {};
+        for (const path of document.querySelectorAll('[data-testid="stVegaLiteChart"] svg .mark-line path')) {
+            const run = (path.getAttribute('aria-label') || '').match(/run: ([^;]+)/);
+            if (run) (lines[run[1]] = lines[run[1]] || []).push(Number(path.getAttribute('opacity') ?? 1));
+        }
+        return lines;
+    }""")
 
 
 def select_rows(page: Page, rows: list[int]) -> None:
@@ -287,8 +318,7 @@ def test_compare_curves_stay_readable_with_2_and_8_runs(server, browser):
 
     selected = parse_qs(urlparse(page.url).query).get("run", [])  # the permalink names the selected runs
     assert len(selected) >= 7, page.url
-    first_curves = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="validation loss").first
-    expect(first_curves.locator("svg .role-legend-symbol path")).to_have_count(len(selected))  # an entry per run
+    expect(curves_chart(page).locator("svg .role-legend-symbol path")).to_have_count(len(selected))  # one legend
     heights = curve_plot_heights(page)
     assert len(heights) == 5 and min(heights.values()) >= 150, heights
     expect(page.get_by_text("Accuracy against cost")).to_be_visible()
@@ -323,3 +353,57 @@ def test_stopping_the_server_keeps_a_running_jobs_work(browser, tmp_path):
     assert (run / "model.safetensors").is_file() and (run / "metrics.json").is_file()
     log = (tmp_path / "server.log").read_text()
     assert "terminate called" not in log and "Traceback" not in log, log[-2000:]
+
+
+def test_compare_16_runs_a_legend_click_isolates_a_run_tags_filter_and_a_copied_link_reopens(server, browser):
+    from urllib.parse import parse_qs, urlparse
+
+    from goemo_core.runs import RunStore
+
+    url, home = server
+    ids = fake_curves(RunStore(home / "runs"), 16, spaced=False, tags=("even", "odd"))  # run 0 … run 15
+    page = new_page(browser)
+    open_page(page, f"{url}/compare?" + "&".join(f"run={run_id}" for run_id in ids))
+    legend = curves_chart(page).locator("svg .role-legend-label text")
+    expect(legend).to_have_count(16)  # one legend for all the plots, an entry per run, each its own colour
+    colours = curves_chart(page).locator("svg .role-legend-symbol path").evaluate_all(
+        "symbols => symbols.map(s => s.getAttribute('fill') || s.getAttribute('stroke'))")
+    assert len(set(colours)) == 16, colours
+    assert plotted_runs(page, {f"run {i}" for i in range(16)}) == {f"run {i}" for i in range(16)}
+
+    legend.filter(has_text=re.compile(r"^run 5$")).click()  # isolates run 5 in every plot
+    deadline = time.time() + 20
+    while min(line_opacities(page)["run 5"]) < 1.0 or max(line_opacities(page)["run 0"]) == 1.0:
+        assert time.time() < deadline, line_opacities(page)
+        page.wait_for_timeout(250)
+    opacities = line_opacities(page)
+    assert len(opacities["run 5"]) == 5 and min(opacities["run 5"]) == 1.0, opacities["run 5"]
+    assert max(value for run, values in opacities.items() if run != "run 5" for value in values) < 0.5
+    no_exceptions(page)
+    shot(page, "11-compare-16-runs-legend-click")
+
+    tags = page.locator(".st-key-compare-filter-tag input")
+    tags.click()
+    tags.fill("even")
+    tags.press("Enter")
+    page.keyboard.press("Escape")
+    idle(page)
+    expect(page.get_by_text(re.compile(r"^8 of \d+ runs match the filters"))).to_be_visible()
+    expect(legend).to_have_count(8)  # the selection keeps the linked runs the filter leaves
+    even = {f"run {i}" for i in range(0, 16, 2)}
+    assert plotted_runs(page, even) == even
+    query = parse_qs(urlparse(page.url).query)
+    assert query["tag"] == ["even"] and sorted(query["run"]) == sorted(ids[0::2]), page.url
+    link = page.url
+    page.close()
+
+    copied = new_page(browser)  # the copied link, in a fresh session
+    open_page(copied, link)
+    expect(copied.locator(".st-key-compare-filter-tag")).to_contain_text("even")
+    expect(copied.get_by_text(re.compile(r"^8 of \d+ runs match the filters"))).to_be_visible()
+    expect(curves_chart(copied).locator("svg .role-legend-label text")).to_have_count(8)
+    assert plotted_runs(copied, even) == even
+    assert parse_qs(urlparse(copied.url).query) == query  # the link stays what it was
+    no_exceptions(copied)
+    shot(copied, "12-compare-copied-link")
+    copied.close()

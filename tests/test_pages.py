@@ -142,12 +142,17 @@ def many_runs(count: int) -> list:
     return made
 
 
+def curves_chart(at: AppTest) -> dict:
+    """The Vega-Lite spec of Compare's training curves: one chart, a plot per metric, one legend."""
+    return next(spec for spec in (json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart"))
+                if spec.get("concat"))
+
+
 def curve_spec(at: AppTest, metric: str) -> dict:
-    """The Vega-Lite spec of one curve chart on Compare, found by its title."""
+    """The Vega-Lite spec of one curve plot on Compare, found by its title."""
     from views.charts import CURVE_METRICS
 
-    specs = [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
-    return next(spec for spec in specs if spec.get("layer") and spec["layer"][0].get("title", {}).get("text")
+    return next(plot for plot in curves_chart(at)["concat"] if plot.get("title", {}).get("text")
                 == CURVE_METRICS[metric])
 
 
@@ -163,7 +168,11 @@ def test_compare_filters_keep_the_selection_in_the_url_and_a_link_reopens_it(fre
     assert sorted(at.query_params["run"]) == sorted([runs[0].run_id, runs[4].run_id])  # the link's selection
     spec = curve_spec(at, "train_loss")
     assert sorted(spec["layer"][0]["encoding"]["color"]["scale"]["domain"]) == ["run 0", "run 4"]
-    assert any(p.get("bind") == "legend" for p in spec["params"])  # a legend click picks a run
+    # one legend for every plot: a click on it picks a run (declared on one plot, read by all of them)
+    [legend_pick] = [p for p in curves_chart(at)["params"] if p.get("bind") == "legend"]
+    assert len(legend_pick["views"]) == 1 and len(curves_chart(at)["concat"]) >= 2
+    assert all(layer["encoding"]["opacity"]["condition"][0]["param"] == "legend_pick"
+               for plot in curves_chart(at)["concat"] for layer in plot["layer"])
 
     at.multiselect(key="compare-filter-tag").set_value([]).run()
     at.multiselect(key="compare-filter-arch").set_value(["lstm"]).run()
@@ -188,9 +197,9 @@ def test_compare_curves_for_many_runs_group_by_architecture_and_leave_runs_witho
     few.query_params["run"] = [student.run_id, empty.run_id, runs[1].run_id]
     few.run()
     assert_rendered(few)
-    assert curve_spec(few, "train_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["run 1"]
-    assert curve_spec(few, "distill_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"] == [
-        student.display_name]  # the student's mixed loss is plotted apart; the run without curves is in no legend
+    assert curve_spec(few, "distill_loss")  # the student's mixed loss is plotted apart (see test_views)
+    legend = curve_spec(few, "train_loss")["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert sorted(legend) == sorted(["run 1", student.display_name])  # the run without curves is not in the legend
 
     at = page("compare.py")
     at.query_params["run"] = [run.run_id for run in runs]
@@ -492,7 +501,7 @@ def test_compare_two_runs_side_by_side_cell_examples_and_delete(two_runs):
         text = chart.get("title")
         return text.get("text") if isinstance(text, dict) else text
 
-    titles = {title(spec) for spec in specs} | {title(layer) for spec in specs for layer in spec.get("layer", [])}
+    titles = {title(spec) for spec in specs} | {title(plot) for spec in specs for plot in spec.get("concat", [])}
     assert {"train loss", "validation loss", "validation macro-F1"} <= titles  # the curves
     assert at.get("download_button")
 

@@ -86,31 +86,43 @@ def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | 
     return pd.DataFrame(rows, columns=["run", "group", "epoch", "metric", "value", "best"])
 
 
-def compare_curve(frame: pd.DataFrame, metric: str, colors: dict[str, str], height: int = 300) -> alt.LayerChart:
-    """One metric per epoch, a line per run coloured by its group (`colors` maps groups, see curve_groups); the best
-    epoch of each run is a large diamond on a dashed rule. Clicking a legend entry highlights its runs and fades the
-    others (shift-click adds more; a click on empty space shows all again). The legend sits below the plot, so the
-    plot keeps its height with any number of runs. Drawn as SVG, so the plot area can be measured in the page."""
-    part = frame[frame["metric"] == metric]
-    colors = {group: color for group, color in colors.items() if group in set(part["group"])}  # legend: its runs
+CURVE_WIDTH = 420  # each curve plot, two a row: both fit the wide layout at 1,400 px beside the sidebar
+
+
+def compare_curves(frame: pd.DataFrame, colors: dict[str, str], height: int = 260) -> alt.ConcatChart:
+    """Every curve metric of `frame` (see curves_frame) as one chart, two plots a row, with one legend below them all:
+    a line per run coloured by its group (`colors` maps groups, see curve_groups); the best epoch of each run is a
+    large diamond on a dashed rule. Clicking a legend entry highlights its runs in every plot and fades the others
+    (shift-click adds more; a click on empty space shows all again). Drawn as SVG, so the plots can be measured in
+    the page."""
     shown = alt.selection_point(name="legend_pick", fields=["group"], bind="legend")
-    base = alt.Chart(part, title=alt.TitleParams(CURVE_METRICS.get(metric, metric), anchor="start")).encode(
-        x=epoch_axis(frame["epoch"].max() if len(frame) else 1),
-        color=alt.Color("group:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
-                        legend=alt.Legend(title=None, orient="bottom", columns=4, labelLimit=260, symbolLimit=0)),
-        opacity=alt.when(shown).then(alt.value(1.0)).otherwise(alt.value(0.12)),
-    )
+    colors = {group: color for group, color in colors.items() if group in set(frame["group"])}  # legend: its runs
+    x = epoch_axis(frame["epoch"].max() if len(frame) else 1)
+    color = alt.Color("group:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                      legend=alt.Legend(title=None, orient="bottom", columns=4, labelLimit=260, symbolLimit=0))
+    plots = [_curve_plot(frame[frame["metric"] == metric], metric, x, color, shown, first=i == 0)
+             .properties(width=CURVE_WIDTH, height=height)
+             for i, metric in enumerate(m for m in CURVE_METRICS if (frame["metric"] == m).any())]
+    return (alt.concat(*plots, columns=2).resolve_scale(color="shared")
+            .properties(usermeta={"embedOptions": {"renderer": "svg"}}))
+
+
+def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, shown, first: bool) -> alt.LayerChart:
+    """One metric's lines, best-epoch rules and diamonds; `shown` (the legend's selection) is declared on the first
+    plot only and read by all."""
+    base = alt.Chart(part).encode(
+        x=x, color=color, opacity=alt.when(shown).then(alt.value(1.0)).otherwise(alt.value(0.12)))
     line = base.mark_line(point=True).encode(
         y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
-        tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")]).add_params(shown)
+        tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
+    if first:
+        line = line.add_params(shown)
     best = base.transform_filter(alt.datum.best)
     rule = best.mark_rule(strokeDash=[4, 4]).encode(opacity=alt.when(shown).then(alt.value(0.5))
                                                     .otherwise(alt.value(0.06)))
     mark = best.mark_point(shape="diamond", size=160, filled=True).encode(
         y="value:Q", tooltip=["run", alt.Tooltip("epoch:Q", title="best epoch"), alt.Tooltip("value:Q", format=".4f")])
-    # fit-x: the chart fills the width, while `height` stays the plot's own (the legend adds below it)
-    return alt.layer(line, rule, mark).properties(height=height, autosize=alt.AutoSizeParams(type="fit-x"),
-                                                  usermeta={"embedOptions": {"renderer": "svg"}})
+    return alt.layer(line, rule, mark, title=alt.TitleParams(CURVE_METRICS.get(metric, metric), anchor="start"))
 
 
 def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float,

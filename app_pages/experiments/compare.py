@@ -15,8 +15,7 @@ from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison
                                run_labels, seed_summary, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from goemo_core.selection import Permalink
-from views.charts import (CURVE_METRICS, compare_curve, confusion_heatmap, cost_scatter, curve_groups, curves_frame,
-                          run_colors)
+from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
 from views.tables import COLUMNS, pooled_table
@@ -191,14 +190,10 @@ if curves.empty:
 else:
     colors = run_colors(list(dict.fromkeys(groups.values())))
     st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric). Click a legend entry "
-               "to highlight its run (shift-click for more; click empty space to show all)"
+               "to highlight its run in every plot (shift-click for more; click empty space to show all)"
                + ("; with this many runs, a colour stands for an architecture." if len(colors) < len(groups) else
                   "."))
-    columns = st.columns(2)
-    for i, metric in enumerate(m for m in CURVE_METRICS if (curves["metric"] == m).any()):
-        with columns[i % 2]:
-            st.vega_lite_chart(compare_curve(curves, metric, colors).to_dict(), key=f"curve-{metric}",
-                               width="stretch")
+    st.vega_lite_chart(compare_curves(curves, colors).to_dict(), key="curves", width="content")
 
 # --- accuracy against cost ---------------------------------------------------------------------------------------
 points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].assign(
