@@ -260,8 +260,8 @@ def curve_plot_heights(page: Page) -> dict[str, float]:
     curves_chart(page)
     page.wait_for_timeout(500)
     heights = page.evaluate("""() => Object.fromEntries(
-        Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"] svg g[class*="concat_"][class$="_group"]'))
-        .map(plot => {
+        Array.from(document.querySelectorAll(
+            '[data-testid="stVegaLiteChart"] svg g[class*="concat_"][class$="_group"]')).map(plot => {
             const title = plot.querySelector('.role-title-text');
             const grids = Array.from(plot.querySelectorAll('.role-axis-grid'));
             return [title ? title.textContent : '', Math.max(0, ...grids.map(g => g.getBoundingClientRect().height))];
