@@ -304,6 +304,15 @@ def task_of(config: dict) -> str:
     return str(config.get("task") or "ekman")
 
 
+def pretrained_name(config: dict) -> str:
+    """The encoder a run starts from, by its folder's or hub id's last part; "none" for learnt embeddings, "members"
+    for an ensemble (it trains nothing: its members each have their own)."""
+    if config.get("kind") == "ensemble":
+        return "members"
+    pretrained = config.get("pretrained")
+    return str(pretrained).rstrip("/").rsplit("/", 1)[-1] if pretrained else "none"
+
+
 def recipe_groups(runs: Sequence[Run]) -> dict[str, list[Run]]:
     """Readable runs grouped by recipe (see recipe_key), every status included."""
     groups: dict[str, list[Run]] = {}
@@ -330,9 +339,8 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
         if not pooled(members):
             continue
         summary, config = summarise_runs(members), members[0].config
-        pretrained = config.get("pretrained")
         rows.append({"arch": summary["arch"], "task": task_of(config), "changes": recipe_changes(config) or "defaults",
-                     "pretrained": str(pretrained).rstrip("/").rsplit("/", 1)[-1] if pretrained else "none",
+                     "pretrained": pretrained_name(config),
                      "augment": config.get("augment") or "", "limit": config.get("limit"),
                      "runs": summary["n"], "seeds": summary["seeds"], "chosen": False,
                      "val_accuracy_mean": summary["val_accuracy_mean"],

@@ -81,7 +81,9 @@ def test_an_ensemble_predicts_lists_and_compares_like_any_run(home, capsys):
     assert listed[run.run_id]["arch"] == "ensemble" and listed[run.run_id]["status"] == "completed"
     table = comparison_table(store.list())
     assert run.run_id in set(table["run_id"])
-    assert any(changes.startswith("members: ") for changes in seed_summary(store.list())["changes"])
+    summary = seed_summary(store.list())
+    [row] = summary[summary["arch"] == "ensemble"].to_dict("records")
+    assert row["changes"].startswith("members: ") and row["pretrained"] == "members"  # not "none": it trains nothing
 
 
 def test_the_ensemble_command_and_bad_members(home, capsys, tmp_path):

@@ -597,6 +597,9 @@ def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     assert batch[list(EKMAN_CLASSES)].sum(axis=1).to_numpy() == pytest.approx([1.0] * 4, abs=1e-6)
     at.text_area(key="batch_lines").set_value("so happy " * 400 + "\nI love it\n").run()
     assert any("carry a note" in info.value for info in at.info)  # e.g. a truncated text, as the CLI says
+    at.text_area(key="batch_lines").set_value("😂😂😂🔥🔥\n今日はとても嬉しい\nI love it\n").run()
+    [unknown] = [info.value for info in at.info if "carry a note" in info.value and "unknown" in info.value]
+    assert unknown.startswith("4 result(s)") and "vocabulary" in unknown  # 2 texts × 2 models
     at.text_area(key="batch_lines").set_value("I love it\n\nthis is awful\n").run()
 
     at.file_uploader(key="batch_csv").set_value(("bad.csv", b"sentence,score\nhello,1\n", "text/csv")).run()
@@ -618,6 +621,10 @@ def test_compare_answers_is_a_better_than_b_and_offers_tables_for_papers(goemo_e
     assert_rendered(at)
     summary = next(df.value for df in at.dataframe if "chosen" in df.value.columns)
     assert summary["chosen"].sum() == 1
+    shown = json.loads(next(df for df in at.dataframe if "chosen" in df.value.columns).proto.columns)
+    headers = [shown.get(column, {}).get("label", column) for column in summary.columns]
+    assert len(headers) == len(set(headers)) and headers.count("seeds") == 1, headers
+    assert headers.index("test acc (%)") < 6  # in view at 1,400 px, before the long settings columns
     significance = next(df.value for df in at.dataframe if "A − B" in df.value.columns)
     assert list(significance["comparison"])[:2] == ["over seeds", "over seeds"]
     assert any("validation" in caption.value for caption in at.caption)

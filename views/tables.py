@@ -9,6 +9,11 @@ from goemo_core.report import mean_std
 
 COLUMNS = {
     "runs": st.column_config.NumberColumn("seeds", help="Completed runs pooled (a seed counts once)"),
+    "seeds": st.column_config.ListColumn("seed list", help="The seeds pooled"),
+    "changes": st.column_config.TextColumn("changes", width="medium",
+                                           help="Settings that differ from the architecture's defaults"),
+    "pretrained": st.column_config.TextColumn("pretrained", help="The encoder whose tokenizer and embeddings the "
+                                                                 "model starts from; an ensemble: its members'"),
     "chosen": st.column_config.CheckboxColumn("chosen", help="The architecture's recipe with the best mean validation "
                                                              "accuracy (full data): the one to report"),
     "val_accuracy_mean": st.column_config.NumberColumn("val acc (%)", format="%.2f",

@@ -118,10 +118,9 @@ with batch:
         with st.spinner(f"Classifying {len(texts):,} text(s)…"):
             table = results_table({names[run_id]: model.predict(texts) for run_id, model in predictors.items()},
                                   inputs)
-        noted = table["note"].dropna() if "note" in table else []
-        if len(noted):  # e.g. mostly unknown words: the single-text view and the command line say so too
-            st.info(f"{len(noted):,} result(s) carry a note (see the `note` column), e.g. {noted.iloc[0]}.",
-                    icon=":material/info:")
+        notes = table["note"].dropna().value_counts() if "note" in table else {}
+        for note, count in notes.items():  # e.g. mostly unknown words: the one-sentence tab and the CLI say so too
+            st.info(f"{count:,} result(s) carry a note (see the `note` column): {note}.", icon=":material/info:")
         st.dataframe(table, hide_index=True, key="batch_results",
                      column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
                                     **{c: st.column_config.NumberColumn(format="%.3f") for c in EKMAN_CLASSES}})

@@ -129,8 +129,8 @@ if not summary.empty:
                "**chosen**: per architecture, the full-data recipe with the best mean validation accuracy (test "
                "metrics are reported, never used to choose). *vs best*: Welch's t-test over seeds against the best "
                "chosen recipe. Launch repeats with **seeds per architecture** on the Train page.")
-    pooled_table(summary, ["arch", "changes", "pretrained", "augment", "limit", "runs", "seeds", "chosen",
-                           "val_accuracy_mean", "test_accuracy", "test_macro_f1", "vs_best", "best_epoch_mean",
+    pooled_table(summary, ["arch", "changes", "chosen", "val_accuracy_mean", "test_accuracy", "test_macro_f1",
+                           "vs_best", "runs", "seeds", "pretrained", "augment", "limit", "best_epoch_mean",
                            "epoch_seconds", "cpu_latency_ms", "parameters", "device"], key="seed-summary")
     downloads = st.columns(3)
     for column, (fmt, ending, mime) in zip(downloads, (("markdown", "md", "text/markdown"),
