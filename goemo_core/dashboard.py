@@ -1,11 +1,13 @@
 """optuna-dashboard on the configured storage, bound to 127.0.0.1 only (the dashboard can edit and delete studies,
 so it is never exposed beyond this machine; reach it from elsewhere through an SSH tunnel).
-`ensure_dashboard` starts it once per process in a daemon thread on a free port; `serve_dashboard` runs it in the
+`ensure_dashboard` starts it once per process in a daemon thread, on a port of its own for each storage (the same
+one after a restart while it is free, so a bookmarked dashboard link keeps working); `serve_dashboard` runs it in the
 foreground (the CLI)."""
 
 from __future__ import annotations
 
 import threading
+import zlib
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Callable
@@ -16,6 +18,7 @@ from .tune import open_storage, storage_url
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080  # optuna-dashboard's own default
+STABLE_PORTS = range(18080, 18980)  # where the app's dashboards go: a storage always hashes to the same one
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):
@@ -59,13 +62,22 @@ _RUNNING: dict[str, DashboardServer] = {}
 _LOCK = threading.Lock()
 
 
+def stable_port(storage: str) -> int:
+    """The port a storage's dashboard asks for first: the same for the same storage URL, across restarts."""
+    return STABLE_PORTS[zlib.crc32(storage.encode()) % len(STABLE_PORTS)]
+
+
 def ensure_dashboard(storage: str | None = None) -> str:
-    """The base URL of this process's dashboard on `storage` (default GOEMO_OPTUNA_STORAGE), started on first use."""
+    """The base URL of this process's dashboard on `storage` (default GOEMO_OPTUNA_STORAGE), started on first use on
+    the storage's stable port, or on any free port while another program holds that one."""
     key = storage_url(storage)
     with _LOCK:
         running = _RUNNING.get(key)
         if running is None or running.thread is None or not running.thread.is_alive():
-            running = make_dashboard_server(key)
+            try:
+                running = make_dashboard_server(key, stable_port(key))
+            except InvalidConfig:  # taken (another server of this app, say): any free port will do
+                running = make_dashboard_server(key)
             running.thread = threading.Thread(target=running.server.serve_forever, name="optuna-dashboard",
                                               daemon=True)
             running.thread.start()  # the socket already listens: the URL works as soon as we return it

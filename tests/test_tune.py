@@ -424,6 +424,25 @@ def test_ensure_dashboard_starts_once_per_process():
     assert http_status(study_url(base, study._study_id)) == 200
 
 
+def test_the_dashboard_keeps_its_port_across_restarts_while_it_is_free():
+    import socket
+
+    from goemo_core.dashboard import ensure_dashboard, stable_port, stop_dashboards
+    from goemo_core.tune import storage_url
+
+    fake_study("dash", [50.0])
+    first = ensure_dashboard()
+    stop_dashboards()  # as a server restart does
+    assert ensure_dashboard() == first  # a bookmarked link keeps working
+    assert first.endswith(f":{stable_port(storage_url())}")
+    stop_dashboards()
+    with socket.socket() as holder:  # another program now holds the port: any free one will do
+        holder.bind(("127.0.0.1", stable_port(storage_url())))
+        holder.listen()
+        elsewhere = ensure_dashboard()
+        assert elsewhere != first and http_status(f"{elsewhere}/api/studies") == 200
+
+
 def test_studies_name_their_metric_for_the_dashboard():
     from goemo_core.dashboard import make_dashboard_server
     from goemo_core.tune.plan import METRIC_NAME, open_study
