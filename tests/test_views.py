@@ -42,3 +42,13 @@ def test_run_colours_stay_distinct_up_to_twenty_runs_then_group_by_architecture(
     assert len(set(RUN_COLORS)) == len(RUN_COLORS) >= 20
     twenty_one = {**twenty, "run 20": "rwkv"}
     assert set(curve_groups(twenty_one).values()) == {"gru", "lstm", "rwkv"}
+
+
+def test_per_class_best_is_marked_only_where_runs_differ():
+    import pandas as pd
+
+    from views.tables import BEST_CELL, best_cells
+
+    assert best_cells(pd.Series([0.0, 0.0, 0.0]), higher=True) == ["", "", ""]  # all tie: nothing is best
+    assert best_cells(pd.Series([0.2, 0.5, 0.5]), higher=True) == ["", BEST_CELL, BEST_CELL]
+    assert best_cells(pd.Series([0.2, 0.5]), higher=False) == [BEST_CELL, ""]

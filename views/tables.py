@@ -40,3 +40,14 @@ def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:
         test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])])
     st.dataframe(shown[columns], hide_index=True, key=key,
                  column_config={name: COLUMNS[name] for name in columns if name in COLUMNS})
+
+
+BEST_CELL = "font-weight: bold; color: #1a7f37"
+
+
+def best_cells(column: pd.Series, higher: bool) -> list[str]:
+    """Styles for a column of a per-run table (pandas Styler.apply): bold green on its best value, none where every
+    run ties (all 0.000 for a class no run predicts, say: nothing is best)."""
+    best = column.max() if higher else column.min()
+    tied = column.nunique(dropna=True) <= 1
+    return ["" if tied or value != best else BEST_CELL for value in column]

@@ -18,7 +18,7 @@ from goemo_core.selection import Permalink
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
-from views.tables import COLUMNS, pooled_table
+from views.tables import COLUMNS, best_cells, pooled_table
 
 page_setup("Compare", ":material/compare:")
 store = RunStore()
@@ -244,13 +244,6 @@ if missing:
     st.caption("No test metrics (run unfinished or ended before its first epoch): " + ", ".join(missing))
 if not with_metrics:
     st.stop()
-
-def best_cells(column, higher: bool) -> list[str]:
-    """Bold green on a column's best value; none where every run ties (nothing is best)."""
-    best = column.max() if higher else column.min()
-    tied = column.nunique(dropna=True) <= 1
-    return ["" if tied or value != best else "font-weight: bold; color: #1a7f37" for value in column]
-
 
 st.subheader("Per-class test metrics")
 st.caption("Best value per column in bold green; for `std` (how uneven the classes are) lower is better.")
