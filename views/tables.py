@@ -36,6 +36,7 @@ def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:
     """A seed summary (goemo_core.report.seed_summary) with accuracy and macro-F1 as 'mean ± std' text ('(one
     seed)' where there is no spread), showing `columns`."""
     shown = summary.assign(
+        seeds=[[seed for seed in seeds if seed is not None] for seeds in summary["seeds"]],  # an ensemble has none
         test_accuracy=[mean_std(m, s, 2) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])],
         test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])])
     st.dataframe(shown[columns], hide_index=True, key=key,
