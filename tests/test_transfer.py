@@ -132,3 +132,31 @@ def test_the_cli_refuses_transfer_augment_without_a_teacher_in_one_line():
                           env={**os.environ, "GOEMO_DATA_DIR": str(DATA_DIR)})
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "transfer_augment" in done.stderr and "--teacher" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_train_page_offers_transfer_variants_once_a_teacher_is_picked(teacher, fresh_manager):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import page_file
+
+    at = AppTest.from_file(str(page_file("train.py")), default_timeout=60).run()
+    assert not at.exception and at.number_input(key="train_transfer").disabled
+    at.multiselect(key="train_teachers").set_value([teacher.run_id]).run()
+    field = at.number_input(key="train_transfer")
+    assert not field.disabled and field.value == 0 and "teachers' probabilities alone" in field.help
+
+
+def test_compare_shows_a_students_transfer_set_and_its_variants(tmp_path, fresh_manager):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import fake_run, page_file
+    from goemo_core.runs import RunStore
+
+    store = RunStore()
+    teacher = fake_run(store, "lstm", 211, 68.0, 0.61)
+    student = fake_run(store, "gru", 212, 67.5, 0.60, teachers=[teacher.run_id], transfer_augment=2)
+    student.write_json("config.json", {**student.config, "train_examples": 880, "transfer_examples": 580})
+    at = AppTest.from_file(str(page_file("compare.py")), default_timeout=60).run()
+    assert not at.exception
+    [pairs] = [df.value for df in at.dataframe if "teacher" in df.value.columns and "student" in df.value.columns]
+    assert list(pairs["transfer_set"]) == [880] and list(pairs["variants"]) == [580]
