@@ -48,9 +48,8 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None,
         extra_texts, extra_labels = load_augmented_rows(config.augment, settings, limit=config.limit)
         train_texts, train_labels = train_texts + extra_texts, train_labels + extra_labels
         shares += [[float(label == c) for c in range(NUM_CLASSES)] for label in extra_labels]  # primary only
-    variant_texts = [text for _, text in transfer_variants(
-        list(splits["train"]["text"]), config.transfer_augment, config.seed, settings, log=log)
-    ] if config.transfer_augment else []  # made from the train split only
+    teachers = check_teachers(config, settings) if config.teachers else []  # refused before any augmentation
+    variant_texts = transfer_texts(config, list(splits["train"]["text"]), settings, log)
     source = pretrained_source(config, settings)
     data_key = data_fingerprint(train_texts + variant_texts)
     ensure_home(settings)
@@ -62,8 +61,7 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None,
 
     train = encode(train_texts, train_labels)
     train.distributions = torch.tensor(shares, dtype=torch.float32)
-    if config.teachers:  # validation and test are never shown to a teacher
-        teachers = check_teachers(config, settings)
+    if teachers:  # validation and test are never shown to a teacher
         train.teacher = teacher_probabilities(teachers, train_texts, cache)
         if variant_texts:
             train = joined(train, transfer_split(encode, teacher_probabilities(teachers, variant_texts, cache),
@@ -79,6 +77,15 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None,
         pretrained=source,
         data_key=data_key,
     )
+
+
+def transfer_texts(config: TrainConfig, train_texts: list[str], settings: Settings,
+                   log: Callable[[str], None]) -> list[str]:
+    """The transfer variants' texts, made from the train split's sentences only; none when transfer_augment is 0."""
+    if not config.transfer_augment:
+        return []
+    return [text for _, text in transfer_variants(train_texts, config.transfer_augment, config.seed, settings,
+                                                  log=log)]
 
 
 def transfer_split(encode: Encode, probabilities: torch.Tensor, texts: list[str]) -> EncodedSplit:

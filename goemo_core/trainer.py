@@ -122,7 +122,7 @@ class TrainingLoss(nn.Module):
             return self.target_loss(logits, targets)
         if targets.hard is None:
             loss = self.target_loss(logits, targets.labels)
-        else:  # each example's target term times its weight, averaged over the whole batch
+        else:  # each example's target term times its weight, averaged over the whole batch (class weights included)
             loss = (per_example_loss(self.target_loss, logits, targets.labels) * targets.hard).mean()
         if targets.teacher is None or self.distill_weight <= 0:
             return loss
