@@ -26,6 +26,7 @@ NONE_WORDS = (None, "", "none", "None")
 MAX_SEED = 2**32 - 1  # numpy's and CUDA's generators take 32-bit seeds
 MAX_EPOCHS = 1000
 MAX_EXAMPLES = 10_000_000  # far above any split: a cap, not a guess
+MAX_TRANSFER_VARIANTS = 16  # EDA has few distinct variants of a short comment; the cap also bounds the build's time
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()  # runs (or ensemble runs) whose probabilities are learnt
     distill_weight: float = 0.5  # with teachers: α, the teachers' share of the loss
     distill_temperature: float = 2.0  # with teachers: T, the softening of both distributions
+    transfer_augment: int = 0  # with teachers: EDA variants per train sentence, learnt from the teachers alone
     class_weights: bool = False
     class_weight_power: float = 1.0  # with class_weights: (N / (C · n_c)) ** power; 0.5 is a milder correction
     balanced_sampler: bool = False
@@ -126,6 +128,7 @@ FIELDS: dict[str, Field] = {
     "teachers": Field((str,)),
     "distill_weight": Field(float, 0, 1, why="the teachers' share of the loss"),
     "distill_temperature": Field(float, 0, 20, low_open=True),
+    "transfer_augment": Field(int, 0, MAX_TRANSFER_VARIANTS, why="EDA variants per train sentence; 0 turns it off"),
     "class_weights": Field(bool),
     "class_weight_power": Field(float, 0, 2),
     "balanced_sampler": Field(bool),
@@ -163,6 +166,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "recipe": "default",
     "teachers": [],
     "deterministic": False,
+    "transfer_augment": 0,
 }
 
 
@@ -241,6 +245,11 @@ def validate(config: TrainConfig) -> None:
     if config.scheduler == "multistep" and not config.milestones:
         raise InvalidConfig("milestones: the multistep schedule needs at least one epoch to cut the rate at.")
     resolve_params(spec, config.params)
+    if config.transfer_augment and not config.teachers:
+        raise InvalidConfig("transfer_augment: the variants are labelled by a teacher only; give --teacher RUN too.")
+    if config.transfer_augment and config.distill_weight <= 0:
+        raise InvalidConfig("transfer_augment: the variants learn from the teachers alone; distill_weight 0 would "
+                            "teach them nothing.")
     if spec.needs_pretrained and not pretrained_source(config):
         raise InvalidConfig(f"pretrained: {config.arch} fine-tunes a pretrained encoder; set GOEMO_PRETRAINED "
                             "or pass --pretrained.")

@@ -4,12 +4,13 @@ embedding, and the model built from the registry."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from .augment import load_augmented_rows
+from .augment.transfer import transfer_variants
 from .config import TrainConfig, pretrained_source
 from .data import NUM_CLASSES, data_fingerprint, ekman_distribution, limit_split, load_goemotions
 from .distill import check_teachers, teacher_probabilities
@@ -17,6 +18,8 @@ from .models import get_architecture, load_pretrained_embeddings, resolve_params
 from .models.common import EmbeddingInit, distilled_embeddings
 from .settings import Settings, ensure_home, get_settings
 from .text import EncodedSplit, encode_split, get_tokenizer
+
+Encode = Callable[[list[str], list[int]], EncodedSplit]
 
 
 @dataclass
@@ -32,8 +35,10 @@ class PreparedData:
     data_key: str
 
 
-def prepare_data(config: TrainConfig, settings: Settings | None = None) -> PreparedData:
-    """Load the splits, swap in the augmented train split if asked, tokenise everything once (cached)."""
+def prepare_data(config: TrainConfig, settings: Settings | None = None,
+                 log: Callable[[str], None] = lambda message: None) -> PreparedData:
+    """Load the splits, swap in the augmented train split if asked, add the transfer variants if asked, tokenise
+    everything once (cached)."""
     settings = settings or get_settings()
     data = load_goemotions(settings)
     splits = {name: limit_split(data[name], config.limit) for name in ("train", "validation", "test")}
@@ -43,10 +48,12 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
         extra_texts, extra_labels = load_augmented_rows(config.augment, settings, limit=config.limit)
         train_texts, train_labels = train_texts + extra_texts, train_labels + extra_labels
         shares += [[float(label == c) for c in range(NUM_CLASSES)] for label in extra_labels]  # primary only
+    teachers = check_teachers(config, settings) if config.teachers else []  # refused before any augmentation
+    variant_texts = transfer_texts(config, list(splits["train"]["text"]), settings, log)
     source = pretrained_source(config, settings)
-    data_key = data_fingerprint(train_texts)
+    data_key = data_fingerprint(train_texts + variant_texts)
     ensure_home(settings)
-    tokenizer = get_tokenizer(train_texts, source, settings.cache_dir, data_key)
+    tokenizer = get_tokenizer(train_texts + variant_texts, source, settings.cache_dir, data_key)
     cache = settings.cache_dir
 
     def encode(texts, labels):
@@ -54,8 +61,11 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
 
     train = encode(train_texts, train_labels)
     train.distributions = torch.tensor(shares, dtype=torch.float32)
-    if config.teachers:  # validation and test are never shown to a teacher
-        train.teacher = teacher_probabilities(check_teachers(config, settings), train_texts, cache)
+    if teachers:  # validation and test are never shown to a teacher
+        train.teacher = teacher_probabilities(teachers, train_texts, cache)
+        if variant_texts:
+            train = joined(train, transfer_split(encode, teacher_probabilities(teachers, variant_texts, cache),
+                                                 variant_texts))
     return PreparedData(
         tokenizer=tokenizer,
         train=train,
@@ -67,6 +77,37 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None) -> Prepa
         pretrained=source,
         data_key=data_key,
     )
+
+
+def transfer_texts(config: TrainConfig, train_texts: list[str], settings: Settings,
+                   log: Callable[[str], None]) -> list[str]:
+    """The transfer variants' texts, made from the train split's sentences only; none when transfer_augment is 0."""
+    if not config.transfer_augment:
+        return []
+    return [text for _, text in transfer_variants(train_texts, config.transfer_augment, config.seed, settings,
+                                                  log=log)]
+
+
+def transfer_split(encode: Encode, probabilities: torch.Tensor, texts: list[str]) -> EncodedSplit:
+    """Transfer variants, learnt from the teachers' probabilities alone: their own label's weight is 0. The label
+    kept is the teachers' top class, for what needs one class per example (train accuracy, class counts)."""
+    split = encode(texts, probabilities.argmax(-1).tolist())
+    split.distributions, split.teacher = probabilities, probabilities
+    split.hard = torch.zeros(len(texts))
+    return split
+
+
+def joined(first: EncodedSplit, second: EncodedSplit) -> EncodedSplit:
+    """Two encoded splits one after the other; an example without a hard-label weight has weight 1."""
+    def both(a: torch.Tensor | None, b: torch.Tensor | None, fill: float | None = None) -> torch.Tensor | None:
+        if fill is not None:
+            a = torch.full((len(first),), fill) if a is None else a
+            b = torch.full((len(second),), fill) if b is None else b
+        return None if a is None or b is None else torch.cat([a, b])
+
+    return EncodedSplit(both(first.ids, second.ids), both(first.lengths, second.lengths),
+                        both(first.labels, second.labels), both(first.distributions, second.distributions),
+                        both(first.teacher, second.teacher), both(first.hard, second.hard, fill=1.0))
 
 
 def embedding_vectors(config: TrainConfig, source: str | None, tokenizer,

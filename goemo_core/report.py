@@ -128,9 +128,10 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.DataFrame:
-    """A row per (selected distilled run, teacher): both runs' test metrics side by side and the gap between them.
-    Teachers are looked up among `runs` (all runs), so a student is shown next to a teacher that is not selected;
-    a deleted teacher keeps its id with empty metrics."""
+    """A row per (selected distilled run, teacher): both runs' test metrics side by side and the gap between them,
+    with the student's transfer set (the train texts it learnt the teachers on, of which `variants` were transfer
+    variants without a label of their own). Teachers are looked up among `runs` (all runs), so a student is shown
+    next to a teacher that is not selected; a deleted teacher keeps its id with empty metrics."""
     import pandas as pd
 
     by_id = {run.run_id: run for run in readable(runs)}
@@ -142,11 +143,13 @@ def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.Da
             rows.append({
                 "student": student.display_name, "student_accuracy": mine.get("accuracy"),
                 "student_macro_f1": mine.get("macro_f1"),
+                "transfer_set": student.config.get("train_examples"),
+                "variants": student.config.get("transfer_examples") or 0,
                 "teacher": teacher.display_name if teacher else f"{teacher_id} (deleted)",
                 "teacher_accuracy": theirs.get("accuracy"), "teacher_macro_f1": theirs.get("macro_f1"),
             })
-    frame = pd.DataFrame(rows, columns=["student", "student_accuracy", "student_macro_f1", "teacher",
-                                        "teacher_accuracy", "teacher_macro_f1"])
+    frame = pd.DataFrame(rows, columns=["student", "student_accuracy", "student_macro_f1", "transfer_set",
+                                        "variants", "teacher", "teacher_accuracy", "teacher_macro_f1"])
     return frame.assign(accuracy_gap=frame["student_accuracy"] - frame["teacher_accuracy"])
 
 

@@ -57,6 +57,9 @@ class RunConfig(FileSchema):
     limit: Annotated[int, Field(strict=True, ge=1, lt=MAX_WHOLE)] | None = None
     classes: Annotated[list[Text], Field(min_length=1, max_length=1000)] | None = None
     teachers: list[RunId] = []
+    transfer_augment: Annotated[int, Field(strict=True, ge=0, le=1000)] = 0
+    train_examples: Count | None = None
+    transfer_examples: Count = 0
     run_id: RunId | None = None
     created: Text | None = None
     data_source: Text | None = None

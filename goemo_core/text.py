@@ -32,6 +32,7 @@ class EncodedSplit:
     labels: torch.Tensor  # int64 [N]
     distributions: torch.Tensor | None = None  # float32 [N, C]: each example's share of labels per Ekman group
     teacher: torch.Tensor | None = None  # float32 [N, C]: teachers' probabilities (train split, distillation)
+    hard: torch.Tensor | None = None  # float32 [N]: weight of the example's own label (0: a transfer variant)
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -41,7 +42,7 @@ class EncodedSplit:
             return None if tensor is None else tensor.to(device)
 
         return EncodedSplit(self.ids.to(device), self.lengths.to(device), self.labels.to(device),
-                            move(self.distributions), move(self.teacher))
+                            move(self.distributions), move(self.teacher), move(self.hard))
 
 
 def learn_tokenizer(texts: Sequence[str], vocab_size: int = LEARNT_VOCAB_SIZE):

@@ -27,7 +27,7 @@ from .prepare import PreparedData, build_model, build_notes, count_parameters, p
 from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunLabel, RunStore
 from .settings import Settings, describe_device, effective_device, get_settings
-from .text import pad_id
+from .text import EncodedSplit, pad_id
 from .tracking import TrainingMirror
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
 
@@ -74,7 +74,7 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     settings = settings or get_settings()
     device = effective_device(config.device)
     log(f"loading data and tokenising (limit={config.limit}, augment={config.augment or 'no'})")
-    data = prepare_data(config, settings)
+    data = prepare_data(config, settings, log)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     log(building_message(config, device))
@@ -89,7 +89,8 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         "data_source": settings.data_source, "train_fingerprint": data.data_key, "classes": list(EKMAN_CLASSES),
         "eval_fingerprint": evaluation_fingerprint(settings, config.limit),
         "vocab_size": data.tokenizer.get_vocab_size(), "pad_id": pad_id(data.tokenizer),
-        "train_examples": len(data.train), "train_class_counts": class_counts(data.train.labels.tolist()),
+        "train_examples": len(data.train), "train_class_counts": class_counts(labelled(data.train).tolist()),
+        "transfer_examples": len(data.train) - len(labelled(data.train)),
     })
     try:
         write_with(run.tokenizer_path, lambda tmp: data.tokenizer.save(str(tmp)))
@@ -160,6 +161,11 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     if deferred:  # Ctrl-C or SIGTERM while the finished run was being written: it is complete, then the process stops
         raise Terminated() if signal.SIGTERM in deferred else KeyboardInterrupt()
     return RunResult(run, trainer.history, trainer.best_epoch, metrics, status)
+
+
+def labelled(train: EncodedSplit) -> torch.Tensor:
+    """The labels of the train examples that have one of their own (not the transfer variants)."""
+    return train.labels if train.hard is None else train.labels[train.hard > 0]
 
 
 def write_results(run: Run, trainer: Trainer, data: PreparedData, status: str, error: BaseException | None,

@@ -8,6 +8,7 @@ autocast on CUDA."""
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -99,15 +100,18 @@ class TrainingSession:
 
 @dataclass
 class Targets:
-    """What a batch is trained towards: class ids or class distributions, and the teachers' probabilities."""
+    """What a batch is trained towards: class ids or class distributions, the teachers' probabilities, and each
+    example's weight on its own label (None: 1 for all; 0 for a transfer variant, learnt from the teachers alone)."""
 
     labels: torch.Tensor
     teacher: torch.Tensor | None = None
+    hard: torch.Tensor | None = None
 
 
 class TrainingLoss(nn.Module):
     """The usual target's loss, or with teachers (1 − α)·that + α·T²·KL(teacher_T ‖ student_T). Called with a
-    plain tensor of labels (validation) it is the usual loss alone."""
+    plain tensor of labels (validation) it is the usual loss alone. A transfer variant (hard weight 0) has no label
+    of its own: its loss is the distillation term alone."""
 
     def __init__(self, target_loss: nn.Module, distill_weight: float = 0.0, temperature: float = 1.0):
         super().__init__()
@@ -116,7 +120,10 @@ class TrainingLoss(nn.Module):
     def forward(self, logits: torch.Tensor, targets: "Targets | torch.Tensor") -> torch.Tensor:
         if not isinstance(targets, Targets):
             return self.target_loss(logits, targets)
-        loss = self.target_loss(logits, targets.labels)
+        if targets.hard is None:
+            loss = self.target_loss(logits, targets.labels)
+        else:  # each example's target term times its weight, averaged over the whole batch (class weights included)
+            loss = (per_example_loss(self.target_loss, logits, targets.labels) * targets.hard).mean()
         if targets.teacher is None or self.distill_weight <= 0:
             return loss
         distilled = distillation_loss(logits, targets.teacher, self.temperature)
@@ -227,11 +234,12 @@ class Trainer:
         """Class ids, or with `soft_labels` a mix of the primary label and all of the examples' Ekman groups; with
         teachers, their probabilities for the batch too."""
         teacher = None if train.teacher is None else train.teacher[idx]
+        hard = None if train.hard is None else train.hard[idx]
         weight = self.config.soft_labels
         if weight <= 0 or train.distributions is None:
-            return Targets(labels, teacher)
+            return Targets(labels, teacher, hard)
         primary = nn.functional.one_hot(labels, NUM_CLASSES).float()
-        return Targets((1 - weight) * primary + weight * train.distributions[idx], teacher)
+        return Targets((1 - weight) * primary + weight * train.distributions[idx], teacher, hard)
 
     def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: "Targets",
                   loss_fn: "TrainingLoss") -> tuple[torch.Tensor, torch.Tensor]:
@@ -409,6 +417,13 @@ class Trainer:
         loss = float((loss_fn or nn.CrossEntropyLoss())(logits, labels)) if len(logits) else 0.0
         metrics = classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
         return {"loss": loss, **metrics}
+
+
+def per_example_loss(loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """`loss_fn`'s loss of each example [N]: the same module unreduced (a per-class loss is averaged over classes)."""
+    unreduced = copy.copy(loss_fn)
+    unreduced.reduction = "none"
+    return unreduced(logits, targets).reshape(len(logits), -1).mean(1)
 
 
 @contextmanager

@@ -173,6 +173,11 @@ if not pairs.empty:
     st.dataframe(pairs, hide_index=True, key="students-teachers", column_config={
         "student_accuracy": st.column_config.NumberColumn("student acc (%)", format="%.2f"),
         "student_macro_f1": st.column_config.NumberColumn("student macro-F1", format="%.3f"),
+        "transfer_set": st.column_config.NumberColumn("transfer set (texts)", format="%d",
+                                                      help="Train texts the student learnt the teachers on"),
+        "variants": st.column_config.NumberColumn("of which variants", format="%d",
+                                                  help="EDA transfer variants (--transfer-augment), no label of "
+                                                       "their own"),
         "teacher_accuracy": st.column_config.NumberColumn("teacher acc (%)", format="%.2f"),
         "teacher_macro_f1": st.column_config.NumberColumn("teacher macro-F1", format="%.3f"),
         "accuracy_gap": st.column_config.NumberColumn("gap (points)", format="%+.2f"),

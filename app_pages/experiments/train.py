@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from goemo_core.config import USE_ENV, TrainConfig
+from goemo_core.config import MAX_TRANSFER_VARIANTS, USE_ENV, TrainConfig
 from goemo_core.jobs import gpu_slots
 from goemo_core.models import architectures
 from goemo_core.report import describe_run
@@ -71,6 +71,10 @@ with left:
                               help="Runs or ensemble runs whose class probabilities the new run learns from, as "
                                    "well as from the labels (distill_weight, distill_temperature in the recipe). "
                                    "They must have been trained on the same data.")
+    transfer = st.number_input("transfer variants per sentence (with teachers)", value=0, min_value=0,
+                               max_value=MAX_TRANSFER_VARIANTS, step=1, key="train_transfer", disabled=not teachers,
+                               help="Adds N EDA variants of each train sentence, learnt from the teachers' "
+                                    "probabilities alone (no label of their own); built once and cached. 0: off.")
 with middle:
     use_pretrained = settings.pretrained is not None and st.toggle(
         "pretrained embeddings", value=True, key="train_pretrained",
@@ -96,7 +100,7 @@ note = st.text_area("note", key="train_note", height=68)
 
 options = {"limit": int(limit) or None, "augment": None if augment == "none" else augment,
            "pretrained": USE_ENV if use_pretrained else None, "device": device, "seed": int(seed),
-           "teachers": teachers,
+           "teachers": teachers, "transfer_augment": int(transfer) if teachers else 0,
            **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
 if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):

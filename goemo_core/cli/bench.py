@@ -1,9 +1,9 @@
-"""`bench pipeline`, `bench accuracy` and `bench cost`."""
+"""`bench pipeline`, `bench accuracy`, `bench cost` and `bench distill`."""
 
 from __future__ import annotations
 
 from ..errors import InvalidConfig
-from . import emit, log
+from . import emit, log, parse_pairs
 
 
 def register(commands, parent) -> None:
@@ -40,6 +40,27 @@ def register(commands, parent) -> None:
     which.add_argument("--all", action="store_true", help="every completed run with weights")
     cost.add_argument("--repeats", type=int, help="timings per run; the figures are their median (default 5)")
     cost.set_defaults(handler=run_cost)
+
+    distill = kinds.add_parser("distill", parents=[parent],
+                               help="a student over a grid of distill_weight × distill_temperature × transfer "
+                                    "variants, chosen on validation")
+    distill.add_argument("--arch", default="gru", help="the student's architecture (default gru)")
+    distill.add_argument("--teacher", action="append", required=True, metavar="RUN",
+                         help="a teacher run or ensemble run (repeatable: several are averaged)")
+    distill.add_argument("--weights", nargs="+", type=float, default=[0.5], metavar="α",
+                         help="distill_weight values (0: the student without the teachers' term, trained once)")
+    distill.add_argument("--temperatures", nargs="+", type=float, default=[2.0], metavar="T")
+    distill.add_argument("--transfer", nargs="+", type=int, default=[0], metavar="N",
+                         help="transfer variants per train sentence (0: none)")
+    distill.add_argument("--seeds", type=int, default=1, help="seeds per point (211, 212, …)")
+    distill.add_argument("--limit", type=int, help="cap every split (the teachers must have the same limit)")
+    distill.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    distill.add_argument("--device")
+    distill.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other recipe field or model hyperparameter, the same for every point")
+    distill.add_argument("--parallel", type=int, default=1, metavar="K", help="train K runs at once")
+    distill.add_argument("--fresh", action="store_true", help="train every point again (default: reuse runs)")
+    distill.set_defaults(handler=run_distill)
 
 
 def run_pipeline(args) -> int:
@@ -83,4 +104,22 @@ def run_cost(args) -> int:
         raise InvalidConfig(f"--repeats: {args.repeats} must be at least 1 (leave it out for the default).")
     document = bench_cost(None if args.all else args.runs, args.repeats, log=log)
     emit(args, document, lambda: cost_table(document))
+    return 0
+
+
+def run_distill(args) -> int:
+    from ..sweep import SWEPT, bench_distill, sweep_table
+
+    for name in ("seeds", "parallel", "limit", "epochs"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise InvalidConfig(f"--{name}: {value} must be at least 1.")
+    overrides = parse_pairs(args.set, "--set")
+    for key in {*SWEPT, "teachers", "seed"} & set(overrides):
+        raise InvalidConfig(f"--set {key}: swept or set by bench distill itself; use its own flags.")
+    overrides.update({k: v for k, v in (("limit", args.limit), ("epochs", args.epochs), ("device", args.device))
+                      if v is not None})
+    document = bench_distill(args.arch, args.teacher, args.weights, args.temperatures, args.transfer, args.seeds,
+                             overrides, args.parallel, args.fresh, log=log)
+    emit(args, document, lambda: sweep_table(document))
     return 0

@@ -25,6 +25,9 @@ def register(commands, parent) -> None:
     train.add_argument("--teacher", action="append", default=[], metavar="RUN",
                        help="distil from this run or ensemble run (repeatable: several are averaged); see "
                             "--set distill_weight=… and --set distill_temperature=…")
+    train.add_argument("--transfer-augment", type=int, metavar="N",
+                       help="with --teacher: add N EDA variants of each train sentence, learnt from the teachers' "
+                            "probabilities alone (0: off)")
     train.add_argument("--name", default="", help="what to call the run (legends and pickers show it)")
     train.add_argument("--tag", action="append", default=[], help="a tag for the run (repeatable)")
     train.add_argument("--note", default="", help="a note kept with the run")
@@ -69,7 +72,8 @@ def run_train(args) -> int:
 
     overrides = parse_pairs(args.set, "--set")
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit, "device": args.device,
-             "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None}
+             "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None,
+             "transfer_augment": args.transfer_augment}
     for key, value in flags.items():
         if value is None:
             continue
