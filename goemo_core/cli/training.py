@@ -73,8 +73,8 @@ def run_train(args) -> int:
     from ..train import train_run
 
     overrides = parse_pairs(args.set, "--set")
-    flags = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit, "device": args.device,
-             "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None}
+    flags = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit,
+             "device": args.device, "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None}
     for key, value in flags.items():
         if value is None:
             continue
@@ -98,7 +98,8 @@ def run_train(args) -> int:
         headline = (f"test exact match {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}, micro-F1 "
                     f"{test['micro_f1']:.3f} (task {config.task})" if "micro_f1" in test else
                     f"test accuracy {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}")
-        return f"{result.status}: run {result.run.run_id} ({result.run.path})\nbest epoch {result.best_epoch}: {headline}"
+        return f"{result.status}: run {result.run.run_id} ({result.run.path})\nbest epoch {result.best_epoch}: " \
+            + headline
 
     emit(args, document, text)
     return 0 if result.status == "completed" else 1
