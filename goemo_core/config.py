@@ -264,12 +264,15 @@ def validate(config: TrainConfig) -> None:
 
 def validate_task(config: TrainConfig) -> None:
     """What a task rules out: the multi-label tasks train on every annotated label with a sigmoid per label, so the
-    single-label tools (soft labels, class-balanced draws, distillation from softmax teachers) do not apply; the
-    augmented splits carry Ekman primary labels, so they serve the `ekman` task only."""
+    single-label tools (soft labels, class-balanced draws) do not apply; the augmented splits carry Ekman primary
+    labels and distillation learns a softmax over the Ekman classes, so both serve the `ekman` task only."""
     task = get_task(config.task)
     if config.augment and task.name != DEFAULT_TASK:
         raise InvalidConfig(f"augment: augmented train splits hold Ekman primary labels; task {task.name} cannot use "
                             "them (train without --augment).")
+    if config.teachers and task.name != DEFAULT_TASK:
+        raise InvalidConfig(f"teachers: distillation learns a teacher's softmax over the ekman classes; task "
+                            f"{task.name} cannot use it (train without --teacher).")
     if not task.multi_label:
         if config.tune_thresholds:
             raise InvalidConfig(f"tune_thresholds: task {task.name} is single-label (the most probable class wins); "
@@ -280,7 +283,6 @@ def validate_task(config: TrainConfig) -> None:
                                                 "set soft_labels=0"),
         "balanced_sampler": (config.balanced_sampler, "class-balanced draws need one class per example; use "
                                                       "class_weights (per-label positive weights) instead"),
-        "teachers": (bool(config.teachers), "distillation learns a teacher's softmax over single-label classes"),
         "monitor": (config.monitor != "val_macro_f1", "multi-label runs are selected on val_macro_f1"),
     }
     for key, (refused, why) in refusals.items():

@@ -64,12 +64,16 @@ def test_an_unknown_task_is_refused_in_one_line():
 
 def test_multi_label_tasks_refuse_single_label_tools():
     assert make_config("gru", {"task": "sentiment"}).monitor == "val_macro_f1"
-    for key, value in (("balanced_sampler", True), ("soft_labels", 0.5), ("monitor", "val_accuracy"),
-                       ("teachers", "gru-x")):
+    for key, value in (("balanced_sampler", True), ("soft_labels", 0.5), ("monitor", "val_accuracy")):
         with pytest.raises(InvalidConfig, match=f"^{key}: not for the multi-label task sentiment"):
             make_config("gru", {"task": "sentiment", key: value})
     with pytest.raises(InvalidConfig, match="tune_thresholds: task ekman is single-label"):
         make_config("gru", {"tune_thresholds": True})
+    for task in ("sentiment", "sentiment-single", "goemotions"):
+        with pytest.raises(InvalidConfig, match=f"^teachers: .* task {task} cannot use it"):
+            make_config("gru", {"task": task, "teachers": "gru-x"})
+        with pytest.raises(InvalidConfig, match=f"^augment: .* task {task} cannot use them"):
+            make_config("gru", {"task": task, "augment": "default"})
 
 
 def test_multilabel_metrics_match_sklearn():
@@ -161,3 +165,23 @@ def test_thresholds_are_tuned_on_validation_and_never_read_test(monkeypatch):
     assert decision["tuned_on"] == "validation"
     assert list(decision["thresholds"].values()) == original(validation_probabilities, seen[0][1])
     assert json.loads((result.run.path / "metrics.json").read_text())["decision"] == decision
+
+
+def test_ensembles_average_within_one_task_and_refuse_mixing():
+    from goemo_core.ensemble import make_ensemble
+    from goemo_core.predict import predict_texts
+
+    a = train_run(make_config("gru", {**TINY, "task": "sentiment"})).run
+    b = train_run(make_config("gru", {**TINY, "task": "sentiment", "seed": 5})).run
+    ekman = train_run(make_config("gru", TINY)).run
+    with pytest.raises(InvalidConfig, match=f"ensemble member {ekman.run_id} was trained on task ekman, not sentiment"):
+        make_ensemble([a.run_id, ekman.run_id])
+    ensemble = make_ensemble([a.run_id, b.run_id])
+    assert ensemble.config["task"] == "sentiment" and ensemble.config["classes"] == list(get_task("sentiment").labels)
+    mean = (a.load_probabilities()["test"] + b.load_probabilities()["test"]) / 2
+    assert np.allclose(ensemble.load_probabilities()["test"].numpy(), mean.numpy(), atol=1e-6)
+    assert "micro_f1" in ensemble.metrics and ensemble.metrics["decision"]["rule"] == "threshold"
+    [prediction] = predict_texts(ensemble.run_id, ["thank you so much, I love it"])
+    assert set(prediction["probabilities"]) == {"positive", "negative", "ambiguous", "neutral"}
+    assert prediction["labels"] == [k for k, p in sorted(prediction["probabilities"].items(), key=lambda kv: -kv[1])
+                                    if p >= 0.3]
