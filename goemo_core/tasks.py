@@ -96,6 +96,17 @@ TASKS: dict[str, Task] = {task.name: task for task in (
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
+def task_of_config(config: dict) -> str:
+    """The task a run folder's config names (runs from before tasks existed: the default)."""
+    return get_task(config.get("task")).name
+
+
+def tasks_present(configs: Sequence[dict]) -> list[str]:
+    """The tasks of these run configs, in TASK_NAMES order: what a page's task select offers."""
+    present = {task_of_config(config) for config in configs}
+    return [name for name in TASK_NAMES if name in present]
+
+
 def get_task(name: str | None) -> Task:
     """The task called `name` (None: the default, what runs from before tasks existed were trained on)."""
     key = DEFAULT_TASK if name in (None, "") else str(name)
