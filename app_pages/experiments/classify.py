@@ -34,9 +34,10 @@ described = {run.run_id: describe_run(run) for run in runs}
 names = run_labels(runs)
 with st.expander("Filter the models"):
     offered = run_filter_inputs(runs, "classify-filter").apply(runs)
+if st.session_state.get("classify_runs_task") != task.name:  # another task: start again at its best run
+    st.session_state.pop("classify_runs", None)
+st.session_state["classify_runs_task"] = task.name
 picked = [run_id for run_id in st.session_state.get("classify_runs", []) if run_id in by_id]  # kept when filtered out
-if "classify_runs" in st.session_state:  # runs of another task (the task was just switched) are dropped
-    st.session_state["classify_runs"] = picked
 chosen = st.multiselect("Models (completed runs)", list(dict.fromkeys([*(run.run_id for run in offered), *picked])),
                         default=None if "classify_runs" in st.session_state else [best_run(runs).run_id],
                         key="classify_runs",
