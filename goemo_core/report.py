@@ -150,15 +150,16 @@ def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.Da
     return frame.assign(accuracy_gap=frame["student_accuracy"] - frame["teacher_accuracy"])
 
 
-def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -> pd.DataFrame:
-    """Rows: runs; columns: the 7 classes, 'macro avg' and 'std' of one measure (precision, recall or f1)."""
+def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1",
+                         classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:
+    """Rows: runs; columns: the task's classes, 'macro avg' and 'std' of one measure (precision, recall or f1)."""
     import pandas as pd
 
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}")
     table = {label: {row["class"]: row[measure] for row in per_class_table(metrics)}
              for label, metrics in metrics_by_run.items()}
-    return pd.DataFrame.from_dict(table, orient="index", columns=[*EKMAN_CLASSES, "macro avg", "std"])
+    return pd.DataFrame.from_dict(table, orient="index", columns=[*classes, "macro avg", "std"])
 
 
 def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:

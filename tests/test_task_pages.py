@@ -73,3 +73,59 @@ def test_classify_shows_every_label_over_the_threshold_of_a_multi_label_run(task
     at.selectbox(key="classify_task").set_value("ekman").run()  # switching back drops the other task's runs
     assert_rendered(at)
     assert at.multiselect(key="classify_runs").value == [task_runs["ekman"].run_id]
+
+
+def test_compare_keeps_tasks_apart_and_shows_per_label_f1_and_the_published_rows(task_runs):
+    at = page("compare.py").run()
+    assert_rendered(at)
+    runs_table = at.dataframe[0].value
+    assert list(runs_table["run_id"]) == [task_runs["ekman"].run_id]  # the default task first, alone
+    at.selectbox(key="compare_task").set_value("goemotions").run()
+    assert_rendered(at)
+    assert list(at.dataframe[0].value["run_id"]) == [task_runs["goemotions"].run_id]
+    specs = [chart.proto.spec for chart in at.get("vega_lite_chart")]
+    assert any('"test F1"' in spec for spec in specs)  # the per-label F1 bars
+    assert not any('"predicted"' in spec for spec in specs)  # and no 28 × 28 confusion matrix
+    f1 = next(df.value for df in at.dataframe if "macro avg" in getattr(df.value, "columns", []))
+    assert list(f1.columns) == [*get_task("goemotions").labels, "macro avg", "std"]
+    published = next(df.value for df in at.dataframe if "source" in getattr(df.value, "columns", []))
+    assert list(published["source"]) == ["run here", "published, not run here"]
+    assert published["macro_f1"].iloc[1] == 0.46
+    counts = next(df.value for df in at.dataframe if list(getattr(df.value, "columns", [])) == ["tp", "fp", "fn",
+                                                                                                   "tn"])
+    assert list(counts.index) == list(get_task("goemotions").labels)
+    assert (counts.sum(axis=1) == task_runs["goemotions"].metrics["examples"]).all()
+
+
+def test_home_shows_the_published_reference_for_the_matching_task(task_runs):
+    at = page("home.py").run()
+    assert_rendered(at)
+    assert not any(df.key == "home_published" for df in at.dataframe if hasattr(df, "key"))
+    at.selectbox(key="home_task").set_value("ekman-multilabel").run()
+    assert_rendered(at)
+    published = at.dataframe[-1].value
+    assert list(published["source"]) == ["published, not run here"] and published["macro_f1"].iloc[0] == 0.64
+    assert published["f1_joy"].iloc[0] == 0.82
+
+
+def test_train_page_launches_a_multi_label_run(fresh_manager):
+    at = page("train.py").run()
+    at.selectbox(key="train_task").set_value("sentiment").run()
+    assert at.selectbox(key="r-monitor").value == "val_macro_f1"  # the task's recipe shows before launch
+    at.multiselect(key="train_archs").set_value(["gru"]).run()
+    for name, value in TINY.items():
+        at.number_input(key=f"p-gru-{name}").set_value(value)
+    at.number_input(key="train_limit").set_value(150)
+    at.number_input(key="r-epochs").set_value(1)
+    at.number_input(key="train_threshold").set_value(0.25)
+    at.selectbox(key="train_device").set_value("cpu")
+    at.button(key="train_launch").click().run()
+    assert_rendered(at)
+    assert not at.error, [e.value for e in at.error]
+    manager = fresh_manager()
+    [job] = manager.jobs("train")
+    manager.wait(job.id, timeout=180)
+    assert job.status == "completed", job.error
+    run = RunStore().get(job.run_id)
+    assert run.config["task"] == "sentiment" and run.config["threshold"] == 0.25
+    assert set(run.metrics["decision"]["thresholds"].values()) == {0.25}
