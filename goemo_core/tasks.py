@@ -55,10 +55,13 @@ class Task:
         0/1 flag per label, 1 for every group one of the example's raw labels belongs to."""
         if len(label_ids) == 0:
             raise ValueError("an example needs at least one label")
-        group_of = self.group_of
         if not self.multi_label:
-            return primary_group(label_ids, group_of, names)
-        flags = [0] * self.num_labels
+            return primary_group(label_ids, self.group_of, names)
+        return self.flags(label_ids, names)
+
+    def flags(self, label_ids: Sequence[int], names: Sequence[str] = GOEMOTIONS_LABELS) -> list[int]:
+        """A 0/1 flag per label: 1 for every group one of the example's raw labels belongs to."""
+        group_of, flags = self.group_of, [0] * self.num_labels
         for i in label_ids:
             flags[group_of[names[i]]] = 1
         return flags
@@ -113,3 +116,33 @@ def get_task(name: str | None) -> Task:
     if key not in TASKS:
         raise InvalidConfig(f"task: '{key}' is not one of {', '.join(TASK_NAMES)}.")
     return TASKS[key]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics per task
+
+
+def task_distribution(splits: dict, task: Task) -> "pandas.DataFrame":  # noqa: F821
+    """Long table split/label/examples/share: examples per label of the task in each split (`splits`: name → a
+    split with a `labels` column). Multi-label shares can add up to more than 1 (an example counts for each label)."""
+    import pandas as pd
+
+    rows = []
+    for name, split in splits.items():
+        counts = task.counts(task.targets(split["labels"]))
+        rows += [{"split": name, "label": label, "examples": count, "share": count / max(len(split), 1)}
+                 for label, count in counts.items()]
+    return pd.DataFrame(rows, columns=["split", "label", "examples", "share"])
+
+
+def label_cooccurrence(split, task: Task) -> "pandas.DataFrame":  # noqa: F821
+    """Long table a/b/examples/share: how many examples of `split` carry both labels a and b of the task (the
+    diagonal: each label's own count); share is of the examples carrying a."""
+    import numpy as np
+    import pandas as pd
+
+    flags = np.asarray([task.flags(ids) for ids in split["labels"]], dtype=np.int64).reshape(-1, task.num_labels)
+    both = flags.T @ flags
+    own = np.diag(both)
+    return pd.DataFrame([{"a": a, "b": b, "examples": int(both[i, j]), "share": float(both[i, j] / max(own[i], 1))}
+                         for i, a in enumerate(task.labels) for j, b in enumerate(task.labels)])

@@ -129,3 +129,13 @@ def test_train_page_launches_a_multi_label_run(fresh_manager):
     run = RunStore().get(job.run_id)
     assert run.config["task"] == "sentiment" and run.config["threshold"] == 0.25
     assert set(run.metrics["decision"]["thresholds"].values()) == {0.25}
+
+
+def test_data_page_shows_each_tasks_distribution_and_co_occurrence(fresh_manager):
+    at = page("data.py").run()
+    assert_rendered(at)
+    at.selectbox(key="data_task").set_value("sentiment").run()
+    assert_rendered(at)
+    specs = [chart.proto.spec for chart in at.get("vega_lite_chart")]
+    assert any("also labelled" in spec for spec in specs)  # the co-occurrence heatmap of a multi-label task
+    assert any("positive" in spec and "ambiguous" in spec for spec in specs)

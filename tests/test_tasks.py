@@ -185,3 +185,17 @@ def test_ensembles_average_within_one_task_and_refuse_mixing():
     assert set(prediction["probabilities"]) == {"positive", "negative", "ambiguous", "neutral"}
     assert prediction["labels"] == [k for k, p in sorted(prediction["probabilities"].items(), key=lambda kv: -kv[1])
                                     if p >= 0.3]
+
+
+def test_per_task_distribution_and_label_cooccurrence():
+    from goemo_core.tasks import label_cooccurrence, task_distribution
+
+    split = {"labels": [ids("anger", "joy"), ids("joy"), ids("neutral"), sorted(ids("admiration", "gratitude"))]}
+    single = task_distribution({"train": split}, get_task("ekman"))
+    assert dict(zip(single["label"], single["examples"]))["joy"] == 2 and single["examples"].sum() == 4
+    multi = task_distribution({"train": split}, get_task("ekman-multilabel"))
+    assert dict(zip(multi["label"], multi["examples"])) == {"anger": 1, "disgust": 0, "fear": 0, "joy": 3,
+                                                            "sadness": 0, "surprise": 0, "neutral": 1}
+    pairs = label_cooccurrence(split, get_task("sentiment")).set_index(["a", "b"])["examples"]
+    assert pairs["positive", "negative"] == 1 and pairs["positive", "positive"] == 3
+    assert pairs["neutral", "positive"] == 0 and len(pairs) == 16

@@ -46,3 +46,23 @@ def published_table(task: Task, metrics_by_run: dict[str, dict], key: str) -> No
     st.dataframe(frame.drop(columns=["task"]), hide_index=True, key=key,
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in frame.columns
                                 if c.startswith(("macro_", "f1_"))})
+
+
+def distribution_bars(frame: pd.DataFrame, task: Task, splits: Sequence[str]) -> alt.Chart:
+    """Share of each split's examples per label of the task."""
+    return alt.Chart(frame[frame["split"].isin(splits)]).mark_bar().encode(
+        y=alt.Y("label:N", sort=list(task.labels), title=None),
+        x=alt.X("share:Q", title="share of the split's examples", axis=alt.Axis(format="%")),
+        yOffset="split:N", color=alt.Color("split:N", sort=list(splits)),
+        tooltip=["split", "label", "examples", alt.Tooltip("share:Q", format=".1%")],
+    ).properties(height=max(140, 16 * len(task.labels) * len(splits)))
+
+
+def cooccurrence_heatmap(frame: pd.DataFrame, task: Task) -> alt.Chart:
+    """Examples carrying both labels; colour: the share of the row label's examples."""
+    order = list(task.labels)
+    return alt.Chart(frame).mark_rect().encode(
+        x=alt.X("b:N", sort=order, title="also labelled"), y=alt.Y("a:N", sort=order, title="label"),
+        color=alt.Color("share:Q", title="share of the row's examples", scale=alt.Scale(scheme="blues")),
+        tooltip=["a", "b", "examples", alt.Tooltip("share:Q", format=".1%")],
+    ).properties(width=max(200, 18 * len(order)), height=max(200, 18 * len(order)))
