@@ -68,7 +68,8 @@ with right:
 
 st.subheader("Labels per task")
 task = get_task(st.selectbox("Task", TASK_NAMES, key="data_task",
-                             format_func=lambda n: f"{n}: {get_task(n).description}", help="What a model of each task learns from these examples (see the README's tasks)."))
+                             format_func=lambda n: f"{n}: {get_task(n).description}",
+                             help="What a model of each task learns from these examples (see the README's tasks)."))
 st.altair_chart(distribution_bars(task_distribution({s: dataset[s] for s in shown}, task), task, shown),
                 width="content")
 if task.multi_label:
