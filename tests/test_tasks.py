@@ -199,3 +199,18 @@ def test_per_task_distribution_and_label_cooccurrence():
     pairs = label_cooccurrence(split, get_task("sentiment")).set_index(["a", "b"])["examples"]
     assert pairs["positive", "negative"] == 1 and pairs["positive", "positive"] == 3
     assert pairs["neutral", "positive"] == 0 and len(pairs) == 16
+
+
+def test_multi_label_recipes_are_chosen_on_validation_macro_f1_per_task():
+    from conftest import fake_run
+    from goemo_core.report import leaderboard
+    from goemo_core.runs import RunStore
+
+    store = RunStore()
+    # exact match (accuracy) and macro-F1 disagree: a multi-label task is chosen on macro-F1
+    fake_run(store, "gru", 211, 30.0, 0.40, val_accuracy=30.0, val_macro_f1=0.40, task="goemotions", lr=0.001)
+    fake_run(store, "gru", 211, 35.0, 0.20, val_accuracy=35.0, val_macro_f1=0.20, task="goemotions", lr=0.002)
+    fake_run(store, "gru", 211, 60.0, 0.50, task="ekman")
+    board = leaderboard(store.list(), "goemotions")
+    assert len(board) == 1 and board["val_macro_f1_mean"].iloc[0] == 0.40
+    assert list(leaderboard(store.list(), "ekman")["val_accuracy_mean"]) == [60.0]
