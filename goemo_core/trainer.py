@@ -442,9 +442,9 @@ class Trainer:
         labels = split.labels[: len(logits)].to(logits.device)
         loss_fn = loss_fn or (MultiLabelLoss() if self.task.multi_label else nn.CrossEntropyLoss())
         loss = float(loss_fn(logits, labels)) if len(logits) else 0.0
-        probabilities = (torch.sigmoid(logits) if self.task.multi_label else logits).cpu().numpy()
+        scores = (torch.sigmoid(logits) if self.task.multi_label else logits).cpu().numpy()  # argmax: logits do
         thresholds = [self.config.threshold] * self.task.num_labels if self.task.multi_label else None
-        return {"loss": loss, **task_metrics(self.task, labels.cpu().numpy(), probabilities, thresholds)}
+        return {"loss": loss, **task_metrics(self.task, labels.cpu().numpy(), scores, thresholds)}
 
 
 @contextmanager
