@@ -157,14 +157,15 @@ def tfidf_baseline(limit: int | None = None, seed: int = 211) -> dict:
 
 def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False, limit: int | None = None,
                    epochs: int | None = None, device: str | None = None, fresh: bool = False, parallel: int = 1,
-                   log: Callable[[str], None] = lambda m: None) -> dict:
+                   log: Callable[[str], None] = lambda m: None, task: str | None = None) -> dict:
     """Train each architecture with its default recipe for each seed on the full data (or `limit`);
     report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device, and the wall time.
     A completed run with the same settings, seed, data and device is reused unless `fresh`, so an interrupted
-    benchmark resumes. `parallel` runs train at once, each in a process of its own."""
+    benchmark resumes. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
+    task every run trains on."""
     def config_for(arch: str, seed: int) -> TrainConfig:
         overrides = {"seed": seed, **({"limit": limit} if limit else {}), **({"epochs": epochs} if epochs else {}),
-                     **({"device": device} if device else {})}
+                     **({"device": device} if device else {}), **({"task": task} if task else {})}
         return make_config(arch, overrides)
 
     for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
@@ -185,7 +186,7 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     for config, run_id in zip(todo, train_all(todo, parallel, log)):
         run_ids[config.arch, config.seed] = run_id
     rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
-    document = {"seeds": seeds, "limit": limit, "parallel": parallel, "rows": rows,
+    document = {"seeds": seeds, "limit": limit, "task": task or "ekman", "parallel": parallel, "rows": rows,
                 "wall_seconds": round(time.perf_counter() - started, 1)}
     if baseline:
         document["baseline"] = tfidf_baseline(limit)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .data import EKMAN_CLASSES
 from .errors import InvalidConfig
@@ -230,23 +230,27 @@ def split_lines(text: str) -> list[str]:
     return [line.strip() for line in str(text or "").splitlines() if line.strip()]
 
 
-def probability_frame(results_by_model: dict[str, dict]) -> pd.DataFrame:
+def probability_frame(results_by_model: dict[str, dict], classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:
     """Long format of one text's probabilities: model, class, probability (rows in class order)."""
     import pandas as pd
 
     rows = [{"model": model, "class": name, "probability": float(result["probabilities"][name])}
             for model, result in results_by_model.items() if result.get("probabilities")
-            for name in EKMAN_CLASSES]
+            for name in classes]
     return pd.DataFrame(rows, columns=["model", "class", "probability"])
 
 
-def results_table(results_by_model: dict[str, list[dict]], inputs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Batch results, one row per (text, model): predicted label, its confidence, the 7 probabilities, a note.
-    With `inputs` (the uploaded table, one row per text in the same order) its other columns follow the text,
-    renamed 'input <name>' where a result column has the same name."""
+def results_table(results_by_model: dict[str, list[dict]], inputs: pd.DataFrame | None = None,
+                  classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:
+    """Batch results, one row per (text, model): predicted label, its confidence, each class's probability, a note;
+    for a multi-label task also `over threshold`, the labels at or over the run's thresholds. With `inputs` (the
+    uploaded table, one row per text in the same order) its other columns follow the text, renamed
+    'input <name>' where a result column has the same name."""
     import pandas as pd
 
-    result_columns = ["model", "predicted", "confidence", *EKMAN_CLASSES, "note"]
+    multi_label = any("labels" in r for results in results_by_model.values() for r in results)
+    result_columns = ["model", "predicted", *(["over threshold"] if multi_label else []), "confidence", *classes,
+                      "note"]
     extra = [] if inputs is None else [c for c in inputs.columns if c != "text"]
     renamed = {c: f"input {c}" if c in result_columns else c for c in extra}
     rows = []
@@ -255,8 +259,9 @@ def results_table(results_by_model: dict[str, list[dict]], inputs: pd.DataFrame 
             probabilities = result.get("probabilities") or {}
             rows.append({"text": result["text"], **{renamed[c]: inputs[c].iat[i] for c in extra},
                          "model": model, "predicted": result.get("label"),
+                         **({"over threshold": ", ".join(result.get("labels") or [])} if multi_label else {}),
                          "confidence": max(probabilities.values()) if probabilities else None,
-                         **{name: probabilities.get(name) for name in EKMAN_CLASSES},
+                         **{name: probabilities.get(name) for name in classes},
                          "note": result.get("note")})
     return pd.DataFrame(rows, columns=["text", *renamed.values(), *result_columns])
 

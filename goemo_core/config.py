@@ -14,6 +14,7 @@ from .errors import InvalidConfig
 from .models import get_architecture, resolve_params
 from .models.registry import coerce
 from .settings import Settings, effective_device, get_settings
+from .tasks import DEFAULT_TASK, DEFAULT_THRESHOLD, TASK_NAMES, get_task
 
 OPTIMIZERS = ("adamw", "adam", "rmsprop")
 SCHEDULERS = ("none", "multistep", "cosine", "plateau")
@@ -44,6 +45,9 @@ class TrainConfig:
 
     arch: str = "lstm"
     params: dict[str, Any] = field(default_factory=dict)
+    task: str = DEFAULT_TASK  # see goemo_core.tasks: the labels and how targets are built
+    threshold: float = DEFAULT_THRESHOLD  # multi-label tasks: a label is predicted at this probability or above
+    tune_thresholds: bool = False  # multi-label tasks: per-label thresholds chosen on the validation split
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-3
@@ -111,6 +115,9 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
+    "task": Field(str, choices=TASK_NAMES),
+    "threshold": Field(float, 0, 1, low_open=True),
+    "tune_thresholds": Field(bool),
     "epochs": Field(int, 1, MAX_EPOCHS),
     "batch_size": Field(int, 1, 65536),
     "lr": Field(float, 0, None, low_open=True),
@@ -167,7 +174,13 @@ ABSENT_MEANS: dict[str, Any] = {
     "teachers": [],
     "deterministic": False,
     "transfer_augment": 0,
+    "task": DEFAULT_TASK,
+    "threshold": DEFAULT_THRESHOLD,
+    "tune_thresholds": False,
 }
+# What a multi-label task trains with unless told otherwise: its targets already hold every annotated label (soft
+# labels have nothing to add), and exact-match accuracy is a poor signal for choosing an epoch.
+MULTI_LABEL_RECIPE: dict[str, Any] = {"soft_labels": 0.0, "monitor": "val_macro_f1"}
 
 
 def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: Any) -> TrainConfig:
@@ -180,6 +193,8 @@ def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: An
         raise InvalidConfig(f"{key}: set by the device the run trains on, not a setting.")
     device = effective_device(given.get("device"))
     base: dict[str, Any] = {**spec.recipe}
+    if get_task(given.get("task")).multi_label:
+        base.update(MULTI_LABEL_RECIPE)
     if spec.gpu_recipe and device.startswith("cuda"):
         base.update(spec.gpu_recipe, recipe="gpu")
     values: dict[str, Any] = {}
@@ -250,9 +265,38 @@ def validate(config: TrainConfig) -> None:
     if config.transfer_augment and config.distill_weight <= 0:
         raise InvalidConfig("transfer_augment: the variants learn from the teachers alone; distill_weight 0 would "
                             "teach them nothing.")
+    validate_task(config)
     if spec.needs_pretrained and not pretrained_source(config):
         raise InvalidConfig(f"pretrained: {config.arch} fine-tunes a pretrained encoder; set GOEMO_PRETRAINED "
                             "or pass --pretrained.")
+
+
+def validate_task(config: TrainConfig) -> None:
+    """What a task rules out: the multi-label tasks train on every annotated label with a sigmoid per label, so the
+    single-label tools (soft labels, class-balanced draws) do not apply; the augmented splits carry Ekman primary
+    labels and distillation learns a softmax over the Ekman classes, so both serve the `ekman` task only."""
+    task = get_task(config.task)
+    if config.augment and task.name != DEFAULT_TASK:
+        raise InvalidConfig(f"augment: augmented train splits hold Ekman primary labels; task {task.name} cannot use "
+                            "them (train without --augment).")
+    if config.teachers and task.name != DEFAULT_TASK:
+        raise InvalidConfig(f"teachers: distillation learns a teacher's softmax over the ekman classes; task "
+                            f"{task.name} cannot use it (train without --teacher).")
+    if not task.multi_label:
+        if config.tune_thresholds:
+            raise InvalidConfig(f"tune_thresholds: task {task.name} is single-label (the most probable class wins); "
+                                "thresholds apply to multi-label tasks.")
+        return
+    refusals = {
+        "soft_labels": (config.soft_labels > 0, "the multi-label targets already hold every annotated label; "
+                                                "set soft_labels=0"),
+        "balanced_sampler": (config.balanced_sampler, "class-balanced draws need one class per example; use "
+                                                      "class_weights (per-label positive weights) instead"),
+        "monitor": (config.monitor != "val_macro_f1", "multi-label runs are selected on val_macro_f1"),
+    }
+    for key, (refused, why) in refusals.items():
+        if refused:
+            raise InvalidConfig(f"{key}: not for the multi-label task {task.name}: {why}.")
 
 
 def pretrained_source(config: TrainConfig, settings: Settings | None = None) -> str | None:

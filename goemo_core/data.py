@@ -43,9 +43,15 @@ RAW_TO_EKMAN: dict[str, int] = {raw: i for i, group in enumerate(EKMAN_GROUPS.va
 def primary_label(label_ids: Sequence[int], label_names: Sequence[str] = GOEMOTIONS_LABELS) -> int:
     """The Ekman class of an example: the group that occurs most often among its labels;
     a tie goes to the group that appears first in the label list (the lists are in ascending id order)."""
+    return primary_group(label_ids, RAW_TO_EKMAN, label_names)
+
+
+def primary_group(label_ids: Sequence[int], group_of: dict[str, int],
+                  label_names: Sequence[str] = GOEMOTIONS_LABELS) -> int:
+    """The primary-label rule over any grouping of the raw labels (`group_of`: raw name → group index)."""
     if len(label_ids) == 0:
         raise ValueError("an example needs at least one label")
-    groups = [RAW_TO_EKMAN[label_names[i]] for i in label_ids]
+    groups = [group_of[label_names[i]] for i in label_ids]
     counts = Counter(groups)
     best = max(counts.values())
     return next(g for g in groups if counts[g] == best)

@@ -35,7 +35,7 @@ def check_teachers(config: TrainConfig, settings: Settings | None = None, store:
             raise InvalidConfig(f"teacher {run_id}: no such run (see `python -m goemo_core runs list`).") from None
     if not teachers:
         return []
-    check_compatible(teachers, "teacher")
+    check_compatible(teachers, "teacher", task=config.task)
     for teacher in teachers:
         source, limit = teacher.config.get("data_source"), teacher.config.get("limit")
         if source != settings.data_source or limit not in (None, config.limit):

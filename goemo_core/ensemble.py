@@ -1,6 +1,7 @@
 """Ensembles as runs: the mean of member runs' class probabilities, written as a run of kind "ensemble" (members,
 validation and test metrics, test predictions, probabilities), listed, compared, predicted with and used as a
-teacher like any other run."""
+teacher like any other run. Members share one task (a multi-label ensemble averages the per-label probabilities and
+applies the members' fixed threshold)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .data import EKMAN_CLASSES, NUM_CLASSES, evaluation_fingerprint, limit_split, load_goemotions
+from .data import evaluation_fingerprint, limit_split, load_goemotions
+from .decision import decision_rule, task_metrics
 from .errors import InvalidConfig, MissingResource
-from .metrics import classification_metrics
 from .predict import load_predictor
 from .runs import Run, RunLabel, RunStore
 from .settings import get_settings
+from .tasks import Task, get_task
 
 SPLITS = ("validation", "test")
 
 
-def check_compatible(runs: Sequence[Run], what: str = "ensemble member") -> None:
-    """Runs can be combined when each is completed, can predict, and saw the same data (source and limit)."""
+def check_compatible(runs: Sequence[Run], what: str = "ensemble member", task: str | None = None) -> None:
+    """Runs can be combined when each is completed, can predict, and saw the same data (source and limit) and task
+    (`task`, when given, or the first run's)."""
     for run in runs:
         if run.problem:
             raise InvalidConfig(f"{what} {run.run_id}: {run.problem}.")
@@ -31,6 +34,11 @@ def check_compatible(runs: Sequence[Run], what: str = "ensemble member") -> None
         if missing:
             raise InvalidConfig(f"{what} {run.run_id} cannot predict: {', '.join(missing)} missing.")
     first = runs[0].config
+    wanted = get_task(task if task is not None else first.get("task")).name
+    for run in runs:
+        if get_task(run.config.get("task")).name != wanted:
+            raise InvalidConfig(f"{what} {run.run_id} was trained on task {get_task(run.config.get('task')).name}, "
+                                f"not {wanted}; runs of different tasks are never combined.")
     for run in runs[1:]:
         for key in ("data_source", "limit"):
             if run.config.get(key) != first.get(key):
@@ -51,31 +59,36 @@ def check_evaluated_on(runs: Sequence[Run], fingerprint: str, what: str = "ensem
 def split_probabilities(run: Run, texts_by_split: dict[str, list[str]]) -> dict[str, torch.Tensor]:
     """A run's stored validation and test probabilities, computed through its predictor when it has none stored
     (runs trained before they were kept)."""
+    task = get_task(run.config.get("task"))
     stored = run.load_probabilities() if run.config.get("eval_fingerprint") else None
-    if stored is not None and all(fits(stored.get(name), len(texts)) for name, texts in texts_by_split.items()):
+    if stored is not None and all(fits(stored.get(name), len(texts), task) for name, texts in texts_by_split.items()):
         return {name: stored[name].double() for name in texts_by_split}
     predictor = load_predictor(run)
     computed = {name: predictor.probabilities(texts) for name, texts in texts_by_split.items()}
-    if not all(fits(computed[name], len(texts)) for name, texts in texts_by_split.items()):
+    if not all(fits(computed[name], len(texts), task) for name, texts in texts_by_split.items()):
+        rows = "per-label probabilities" if task.multi_label else "rows summing to 1"
         raise InvalidConfig(f"ensemble member {run.run_id} gives probabilities that are not finite "
-                            f"[examples, {NUM_CLASSES}] rows summing to 1; it cannot be combined.")
+                            f"[examples, {task.num_labels}] {rows}; it cannot be combined.")
     return computed
 
 
-def fits(probabilities: torch.Tensor | None, examples: int) -> bool:
-    """Probabilities of the task's shape [examples, classes]: finite, in [0, 1], rows summing to 1."""
-    return (isinstance(probabilities, torch.Tensor) and tuple(probabilities.shape) == (examples, NUM_CLASSES)
+def fits(probabilities: torch.Tensor | None, examples: int, task: Task | None = None) -> bool:
+    """Probabilities of the task's shape [examples, labels]: finite, in [0, 1], and for a single-label task rows
+    summing to 1."""
+    task = task or get_task(None)
+    return (isinstance(probabilities, torch.Tensor) and tuple(probabilities.shape) == (examples, task.num_labels)
             and bool(torch.isfinite(probabilities).all()) and bool(((probabilities >= 0) & (probabilities <= 1)).all())
-            and bool(torch.allclose(probabilities.double().sum(-1), torch.ones(examples, dtype=torch.float64),
-                                    atol=1e-3)))
+            and (task.multi_label or bool(torch.allclose(probabilities.double().sum(-1),
+                                                         torch.ones(examples, dtype=torch.float64), atol=1e-3))))
 
 
 def evaluation_splits(config: dict) -> tuple[dict[str, list[str]], dict[str, np.ndarray], list[str]]:
-    """The validation and test texts and labels a run was evaluated on (its limit), and the test ids."""
-    data = load_goemotions(get_settings())
+    """The validation and test texts and task targets a run was evaluated on (its limit), and the test ids."""
+    data, task = load_goemotions(get_settings()), get_task(config.get("task"))
     splits = {name: limit_split(data[name], config.get("limit")) for name in SPLITS}
     return ({name: list(split["text"]) for name, split in splits.items()},
-            {name: np.asarray(split["label"]) for name, split in splits.items()}, list(splits["test"]["id"]))
+            {name: np.asarray(task.targets(split["labels"])) for name, split in splits.items()},
+            list(splits["test"]["id"]))
 
 
 def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None = None) -> Run:
@@ -96,10 +109,12 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
     probabilities = [split_probabilities(member, texts) for member in members]
     mean = {split: torch.stack([p[split] for p in probabilities]).mean(0) for split in SPLITS}
     first = members[0].config
+    task = get_task(first.get("task"))
     run = store.create({
         "arch": "ensemble", "kind": "ensemble", "members": run_ids,
         "member_archs": [member.config.get("arch") for member in members],
-        "limit": first.get("limit"), "data_source": first.get("data_source"), "classes": list(EKMAN_CLASSES),
+        "limit": first.get("limit"), "data_source": first.get("data_source"), "classes": list(task.labels),
+        "task": task.name, "threshold": float(first.get("threshold") or 0.3),
         "eval_fingerprint": fingerprint,
         "max_length": max(int(member.config.get("max_length") or 0) for member in members) or None,
         "pretrained": None, "seed": None, "device": "cpu",
@@ -120,12 +135,15 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
 def write_ensemble(run: Run, label: RunLabel, run_ids: list[str], members: list[Run], mean: dict,
                    texts: dict, labels: dict, test_ids: list[str]) -> None:
     run.set_label(label)
-    validation = classification_metrics(labels["validation"], mean["validation"].argmax(-1).numpy())
-    metrics = classification_metrics(labels["test"], mean["test"].argmax(-1).numpy())
-    metrics.update({"split": "test", "examples": len(labels["test"]), "members": run_ids,
+    task = get_task(run.config.get("task"))
+    thresholds = [float(run.config.get("threshold") or 0.3)] * task.num_labels if task.multi_label else None
+    validation = task_metrics(task, labels["validation"], mean["validation"].numpy(), thresholds)
+    metrics = task_metrics(task, labels["test"], mean["test"].numpy(), thresholds)
+    metrics.update({"split": "test", "task": task.name, "examples": len(labels["test"]), "members": run_ids,
+                    "decision": decision_rule(task, thresholds, tuned=False),
                     "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
     run.save_probabilities({split: mean[split].float() for split in SPLITS})
-    run.save_test_predictions(test_ids, texts["test"], labels["test"], mean["test"].numpy())
+    run.save_test_predictions(test_ids, texts["test"], labels["test"], mean["test"].numpy(), task.labels, thresholds)
     member_costs = [(member.metrics or {}).get("cost") or {} for member in members]
     metrics["cost"] = ensemble_cost(member_costs)
     run.write_json("metrics.json", metrics)

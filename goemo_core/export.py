@@ -30,6 +30,7 @@ from torch import nn
 
 from .cost import export_cost
 from .data import EKMAN_CLASSES
+from .tasks import get_task
 from .errors import InvalidConfig, MissingResource
 from .files import read_json, write_json, write_with
 from .predict import PREDICT_BATCH_SIZE, MAX_CHARS, Predictor, describe_predictions
@@ -116,6 +117,10 @@ def check_exportable(run: Run) -> None:
         raise NotExportable(f"{arch} cannot be exported to ONNX: {NOT_EXPORTABLE[arch]}.")
     if run.status != "completed":
         raise MissingResource(f"Run {run.run_id} is {run.status}; only completed runs are exported.")
+    task = get_task(run.config.get("task"))
+    if task.multi_label:
+        raise NotExportable(f"Run {run.run_id} is multi-label (task {task.name}); the ONNX graph ends in a softmax "
+                            "over single-label classes, so only single-label runs are exported.")
     missing = run.missing_files()
     if missing:
         raise MissingResource(f"Run {run.run_id} cannot be exported: {', '.join(missing)} missing.")

@@ -69,3 +69,32 @@ def most_confused(metrics: dict, classes: Sequence[str] = EKMAN_CLASSES) -> tupl
     np.fill_diagonal(counts, -1)
     i, j = np.unravel_index(int(np.argmax(counts)), counts.shape)
     return classes[int(i)], classes[int(j)]
+
+
+def multilabel_metrics(y_true: Sequence[Sequence[int]], y_pred: Sequence[Sequence[int]],
+                       labels: Sequence[str]) -> dict:
+    """Metrics of multi-label predictions (0/1 arrays [examples, labels]). `accuracy` is the exact-match ratio as a
+    percentage (every label of the example right), so histories and listings read the same keys for every task;
+    `label_confusion` holds each label's true/false positives and negatives."""
+    from sklearn.metrics import multilabel_confusion_matrix
+
+    y_true = np.asarray(y_true, dtype=int).reshape(-1, len(labels))
+    y_pred = np.asarray(y_pred, dtype=int).reshape(-1, len(labels))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    averaged = {}
+    for average in ("macro", "micro"):
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        averaged.update({f"{average}_precision": float(p), f"{average}_recall": float(r), f"{average}_f1": float(f)})
+    exact = float((y_true == y_pred).all(axis=1).mean()) if len(y_true) else 0.0
+    confusion = multilabel_confusion_matrix(y_true, y_pred) if len(y_true) else np.zeros((len(labels), 2, 2))
+    return {
+        "accuracy": exact * 100,
+        "exact_match": exact,
+        **averaged,
+        "macro_f1_std": float(np.std(f1)),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])} for i, name in enumerate(labels)},
+        "label_confusion": {name: {"tp": int(confusion[i][1][1]), "fp": int(confusion[i][0][1]),
+                                   "fn": int(confusion[i][1][0]), "tn": int(confusion[i][0][0])}
+                            for i, name in enumerate(labels)},
+    }

@@ -1,4 +1,6 @@
-"""Load a trained run and classify texts: probabilities over the 7 Ekman classes, with notes on odd input."""
+"""Load a trained run and classify texts: probabilities over its task's labels (a softmax over the classes, or a
+probability per label for a multi-label task, with the labels at or over the run's thresholds), with notes on odd
+input."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ from typing import Callable, Sequence
 
 import torch
 
-from .data import EKMAN_CLASSES, NUM_CLASSES
 from .errors import InvalidConfig, MissingResource
-from .inference import predict_probabilities
+from .inference import predict_logits, predict_probabilities
 from .models import get_architecture, resolve_params
 from .models.common import EmbeddingInit
 from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunStore
+from .tasks import Task, get_task
 from .text import DEFAULT_MAX_LENGTH, UNK, TextEncoder, without_length_settings
 
 MAX_CHARS = 5000  # far more than max_length tokens ever need; keeps huge inputs cheap
@@ -43,6 +45,7 @@ class Predictor:
             raise MissingResource(f"Run {run.run_id} cannot be loaded: {', '.join(missing)} missing "
                                   f"(status: {run.status}). Train it again or pick another run.")
         self.run, self.device, config = run, device, run.config
+        self.task, self.thresholds = run_decision(run)
         try:
             self.tokenizer = without_length_settings(Tokenizer.from_file(str(run.tokenizer_path)))
         except Exception as exc:
@@ -65,7 +68,7 @@ class Predictor:
                 init, width = None, config.get("embedding_init_dim")
                 if width:  # same shapes as in training; the weights come from the file
                     init = EmbeddingInit(torch.zeros(vocab, width), str(config.get("pretrained")))
-                return spec.build(params, vocab, config.get("pad_id") or 0, NUM_CLASSES, init)
+                return spec.build(params, vocab, config.get("pad_id") or 0, self.task.num_labels, init)
 
             check_shapes(run, build, shapes)
             self.model = build()
@@ -93,9 +96,12 @@ class Predictor:
 
     @torch.no_grad()
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
-        """Class probabilities [N, C] (float64, rows sum to 1) of cleaned, non-empty texts, in batches of 256."""
+        """Probabilities [N, C] (float64) of cleaned, non-empty texts, in batches of 256: rows sum to 1 for a
+        single-label task; a multi-label task's are one sigmoid per label."""
         ids, lengths = self.encoder(list(texts))
         with self._lock:
+            if self.task.multi_label:
+                return torch.sigmoid(predict_logits(self.model, ids, lengths, PREDICT_BATCH_SIZE)).cpu().double()
             probs = predict_probabilities(self.model, ids, lengths, PREDICT_BATCH_SIZE).double()
         return probs / probs.sum(-1, keepdim=True)
 
@@ -132,6 +138,7 @@ class EnsemblePredictor:
         self.members = [load_predictor(member, device) for member in RunStore(run.path.parent).members(run)]
         first = self.members[0]
         self.tokenizer, self.max_length, self._unk = first.tokenizer, first.max_length, first._unk
+        self.task, self.thresholds = run_decision(run)
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
         return torch.stack([member.probabilities(texts) for member in self.members]).mean(0)
@@ -140,14 +147,26 @@ class EnsemblePredictor:
         return describe_predictions(self, texts)
 
 
+def run_decision(run: Run) -> tuple[Task, list[float] | None]:
+    """A run's task and thresholds: those its metrics.json recorded (tuned or fixed), else its config's threshold
+    for every label; None for a single-label task (the most probable class)."""
+    task = get_task(run.config.get("task"))
+    if not task.multi_label:
+        return task, None
+    recorded = ((run.metrics or {}).get("decision") or {}).get("thresholds") or {}
+    default = float(run.config.get("threshold") or 0.3)
+    return task, [float(recorded.get(name, default)) for name in task.labels]
+
+
 def load_predictor(run: Run, device: str = "cpu") -> Predictor | EnsemblePredictor:
     """The predictor of any run: a trained model, or an ensemble of runs."""
     return EnsemblePredictor(run, device) if run.is_ensemble else Predictor(run, device)
 
 
 def describe_predictions(predictor: Predictor | EnsemblePredictor, texts: Sequence[object]) -> list[dict]:
-    """One dict per text: text, label, probabilities {class: p} (sum 1), tokens, and a `note` when the input was
-    empty, truncated, or mostly unknown to the vocabulary. Empty texts get label None."""
+    """One dict per text: text, label (the most probable), probabilities {class: p} (sum 1 for a single-label task),
+    tokens, and a `note` when the input was empty, truncated, or mostly unknown to the vocabulary. A multi-label run
+    adds `labels`, every label at or over its threshold (most probable first). Empty texts get label None."""
     cleaned = [clean_text(t) for t in texts]
     results: list[dict] = [{"text": t, "label": None, "probabilities": None, "note": None} for t in cleaned]
     todo = [i for i, t in enumerate(cleaned) if t.strip()]
@@ -165,8 +184,12 @@ def describe_predictions(predictor: Predictor | EnsemblePredictor, texts: Sequen
             note = f"long text: only the first {predictor.max_length} tokens were read"
         elif tokens and predictor._unk is not None and sum(t == predictor._unk for t in tokens) / len(tokens) > 0.5:
             note = "most words are unknown to this model's vocabulary (emoji or non-English?): low confidence"
-        results[i].update({"label": EKMAN_CLASSES[max(range(NUM_CLASSES), key=p.__getitem__)],
-                           "probabilities": dict(zip(EKMAN_CLASSES, p)), "tokens": len(tokens), "note": note})
+        names = predictor.task.labels
+        results[i].update({"label": names[max(range(len(names)), key=p.__getitem__)],
+                           "probabilities": dict(zip(names, p)), "tokens": len(tokens), "note": note})
+        if predictor.thresholds is not None:
+            over = [k for k in range(len(names)) if p[k] >= predictor.thresholds[k]]
+            results[i]["labels"] = [names[k] for k in sorted(over, key=lambda k: -p[k])]
     return results
 
 

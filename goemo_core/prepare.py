@@ -12,11 +12,12 @@ from torch import nn
 from .augment import load_augmented_rows
 from .augment.transfer import transfer_variants
 from .config import TrainConfig, pretrained_source
-from .data import NUM_CLASSES, data_fingerprint, ekman_distribution, limit_split, load_goemotions
+from .data import data_fingerprint, limit_split, load_goemotions
 from .distill import check_teachers, teacher_probabilities
 from .models import get_architecture, load_pretrained_embeddings, resolve_params
 from .models.common import EmbeddingInit, distilled_embeddings
 from .settings import Settings, ensure_home, get_settings
+from .tasks import get_task
 from .text import EncodedSplit, encode_split, get_tokenizer
 
 Encode = Callable[[list[str], list[int]], EncodedSplit]
@@ -37,17 +38,18 @@ class PreparedData:
 
 def prepare_data(config: TrainConfig, settings: Settings | None = None,
                  log: Callable[[str], None] = lambda message: None) -> PreparedData:
-    """Load the splits, swap in the augmented train split if asked, add the transfer variants if asked, tokenise
-    everything once (cached)."""
+    """Load the splits, build the task's targets, swap in the augmented train split if asked (the `ekman` task
+    only), add the transfer variants if asked, tokenise everything once (cached)."""
     settings = settings or get_settings()
-    data = load_goemotions(settings)
+    data, task = load_goemotions(settings), get_task(config.task)
     splits = {name: limit_split(data[name], config.limit) for name in ("train", "validation", "test")}
-    train_texts, train_labels = list(splits["train"]["text"]), list(splits["train"]["label"])
-    shares = [ekman_distribution(ids) for ids in splits["train"]["labels"]]
+    targets = {name: task.targets(split["labels"]) for name, split in splits.items()}
+    train_texts, train_labels = list(splits["train"]["text"]), targets["train"]
+    shares = [task.shares(ids) for ids in splits["train"]["labels"]]
     if config.augment:
         extra_texts, extra_labels = load_augmented_rows(config.augment, settings, limit=config.limit)
         train_texts, train_labels = train_texts + extra_texts, train_labels + extra_labels
-        shares += [[float(label == c) for c in range(NUM_CLASSES)] for label in extra_labels]  # primary only
+        shares += [[float(label == c) for c in range(task.num_labels)] for label in extra_labels]  # primary only
     teachers = check_teachers(config, settings) if config.teachers else []  # refused before any augmentation
     variant_texts = transfer_texts(config, list(splits["train"]["text"]), settings, log)
     source = pretrained_source(config, settings)
@@ -69,8 +71,8 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None,
     return PreparedData(
         tokenizer=tokenizer,
         train=train,
-        validation=encode(list(splits["validation"]["text"]), list(splits["validation"]["label"])),
-        test=encode(list(splits["test"]["text"]), list(splits["test"]["label"])),
+        validation=encode(list(splits["validation"]["text"]), targets["validation"]),
+        test=encode(list(splits["test"]["text"]), targets["test"]),
         test_texts=list(splits["test"]["text"]),
         test_ids=list(splits["test"]["id"]),
         embedding_init=embedding_vectors(config, source, tokenizer, settings),
@@ -124,7 +126,7 @@ def build_model(config: TrainConfig, vocab_size: int, pad: int, init: EmbeddingI
                 device: str = "cpu") -> nn.Module:
     spec = get_architecture(config.arch)
     params = spec.run_params(resolve_params(spec, config.params), device, config.max_length)
-    return spec.build(params, vocab_size, pad, NUM_CLASSES, init)
+    return spec.build(params, vocab_size, pad, get_task(config.task).num_labels, init)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

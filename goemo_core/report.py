@@ -19,6 +19,7 @@ from .models import get_architecture, resolve_params
 from .run_files import is_number
 from .runs import Run, best_epoch
 from .significance import seed_difference, significance_mark
+from .tasks import get_task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -153,15 +154,16 @@ def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.Da
     return frame.assign(accuracy_gap=frame["student_accuracy"] - frame["teacher_accuracy"])
 
 
-def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1") -> pd.DataFrame:
-    """Rows: runs; columns: the 7 classes, 'macro avg' and 'std' of one measure (precision, recall or f1)."""
+def per_class_comparison(metrics_by_run: dict[str, dict], measure: str = "f1",
+                         classes: Sequence[str] = EKMAN_CLASSES) -> pd.DataFrame:
+    """Rows: runs; columns: the task's classes, 'macro avg' and 'std' of one measure (precision, recall or f1)."""
     import pandas as pd
 
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}")
     table = {label: {row["class"]: row[measure] for row in per_class_table(metrics)}
              for label, metrics in metrics_by_run.items()}
-    return pd.DataFrame.from_dict(table, orient="index", columns=[*EKMAN_CLASSES, "macro avg", "std"])
+    return pd.DataFrame.from_dict(table, orient="index", columns=[*classes, "macro avg", "std"])
 
 
 def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
@@ -355,7 +357,7 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
                      "per_seed_accuracy": [r["accuracy"] for r in summary["per_seed"]],
                      "per_seed_macro_f1": [r["macro_f1"] for r in summary["per_seed"]],
                      "run_ids": summary["runs"]})
-    rows.sort(key=lambda r: by_validation((r["val_accuracy_mean"], r["val_macro_f1_mean"])), reverse=True)
+    rows.sort(key=lambda r: by_validation(validation_order(r)), reverse=True)
     picked: set[tuple] = set()
     for row in rows:  # best validation first: the first full-data row of each (architecture, task) is chosen
         if row["limit"] is None and (row["arch"], row["task"]) not in picked:
@@ -369,9 +371,17 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
             best[row["task"]] = row
             row["vs_best"] = "best on validation"
         else:
-            test = seed_difference(row["per_seed_accuracy"], best[row["task"]]["per_seed_accuracy"])
+            measure = "per_seed_macro_f1" if get_task(row["task"]).multi_label else "per_seed_accuracy"
+            test = seed_difference(row[measure], best[row["task"]][measure])
             row["vs_best"] = significance_mark(test["p_value"], test["underpowered"])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def validation_order(row: dict) -> tuple:
+    """What ranks a recipe within its task: mean validation accuracy, then macro-F1; a multi-label task (where
+    accuracy is the strict exact-match ratio) the other way round."""
+    pair = (row["val_accuracy_mean"], row["val_macro_f1_mean"])
+    return pair[::-1] if get_task(row["task"]).multi_label else pair
 
 
 def pareto_front(points: pd.DataFrame, cost: str, lower_cost_is_better: bool = True,

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import InvalidConfig, MissingResource
 from .files import save_tensors, write_atomic, write_json
@@ -239,18 +239,26 @@ class Run:
     def save_weights(self, state_dict: dict) -> None:
         save_tensors(self.weights_path, state_dict)
 
-    def save_test_predictions(self, ids: list[str], texts: list[str], labels: Any, probabilities: Any) -> None:
+    def save_test_predictions(self, ids: list[str], texts: list[str], labels: Any, probabilities: Any,
+                              classes: Sequence[str] | None = None, thresholds: Sequence[float] | None = None) -> None:
         """test_predictions.csv: per test example its text, true and predicted class and the confidence (the
-        Compare page lists the examples behind a confusion cell from it)."""
+        Compare page lists the examples behind a confusion cell from it). With `thresholds` (a multi-label run),
+        `labels` are 0/1 flags and true/predicted list every label, comma-separated."""
         import numpy as np
         import pandas as pd
 
         from .data import EKMAN_CLASSES
 
+        classes = list(classes or EKMAN_CLASSES)
         probabilities = np.asarray(probabilities)
-        predicted = probabilities.argmax(-1)
-        frame = pd.DataFrame({"id": ids, "text": texts, "true": [EKMAN_CLASSES[int(i)] for i in labels],
-                              "predicted": [EKMAN_CLASSES[int(i)] for i in predicted],
+        if thresholds is None:
+            true = [classes[int(i)] for i in labels]
+            predicted = [classes[int(i)] for i in probabilities.argmax(-1)]
+        else:
+            flagged = probabilities >= np.asarray(thresholds)[None, :]
+            true = [", ".join(c for c, on in zip(classes, row) if on) for row in np.asarray(labels)]
+            predicted = [", ".join(c for c, on in zip(classes, row) if on) for row in flagged]
+        frame = pd.DataFrame({"id": ids, "text": texts, "true": true, "predicted": predicted,
                               "confidence": probabilities.max(-1).round(4)})
         write_atomic(self.predictions_path, frame.to_csv(index=False))
 

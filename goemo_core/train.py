@@ -18,15 +18,16 @@ from . import __version__
 from .config import TrainConfig
 from .context import JobContext
 from .cost import run_cost
-from .data import EKMAN_CLASSES, NUM_CLASSES, class_counts, evaluation_fingerprint
+from .data import evaluation_fingerprint
+from .decision import decision_rule, probabilities as task_probabilities, task_metrics, tune_thresholds
 from .errors import Cancelled, Diverged, MissingResource, Terminated, raise_terminated
 from .files import write_with
-from .metrics import classification_metrics
 from .models import get_architecture, resolve_params
 from .prepare import PreparedData, build_model, build_notes, count_parameters, prepare_data
 from .run_files import Unreadable, tensor_shapes
 from .runs import Run, RunLabel, RunStore
 from .settings import Settings, describe_device, effective_device, get_settings
+from .tasks import get_task
 from .text import EncodedSplit, pad_id
 from .tracking import TrainingMirror
 from .trainer import EpochCallback, EpochProgress, ProgressCallback, Trainer
@@ -80,16 +81,17 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     log(building_message(config, device))
     model = build_model(config, data.tokenizer.get_vocab_size(), pad_id(data.tokenizer), data.embedding_init, device)
     store = store or RunStore(settings=settings)
+    task = get_task(config.task)
     run = store.create({
         **config.to_dict(),
         "params": resolve_params(get_architecture(config.arch), config.params),
         "pretrained": data.pretrained,
         "embedding_init_dim": int(data.embedding_init.weight.shape[1]) if data.embedding_init is not None else None,
         "device": device, "device_name": describe_device(device), "code_version": code_version(),
-        "data_source": settings.data_source, "train_fingerprint": data.data_key, "classes": list(EKMAN_CLASSES),
+        "data_source": settings.data_source, "train_fingerprint": data.data_key, "classes": list(task.labels),
         "eval_fingerprint": evaluation_fingerprint(settings, config.limit),
         "vocab_size": data.tokenizer.get_vocab_size(), "pad_id": pad_id(data.tokenizer),
-        "train_examples": len(data.train), "train_class_counts": class_counts(labelled(data.train).tolist()),
+        "train_examples": len(data.train), "train_class_counts": task.counts(labelled(data.train).numpy()),
         "transfer_examples": len(data.train) - len(labelled(data.train)),
     })
     try:
@@ -186,11 +188,11 @@ def write_results(run: Run, trainer: Trainer, data: PreparedData, status: str, e
                                  "parameters": parameters, "epochs_run": len(trainer.history),
                                  "precision": trainer.precision, "notes": trainer.notes,
                                  "error": None if error is None else f"{type(error).__name__}: {error}"})
-    verify_written(run, trainer.model.state_dict() if metrics is not None else None)
+    verify_written(run, trainer.model.state_dict() if metrics is not None else None, trainer.task.num_labels)
     return metrics
 
 
-def verify_written(run: Run, state: dict | None) -> None:
+def verify_written(run: Run, state: dict | None, num_labels: int) -> None:
     """Read what was written back: every file through its schema, the weights' header against the model's
     tensors, the probabilities' shapes. Raises OSError naming what does not match."""
     run.refresh()
@@ -205,8 +207,8 @@ def verify_written(run: Run, state: dict | None) -> None:
         raise OSError(f"a written file does not read back: {exc}") from None
     if shapes != {name: tuple(tensor.shape) for name, tensor in state.items()}:
         raise OSError("model.safetensors does not hold the model's tensors")
-    if any(len(shape) != 2 or shape[1] != NUM_CLASSES for shape in probabilities.values()):
-        raise OSError(f"probabilities.safetensors does not hold [examples, {NUM_CLASSES}] probabilities")
+    if any(len(shape) != 2 or shape[1] != num_labels for shape in probabilities.values()):
+        raise OSError(f"probabilities.safetensors does not hold [examples, {num_labels}] probabilities")
 
 
 def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, seconds: float,
@@ -242,22 +244,38 @@ def _interrupts_deferred():
 
 
 def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
-    """Evaluate the restored best weights on the test split; write metrics.json, the per-example predictions and
-    the validation and test probabilities (what ensembles are made of)."""
-    split_probabilities = {name: torch.softmax(trainer.predict_logits(split), -1).cpu()
+    """Evaluate the restored best weights on the test split; write metrics.json (with the decision rule), the
+    per-example predictions and the validation and test probabilities (what ensembles are made of). A multi-label
+    run's per-label thresholds, when tuned, are chosen from the validation probabilities before test is read."""
+    task = trainer.task
+    split_probabilities = {name: task_probabilities(task, trainer.predict_logits(split)).cpu()
                            for name, split in (("validation", data.validation), ("test", data.test))}
     run.save_probabilities(split_probabilities)
+    thresholds = decision_thresholds(trainer.config, split_probabilities["validation"].numpy(),
+                                     data.validation.labels.numpy())
+    validation = task_metrics(task, data.validation.labels.numpy(), split_probabilities["validation"].numpy(),
+                              thresholds)
     probabilities = split_probabilities["test"].numpy()
-    predicted = probabilities.argmax(-1)
     truth = data.test.labels.numpy()
-    metrics = classification_metrics(truth, predicted)
-    validation = classification_metrics(data.validation.labels.numpy(),
-                                        split_probabilities["validation"].argmax(-1).numpy())
-    metrics.update({"split": "test", "examples": int(len(truth)), "best_epoch": trainer.best_epoch,
+    metrics = task_metrics(task, truth, probabilities, thresholds)
+    metrics.update({"split": "test", "task": task.name, "examples": int(len(truth)), "best_epoch": trainer.best_epoch,
+                    "decision": decision_rule(task, thresholds, trainer.config.tune_thresholds),
                     "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
     run.write_json("metrics.json", metrics)
-    run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities)
+    run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities, task.labels, thresholds)
     return metrics
+
+
+def decision_thresholds(config: TrainConfig, validation_probabilities: np.ndarray,
+                        validation_targets: np.ndarray) -> list[float] | None:
+    """None for a single-label task (argmax); else the fixed threshold per label, or thresholds tuned on the
+    validation split (the only split this sees)."""
+    task = get_task(config.task)
+    if not task.multi_label:
+        return None
+    if config.tune_thresholds:
+        return tune_thresholds(validation_probabilities, validation_targets, default=config.threshold)
+    return [config.threshold] * task.num_labels
 
 
 @dataclass

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from .config import TrainConfig
-from .data import NUM_CLASSES
+from .decision import task_metrics
 from .distill import distillation_loss
 from .errors import Cancelled, Diverged, InvalidConfig
 from .inference import autocast, model_lengths, predict_logits
-from .metrics import classification_metrics
+from .tasks import get_task
 from .text import EncodedSplit
 
 EpochCallback = Callable[[dict], None]
@@ -130,12 +130,26 @@ class TrainingLoss(nn.Module):
         return (1 - self.distill_weight) * loss + self.distill_weight * distilled
 
 
+class MultiLabelLoss(nn.Module):
+    """Binary cross-entropy with a sigmoid per label on 0/1 targets (optionally weighting each label's positives);
+    label smoothing moves the targets towards 0.5 by that fraction."""
+
+    def __init__(self, pos_weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
+        super().__init__()
+        self.pos_weight, self.label_smoothing = pos_weight, label_smoothing
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        targets = targets.float() * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
+
+
 class Trainer:
     """Trains one model on encoded splits; early stopping on the monitored validation metric restores the best
     weights. `cancel` (a threading.Event) is checked between batches."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, device: str):
         self.model, self.config, self.device = model.to(device), config, device
+        self.task = get_task(config.task)
         self.use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.startswith("cuda"))
         self.generator = torch.Generator().manual_seed(config.seed)
         self.best_state: dict | None = None
@@ -194,20 +208,31 @@ class Trainer:
         embedding.set_frozen(k == -1 or epoch < k)
 
     def _loss_fn(self, train: EncodedSplit) -> "TrainingLoss":
-        weight = None
+        if self.task.multi_label:
+            return TrainingLoss(self._multi_label_loss(train))
+        weight, classes = None, self.task.num_labels
         if self.config.class_weights:
-            counts = torch.bincount(train.labels.cpu(), minlength=NUM_CLASSES).float().clamp_min(1)
-            weight = ((counts.sum() / (NUM_CLASSES * counts)) ** self.config.class_weight_power).to(self.device)
+            counts = torch.bincount(train.labels.cpu(), minlength=classes).float().clamp_min(1)
+            weight = ((counts.sum() / (classes * counts)) ** self.config.class_weight_power).to(self.device)
         distill = self.config.distill_weight if train.teacher is not None else 0.0
         return TrainingLoss(nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing),
                             distill, self.config.distill_temperature)
+
+    def _multi_label_loss(self, train: EncodedSplit) -> MultiLabelLoss:
+        """With `class_weights`, each label's positives weigh (negatives / positives) ** power."""
+        pos_weight = None
+        if self.config.class_weights:
+            positives = train.labels.cpu().float().sum(0).clamp_min(1)
+            negatives = (len(train) - positives).clamp_min(1)
+            pos_weight = ((negatives / positives) ** self.config.class_weight_power).to(self.device)
+        return MultiLabelLoss(pos_weight, self.config.label_smoothing)
 
     def _epoch_order(self, train: EncodedSplit) -> torch.Tensor:
         """Example indices for one epoch: a permutation (or class-balanced draws), cut to the per-epoch budget."""
         n = len(train)
         if self.config.balanced_sampler:  # every class equally likely per draw
             labels = train.labels.cpu()
-            counts = torch.bincount(labels, minlength=NUM_CLASSES).float().clamp_min(1)
+            counts = torch.bincount(labels, minlength=self.task.num_labels).float().clamp_min(1)
             order = torch.multinomial((1.0 / counts)[labels], n, replacement=True, generator=self.generator)
         else:
             order = torch.randperm(n, generator=self.generator)
@@ -238,7 +263,7 @@ class Trainer:
         weight = self.config.soft_labels
         if weight <= 0 or train.distributions is None:
             return Targets(labels, teacher, hard)
-        primary = nn.functional.one_hot(labels, NUM_CLASSES).float()
+        primary = nn.functional.one_hot(labels, self.task.num_labels).float()
         return Targets((1 - weight) * primary + weight * train.distributions[idx], teacher, hard)
 
     def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: "Targets",
@@ -389,7 +414,7 @@ class Trainer:
             if session.average is not None:
                 session.average.update()
             loss_sum += loss.detach() * len(idx_cpu)
-            correct += (logits.argmax(-1) == labels).sum()
+            correct += self._hits(logits.detach(), labels)
             seen += len(idx_cpu)
             if (step % FINITE_CHECK_EVERY == 0 or step == len(batches)) and not torch.isfinite(loss_sum):
                 raise Diverged(f"the training loss became non-finite in epoch {epoch} (by batch {step} of "
@@ -399,6 +424,13 @@ class Trainer:
                                           seen / max(1e-9, time.perf_counter() - started)))
         seen_at_least_one = max(1, seen)
         return float(loss_sum) / seen_at_least_one, float(correct) / seen_at_least_one * 100, seen
+
+    def _hits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Examples predicted right: the class (single-label) or every label at the threshold (multi-label)."""
+        if not self.task.multi_label:
+            return (logits.argmax(-1) == labels).sum()
+        flagged = logits >= math.log(self.config.threshold / (1 - self.config.threshold))  # sigmoid ≥ threshold
+        return (flagged == labels.bool()).all(-1).sum()
 
     def restore_best(self) -> None:
         if self.best_state is not None:
@@ -412,11 +444,15 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: EncodedSplit, loss_fn: nn.Module | None = None, limit: int | None = None) -> dict:
+        """Loss and the task's metrics on (the first `limit` examples of) a split; a multi-label task applies the
+        run's fixed threshold here (tuned thresholds are chosen once, after training)."""
         logits = self.predict_logits(split, limit)
         labels = split.labels[: len(logits)].to(logits.device)
-        loss = float((loss_fn or nn.CrossEntropyLoss())(logits, labels)) if len(logits) else 0.0
-        metrics = classification_metrics(labels.cpu().numpy(), logits.argmax(-1).cpu().numpy())
-        return {"loss": loss, **metrics}
+        loss_fn = loss_fn or (MultiLabelLoss() if self.task.multi_label else nn.CrossEntropyLoss())
+        loss = float(loss_fn(logits, labels)) if len(logits) else 0.0
+        scores = (torch.sigmoid(logits) if self.task.multi_label else logits).cpu().numpy()  # argmax: logits do
+        thresholds = [self.config.threshold] * self.task.num_labels if self.task.multi_label else None
+        return {"loss": loss, **task_metrics(self.task, labels.cpu().numpy(), scores, thresholds)}
 
 
 def per_example_loss(loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -581,3 +581,14 @@ def test_a_study_over_several_max_lengths_keeps_few_data_sets_sharing_one_embedd
     assert max(sizes) <= study_module.DATA_CACHE_SIZE and len(runner.data) <= study_module.DATA_CACHE_SIZE
     vectors = {id(data.embedding_init) for data in runner.data.values()}
     assert len(vectors) == 1  # shared between the entries
+
+
+def test_a_multi_label_study_maximises_validation_macro_f1():
+    summary = tune.run_study(tiny_config(study="sentiment", n_trials=1, epochs=1,
+                                         fixed={**TINY, "task": "sentiment"}))
+    study = optuna.load_study(study_name="sentiment", storage=tune.open_storage(None))
+    assert study.metric_names == ["validation macro-F1"] and summary["objective"] == "validation macro-F1"
+    trial = study.trials[0]
+    assert trial.value == trial.user_attrs["val_macro_f1"] and 0 <= trial.value <= 1
+    assert tune.trial_config(tune.plan_study(tiny_config(fixed={"task": "goemotions"})), {},
+                             tune.DataChoices(None, None)).monitor == "val_macro_f1"

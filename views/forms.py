@@ -80,26 +80,26 @@ def model_params(arch: str) -> dict[str, Any]:
     return values
 
 
-def resolved_recipe(arch: str, device: str) -> dict[str, Any]:
-    """What `arch` trains with on `device` when nothing is changed: the make_config a launch runs, so the form
-    shows what will be trained (an architecture that cannot resolve here shows its registry recipe)."""
+def resolved_recipe(arch: str, device: str, task: str = "ekman") -> dict[str, Any]:
+    """What `arch` trains with on `device` for `task` when nothing is changed: the make_config a launch runs, so the
+    form shows what will be trained (an architecture that cannot resolve here shows its registry recipe)."""
     try:
-        return make_config(arch, {"device": device}).to_dict()
+        return make_config(arch, {"device": device, "task": task}).to_dict()
     except InvalidConfig:
         return {**BASE.to_dict(), **architectures()[arch].recipe}
 
 
-def recipe_defaults(archs: list[str], device: str = "auto") -> dict[str, Any]:
+def recipe_defaults(archs: list[str], device: str = "auto", task: str = "ekman") -> dict[str, Any]:
     """What each recipe input starts at: the chosen architectures' resolved recipe on `device` where they agree,
     else the base value (left untouched, each architecture keeps its own)."""
-    recipes = [resolved_recipe(arch, device) for arch in archs] or [BASE.to_dict()]
+    recipes = [resolved_recipe(arch, device, task) for arch in archs] or [BASE.to_dict()]
     return {name: recipes[0][name] if all(r[name] == recipes[0][name] for r in recipes) else getattr(BASE, name)
             for name in RECIPE_FIELDS}
 
 
-def differing_note(archs: list[str], device: str = "auto") -> str:
+def differing_note(archs: list[str], device: str = "auto", task: str = "ekman") -> str:
     """Which settings differ between the chosen architectures (each keeps its own unless the input is changed)."""
-    recipes = {arch: resolved_recipe(arch, device) for arch in archs}
+    recipes = {arch: resolved_recipe(arch, device, task) for arch in archs}
     differing = [name for name in RECIPE_FIELDS if len({repr(r[name]) for r in recipes.values()}) > 1]
     if not differing:
         return ""
@@ -107,13 +107,13 @@ def differing_note(archs: list[str], device: str = "auto") -> str:
         f"{name} ({', '.join(f'{arch} {r[name]}' for arch, r in recipes.items())})" for name in differing) + "."
 
 
-def recipe_inputs(defaults: dict[str, Any], device: str = "auto") -> dict[str, Any]:
-    """The training recipe shared by the chosen architectures, keyed `r-<field>`. Another device has another
-    recipe: the inputs start again from its defaults when the device changes."""
-    if st.session_state.get("recipe_device") != device:
+def recipe_inputs(defaults: dict[str, Any], device: str = "auto", task: str = "ekman") -> dict[str, Any]:
+    """The training recipe shared by the chosen architectures, keyed `r-<field>`. Another device or task has
+    another recipe: the inputs start again from its defaults when either changes."""
+    if st.session_state.get("recipe_device") != (device, task):
         for name in RECIPE_FIELDS:
             st.session_state.pop(f"r-{name}", None)
-        st.session_state["recipe_device"] = device
+        st.session_state["recipe_device"] = (device, task)
     columns, values = st.columns(4), {}
     for i, name in enumerate(RECIPE_FIELDS):
         with columns[i % 4]:

@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from goemo_core.data import EKMAN_CLASSES
 from goemo_core.errors import GoEmoError
 from goemo_core.export import has_verified_export
 from goemo_core.classify import (EXAMPLE_SENTENCES, pasted_lines, probability_frame, read_text_table, results_csv,
                                  results_table)
 from goemo_core.report import best_run, describe_run, run_labels
 from goemo_core.runs import RunStore
+from goemo_core.tasks import get_task, task_of_config, tasks_present
 from views.charts import probability_bars
 from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
 from views.filters import run_filter_inputs
@@ -23,11 +23,20 @@ if not runs:
             "minute), then come back here.", icon=":material/info:")
     st.stop()
 
+task_names = tasks_present([run.config for run in runs])
+task = get_task(st.selectbox("Task", task_names, key="classify_task", format_func=lambda n: get_task(n).description,
+                             help="Models of one task are compared at a time (their labels differ)")
+                if len(task_names) > 1 else task_names[0])
+runs = [run for run in runs if task_of_config(run.config) == task.name]
+CLASSES = list(task.labels)
 by_id = {run.run_id: run for run in runs}
 described = {run.run_id: describe_run(run) for run in runs}
 names = run_labels(runs)
 with st.expander("Filter the models"):
     offered = run_filter_inputs(runs, "classify-filter").apply(runs)
+if st.session_state.get("classify_runs_task") != task.name:  # another task: start again at its best run
+    st.session_state.pop("classify_runs", None)
+st.session_state["classify_runs_task"] = task.name
 picked = [run_id for run_id in st.session_state.get("classify_runs", []) if run_id in by_id]  # kept when filtered out
 chosen = st.multiselect("Models (completed runs)", list(dict.fromkeys([*(run.run_id for run in offered), *picked])),
                         default=None if "classify_runs" in st.session_state else [best_run(runs).run_id],
@@ -75,19 +84,26 @@ with single:
     text = st.text_area("Text", key="classify_text", placeholder="Type a sentence, then press Ctrl+Enter",
                         height=100)
     if not text:
-        st.caption("Type a sentence or pick an example to see each model's probabilities for the 7 classes.")
+        st.caption(f"Type a sentence or pick an example to see each model's probabilities for the {len(CLASSES)} "
+                   + ("labels (those at or over the run's threshold are predicted)." if task.multi_label else
+                      "classes."))
     else:
         results = {names[run_id]: model.predict([text])[0] for run_id, model in predictors.items()}
         show_notes(results)
         answered = {run_id: r for run_id, r in results.items() if r["label"] is not None}
         if answered:
             for column, (name, result) in zip(st.columns(len(answered)), answered.items()):
-                column.metric(name, result["label"], f"{max(result['probabilities'].values()):.0%} confidence",
-                              delta_color="off", delta_arrow="off")
-            frame = probability_frame(answered)
-            st.altair_chart(probability_bars(frame, list(EKMAN_CLASSES)), key="classify_chart")
+                if task.multi_label:  # every label over its threshold, not only the most probable
+                    column.metric(name, ", ".join(result["labels"]) or "none over the threshold",
+                                  f"{len(result['labels'])} label(s) at or over the threshold",
+                                  delta_color="off", delta_arrow="off")
+                else:
+                    column.metric(name, result["label"], f"{max(result['probabilities'].values()):.0%} confidence",
+                                  delta_color="off", delta_arrow="off")
+            frame = probability_frame(answered, CLASSES)
+            st.altair_chart(probability_bars(frame, CLASSES), key="classify_chart")
             table = (frame.pivot(index="class", columns="model", values="probability")
-                     .reindex(index=list(EKMAN_CLASSES), columns=list(answered)))  # models in the order chosen
+                     .reindex(index=CLASSES, columns=list(answered)))  # models in the order chosen
             st.dataframe(table, key="classify_probabilities",
                          column_config={m: st.column_config.NumberColumn(m, format="%.4f") for m in answered})
 
@@ -117,12 +133,12 @@ with batch:
     if texts:
         with st.spinner(f"Classifying {len(texts):,} text(s)…"):
             table = results_table({names[run_id]: model.predict(texts) for run_id, model in predictors.items()},
-                                  inputs)
+                                  inputs, CLASSES)
         notes = table["note"].dropna().value_counts() if "note" in table else {}
         for note, count in notes.items():  # e.g. mostly unknown words: the one-sentence tab and the CLI say so too
             st.info(f"{count:,} result(s) carry a note (see the `note` column): {note}.", icon=":material/info:")
         st.dataframe(table, hide_index=True, key="batch_results",
                      column_config={"confidence": st.column_config.NumberColumn(format="%.3f"),
-                                    **{c: st.column_config.NumberColumn(format="%.3f") for c in EKMAN_CLASSES}})
+                                    **{c: st.column_config.NumberColumn(format="%.3f") for c in CLASSES}})
         st.download_button("Download predictions (CSV)", results_csv(table), file_name="goemo-predictions.csv",
                            mime="text/csv", on_click="ignore", key="batch_download", icon=":material/download:")

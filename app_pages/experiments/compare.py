@@ -2,10 +2,10 @@
 
 import hashlib
 
+import pandas as pd
 import streamlit as st
 
 from goemo_core.comparison import compare_recipes, significance_frame
-from goemo_core.data import EKMAN_CLASSES
 from goemo_core.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
 from goemo_core.ensemble import make_ensemble
 from goemo_core.metrics import MEASURES, confusion_frame, most_confused
@@ -15,10 +15,12 @@ from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison
                                run_labels, seed_summary, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from goemo_core.selection import Permalink
+from goemo_core.tasks import task_of_config
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
 from views.tables import COLUMNS, best_cells, pooled_table
+from views.task_views import label_f1_bars, published_table, task_select
 
 page_setup("Compare", ":material/compare:")
 store = RunStore()
@@ -28,6 +30,12 @@ if not runs and not unreadable:
     st.info("No runs yet. Launch one on the **Train** page; it appears here as soon as it starts.",
             icon=":material/info:")
     st.stop()
+
+# --- one task at a time: runs of different tasks are never pooled, plotted or tested together ---------------------
+all_runs = runs
+task = task_select([run.config for run in runs], "compare_task")
+runs = [run for run in runs if task_of_config(run.config) == task.name]
+CLASSES = list(task.labels)
 
 # --- the runs table; selecting rows picks the runs compared below ----------------------------------------------
 if not runs:
@@ -72,7 +80,7 @@ def delete_runs() -> None:
 
 
 with st.expander("Delete runs"):
-    described = {run.run_id: describe_run(run) for run in runs}
+    described = {run.run_id: describe_run(run) for run in all_runs}
     targets = st.multiselect("Runs to delete", [*described, *unreadable], key="delete_targets",
                              format_func=lambda rid: described.get(rid, f"{rid} · unreadable"))
     confirm = st.checkbox(f"Yes, delete {len(targets)} run folder(s) for good", key="delete_confirm")
@@ -253,11 +261,25 @@ if not with_metrics:
 st.subheader("Per-class test metrics")
 st.caption("Best value per column in bold green; for `std` (how uneven the classes are) lower is better.")
 for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1" for m in MEASURES])):
-    frame = per_class_comparison({names[rid]: metrics for rid, metrics in with_metrics.items()}, measure)
+    frame = per_class_comparison({names[rid]: metrics for rid, metrics in with_metrics.items()}, measure, CLASSES)
     styled = (frame.style.format("{:.3f}")
-              .apply(best_cells, higher=True, subset=[*EKMAN_CLASSES, "macro avg"])
+              .apply(best_cells, higher=True, subset=[*CLASSES, "macro avg"])
               .apply(best_cells, higher=False, subset=["std"]))
     tab.dataframe(styled, key=f"per-class-{measure}")
+
+st.altair_chart(label_f1_bars({names[rid]: metrics for rid, metrics in with_metrics.items()}, task),
+                key="label-f1-bars", width="stretch")
+published_table(task, {names[rid]: metrics for rid, metrics in with_metrics.items()}, key="published")
+
+if task.multi_label:  # no class-by-class matrix: each label is its own yes/no decision
+    st.subheader("Per-label confusion counts (test split)")
+    st.caption("For each label: true positives, false positives, false negatives and true negatives under the "
+               "run's decision rule (its thresholds).")
+    for rid, metrics in with_metrics.items():
+        counts = metrics.get("label_confusion") or {}
+        st.markdown(f"`{names[rid]}`")
+        st.dataframe(pd.DataFrame.from_dict(counts, orient="index"), key=f"label-confusion-{rid}")
+    st.stop()
 
 # --- confusion matrices -------------------------------------------------------------------------------------------
 st.subheader("Confusion matrices (row-normalised, test split)")
@@ -276,18 +298,19 @@ run_ids = list(with_metrics)
 for start in range(0, len(run_ids), 3):  # at most three matrices per row
     for column, run_id in zip(st.columns(3), run_ids[start:start + 3]):
         key = f"cm-{run_id}"
-        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id]), names[run_id], selection="cell"),
+        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id], CLASSES), names[run_id],
+                                              selection="cell"),
                             key=key, on_select=lambda r=run_id, k=key: pick_cell(r, k), selection_mode="cell",
                             width="content")
 
 st.markdown("**Test examples of one cell**")
 if st.session_state.get("cell_run") not in run_ids:  # first visit, or its run was deselected or deleted
-    first_true, first_predicted = most_confused(with_metrics[run_ids[0]])
+    first_true, first_predicted = most_confused(with_metrics[run_ids[0]], CLASSES)
     st.session_state.update({"cell_run": run_ids[0], "cell_true": first_true, "cell_predicted": first_predicted})
 left, middle, right = st.columns(3)
 cell_run = left.selectbox("run", run_ids, key="cell_run", format_func=names.get)
-true = middle.selectbox("true", EKMAN_CLASSES, key="cell_true")
-predicted = right.selectbox("predicted", EKMAN_CLASSES, key="cell_predicted")
+true = middle.selectbox("true", CLASSES, key="cell_true")
+predicted = right.selectbox("predicted", CLASSES, key="cell_predicted")
 with user_errors(stop=False):
     examples = cell_examples(labels[cell_run], true, predicted)
     st.caption(f"{len(examples):,} test example(s) of class **{true}** predicted as **{predicted}** by "

@@ -8,6 +8,7 @@ from goemo_core.models import architectures
 from goemo_core.report import describe_run
 from goemo_core.runs import RunStore
 from goemo_core.settings import get_settings
+from goemo_core.tasks import DEFAULT_THRESHOLD, TASK_NAMES, get_task
 from views import forms
 from views.common import available_devices, job_manager, page_setup
 from views.jobs import job_list, live_runs_note, run_history
@@ -37,6 +38,11 @@ device = device_column.selectbox("device", devices, key="train_device",
                                  index=devices.index(settings.device) if settings.device in devices else 0,
                                  help="The devices this server has; auto: the GPU when there is one. The recipe "
                                       "below starts at what each architecture trains with there.")
+task = get_task(st.selectbox("Task", TASK_NAMES, key="train_task",
+                             format_func=lambda n: f"{n}: {get_task(n).description}",
+                             help="What the models learn: ekman (the default) is one primary class per example; "
+                                  "the multi-label tasks predict every label whose probability reaches the "
+                                  "threshold and select epochs on validation macro-F1."))
 if forms.NEEDS_ENCODER & set(archs) or not archs:
     st.info("**Transformer** is the reference model: the pretrained encoder named by `GOEMO_PRETRAINED` fine-tuned "
             "end to end. It only makes sense with that encoder, so it needs `GOEMO_PRETRAINED` and "
@@ -49,10 +55,10 @@ with st.expander("Hyperparameters", expanded=False):
             with tab:
                 params[arch] = forms.model_params(arch)
     st.markdown("**Training recipe** (all chosen architectures)")
-    recipe_shown = forms.recipe_defaults(archs, device)
+    recipe_shown = forms.recipe_defaults(archs, device, task.name)
     st.caption("Inputs start at what the chosen architectures train with on this device (a GPU has its own "
-               "recipe); a value you change is used as you set it. " + forms.differing_note(archs, device))
-    recipe = forms.recipe_inputs(recipe_shown, device)
+               "recipe); a value you change is used as you set it. " + forms.differing_note(archs, device, task.name))
+    recipe = forms.recipe_inputs(recipe_shown, device, task.name)
 
 st.markdown("**Data and run**")
 left, middle, right = st.columns(3)
@@ -85,6 +91,15 @@ with middle:
                              step=1, key="train_freeze",
                              disabled=not use_pretrained)
 with right:
+    decision = {}
+    if task.multi_label:
+        decision = {"threshold": st.number_input("decision threshold", value=DEFAULT_THRESHOLD, min_value=0.01,
+                                                 max_value=0.99, step=0.05, key="train_threshold",
+                                                 help="A label is predicted at this probability or above (the "
+                                                      "GoEmotions paper's rule: 0.3)."),
+                    "tune_thresholds": st.checkbox("tune per-label thresholds on validation", key="train_tune",
+                                                   help="After training, each label's threshold is chosen for its "
+                                                        "best validation F1; test is never used to choose.")}
     seed = st.number_input("seed", value=211, step=1, key="train_seed")
     repeats = st.number_input("seeds per architecture", value=1, min_value=1, max_value=10, step=1,
                               key="train_repeats",
@@ -98,9 +113,10 @@ name = name_col.text_input("name", key="train_name", max_chars=80,
 tags = tags_col.text_input("tags (comma-separated)", key="train_tags")
 note = st.text_area("note", key="train_note", height=68)
 
-options = {"limit": int(limit) or None, "augment": None if augment == "none" else augment,
-           "pretrained": USE_ENV if use_pretrained else None, "device": device, "seed": int(seed),
-           "teachers": teachers, "transfer_augment": int(transfer) if teachers else 0,
+options = {"task": task.name, **decision, "limit": int(limit) or None,
+           "augment": None if augment == "none" else augment, "pretrained": USE_ENV if use_pretrained else None,
+           "device": device, "seed": int(seed), "teachers": teachers,
+           "transfer_augment": int(transfer) if teachers else 0,
            **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
 if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):

@@ -12,6 +12,7 @@ from goemo_core.dashboard import ensure_dashboard, study_url
 from goemo_core.models import architectures
 from goemo_core.runs import MAX_NAME, MAX_TAG, RunLabel
 from goemo_core.settings import get_settings, mask_url
+from goemo_core.tasks import DEFAULT_TASK, TASK_NAMES, get_task
 from goemo_core.train import TrainJob
 from goemo_core.tune.queries import (PARAM_DIGITS, RELIABLE_IMPORTANCE_TRIALS, TRIAL_COLUMNS, TRIAL_DECIMALS,
                                      rounded_trials)
@@ -71,8 +72,13 @@ def search_space_inputs(arch: str, space: dict) -> tuple[dict, list[str]]:
 
 # -- new study --------------------------------------------------------------------------------------------------------
 st.subheader("New study")
-arch = st.selectbox("Architecture", list(registry), key="tune_arch",
-                    format_func=lambda name: f"{registry[name].title} ({name})")
+arch_col, task_col = st.columns(2)
+arch = arch_col.selectbox("Architecture", list(registry), key="tune_arch",
+                          format_func=lambda name: f"{registry[name].title} ({name})")
+task = task_col.selectbox("Task", TASK_NAMES, key="tune_task", format_func=lambda n: f"{n}: {get_task(n).description}",
+                          help="Every trial trains this task; a multi-label task's trials maximise validation "
+                               "macro-F1 (the objective is named so in optuna-dashboard), the others validation "
+                               "accuracy.")
 left, middle, right = st.columns(3)
 with left:
     n_trials = st.number_input("trials", min_value=1, value=100, step=10, key="tune_trials",
@@ -115,7 +121,7 @@ if st.button("Start study", type="primary", icon=":material/play_arrow:", key="t
         config = tune.TuneConfig(arch=arch, n_trials=int(n_trials), timeout=timeout_min * 60.0 or None, study=name,
                                  limit=int(limit) or None, epochs=int(epochs), batches_per_epoch=int(batches),
                                  val_examples=int(val_examples), pruner=pruner, seed=int(seed), space=overrides,
-                                 device=device)
+                                 device=device, fixed={"task": task} if task != DEFAULT_TASK else {})
         tune.plan_study(config, choices=choices)  # refuse bad settings here, not on the job card
         job_manager().submit("tune", config, title=f"Tune {registry[arch].title} · {name}")
         st.session_state["tune_study"] = name

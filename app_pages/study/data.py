@@ -4,9 +4,11 @@ import streamlit as st
 
 from goemo_core import data as gd
 from goemo_core.settings import get_settings
+from goemo_core.tasks import TASK_NAMES, get_task, label_cooccurrence, task_distribution
 from goemo_core.text import DEFAULT_MAX_LENGTH, split_token_lengths
 from views.common import load_dataset, page_setup, user_errors
 from views.data_charts import ekman_share_bars, grouping_bars, length_histogram_chart, raw_label_bars
+from views.task_views import cooccurrence_heatmap, distribution_bars
 
 page_setup("Data", ":material/bar_chart:")
 LENGTH_CLIP = 80  # the histogram's last bin holds every longer text
@@ -63,6 +65,20 @@ with left:
     st.dataframe(table, hide_index=True, height=420, width="stretch")
 with right:
     st.altair_chart(grouping_bars(raw[raw["split"] == shown[0]], shown[0]), width="stretch")
+
+st.subheader("Labels per task")
+task = get_task(st.selectbox("Task", TASK_NAMES, key="data_task",
+                             format_func=lambda n: f"{n}: {get_task(n).description}",
+                             help="What a model of each task learns from these examples (see the README's tasks)."))
+st.altair_chart(distribution_bars(task_distribution({s: dataset[s] for s in shown}, task), task, shown),
+                width="content")
+if task.multi_label:
+    st.caption("Multi-label: an example counts for every label it carries, so the shares of a split add up to more "
+               "than 100 %. Below: how often two labels are given to the same example (train split).")
+    st.altair_chart(cooccurrence_heatmap(label_cooccurrence(dataset["train"], task), task), width="content")
+else:
+    st.caption("Single-label: each example counts once, for its primary label (the group that occurs most often "
+               "among its labels; a tie goes to the group listed first).")
 
 st.subheader("Text length in tokens")
 with user_errors(stop=False):

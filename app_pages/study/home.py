@@ -3,7 +3,9 @@
 import streamlit as st
 
 from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard
+from goemo_core.published import MARK, published_frame
 from goemo_core.runs import RunStore
+from goemo_core.tasks import TASK_NAMES, get_task
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
 from views.jobs import live_runs_note
 from views.tables import pooled_table
@@ -26,8 +28,10 @@ if interrupted_runs():
     st.info(f"{len(interrupted_runs())} run(s) left running by a stopped server were marked interrupted.")
 unreadable_runs_note(store)
 
-board = leaderboard(runs)
 st.subheader("Leaderboard")
+task = st.selectbox("Task", TASK_NAMES, key="home_task", format_func=lambda n: f"{n}: {get_task(n).description}",
+                    help="Each task has its own leaderboard; runs of different tasks are never ranked together.")
+board = leaderboard(runs, task)
 if board.empty:
     limited = sum(r.config.get("limit") is not None and r.status == "completed" for r in runs)
     st.info("No full-data run with test metrics yet: the leaderboard counts only runs trained on the whole data "
@@ -44,6 +48,12 @@ else:
     pooled_table(board, ["arch", "changes", "runs", "val_accuracy_mean", "test_accuracy", "test_macro_f1", "vs_best",
                          "cpu_latency_ms", "cpu_sentences_per_s", "parameters", "trainable_parameters",
                          "train_seconds", "epoch_seconds", "device"], key="leaderboard")
+
+published = published_frame(task)
+if not published.empty:
+    st.markdown(f"**Published reference** for `{task}` ({MARK}): the GoEmotions paper's BERT-base test results "
+                "under the same protocol (a label predicted at probability ≥ 0.3, macro over labels).")
+    st.dataframe(published.drop(columns=["task"]), hide_index=True, key="home_published")
 
 st.subheader("Where to go")
 for page, what in [

@@ -24,6 +24,7 @@ def register(commands, parent) -> None:
     accuracy.add_argument("--seeds", type=int, default=3)
     accuracy.add_argument("--archs", nargs="+", default=["lstm", "gru", "xlstm", "rwkv", "transformer"])
     accuracy.add_argument("--baseline", action="store_true", help="add TF-IDF + logistic regression")
+    accuracy.add_argument("--task", help="the task every run trains on (default ekman)")
     accuracy.add_argument("--limit", type=int, help="cap every split (quick checks only)")
     accuracy.add_argument("--epochs", type=int, help="override the recipes' epochs (quick checks only)")
     accuracy.add_argument("--device")
@@ -91,8 +92,10 @@ def run_accuracy(args) -> int:
         raise InvalidConfig("--parallel must be at least 1.")
     for arch in args.archs:
         get_architecture(arch)
+    if args.baseline and args.task not in (None, "ekman"):
+        raise InvalidConfig(f"--baseline: the TF-IDF baseline predicts the ekman task only, not {args.task}.")
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
-                              args.parallel, log=log)
+                              args.parallel, log=log, task=args.task)
     emit(args, document, lambda: accuracy_table(document))
     return 0
 

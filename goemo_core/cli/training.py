@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidConfig
+from ..tasks import TASK_NAMES
 from . import emit, log, parse_pairs, terminal_safe
+
+TASK_HELP = f"{', '.join(TASK_NAMES)} (default ekman: one primary Ekman class per example)"
 
 
 def register(commands, parent) -> None:
     train = commands.add_parser("train", parents=[parent], help="train one model and write its run directory")
     train.add_argument("--arch", required=True, help="lstm, gru, xlstm, rwkv or transformer")
+    train.add_argument("--task", help=TASK_HELP)
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--limit", type=int, help="cap every split at its first N examples")
@@ -36,6 +40,7 @@ def register(commands, parent) -> None:
     predict = commands.add_parser("predict", parents=[parent], help="classify texts with a trained run")
     predict.add_argument("--run", required=True, help="a run id (see `runs list`)")
     predict.add_argument("--text", action="append", default=[], help="a text (repeatable); default: stdin lines")
+    predict.add_argument("--task", help="the task the run must have been trained on (refused otherwise)")
     predict.add_argument("--onnx", action="store_true",
                          help="serve from the run's verified ONNX export (`export onnx`) through ONNX Runtime")
     predict.set_defaults(handler=run_predict)
@@ -71,8 +76,8 @@ def run_train(args) -> int:
     from ..train import train_run
 
     overrides = parse_pairs(args.set, "--set")
-    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit, "device": args.device,
-             "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None,
+    flags = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit,
+             "device": args.device, "seed": args.seed, "pretrained": args.pretrained, "teachers": args.teacher or None,
              "transfer_augment": args.transfer_augment}
     for key, value in flags.items():
         if value is None:
@@ -94,9 +99,11 @@ def run_train(args) -> int:
     def text() -> str:
         if not test:
             return f"{result.status}: run {result.run.run_id} ({result.run.path}), no test metrics"
-        return (f"{result.status}: run {result.run.run_id} ({result.run.path})\n"
-                f"best epoch {result.best_epoch}: test accuracy {test['accuracy']:.2f}%, "
-                f"macro-F1 {test['macro_f1']:.3f}")
+        headline = (f"test exact match {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}, micro-F1 "
+                    f"{test['micro_f1']:.3f} (task {config.task})" if "micro_f1" in test else
+                    f"test accuracy {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}")
+        return f"{result.status}: run {result.run.run_id} ({result.run.path})\nbest epoch {result.best_epoch}: " \
+            + headline
 
     emit(args, document, text)
     return 0 if result.status == "completed" else 1
@@ -113,6 +120,8 @@ def run_predict(args) -> int:
         texts = [t for t in texts if t.strip()]
     if not any(str(t).strip() for t in texts):
         raise InvalidConfig("--text: the text is empty; give a sentence to classify.")
+    if args.task:
+        check_run_task(args.run, args.task)
     if args.onnx:
         from ..export import load_onnx_predictor
         from ..runs import RunStore
@@ -128,12 +137,23 @@ def run_predict(args) -> int:
                 lines.append(f"-- {p['note']}")
                 continue
             top = sorted(p["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            lines.append(f"{p['label']:>9}  " + ", ".join(f"{k} {v:.2f}" for k, v in top)
+            shown = ", ".join(p["labels"]) or "(none over the threshold)" if "labels" in p else p["label"]
+            lines.append(f"{shown:>9}  " + ", ".join(f"{k} {v:.2f}" for k, v in top)
                          + f"  | {terminal_safe(p['text'][:80])}" + (f"  ({p['note']})" if p["note"] else ""))
         return "\n".join(lines)
 
     emit(args, {"predictions": predictions}, text)
     return 0
+
+
+def check_run_task(run_id: str, task: str) -> None:
+    """`--task`: the run must have been trained on that task (runs from before tasks existed: ekman)."""
+    from ..runs import RunStore
+    from ..tasks import get_task
+
+    wanted, trained = get_task(task).name, get_task(RunStore().get(run_id).config.get("task")).name
+    if wanted != trained:
+        raise InvalidConfig(f"--task: run {run_id} was trained on task {trained}, not {wanted}.")
 
 
 def run_list(args) -> int:

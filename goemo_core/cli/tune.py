@@ -30,6 +30,8 @@ def register(commands, parent) -> None:
     tune.add_argument("--storage", metavar="URL", help="Optuna storage (default: GOEMO_OPTUNA_STORAGE); any "
                                                        "SQLAlchemy URL or journal:///path/to/file.log")
     tune.add_argument("--study", metavar="NAME", help="study name; an existing study is continued")
+    tune.add_argument("--task", help="the task every trial trains on (default ekman); multi-label tasks "
+                                     "maximise validation macro-F1")
     tune.add_argument("--limit", type=int, help="cap every split at its first N examples")
     tune.add_argument("--epochs", type=int, help="epochs per trial (default 10; 3 under a --limit below 5000)")
     tune.add_argument("--batches-per-epoch", type=int, metavar="B", help="train batches per epoch (default 100; "
@@ -85,7 +87,17 @@ def tune_config(args):
     return TuneConfig(arch=args.arch, n_trials=args.n_trials, timeout=args.timeout, study=args.study,
                       storage=args.storage, limit=args.limit, epochs=args.epochs,
                       batches_per_epoch=args.batches_per_epoch, val_examples=args.val_examples, pruner=args.pruner,
-                      seed=args.seed, space=ranges, fixed=parse_pairs(args.set, "--set"), device=args.device)
+                      seed=args.seed, space=ranges, fixed=fixed_settings(args), device=args.device)
+
+
+def fixed_settings(args) -> dict:
+    """--set pairs, with --task as one more fixed setting (given once)."""
+    fixed = parse_pairs(args.set, "--set")
+    if args.task is not None:
+        if "task" in fixed:
+            raise InvalidConfig(f"task: given twice (--task {args.task} and --set task={fixed['task']}); give it once.")
+        fixed["task"] = args.task
+    return fixed
 
 
 def run_tune(args) -> int:
@@ -99,7 +111,8 @@ def run_tune(args) -> int:
 
     def text() -> str:
         states = ", ".join(f"{k} {v}" for k, v in summary["states"].items())
-        best = (f"best val accuracy {summary['best_value']:.2f}% with {summary['best_params']}"
+        best = (f"best {summary.get('objective', 'val accuracy')} {summary['best_value']:.4g} with "
+                f"{summary['best_params']}"
                 if summary["best_value"] is not None else "no completed trial yet")
         return f"study {summary['study']} ({summary['storage']}): {summary['n_trials']} trials ({states})\n{best}"
 

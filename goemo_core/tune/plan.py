@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..config import TrainConfig, make_config
 from ..errors import InvalidConfig
 from ..models import get_architecture
+from ..tasks import get_task
 from .space import DataChoices, SpaceEntry, as_entry, base_space, data_choices, decode, narrow_space
 from .storage import open_storage
 
@@ -29,6 +30,7 @@ PRUNERS = ("median", "hyperband", "none")
 BUDGET_KEYS = ("epochs", "batches_per_epoch", "val_examples", "limit")
 STUDY_ATTR = "goemo"  # study user attribute holding the settings the study was created with
 METRIC_NAME = "validation accuracy (%)"  # what a trial's value is, for optuna-dashboard and Optuna's plots
+MULTI_LABEL_METRIC_NAME = "validation macro-F1"  # a multi-label task's trials maximise this instead
 
 
 @dataclass
@@ -135,7 +137,7 @@ def plan_study(config: TuneConfig, stored: dict | None = None, choices: DataChoi
 def trial_config(plan: StudyPlan, values: dict[str, Any], choices: DataChoices, device: str = "auto") -> "TrainConfig":
     """The TrainConfig of one trial: the per-trial budget, the fixed settings, the sampled values."""
     budget = {"epochs": plan.epochs, "batches_per_epoch": plan.batches_per_epoch, "val_examples": plan.val_examples,
-              "limit": plan.limit, "device": device, "monitor": "val_accuracy"}
+              "limit": plan.limit, "device": device, "monitor": objective(plan)[0]}
     return make_config(plan.arch, {**budget, **decode({**plan.fixed, **values}, choices)})
 
 
@@ -204,18 +206,26 @@ def open_study(config: TuneConfig, choices: DataChoices | None = None) -> tuple[
         raise InvalidConfig(f"study: '{name}' minimises; GoEmotions studies maximise validation accuracy.")
     if STUDY_ATTR not in study.user_attrs:  # first worker: record the settings for the others and "Train best"
         study.set_user_attr(STUDY_ATTR, plan.to_attr())
-    name_metric(study)
+    name_metric(study, objective(plan)[1])
     return study, plan
 
 
-def name_metric(study: "optuna.Study") -> None:
+def objective(plan: StudyPlan) -> tuple[str, str]:
+    """What the study's trials maximise, as the history key and the name shown in optuna-dashboard: validation
+    accuracy for a single-label task, validation macro-F1 for a multi-label task (the study's fixed `task`)."""
+    if get_task(plan.fixed.get("task")).multi_label:
+        return "val_macro_f1", MULTI_LABEL_METRIC_NAME
+    return "val_accuracy", METRIC_NAME
+
+
+def name_metric(study: "optuna.Study", metric_name: str = METRIC_NAME) -> None:
     """Name the objective (the dashboard says "Objective 0" otherwise), unless the study already names it."""
     import optuna
 
     if study.metric_names is None:
         with warnings.catch_warnings():  # experimental in Optuna since 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([METRIC_NAME])
+            study.set_metric_names([metric_name])
 
 
 def _stored_settings(storage, name: str) -> dict:

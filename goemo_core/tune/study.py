@@ -60,14 +60,14 @@ class StudyRunner:
         would otherwise keep one copy of the splits and of the encoder's embeddings per length. Entries that differ
         only in max length share one embedding tensor."""
         source = pretrained_source(cfg, self.settings)
-        key = (cfg.limit, cfg.augment, source, cfg.pretrained_vectors, cfg.max_length)
+        key = (cfg.task, cfg.limit, cfg.augment, source, cfg.pretrained_vectors, cfg.max_length)
         if key in self.data:
             self.data.move_to_end(key)
             return self.data[key]
         self.log(f"loading and tokenising data (limit={cfg.limit}, augment={cfg.augment or 'no'}, "
                  f"pretrained={source or 'no'}, max_length={cfg.max_length})")
         data = prepare_data(cfg, self.settings)
-        shared = next((entry.embedding_init for other, entry in self.data.items() if other[:4] == key[:4]), None)
+        shared = next((entry.embedding_init for other, entry in self.data.items() if other[:5] == key[:5]), None)
         if shared is not None:  # the same tokenizer and encoder: the same vectors, kept once
             data = replace(data, embedding_init=shared)
         self.data[key] = data
@@ -107,7 +107,8 @@ class StudyRunner:
                             device=self.device)
         trainer = Trainer(model, cfg, self.device)
         parameters = count_parameters(model)
-        started, best = time.perf_counter(), {"val_accuracy": -math.inf}
+        target = cfg.monitor  # validation accuracy, or macro-F1 for a multi-label task (see plan.objective)
+        started, best = time.perf_counter(), {target: -math.inf}
 
         def record_metrics() -> None:
             trial.set_user_attr("val_accuracy", best.get("val_accuracy"))
@@ -119,9 +120,9 @@ class StudyRunner:
 
         def on_epoch(record: dict) -> None:
             best.setdefault("history", []).append(record)
-            if record["val_accuracy"] > best["val_accuracy"]:
+            if record[target] > best[target]:
                 best.update(record)
-            trial.report(record["val_accuracy"], record["epoch"])
+            trial.report(record[target], record["epoch"])
             if trial.should_prune():
                 record_metrics()
                 raise optuna.TrialPruned(f"pruned after epoch {record['epoch']}")
@@ -132,7 +133,7 @@ class StudyRunner:
         try:
             trainer.fit(data.train, data.validation, on_epoch=on_epoch, cancel=self.cancel, on_progress=on_progress)
             record_metrics()
-            return float(best["val_accuracy"])
+            return float(best[target])
         finally:
             del trainer, model  # free the GPU memory before the next trial builds its model
             if self.device.startswith("cuda"):
@@ -153,7 +154,8 @@ class StudyRunner:
         self.finished += 1
         record = trial_record(trial)
         self.log(f"trial {trial.number} {record['state']}"
-                 + (f": val acc {record['value']:.2f}%" if record["value"] is not None else "")
+                 + (f": {(study.metric_names or ['value'])[0]} {record['value']:.4g}" if record["value"] is not None
+                    else "")
                  + (f" ({record['seconds']:.1f} s)" if record.get("seconds") else "")
                  + (f" · {trial.user_attrs['error']}" if trial.user_attrs.get("error") else ""))
         if self.on_trial is not None:
@@ -277,7 +279,8 @@ def study_summary(study: "optuna.Study", storage: str | None = None) -> dict:
     states = state_counts(study)
     best_value, best_params = best_of(study)
     return {"study": study.study_name, "storage": mask_url(storage_url(storage)), "n_trials": sum(states.values()),
-            "states": states, "best_value": best_value, "best_params": best_params}
+            "states": states, "best_value": best_value, "best_params": best_params,
+            "objective": (study.metric_names or ["validation accuracy (%)"])[0]}
 
 
 def tune_job(tune: TuneConfig, context: JobContext) -> dict:
