@@ -61,7 +61,8 @@ def coerce(key: str, value: Any, kind: type) -> Any:
             raise ValueError(value)
         return kind(value)
     except (TypeError, ValueError, OverflowError):
-        shown = str(value) if len(str(value)) <= 60 else str(value)[:60] + "…"
+        text = str(value) if str(value).isprintable() else repr(str(value))[1:-1]  # a message stays one line
+        shown = text if len(text) <= 60 else text[:60] + "…"
         raise InvalidConfig(f"{key}: '{shown}' is not a valid {'whole number' if kind is int else kind.__name__}.") \
             from None
 
