@@ -57,7 +57,7 @@ def test_data_page_shows_counts_charts_and_samples(fresh_manager):
     at = AppTest.from_file(str(page_file("data.py")), default_timeout=TIMEOUT).run()
     assert not at.exception and not at.error
     assert [m.value for m in at.metric] == ["43,410", "5,426", "5,427"]
-    assert len(charts(at)) == 4  # Ekman, raw labels, 28 → 7 grouping, token lengths
+    assert len(charts(at)) == 5  # Ekman, raw labels, 28 → 7 grouping, the task's labels, token lengths
     at.selectbox(key="browse_class").select("disgust").run()
     sample = at.dataframe[-1].value
     assert len(sample) == 50 and set(sample["ekman"]) == {"disgust"}
@@ -90,7 +90,7 @@ def test_data_page_names_every_emotion_and_colours_each_class_the_same_everywher
     assert tuple(EKMAN_COLORS) == EKMAN_CLASSES and len(set(EKMAN_COLORS.values())) == len(EKMAN_CLASSES)
     at = data_page()
     assert not at.exception
-    ekman, raw, grouping, lengths = charts(at)
+    ekman, raw, grouping, _task_labels, lengths = charts(at)
 
     [bars] = [v for v in views(spec(raw)) if v["mark"]["type"] == "bar"]
     y = bars["encoding"]["y"]
@@ -109,7 +109,7 @@ def test_data_page_names_every_emotion_and_colours_each_class_the_same_everywher
 
 def test_token_lengths_are_shares_of_each_split(fresh_manager):
     at = data_page()
-    lengths = charts(at)[3]
+    lengths = charts(at)[-1]
     top = spec(lengths)
     assert top["facet"]["column"]["field"] == "split"  # a panel per split: none hides behind another
     [bars] = [v for v in views(top) if v["mark"]["type"] == "bar"]
