@@ -30,11 +30,11 @@ from torch import nn
 
 from .cost import export_cost
 from .data import EKMAN_CLASSES
-from .tasks import get_task
 from .errors import InvalidConfig, MissingResource
 from .files import read_json, write_json, write_with
 from .predict import PREDICT_BATCH_SIZE, MAX_CHARS, Predictor, describe_predictions
 from .runs import Run, RunStore
+from .tasks import get_task
 from .text import DEFAULT_MAX_LENGTH, UNK, TextEncoder, without_length_settings
 
 OPSET = 17
@@ -169,6 +169,7 @@ class OnnxPredictor:
         from tokenizers import Tokenizer
 
         self.files, self.card = files, card
+        self.task, self.thresholds = get_task(card.get("task")), None  # only single-label runs are exported
         self.tokenizer = without_length_settings(Tokenizer.from_file(str(files.tokenizer)))
         self.max_length = int(card.get("max_length") or DEFAULT_MAX_LENGTH)
         self.encoder = TextEncoder(self.tokenizer, self.max_length)
@@ -204,6 +205,7 @@ class OnnxEnsemblePredictor:
         self.members = members
         first = members[0]
         self.tokenizer, self.max_length, self._unk = first.tokenizer, first.max_length, first._unk
+        self.task, self.thresholds = first.task, first.thresholds
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
         return torch.stack([member.probabilities(texts) for member in self.members]).mean(0)
