@@ -214,3 +214,15 @@ def test_multi_label_recipes_are_chosen_on_validation_macro_f1_per_task():
     board = leaderboard(store.list(), "goemotions")
     assert len(board) == 1 and board["val_macro_f1_mean"].iloc[0] == 0.40
     assert list(leaderboard(store.list(), "ekman")["val_accuracy_mean"]) == [60.0]
+
+
+def test_cli_refuses_a_bad_task_in_one_line(capsys):
+    from goemo_core.cli import main
+
+    assert main(["train", "--arch", "gru", "--task", "emotions"]) == 2
+    assert main(["bench", "accuracy", "--task", "sentiment", "--baseline", "--archs", "gru"]) == 2
+    assert main(["tune", "--arch", "gru", "--n-trials", "1", "--task", "sentiment", "--set", "task=ekman"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert any("task: 'emotions' is not one of" in line for line in errors)
+    assert any("--baseline: the TF-IDF baseline predicts the ekman task only" in line for line in errors)
+    assert any("task: given twice" in line for line in errors)
