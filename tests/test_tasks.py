@@ -129,6 +129,10 @@ def test_a_multi_label_run_reports_macro_and_micro_f1_per_label(task):
     assert sum(row["support"] for row in test["per_class"].values()) >= test["examples"]  # multi-label: ≥ 1 each
     probabilities = result.run.load_probabilities()["test"]
     assert tuple(probabilities.shape) == (300, len(labels)) and float(probabilities.max()) <= 1
+    from goemo_core.export import NotExportable, check_exportable
+
+    with pytest.raises(NotExportable, match=f"is multi-label \\(task {task}\\)"):
+        check_exportable(result.run)
 
 
 def test_thresholds_are_tuned_on_validation_and_never_read_test(monkeypatch):
