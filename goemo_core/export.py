@@ -191,7 +191,7 @@ class OnnxPredictor:
             width = int(batch_lengths.max()) if trim else ids.shape[1]
             out.append(torch.from_numpy(self.run_graph(ids[start:start + PREDICT_BATCH_SIZE, :width],
                                                        batch_lengths)))
-        probs = torch.cat(out).double() if out else torch.zeros((0, len(EKMAN_CLASSES)), dtype=torch.float64)
+        probs = torch.cat(out).double() if out else torch.zeros((0, self.task.num_labels), dtype=torch.float64)
         return probs / probs.sum(-1, keepdim=True)
 
     def predict(self, texts: Sequence[object]) -> list[dict]:
@@ -205,7 +205,7 @@ class OnnxEnsemblePredictor:
         self.members = members
         first = members[0]
         self.tokenizer, self.max_length, self._unk = first.tokenizer, first.max_length, first._unk
-        self.task, self.thresholds = first.task, first.thresholds
+        self.task, self.thresholds = first.task, None
 
     def probabilities(self, texts: Sequence[str]) -> torch.Tensor:
         return torch.stack([member.probabilities(texts) for member in self.members]).mean(0)

@@ -129,6 +129,10 @@ def test_a_multi_label_run_reports_macro_and_micro_f1_per_label(task):
     assert sum(row["support"] for row in test["per_class"].values()) >= test["examples"]  # multi-label: ≥ 1 each
     probabilities = result.run.load_probabilities()["test"]
     assert tuple(probabilities.shape) == (300, len(labels)) and float(probabilities.max()) <= 1
+    from goemo_core.export import NotExportable, check_exportable
+
+    with pytest.raises(NotExportable, match=f"is multi-label \\(task {task}\\)"):
+        check_exportable(result.run)
 
 
 def test_thresholds_are_tuned_on_validation_and_never_read_test(monkeypatch):
@@ -214,3 +218,15 @@ def test_multi_label_recipes_are_chosen_on_validation_macro_f1_per_task():
     board = leaderboard(store.list(), "goemotions")
     assert len(board) == 1 and board["val_macro_f1_mean"].iloc[0] == 0.40
     assert list(leaderboard(store.list(), "ekman")["val_accuracy_mean"]) == [60.0]
+
+
+def test_cli_refuses_a_bad_task_in_one_line(capsys):
+    from goemo_core.cli import main
+
+    assert main(["train", "--arch", "gru", "--task", "emotions"]) == 2
+    assert main(["bench", "accuracy", "--task", "sentiment", "--baseline", "--archs", "gru"]) == 2
+    assert main(["tune", "--arch", "gru", "--n-trials", "1", "--task", "sentiment", "--set", "task=ekman"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert any("task: 'emotions' is not one of" in line for line in errors)
+    assert any("--baseline: the TF-IDF baseline predicts the ekman task only" in line for line in errors)
+    assert any("task: given twice" in line for line in errors)
