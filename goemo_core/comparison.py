@@ -13,6 +13,7 @@ from .errors import InvalidConfig
 from .report import pooled, recipe_changes, recipe_groups, recipe_key, summarise_runs, task_of
 from .runs import Run
 from .significance import paired_difference, seed_difference
+from .tasks import get_task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +47,9 @@ def compare_recipes(run_a: Run, run_b: Run, runs: Sequence[Run]) -> dict:
     document["seeds"] = {metric: seed_difference([r[metric] for r in summaries[0]["per_seed"]],
                                                  [r[metric] for r in summaries[1]["per_seed"]])
                          for metric in ("accuracy", "macro_f1")}
-    document["paired"] = paired_test_of(sides[0], sides[1])
+    multi_label = get_task(task_of(run_a.config)).multi_label
+    document["multi_label"] = multi_label
+    document["paired"] = None if multi_label else paired_test_of(sides[0], sides[1])
     return document
 
 
@@ -55,14 +58,17 @@ def significance_frame(document: dict) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
+    multi_label = document.get("multi_label", False)
+    missing = ("multi-label task: the paired tests need one predicted class per example; see over seeds"
+               if multi_label else "the runs' test predictions are not stored")
     for where, tests in (("over seeds", document["seeds"]), ("paired, test set", document.get("paired") or {})):
         for metric, unit in (("accuracy", " (points)"), ("macro_f1", "")):
+            name = "exact-match accuracy" if multi_label and metric == "accuracy" else metric
             test = tests.get(metric)
             if test is None:
-                rows.append({"comparison": where, "metric": metric, "note": "the runs' test predictions are not "
-                                                                            "stored"})
+                rows.append({"comparison": where, "metric": name, "note": missing})
                 continue
-            rows.append({"comparison": where, "metric": metric + unit, "A − B": test["difference"],
+            rows.append({"comparison": where, "metric": name + unit, "A − B": test["difference"],
                          "95 % CI": "" if not test.get("ci") else f"[{test['ci'][0]:+.3f}, {test['ci'][1]:+.3f}]",
                          "p-value": test.get("p_value"), "test": test["test"], "note": test.get("note") or ""})
     return pd.DataFrame(rows, columns=["comparison", "metric", "A − B", "95 % CI", "p-value", "test", "note"])

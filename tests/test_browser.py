@@ -407,3 +407,36 @@ def test_compare_16_runs_a_legend_click_isolates_a_run_tags_filter_and_a_copied_
     no_exceptions(copied)
     shot(copied, "12-compare-copied-link")
     copied.close()
+
+
+def test_classify_shows_several_labels_of_a_multi_label_run(server, browser, monkeypatch):
+    from goemo_core.config import make_config
+    from goemo_core.tasks import get_task
+    from goemo_core.train import train_run
+
+    url, home = server
+    for key, value in (("GOEMO_HOME", str(home)), ("GOEMO_DATA_DIR", str(DATA_DIR)), ("GOEMO_DEVICE", "cpu")):
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GOEMO_PRETRAINED", raising=False)
+    config = make_config("gru", {"limit": 200, "epochs": 1, "device": "cpu", "pretrained": None,
+                                 "task": "goemotions", "threshold": 0.05},
+                         params={"embedding_dim": 16, "hidden_size": 16, "head_units": 16})
+    assert train_run(config).status == "completed"
+
+    page = new_page(browser)
+    open_page(page, f"{url}/classify")
+    if page.locator(".st-key-classify_task").count():  # runs of other tasks are on the server too
+        page.locator(".st-key-classify_task").click()
+        page.get_by_role("option", name=get_task("goemotions").description).click()
+        idle(page)
+    text = page.locator(".st-key-classify_text textarea")
+    text.fill("Thank you so much, what a wonderful surprise!")
+    text.press("Control+Enter")
+    idle(page)
+    shown = page.locator('[data-testid="stMetricValue"]').first
+    expect(shown).to_have_text(re.compile(r"\w+, \w+"))  # threshold 0.05: several labels are predicted
+    labels = [name.strip() for name in shown.inner_text().split(",")]
+    assert len(labels) > 1 and set(labels) <= set(get_task("goemotions").labels), labels
+    no_exceptions(page)
+    shot(page, "13-classify-multi-label")
+    page.close()

@@ -31,9 +31,9 @@ def test_on_a_gpu_the_form_shows_what_trains_and_an_explicit_64_trains_at_64(fre
     submitted = []
     monkeypatch.setattr(JobManager, "submit", lambda self, kind, job, **kwargs: submitted.append(job) or "job")
     at = AppTest.from_file(str(page_file("train.py")), default_timeout=90).run()
-    at.multiselect(key="train_archs").set_value(["gru"]).run()
+    at.multiselect(key="train_archs").set_value(["lstm"]).run()
     at.selectbox(key="train_device").set_value("cuda").run()
-    expected = make_config("gru", {"device": "cuda"})
+    expected = make_config("lstm", {"device": "cuda"})
     shown = {name: at.number_input(key=f"r-{name}").value for name in ("batch_size", "lr", "epochs")}
     assert shown == {"batch_size": expected.batch_size, "lr": expected.lr, "epochs": expected.epochs}
     assert shown["batch_size"] == 256 and at.checkbox(key="r-length_buckets").value is True
@@ -47,7 +47,7 @@ def test_on_a_gpu_the_form_shows_what_trains_and_an_explicit_64_trains_at_64(fre
     assert job.config.lr == expected.lr and job.config.length_buckets is True
 
     at.selectbox(key="train_device").set_value("cpu").run()  # another device: the inputs start at its recipe
-    assert at.number_input(key="r-batch_size").value == make_config("gru", {"device": "cpu"}).batch_size == 64
+    assert at.number_input(key="r-batch_size").value == make_config("lstm", {"device": "cpu"}).batch_size == 64
 
 
 FAKED_GPU_WITHOUT_TOOLKIT = textwrap.dedent("""

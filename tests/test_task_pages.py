@@ -139,3 +139,19 @@ def test_data_page_shows_each_tasks_distribution_and_co_occurrence(fresh_manager
     specs = [chart.proto.spec for chart in at.get("vega_lite_chart")]
     assert any("also labelled" in spec for spec in specs)  # the co-occurrence heatmap of a multi-label task
     assert any("positive" in spec and "ambiguous" in spec for spec in specs)
+
+
+def test_is_a_better_than_b_on_a_multi_label_task_compares_over_seeds_and_says_why_not_paired(task_runs):
+    from goemo_core.comparison import compare_recipes, significance_frame
+    from goemo_core.config import make_config
+    from goemo_core.train import train_run
+
+    other = RunStore().get(train_run(make_config("gru", {"limit": 200, "epochs": 1, "device": "cpu", "pretrained": None,
+                                          "task": "goemotions", "threshold": 0.05, "lr": 1e-3}, params=TINY)).run.run_id)
+    document = compare_recipes(task_runs["goemotions"], other, RunStore().list())
+    assert document["multi_label"] is True and document["paired"] is None
+    frame = significance_frame(document)
+    paired = frame[frame["comparison"] == "paired, test set"]
+    assert list(paired["metric"]) == ["exact-match accuracy", "macro_f1"]
+    assert paired["note"].str.startswith("multi-label task").all()
+    assert frame[frame["comparison"] == "over seeds"]["metric"].iloc[0] == "exact-match accuracy (points)"

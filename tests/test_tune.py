@@ -112,6 +112,10 @@ def test_search_space_follows_registry_and_data_choices(pretrained):
     assert "pretrained" not in tune.base_space("transformer")  # always the pretrained encoder
     with_augment = tune.base_space("lstm", tune.DataChoices(pretrained=None, augment="balanced"))
     assert with_augment["augment"] == ("categorical", [False, True])
+    augmented = tune.DataChoices(pretrained=None, augment="balanced")
+    assert "augment" in tune.plan_study(tune.TuneConfig(arch="lstm"), choices=augmented).search_space
+    multi_label = tune.plan_study(tune.TuneConfig(arch="lstm", fixed={"task": "goemotions"}), choices=augmented)
+    assert "augment" not in multi_label.search_space  # the augmented splits hold Ekman labels only
 
     narrowed, fixed = tune.narrow_space(space, {"hidden_size": [64, 96], "optimizer": ["adam"], "num_layers": [2, 2],
                                                 "lr": tune.parse_range(space, "lr", "1e-4:1e-3")})

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..config import TrainConfig, make_config
 from ..errors import InvalidConfig
 from ..models import get_architecture
-from ..tasks import get_task
+from ..tasks import DEFAULT_TASK, get_task
 from .space import DataChoices, SpaceEntry, as_entry, base_space, data_choices, decode, narrow_space
 from .storage import open_storage
 
@@ -124,6 +124,8 @@ def plan_study(config: TuneConfig, stored: dict | None = None, choices: DataChoi
     else:
         space = {k: as_entry(k, v) for k, v in stored["search_space"].items()}
         fixed = dict(stored.get("fixed") or {})
+    if get_task(fixed.get("task")).name != DEFAULT_TASK:  # augmented splits hold Ekman labels only
+        space.pop("augment", None)
     epochs = int(pick("epochs", default_epochs(limit)))
     if epochs < 1:
         raise InvalidConfig(f"epochs: {epochs} must be at least 1.")
