@@ -20,6 +20,7 @@ from .prepare import build_model
 from .report import mean_std, recipe_key, summarise_runs
 from .runs import Run, RunStore
 from .settings import describe_device, effective_device, get_settings
+from .tasks import get_task
 from .text import DEFAULT_MAX_LENGTH, encode_split, learn_tokenizer, pad_id
 from .train import train_run
 from .trainer import Trainer
@@ -243,8 +244,9 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
 
 def accuracy_table(document: dict) -> str:
     """Markdown table of `bench_accuracy` output (the README's results table)."""
-    lines = ["| model | validation accuracy (%) | test accuracy (%) | macro-F1 | best epoch | s / epoch | parameters "
-             "| device |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    accuracy = "exact-match accuracy" if get_task(document.get("task")).multi_label else "accuracy"
+    lines = [f"| model | validation {accuracy} (%) | test {accuracy} (%) | macro-F1 | best epoch | s / epoch "
+             "| parameters | device |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in document["rows"]:
         lines.append(f"| {r['arch']} | {r['val_accuracy_mean']:.2f} | "
                      f"{mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "

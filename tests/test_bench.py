@@ -26,7 +26,9 @@ def test_bench_accuracy_table_with_seeds_and_baseline():
     assert 0 <= row["accuracy_mean"] <= 100 and row["accuracy_std"] >= 0
     assert document["baseline"]["arch"] == "tfidf-logreg"
     table = accuracy_table(document)
-    assert "| gru |" in table and "TF-IDF" in table
+    assert "| gru |" in table and "TF-IDF" in table and "| test accuracy (%) |" in table
+    multi_label = accuracy_table({**document, "task": "goemotions", "rows": document["rows"]})
+    assert "| test exact-match accuracy (%) |" in multi_label  # all labels right, not the primary one
 
 
 def test_bench_accuracy_resumes_from_completed_runs_unless_fresh():

@@ -125,13 +125,14 @@ def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, sho
     return alt.layer(line, rule, mark, title=alt.TitleParams(CURVE_METRICS.get(metric, metric), anchor="start"))
 
 
-def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float,
-                 height: int = 340, by_measurement: bool = False) -> alt.LayerChart:
+def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float | None,
+                 height: int = 340, by_measurement: bool = False,
+                 accuracy_title: str = "test accuracy (%)") -> alt.LayerChart:
     """Test accuracy against one cost (log scale), a point per run coloured by architecture; the Pareto front as a
-    line and the course notebook's best accuracy as a dashed rule. `by_measurement`: the point's shape says which
-    measurement its figure comes from (the `measurement` column)."""
+    line and the course notebook's best accuracy (None: no such reference) as a dashed rule. `by_measurement`: the
+    point's shape says which measurement its figure comes from (the `measurement` column)."""
     x = alt.X(f"{cost}:Q", title=cost_title, scale=alt.Scale(type="log"))
-    y = alt.Y("test_accuracy:Q", title="test accuracy (%)", scale=alt.Scale(zero=False))
+    y = alt.Y("test_accuracy:Q", title=accuracy_title, scale=alt.Scale(zero=False))
     shape = ({"shape": alt.Shape("measurement:N", title="measured",
                                  legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))}
              if by_measurement and "measurement" in points else {})
@@ -142,6 +143,8 @@ def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_titl
                  alt.Tooltip(f"{cost}:Q", format=",.4~g"),
                  *(["measurement"] if "measurement" in points else [])])
     line = alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")
+    if reference is None:
+        return alt.layer(line, dots).properties(height=height)
     rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})
     rule = alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q")
     text = alt.Chart(rule_data).mark_text(align="left", dx=4, dy=-6, color="#b00").encode(

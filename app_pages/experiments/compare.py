@@ -15,7 +15,7 @@ from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison
                                run_labels, seed_summary, students_and_teachers)
 from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
 from goemo_core.selection import Permalink
-from goemo_core.tasks import task_of_config
+from goemo_core.tasks import DEFAULT_TASK, task_of_config
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
@@ -36,6 +36,7 @@ all_runs = runs
 task = task_select([run.config for run in runs], "compare_task")
 runs = [run for run in runs if task_of_config(run.config) == task.name]
 CLASSES = list(task.labels)
+ACCURACY_TITLE = "test exact-match accuracy" if task.multi_label else "test accuracy"  # multi-label: all labels right
 
 # --- the runs table; selecting rows picks the runs compared below ----------------------------------------------
 if not runs:
@@ -56,7 +57,8 @@ event = st.dataframe(
     selection_default={"selection": {"rows": linked or default_selection(shown)}},
     column_config={
         **{name: COLUMNS[name] for name in COST_AXES},
-        "test_accuracy": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
+        "test_accuracy": st.column_config.NumberColumn(
+            "test exact match (%)" if task.multi_label else "test acc (%)", format="%.2f"),
         "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
         "limit": st.column_config.NumberColumn("limit", help="Examples per split (test included); empty: full data"),
         "lr": st.column_config.NumberColumn("lr", format="%g"),
@@ -228,12 +230,15 @@ if not points.empty:
                    "Runtime figures come from `python -m goemo_core export onnx --run RUN`).")
     else:
         front = pareto_front(measured, axis, lower_is_better)
-        st.altair_chart(cost_scatter(measured, front, axis, title, NOTEBOOK_BEST_ACCURACY,
-                                     by_measurement=axis in ("cpu_latency_ms", "cpu_sentences_per_s")),
+        st.altair_chart(cost_scatter(measured, front, axis, title,
+                                     NOTEBOOK_BEST_ACCURACY if task.name == DEFAULT_TASK else None,
+                                     by_measurement=axis in ("cpu_latency_ms", "cpu_sentences_per_s"),
+                                     accuracy_title=ACCURACY_TITLE + " (%)"),
                         key="cost-scatter", width="stretch")
         st.caption("Dashed line: the Pareto front, chosen on validation accuracy (no other run is both more "
-                   "accurate on validation and cheaper); the points show test accuracy. Red: the course notebook's "
-                   f"best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). Inference is timed through each run's "
+                   "accurate on validation and cheaper); the points show test accuracy. "
+                   + (f"Red: the course notebook's best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). "
+                      if task.name == DEFAULT_TASK else "") + "Inference is timed through each run's "
                    "predictor, tokenising included: the median of several timings, at the end of its training or "
                    "when measured again (the point's shape says which measurement; runs measured in one sequence "
                    "compare best).")
