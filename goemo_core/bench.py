@@ -298,7 +298,7 @@ def bench_cost(run_ids: Sequence[str] | None = None, repeats: int | None = None,
     it in each run's metrics (see cost.remeasure): the Pareto view then compares models measured together."""
     import secrets
 
-    from .cost import BENCH_REPEATS, BUDGET_S, measurement, remeasure
+    from .cost import BENCH_BUDGET_S, BENCH_REPEATS, measurement, remeasure
 
     repeats = repeats or BENCH_REPEATS
     runs, skipped = cost_candidates(RunStore(), run_ids)
@@ -307,7 +307,7 @@ def bench_cost(run_ids: Sequence[str] | None = None, repeats: int | None = None,
     rows = []
     for i, run in enumerate(runs, 1):
         about = measurement("bench", repeats, sequence, len(runs))
-        figures = remeasure(run, texts, about, repeats, BUDGET_S if budget_s is None else budget_s)
+        figures = remeasure(run, texts, about, repeats, BENCH_BUDGET_S if budget_s is None else budget_s)
         rows.append({"run_id": run.run_id, "name": run.display_name, **figures, "load": about["load"]})
         log(f"{i}/{len(runs)} {run.run_id}: {figures['latency_ms']:.2f} ± {figures['latency_ms_spread']:.2f} ms, "
             f"{figures['sentences_per_s']:,.0f} sentences/s")

@@ -16,6 +16,7 @@ BUDGET_S = 1.0  # time spent timing each quantity on each device, after one warm
 LATENCY_CALLS = (5, 50)  # fewest and most single-sentence calls timed, per repeat
 REPEATS = 3  # repeats at the end of training: the figures are their medians, with their spread (max − min)
 BENCH_REPEATS = 5  # repeats when `bench cost` measures runs again, one after the other
+BENCH_BUDGET_S = 5.0  # and the time per quantity then: a second per repeat, so a figure is not one or two batches
 COST_AXES = {  # key in a run's cost → what it means, and whether lower is better
     "cpu_latency_ms": ("latency of one sentence on the CPU (ms)", True),
     "cpu_sentences_per_s": ("sentences per second on the CPU (batch 256)", False),

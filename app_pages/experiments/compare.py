@@ -247,7 +247,7 @@ if not points.empty:
                  icon=":material/speed:", disabled=not remeasurable,
                  help="Times each selected run on the CPU again, one after the other, on the same sentences, and "
                       "records it with the machine's load (as `python -m goemo_core bench cost --runs …`). Stops "
-                      "this page for a few seconds per run."):
+                      "this page for about ten seconds per run."):
         from goemo_core.bench import bench_cost
 
         with user_errors(stop=False), st.spinner("Timing the runs one after the other…"):

@@ -140,9 +140,6 @@ RNN_DEFAULTS = {
 
 # Batches of similar lengths on every device: the padded path's work follows the padded width.
 RNN_RECIPE = {"length_buckets": True}
-# A CPU GRU runs step by step through small matrix products, so wider batches use the cores better (oneDNN's LSTM
-# kernel gains nothing from them): the BiGRU trains on the CPU with the GPU recipe.
-GRU_RECIPE = {**RNN_RECIPE, **RECURRENT_GPU_RECIPE}
 
 LSTM = Architecture(
     name="lstm", title="BiLSTM", build=_builder(nn.LSTM), defaults=RNN_DEFAULTS, recipe=RNN_RECIPE,
@@ -151,7 +148,7 @@ LSTM = Architecture(
     description="Bidirectional LSTM, padding-exact.",
 )
 GRU = Architecture(
-    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS, recipe=GRU_RECIPE,
+    name="gru", title="BiGRU", build=_builder(nn.GRU), defaults=RNN_DEFAULTS, recipe=RNN_RECIPE,
     gpu_recipe=RECURRENT_GPU_RECIPE,
     search_space=RECURRENT_SEARCH, choices={"pooling": POOLINGS},
     description="Bidirectional GRU, padding-exact.",
