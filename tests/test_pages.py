@@ -528,7 +528,7 @@ def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run
     at = page("classify.py").run()
     assert_rendered(at)
     best = max(two_runs, key=lambda run: run.metrics["validation"]["accuracy"])
-    picker = at.multiselect(key="classify_runs")
+    picker = at.multiselect(key="classify_runs-ekman")
     assert picker.value == [best.run_id]  # the best on validation, not the newest, and not picked on test
     for run in two_runs:
         line = picker.format_func(run.run_id)
@@ -563,17 +563,17 @@ def test_classify_picker_is_filtered_by_tag(two_runs):
     gru.set_label(RunLabel.clean("", ("recurrent",)))
     at = page("classify.py").run()
     assert_rendered(at)
-    assert len(at.multiselect(key="classify_runs").options) == 2
-    at.multiselect(key="classify_runs").set_value([]).run()
+    assert len(at.multiselect(key="classify_runs-ekman").options) == 2
+    at.multiselect(key="classify_runs-ekman").set_value([]).run()
     at.multiselect(key="classify-filter-tag").set_value(["long"]).run()
-    assert at.multiselect(key="classify_runs").options == [describe_run(lstm)]
+    assert at.multiselect(key="classify_runs-ekman").options == [describe_run(lstm)]
 
 
 def test_classify_odd_inputs_batch_mode_and_two_models(two_runs):
     at = page("classify.py").run()
     assert_rendered(at)
     chosen = sorted((run.run_id for run in two_runs), reverse=True)  # not alphabetical: columns follow the choice
-    at.multiselect(key="classify_runs").set_value(chosen)
+    at.multiselect(key="classify_runs-ekman").set_value(chosen)
     at.button(key="example-0").click().run()  # an example fills the text box
     assert at.text_area(key="classify_text").value.startswith("This is the best day")
     table = table_with_index(at, list(EKMAN_CLASSES))

@@ -267,7 +267,7 @@ def test_pages_render_next_to_damaged_runs(good_and_bad_runs, fresh_manager, nam
     if name == "classify.py":
         from goemo_core.report import describe_run
 
-        assert at.multiselect(key="classify_runs").options == [describe_run(RunStore().get(good))]
+        assert at.multiselect(key="classify_runs-ekman").options == [describe_run(RunStore().get(good))]
 
 
 def test_cli_bad_paths_are_one_line_errors(run_home, goemo_env, capsys):

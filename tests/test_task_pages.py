@@ -57,7 +57,7 @@ def test_classify_shows_every_label_over_the_threshold_of_a_multi_label_run(task
     assert at.selectbox(key="classify_task").options == [get_task("ekman").description,
                                                          get_task("goemotions").description]
     at.selectbox(key="classify_task").set_value("goemotions").run()
-    assert at.multiselect(key="classify_runs").value == [task_runs["goemotions"].run_id]
+    assert at.multiselect(key="classify_runs-goemotions").value == [task_runs["goemotions"].run_id]
     at.text_area(key="classify_text").set_value("Thank you so much, what a wonderful surprise!").run()
     assert_rendered(at)
     [metric] = at.metric
@@ -72,7 +72,7 @@ def test_classify_shows_every_label_over_the_threshold_of_a_multi_label_run(task
     assert len(batch) == 2 and batch["over threshold"].str.len().gt(0).all()
     at.selectbox(key="classify_task").set_value("ekman").run()  # switching back drops the other task's runs
     assert_rendered(at)
-    assert at.multiselect(key="classify_runs").value == [task_runs["ekman"].run_id]
+    assert at.multiselect(key="classify_runs-ekman").value == [task_runs["ekman"].run_id]
 
 
 def test_compare_keeps_tasks_apart_and_shows_per_label_f1_and_the_published_rows(task_runs):

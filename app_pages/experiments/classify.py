@@ -34,13 +34,13 @@ described = {run.run_id: describe_run(run) for run in runs}
 names = run_labels(runs)
 with st.expander("Filter the models"):
     offered = run_filter_inputs(runs, "classify-filter").apply(runs)
-if st.session_state.get("classify_runs_task") != task.name:  # another task: start again at its best run
-    st.session_state.pop("classify_runs", None)
-st.session_state["classify_runs_task"] = task.name
-picked = [run_id for run_id in st.session_state.get("classify_runs", []) if run_id in by_id]  # kept when filtered out
+# One picker per task: a run of one task is never an option of another (a shared widget would hand the browser's
+# last choice of the other task back to this one).
+runs_key = f"classify_runs-{task.name}"
+picked = [run_id for run_id in st.session_state.get(runs_key, []) if run_id in by_id]  # kept when filtered out
 chosen = st.multiselect("Models (completed runs)", list(dict.fromkeys([*(run.run_id for run in offered), *picked])),
-                        default=None if "classify_runs" in st.session_state else [best_run(runs).run_id],
-                        key="classify_runs",
+                        default=None if runs_key in st.session_state else [best_run(runs).run_id],
+                        key=runs_key,
                         format_func=described.get,
                         help="Starts at the completed full-data run with the best validation accuracy (chosen on "
                              "validation, never on test), else the best limited run.")
