@@ -12,8 +12,9 @@ from typing import Sequence
 from .predict import PREDICT_BATCH_SIZE, load_predictor
 from .runs import Run
 
-BUDGET_S = 1.0  # time spent timing each quantity on each device, after one warm-up call
-LATENCY_CALLS = (5, 50)  # fewest and most single-sentence calls timed, per repeat
+BUDGET_S = 1.0  # time spent timing each quantity on each device, after a warm-up as long as one repeat
+LATENCY_CALLS = (5, 2000)  # fewest and most single-sentence calls timed, per repeat: as many as the budget allows,
+# since one call takes a few milliseconds and a handful of them is moved by the scheduler of a small machine
 REPEATS = 3  # repeats at the end of training: the figures are their medians, with their spread (max − min)
 BENCH_REPEATS = 5  # repeats when `bench cost` measures runs again, one after the other
 BENCH_BUDGET_S = 5.0  # and the time per quantity then: a second per repeat, so a figure is not one or two batches
@@ -36,7 +37,7 @@ def inference_cost(predictor, texts: Sequence[str], budget_s: float = BUDGET_S, 
     Runtime) on `texts` (a few hundred real sentences): the medians of `repeats` timings of `budget_s / repeats`
     seconds each, with their spread (`*_spread`: max − min), so one disturbed moment does not make the figure."""
     batch = list(texts[:PREDICT_BATCH_SIZE])
-    predictor.predict(batch)  # warm-up: allocator, kernels, lazy imports
+    _one_timing(predictor, batch, budget_s / max(1, repeats))  # warm-up: allocator, kernels, caches, clock speed
     timings = [_one_timing(predictor, batch, budget_s / max(1, repeats)) for _ in range(max(1, repeats))]
     throughputs, latencies = [t[0] for t in timings], [t[1] for t in timings]
     return {"sentences_per_s": round(statistics.median(throughputs), 1),

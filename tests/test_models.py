@@ -347,3 +347,20 @@ def test_xlstm_studies_search_a_few_fixed_kernel_configurations():
     widths, heads = space["embedding_dim"], space["num_heads"]
     assert widths[0] == heads[0] == "categorical"
     assert len(widths[1]) * len(heads[1]) <= 9  # at most this many sLSTM kernels to compile for a whole study
+
+
+def test_cpu_dropout_keeps_dropouts_distribution_and_scaling():
+    from goemo_core.models.common import Dropout, dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(200_000, requires_grad=True)
+    y = dropout(x, 0.3, True)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # P(keep) = 1 - p
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))  # kept values scaled by 1 / (1 - p)
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient goes through the same mask
+    assert torch.equal(dropout(x, 0.3, False), x) and torch.equal(dropout(x, 0.0, True), x)
+    assert torch.count_nonzero(dropout(x, 1.0, True)) == 0
+    module = Dropout(0.3).eval()
+    assert torch.equal(module(x), x) and module.state_dict() == {}

@@ -114,6 +114,31 @@ def distilled_embeddings(name_or_path: str, tokenizer, cache_dir: Path, batch_si
     return EmbeddingInit(weight, str(name_or_path))
 
 
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """`nn.functional.dropout`, with the mask drawn from uniform numbers on a CPU: PyTorch's CPU `bernoulli_` draws
+    its numbers several times slower, enough to show in a recurrent training step. Same distribution, same
+    scaling; identity outside training."""
+    if not training or p == 0.0 or x.device.type != "cpu":
+        return nn.functional.dropout(x, p, training)
+    if p == 1.0:
+        return x * 0.0
+    return x * torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
+
+
+class Dropout(nn.Module):
+    """`nn.Dropout` through `dropout` above (no parameters: state dicts are unchanged)."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class TokenEmbedding(nn.Module):
     """Token ids → vectors of `dim`. With a pretrained matrix of another width, a linear projection maps it to `dim`
     (the pretrained matrix is really used, whatever the tuned embedding size)."""
@@ -131,7 +156,7 @@ class TokenEmbedding(nn.Module):
         else:
             self.table = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
             self.project = nn.Identity()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.pretrained = init is not None  # only pretrained vectors are worth freezing
 
     def set_frozen(self, frozen: bool) -> None:
@@ -149,7 +174,7 @@ class DenseHead(nn.Module):
         blocks: list[nn.Module] = []
         width = in_dim
         for _ in range(layers):
-            blocks += [nn.Linear(width, units), nn.GELU(), nn.LayerNorm(units), nn.Dropout(dropout)]
+            blocks += [nn.Linear(width, units), nn.GELU(), nn.LayerNorm(units), Dropout(dropout)]
             width = units
         self.body = nn.Sequential(*blocks)
         self.classifier = nn.Linear(width, num_classes)

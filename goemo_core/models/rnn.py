@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .architecture import Architecture
-from .common import RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding
+from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding,
+                     dropout)
 
 POOLINGS = ("last", "max", "meanmax")
 PATHS = ("auto", "packed", "padded")  # auto: packed on CUDA, padded elsewhere
@@ -62,8 +63,8 @@ def padded_states(rnn: nn.RNNBase, vectors: torch.Tensor,
         finals += [take_steps(forward_out, last)[:, 0], take_steps(backward_out, last)[:, 0]]
         if layer + 1 < rnn.num_layers:  # the next layer reads both directions, in each direction's own order
             if rnn.dropout > 0:  # as nn.LSTM: one mask on the layer's outputs, seen by both directions
-                forward_out = nn.functional.dropout(forward_out, rnn.dropout, rnn.training)
-                backward_out = nn.functional.dropout(backward_out, rnn.dropout, rnn.training)
+                forward_out = dropout(forward_out, rnn.dropout, rnn.training)
+                backward_out = dropout(backward_out, rnn.dropout, rnn.training)
             forward_in = torch.cat([forward_out, take_steps(backward_out, reversal)], dim=-1)
             backward_in = torch.cat([take_steps(forward_out, reversal), backward_out], dim=-1)
     outputs = torch.cat([forward_out, take_steps(backward_out, reversal)], dim=-1)

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architecture import Architecture
-from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding,
-                     masked_mean)
+from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, Dropout, EmbeddingInit, SequenceClassifier,
+                     TokenEmbedding, masked_mean)
 
 
 def token_shift(x: torch.Tensor) -> torch.Tensor:
@@ -125,7 +125,7 @@ class Block(nn.Module):
         self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.time_mix = TimeMix(dim, layer, num_layers)
         self.channel_mix = ChannelMix(dim, hidden, layer, num_layers)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.dropout(self.time_mix(self.ln1(x)))

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..errors import InvalidConfig, MissingResource
 from .architecture import Architecture
-from .common import DenseHead, EmbeddingInit, masked_mean, padding_mask
+from .common import DenseHead, Dropout, EmbeddingInit, masked_mean, padding_mask
 
 
 class PretrainedEncoderClassifier(nn.Module):
@@ -17,7 +17,7 @@ class PretrainedEncoderClassifier(nn.Module):
     def __init__(self, encoder: nn.Module, num_classes: int, params: dict):
         super().__init__()
         self.encoder = encoder
-        self.dropout = nn.Dropout(params["dropout"])  # on the pooled features, never on the logits
+        self.dropout = Dropout(params["dropout"])  # on the pooled features, never on the logits
         self.head = DenseHead(encoder.config.hidden_size, num_classes, params["head_layers"], params["head_units"],
                               params["head_dropout"])
 
