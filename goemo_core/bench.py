@@ -244,7 +244,7 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
 
 def accuracy_table(document: dict) -> str:
     """Markdown table of `bench_accuracy` output (the README's results table)."""
-    accuracy = "exact-match accuracy" if get_task(document.get("task")).multi_label else "accuracy"
+    accuracy = get_task(document.get("task")).accuracy_name
     lines = [f"| model | validation {accuracy} (%) | test {accuracy} (%) | macro-F1 | best epoch | s / epoch "
              "| parameters | device |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in document["rows"]:

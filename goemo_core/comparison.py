@@ -47,8 +47,9 @@ def compare_recipes(run_a: Run, run_b: Run, runs: Sequence[Run]) -> dict:
     document["seeds"] = {metric: seed_difference([r[metric] for r in summaries[0]["per_seed"]],
                                                  [r[metric] for r in summaries[1]["per_seed"]])
                          for metric in ("accuracy", "macro_f1")}
-    multi_label = get_task(task_of(run_a.config)).multi_label
-    document["multi_label"] = multi_label
+    task = get_task(task_of(run_a.config))
+    multi_label = task.multi_label
+    document["multi_label"], document["accuracy_name"] = multi_label, task.accuracy_name
     document["paired"] = None if multi_label else paired_test_of(sides[0], sides[1])
     return document
 
@@ -63,7 +64,7 @@ def significance_frame(document: dict) -> pd.DataFrame:
                if multi_label else "the runs' test predictions are not stored")
     for where, tests in (("over seeds", document["seeds"]), ("paired, test set", document.get("paired") or {})):
         for metric, unit in (("accuracy", " (points)"), ("macro_f1", "")):
-            name = "exact-match accuracy" if multi_label and metric == "accuracy" else metric
+            name = document.get("accuracy_name", "accuracy") if metric == "accuracy" else metric
             test = tests.get(metric)
             if test is None:
                 rows.append({"comparison": where, "metric": name, "note": missing})

@@ -46,6 +46,11 @@ class Task:
         return len(self.groups)
 
     @property
+    def accuracy_name(self) -> str:
+        """What "accuracy" measures here: on a multi-label task, the share of examples with every label right."""
+        return "exact-match accuracy" if self.multi_label else "accuracy"
+
+    @property
     def group_of(self) -> dict[str, int]:
         """Raw label name → the index of its group."""
         return {raw: i for i, members in enumerate(self.groups.values()) for raw in members}

@@ -36,7 +36,7 @@ all_runs = runs
 task = task_select([run.config for run in runs], "compare_task")
 runs = [run for run in runs if task_of_config(run.config) == task.name]
 CLASSES = list(task.labels)
-ACCURACY_TITLE = "test exact-match accuracy" if task.multi_label else "test accuracy"  # multi-label: all labels right
+ACCURACY_TITLE = f"test {task.accuracy_name}"
 
 # --- the runs table; selecting rows picks the runs compared below ----------------------------------------------
 if not runs:
@@ -58,7 +58,7 @@ event = st.dataframe(
     column_config={
         **{name: COLUMNS[name] for name in COST_AXES},
         "test_accuracy": st.column_config.NumberColumn(
-            "test exact match (%)" if task.multi_label else "test acc (%)", format="%.2f"),
+            f"test {task.accuracy_name} (%)", format="%.2f"),
         "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
         "limit": st.column_config.NumberColumn("limit", help="Examples per split (test included); empty: full data"),
         "lr": st.column_config.NumberColumn("lr", format="%g"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import InvalidConfig
-from ..tasks import TASK_NAMES
+from ..tasks import TASK_NAMES, get_task
 from . import emit, log, parse_pairs, terminal_safe
 
 TASK_HELP = f"{', '.join(TASK_NAMES)} (default ekman: one primary Ekman class per example)"
@@ -99,8 +99,8 @@ def run_train(args) -> int:
     def text() -> str:
         if not test:
             return f"{result.status}: run {result.run.run_id} ({result.run.path}), no test metrics"
-        headline = (f"test exact match {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}, micro-F1 "
-                    f"{test['micro_f1']:.3f} (task {config.task})" if "micro_f1" in test else
+        headline = (f"test {get_task(config.task).accuracy_name} {test['accuracy']:.2f}%, macro-F1 "
+                    f"{test['macro_f1']:.3f}, micro-F1 {test['micro_f1']:.3f} (task {config.task})" if "micro_f1" in test else
                     f"test accuracy {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}")
         return f"{result.status}: run {result.run.run_id} ({result.run.path})\nbest epoch {result.best_epoch}: " \
             + headline
@@ -149,7 +149,6 @@ def run_predict(args) -> int:
 def check_run_task(run_id: str, task: str) -> None:
     """`--task`: the run must have been trained on that task (runs from before tasks existed: ekman)."""
     from ..runs import RunStore
-    from ..tasks import get_task
 
     wanted, trained = get_task(task).name, get_task(RunStore().get(run_id).config.get("task")).name
     if wanted != trained:
