@@ -1,6 +1,6 @@
-"""The one Trainer for every architecture: device-resident batches, the optimiser and schedule, the training target
-(soft labels, class weights, adversarial examples), a moving average of the weights, validation each epoch, early
-stopping with the best weights restored, cancel between batches.
+"""The one Trainer for every architecture: device-resident batches, the optimiser and schedule, adversarial
+examples, a moving average of the weights, validation each epoch, early stopping with the best weights restored,
+cancel between batches. What a batch is trained towards (targets and losses) is in objective.py.
 
 Speed: batches are drawn by indexing device tensors with a permutation made on the host (so RNN lengths are known on
 the host without a device sync); the loss and accuracy are accumulated on the device and read once per epoch; bf16
@@ -8,7 +8,6 @@ autocast on CUDA."""
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -21,9 +20,9 @@ from torch import nn
 
 from .config import TrainConfig
 from .decision import task_metrics
-from .distill import distillation_loss
 from .errors import Cancelled, Diverged, InvalidConfig
 from .inference import autocast, model_lengths, predict_logits
+from .objective import Targets, TrainingLoss, batch_targets, evaluation_loss, hits, training_loss
 from .tasks import get_task
 from .text import EncodedSplit
 
@@ -98,51 +97,6 @@ class TrainingSession:
     average: WeightAverage | None
 
 
-@dataclass
-class Targets:
-    """What a batch is trained towards: class ids or class distributions, the teachers' probabilities, and each
-    example's weight on its own label (None: 1 for all; 0 for a transfer variant, learnt from the teachers alone)."""
-
-    labels: torch.Tensor
-    teacher: torch.Tensor | None = None
-    hard: torch.Tensor | None = None
-
-
-class TrainingLoss(nn.Module):
-    """The usual target's loss, or with teachers (1 − α)·that + α·T²·KL(teacher_T ‖ student_T). Called with a
-    plain tensor of labels (validation) it is the usual loss alone. A transfer variant (hard weight 0) has no label
-    of its own: its loss is the distillation term alone."""
-
-    def __init__(self, target_loss: nn.Module, distill_weight: float = 0.0, temperature: float = 1.0):
-        super().__init__()
-        self.target_loss, self.distill_weight, self.temperature = target_loss, distill_weight, temperature
-
-    def forward(self, logits: torch.Tensor, targets: "Targets | torch.Tensor") -> torch.Tensor:
-        if not isinstance(targets, Targets):
-            return self.target_loss(logits, targets)
-        if targets.hard is None:
-            loss = self.target_loss(logits, targets.labels)
-        else:  # each example's target term times its weight, averaged over the whole batch (class weights included)
-            loss = (per_example_loss(self.target_loss, logits, targets.labels) * targets.hard).mean()
-        if targets.teacher is None or self.distill_weight <= 0:
-            return loss
-        distilled = distillation_loss(logits, targets.teacher, self.temperature)
-        return (1 - self.distill_weight) * loss + self.distill_weight * distilled
-
-
-class MultiLabelLoss(nn.Module):
-    """Binary cross-entropy with a sigmoid per label on 0/1 targets (optionally weighting each label's positives);
-    label smoothing moves the targets towards 0.5 by that fraction."""
-
-    def __init__(self, pos_weight: torch.Tensor | None = None, label_smoothing: float = 0.0):
-        super().__init__()
-        self.pos_weight, self.label_smoothing = pos_weight, label_smoothing
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        targets = targets.float() * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
-
-
 class Trainer:
     """Trains one model on encoded splits; early stopping on the monitored validation metric restores the best
     weights. `cancel` (a threading.Event) is checked between batches."""
@@ -207,25 +161,8 @@ class Trainer:
         k = self.config.freeze_embedding_epochs
         embedding.set_frozen(k == -1 or epoch < k)
 
-    def _loss_fn(self, train: EncodedSplit) -> "TrainingLoss":
-        if self.task.multi_label:
-            return TrainingLoss(self._multi_label_loss(train))
-        weight, classes = None, self.task.num_labels
-        if self.config.class_weights:
-            counts = torch.bincount(train.labels.cpu(), minlength=classes).float().clamp_min(1)
-            weight = ((counts.sum() / (classes * counts)) ** self.config.class_weight_power).to(self.device)
-        distill = self.config.distill_weight if train.teacher is not None else 0.0
-        return TrainingLoss(nn.CrossEntropyLoss(weight=weight, label_smoothing=self.config.label_smoothing),
-                            distill, self.config.distill_temperature)
-
-    def _multi_label_loss(self, train: EncodedSplit) -> MultiLabelLoss:
-        """With `class_weights`, each label's positives weigh (negatives / positives) ** power."""
-        pos_weight = None
-        if self.config.class_weights:
-            positives = train.labels.cpu().float().sum(0).clamp_min(1)
-            negatives = (len(train) - positives).clamp_min(1)
-            pos_weight = ((negatives / positives) ** self.config.class_weight_power).to(self.device)
-        return MultiLabelLoss(pos_weight, self.config.label_smoothing)
+    def _loss_fn(self, train: EncodedSplit) -> TrainingLoss:
+        return training_loss(self.task, self.config, train, self.device)
 
     def _epoch_order(self, train: EncodedSplit) -> torch.Tensor:
         """Example indices for one epoch: a permutation (or class-balanced draws), cut to the per-epoch budget."""
@@ -255,19 +192,11 @@ class Trainer:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=self.generator).tolist()]
         return batches
 
-    def _targets(self, train: EncodedSplit, idx: torch.Tensor, labels: torch.Tensor) -> "Targets":
-        """Class ids, or with `soft_labels` a mix of the primary label and all of the examples' Ekman groups; with
-        teachers, their probabilities for the batch too."""
-        teacher = None if train.teacher is None else train.teacher[idx]
-        hard = None if train.hard is None else train.hard[idx]
-        weight = self.config.soft_labels
-        if weight <= 0 or train.distributions is None:
-            return Targets(labels, teacher, hard)
-        primary = nn.functional.one_hot(labels, self.task.num_labels).float()
-        return Targets((1 - weight) * primary + weight * train.distributions[idx], teacher, hard)
+    def _targets(self, train: EncodedSplit, idx: torch.Tensor, labels: torch.Tensor) -> Targets:
+        return batch_targets(self.task, self.config.soft_labels, train, idx, labels)
 
-    def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: "Targets",
-                  loss_fn: "TrainingLoss") -> tuple[torch.Tensor, torch.Tensor]:
+    def _backward(self, ids: torch.Tensor, lengths: torch.Tensor, targets: Targets,
+                  loss_fn: TrainingLoss) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward one batch; returns the clean logits and loss. With `adversarial` > 0 (Miyato et al.,
         2017) a second pass moves each example's embedded tokens along its own loss gradient, by that fraction of
         their norm, and adds that loss: the model learns to hold its prediction in a neighbourhood of each text."""
@@ -414,7 +343,7 @@ class Trainer:
             if session.average is not None:
                 session.average.update()
             loss_sum += loss.detach() * len(idx_cpu)
-            correct += self._hits(logits.detach(), labels)
+            correct += hits(self.task, self.config.threshold, logits.detach(), labels)
             seen += len(idx_cpu)
             if (step % FINITE_CHECK_EVERY == 0 or step == len(batches)) and not torch.isfinite(loss_sum):
                 raise Diverged(f"the training loss became non-finite in epoch {epoch} (by batch {step} of "
@@ -424,13 +353,6 @@ class Trainer:
                                           seen / max(1e-9, time.perf_counter() - started)))
         seen_at_least_one = max(1, seen)
         return float(loss_sum) / seen_at_least_one, float(correct) / seen_at_least_one * 100, seen
-
-    def _hits(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Examples predicted right: the class (single-label) or every label at the threshold (multi-label)."""
-        if not self.task.multi_label:
-            return (logits.argmax(-1) == labels).sum()
-        flagged = logits >= math.log(self.config.threshold / (1 - self.config.threshold))  # sigmoid ≥ threshold
-        return (flagged == labels.bool()).all(-1).sum()
 
     def restore_best(self) -> None:
         if self.best_state is not None:
@@ -448,18 +370,11 @@ class Trainer:
         run's fixed threshold here (tuned thresholds are chosen once, after training)."""
         logits = self.predict_logits(split, limit)
         labels = split.labels[: len(logits)].to(logits.device)
-        loss_fn = loss_fn or (MultiLabelLoss() if self.task.multi_label else nn.CrossEntropyLoss())
+        loss_fn = loss_fn or evaluation_loss(self.task)
         loss = float(loss_fn(logits, labels)) if len(logits) else 0.0
         scores = (torch.sigmoid(logits) if self.task.multi_label else logits).cpu().numpy()  # argmax: logits do
         thresholds = [self.config.threshold] * self.task.num_labels if self.task.multi_label else None
         return {"loss": loss, **task_metrics(self.task, labels.cpu().numpy(), scores, thresholds)}
-
-
-def per_example_loss(loss_fn: nn.Module, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """`loss_fn`'s loss of each example [N]: the same module unreduced (a per-class loss is averaged over classes)."""
-    unreduced = copy.copy(loss_fn)
-    unreduced.reduction = "none"
-    return unreduced(logits, targets).reshape(len(logits), -1).mean(1)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from goemo_core.distill import check_teachers, distillation_loss, teacher_probab
 from goemo_core.errors import InvalidConfig
 from goemo_core.runs import RunStore
 from goemo_core.train import train_run
-from goemo_core.trainer import Targets, TrainingLoss
+from goemo_core.objective import Targets, TrainingLoss
 
 TINY = {"limit": 200, "epochs": 1, "hidden_size": 16, "embedding_dim": 16, "head_units": 16, "device": "cpu",
         "pretrained": None}

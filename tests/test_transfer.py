@@ -15,10 +15,11 @@ from goemo_core.config import make_config
 from goemo_core.data import limit_split, load_goemotions
 from goemo_core.distill import distillation_loss
 from goemo_core.errors import InvalidConfig
+from goemo_core.objective import Targets, TrainingLoss
 from goemo_core.prepare import build_model, prepare_data
 from goemo_core.text import pad_id
 from goemo_core.train import train_run
-from goemo_core.trainer import Targets, Trainer, TrainingLoss
+from goemo_core.trainer import Trainer
 
 TINY = {"limit": 60, "epochs": 1, "hidden_size": 16, "embedding_dim": 16, "head_units": 16, "device": "cpu",
         "pretrained": None}
