@@ -227,6 +227,22 @@ def test_two_sessions_launch_jobs_at_the_same_time(server, browser):
     second.close()
 
 
+def test_hyperparameters_stay_open_while_jobs_appear_above_them(server, browser):
+    url, home = server
+    editing, launching = new_page(browser), new_page(browser)
+    open_page(editing, f"{url}/train")
+    editing.get_by_text("Hyperparameters").first.click()
+    set_number(editing, "p-lstm-hidden_size", 16)
+    launch_tiny_job(launching, url, epochs=1, limit=200)  # another session's job: a card appears above the form
+    set_number(editing, "p-lstm-head_units", 16)  # the next edit reruns the page with the card shown
+    expect(editing.locator('[class*="st-key-job-card-"]').first).to_be_visible()
+    expect(editing.locator(".st-key-p-lstm-embedding_dim input").first).to_be_visible()
+    wait_for_cards(editing, completed=1)
+    no_exceptions(editing)
+    editing.close()
+    launching.close()
+
+
 def fake_curves(store, n: int, spaced: bool = True, tags: tuple[str, str] = ("baseline", "trial")) -> list[str]:
     """`n` completed runs with a few epochs of curves and a measured cost (no training), newest last, named
     "run <i>" and tagged tags[0] (even i) or tags[1] (odd i). `spaced`: a second apart, so the table's order is

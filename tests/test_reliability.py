@@ -151,6 +151,7 @@ def test_streamlit_config_is_local_only():
         config = tomllib.load(handle)
     assert config["server"]["address"] == "127.0.0.1"
     assert 0 < config["server"]["maxUploadSize"] <= 50
+    assert config["server"]["fileWatcherType"] == "none"  # files changing under a running app never reload it
 
 
 def test_passwords_are_masked():

@@ -48,7 +48,9 @@ if forms.NEEDS_ENCODER & set(archs) or not archs:
             "end to end. It only makes sense with that encoder, so it needs `GOEMO_PRETRAINED` and "
             "*pretrained embeddings* on (data options).", icon=":material/info:")
 
-with st.expander("Hyperparameters", expanded=False):
+# Keyed and tracked: job cards above come and go as jobs start and finish, and an unkeyed expander would fold
+# away (with the field being edited) whenever they do.
+with st.expander("Hyperparameters", expanded=False, key="train_hyperparameters", on_change="rerun"):
     params = {}
     if archs:
         for arch, tab in zip(archs, st.tabs([registry[a].title for a in archs])):
