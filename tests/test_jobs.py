@@ -64,7 +64,8 @@ def test_two_jobs_both_complete_one_at_a_time_and_both_runs_are_listed(manager):
 
 
 def test_cancel_running_train_job_stops_quickly_and_keeps_history(manager):
-    job_id = manager.submit("train", tiny_config(epochs=50, patience=50, scheduler="none", limit=3000))
+    # small batches: an epoch must outlast the spacing of progress messages for one to land inside it
+    job_id = manager.submit("train", tiny_config(epochs=50, patience=50, scheduler="none", limit=3000, batch_size=4))
     job = manager.get(job_id)
     seen: set[str] = set()
 
@@ -72,8 +73,7 @@ def test_cancel_running_train_job_stops_quickly_and_keeps_history(manager):
         return " · batch " in text and not text.startswith("epoch 1 of 50 ")
 
     def two_epochs_and_progress_inside_a_later_one() -> bool:
-        # a tiny epoch can pass between two progress messages (they are spaced out): wait for the first later
-        # epoch that shows one
+        # the first later epoch that shows one
         seen.add(job.progress_text)
         return (len(job.history) >= 2 and any(map(later_epoch_in_progress, seen))) or job.done
 
