@@ -48,8 +48,7 @@ if forms.NEEDS_ENCODER & set(archs) or not archs:
             "end to end. It only makes sense with that encoder, so it needs `GOEMO_PRETRAINED` and "
             "*pretrained embeddings* on (data options).", icon=":material/info:")
 
-# Keyed and tracked: job cards above come and go as jobs start and finish, and an unkeyed expander would fold
-# away (with the field being edited) whenever they do.
+# Keyed and tracked: its open state belongs to it, not to its place below the job cards that come and go.
 with st.expander("Hyperparameters", expanded=False, key="train_hyperparameters", on_change="rerun"):
     params = {}
     if archs:

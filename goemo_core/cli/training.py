@@ -99,9 +99,10 @@ def run_train(args) -> int:
     def text() -> str:
         if not test:
             return f"{result.status}: run {result.run.run_id} ({result.run.path}), no test metrics"
-        headline = (f"test {get_task(config.task).accuracy_name} {test['accuracy']:.2f}%, macro-F1 "
-                    f"{test['macro_f1']:.3f}, micro-F1 {test['micro_f1']:.3f} (task {config.task})" if "micro_f1" in test else
-                    f"test accuracy {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}")
+        accuracy = get_task(config.task).accuracy_name
+        headline = f"test {accuracy} {test['accuracy']:.2f}%, macro-F1 {test['macro_f1']:.3f}"
+        if "micro_f1" in test:
+            headline += f", micro-F1 {test['micro_f1']:.3f} (task {config.task})"
         return f"{result.status}: run {result.run.run_id} ({result.run.path})\nbest epoch {result.best_epoch}: " \
             + headline
 
