@@ -83,7 +83,7 @@ class TrainConfig:
     batches_per_epoch: int | None = None  # per-trial budget for studies
     val_examples: int | None = None  # validate on the first N validation examples (studies); None: all
     eval_batch_size: int = 512
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, and on a CPU with native bf16 where the model allows
     deterministic: bool = False  # deterministic kernels (cuDNN, torch.use_deterministic_algorithms)
     recipe: str = "default"  # derived, not a setting: "gpu" when the architecture's GPU recipe was applied
 

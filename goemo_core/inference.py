@@ -24,8 +24,24 @@ def model_lengths(model: nn.Module, lengths_cpu: torch.Tensor,
 
 
 def autocast(device: str | torch.device, bf16: bool) -> AbstractContextManager:
-    """bf16 autocast on CUDA when asked for; a no-op elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and str(device).startswith("cuda"))
+    """bf16 autocast on `device` (CUDA or a CPU) when asked for; a no-op otherwise."""
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=bf16 and kind in ("cuda", "cpu"))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated, and slower."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own CPU feature checks
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
+
+def trains_in_bf16(precision: str, device: str, bf16_on_cpu: bool) -> bool:
+    """What `precision` means on `device`: `auto` is bf16 autocast on CUDA, and on a CPU with native bf16 for the
+    architectures whose recipe holds its accuracy there (`bf16_on_cpu`); fp32 otherwise."""
+    if precision != "auto":
+        return precision == "bf16"
+    kind = torch.device(device).type
+    return kind == "cuda" or (kind == "cpu" and bf16_on_cpu and cpu_has_bf16())
 
 
 @torch.no_grad()

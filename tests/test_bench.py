@@ -13,7 +13,7 @@ def test_bench_pipeline_reports_both_rates(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["device"] == "CPU"
     assert result["seed_style_samples_per_s"] > 0 and result["ours_samples_per_s"] > 0 and result["speedup"] > 0
-    # what was measured: the requested batches, on the CPU in fp32, at the notebook's batch size
+    # what was measured: the requested batches, on the CPU in fp32 (a BiLSTM), at the notebook's batch size
     assert result["batches"] == 2 and result["ours_precision"] == "fp32"
     assert result["seed_style_batch_size"] == result["ours_batch_size"] == 64
     assert result["ours_length_buckets"]  # the recurrent recipe's batches of similar lengths

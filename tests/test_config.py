@@ -9,8 +9,10 @@ from goemo_core.models import architectures
 
 def test_the_recurrent_recipe_is_the_default_and_the_transformer_lists_its_differences(pretrained):
     base = TrainConfig()
-    for arch in ("lstm", "gru"):  # the device is resolved (GOEMO_DEVICE=cpu in the tests); RNNs bucket by length
-        assert make_config(arch).to_dict() == {**base.to_dict(), "arch": arch, "device": "cpu",
+    # the device is resolved (GOEMO_DEVICE=cpu in the tests); RNNs bucket by length; the GRU takes wider batches
+    wider = {"gru": {"batch_size": 128, "lr": 2.8e-3}, "lstm": {}}
+    for arch in ("lstm", "gru"):
+        assert make_config(arch).to_dict() == {**base.to_dict(), "arch": arch, "device": "cpu", **wider[arch],
                                               "length_buckets": True, "params": make_config(arch).params}
     transformer = make_config("transformer")
     assert (transformer.soft_labels, transformer.ema_decay, transformer.label_smoothing) == (0.0, 0.0, 0.0)
@@ -37,7 +39,10 @@ def test_the_gpu_recipe_applies_on_cuda_and_yields_to_explicit_settings(monkeypa
     gpu = make_config("lstm", {"device": "cuda"})
     assert (gpu.recipe, gpu.batch_size, gpu.lr, gpu.length_buckets) == ("gpu", 256, 4e-3, True)
     assert make_config("lstm", {"device": "cuda", "batch_size": 32}).batch_size == 32  # the user's value wins
-    assert make_config("gru", {"device": "cpu"}).batch_size == 64  # the GRU's CPU recipe as well
+    gru = make_config("gru", {"device": "cpu"})  # the GRU's CPU recipe: twice the batch, the rate scaled by √2
+    assert (gru.recipe, gru.batch_size, gru.lr) == ("default", 128, 2.8e-3)
+    assert (make_config("gru", {"device": "cuda"}).batch_size, make_config("gru", {"device": "cuda"}).lr) == (256, 4e-3)
+    assert make_config("gru", {"device": "cpu", "lr": 2e-3}).lr == 2e-3
     monkeypatch.setenv("GOEMO_DEVICE", "cuda")  # auto follows GOEMO_DEVICE
     assert make_config("rwkv").recipe == "gpu"
     for spec in architectures().values():

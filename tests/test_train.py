@@ -1,6 +1,7 @@
 """The Trainer and whole runs: determinism, cancel, early stopping, recipe options, refusal of bad settings."""
 
 import dataclasses
+import math
 import threading
 
 import pytest
@@ -187,12 +188,43 @@ def test_bf16_probe_leaves_weights_untouched():
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_auto_precision_is_bf16_on_a_cpu_with_native_bf16_for_the_gru_only(monkeypatch):
+    from goemo_core import inference
+    from goemo_core.models import architectures
+
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: True)
+    assert inference.trains_in_bf16("auto", "cpu", True) and not inference.trains_in_bf16("auto", "cpu", False)
+    assert inference.trains_in_bf16("auto", "cuda:0", False) and inference.trains_in_bf16("bf16", "cpu", False)
+    assert not inference.trains_in_bf16("fp32", "cuda", True) and not inference.trains_in_bf16("fp32", "cpu", True)
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)  # bf16 would be emulated: slower, so fp32
+    assert not inference.trains_in_bf16("auto", "cpu", True) and inference.trains_in_bf16("bf16", "cpu", True)
+    # measured to be faster and to keep its accuracy on validation: the BiGRU; the others stay in fp32 on a CPU
+    assert {name for name, spec in architectures().items() if spec.bf16_on_cpu} == {"gru"}
+
+
+@pytest.mark.parametrize("precision, native, expected", [("auto", True, "bf16"), ("auto", False, "fp32"),
+                                                         ("fp32", True, "fp32")])
+def test_a_cpu_run_trains_and_validates_under_the_precision_it_records(monkeypatch, precision, native, expected):
+    from goemo_core import inference
+
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: native)
+    config, model = tiny_model(epochs=1, batch_size=16, precision=precision)
+    seen: list[tuple[bool, torch.dtype]] = []
+    model.head.classifier.register_forward_hook(
+        lambda module, args, out: seen.append((torch.is_autocast_enabled("cpu"), out.dtype)))
+    trainer = Trainer(model, config, "cpu")
+    history = trainer.fit(toy_split(), toy_split(seed=1))
+    assert trainer.precision == expected and len(history) == 1 and math.isfinite(history[0]["train_loss"])
+    dtype = torch.bfloat16 if expected == "bf16" else torch.float32
+    assert seen and set(seen) == {(expected == "bf16", dtype)}  # every batch, training and validation alike
+
+
 def test_bf16_failure_falls_back_to_fp32_under_auto(monkeypatch):
     monkeypatch.setattr(trainer_module, "bf16_step_error", lambda *a: "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
     config, model = tiny_model(epochs=1, batch_size=16)
     trainer = Trainer(model, config, "cpu")
-    assert config.precision == "auto" and not trainer.use_bf16
-    trainer.use_bf16 = True  # what `auto` chooses on a GPU
+    assert config.precision == "auto"
+    trainer.use_bf16 = True  # what `auto` chooses on a GPU (and on a CPU with native bf16)
     history = trainer.fit(toy_split(), toy_split(seed=1))
     assert len(history) == 1 and not trainer.use_bf16 and trainer.precision == "fp32"
     assert "CUDNN_STATUS_NOT_SUPPORTED" in trainer.notes[0] and "fp32" in trainer.notes[0]
@@ -219,7 +251,7 @@ def test_train_run_writes_a_complete_run_directory():
     config = run.config
     assert config["arch"] == "lstm" and config["seed"] == 211 and config["device"] == "cpu"
     assert config["code_version"] and config["params"]["hidden_size"] == 16
-    assert run.info["precision"] == "fp32" and run.info["notes"] == []
+    assert run.info["precision"] == "fp32" and run.info["notes"] == []  # a BiLSTM trains in fp32 on any CPU
     assert RunStore().get(run.run_id).summary()["test_accuracy"] == pytest.approx(metrics["accuracy"])
 
 

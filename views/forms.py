@@ -29,6 +29,8 @@ RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight
                  "distill_temperature")
 RECIPE_HELP = {
     "length_buckets": "Batches of texts of similar length: narrower padded batches, faster on a GPU.",
+    "precision": "auto: bf16 autocast on a GPU, and for the BiGRU on a CPU that computes in bf16 natively "
+                 "(AVX512-BF16 or AMX); fp32 otherwise. The run records what it used.",
     "distill_weight": "With teachers (Data and run): the teachers' share of the loss, α in "
                       "(1 − α)·(usual loss) + α·T²·KL(teacher ‖ student).",
     "distill_temperature": "With teachers: T, how much both distributions are softened before they are compared.",
