@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from . import inference
 from .errors import InvalidConfig
 from .models import get_architecture, resolve_params
 from .models.registry import coerce
@@ -21,7 +22,7 @@ SCHEDULERS = ("none", "multistep", "cosine", "plateau")
 MONITORS = ("val_accuracy", "val_macro_f1")
 PRECISIONS = ("auto", "fp32", "bf16")
 PRETRAINED_VECTORS = ("input", "distilled")  # the encoder's input embeddings, or static vectors distilled from it
-RECIPES = ("default", "gpu")
+RECIPES = ("default", "gpu", "cpu-bf16")
 USE_ENV = "env"  # pretrained="env": take GOEMO_PRETRAINED (unset → none)
 NONE_WORDS = (None, "", "none", "None")
 MAX_SEED = 2**32 - 1  # numpy's and CUDA's generators take 32-bit seeds
@@ -83,9 +84,10 @@ class TrainConfig:
     batches_per_epoch: int | None = None  # per-trial budget for studies
     val_examples: int | None = None  # validate on the first N validation examples (studies); None: all
     eval_batch_size: int = 512
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, and on a CPU with native bf16 where the model allows
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU (a recipe may choose bf16 there)
     deterministic: bool = False  # deterministic kernels (cuDNN, torch.use_deterministic_algorithms)
-    recipe: str = "default"  # derived, not a setting: "gpu" when the architecture's GPU recipe was applied
+    # derived, not a setting: "gpu" or "cpu-bf16" when the architecture's recipe for that hardware was applied
+    recipe: str = "default"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -185,8 +187,8 @@ MULTI_LABEL_RECIPE: dict[str, Any] = {"soft_labels": 0.0, "monitor": "val_macro_
 
 def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: Any) -> TrainConfig:
     """The one way in: a validated, resolved config. TrainConfig defaults ← the architecture's recipe (← its GPU
-    recipe when it trains on a GPU) ← `recipe` ← `overrides`; a value given here always wins, even when it equals a
-    default. Keys may be recipe fields or architecture hyperparameters (as `--set key=value` gives them)."""
+    recipe when it trains on a GPU, its bf16 CPU recipe on a CPU with native bf16) ← `recipe` ← `overrides`; a value
+    given here always wins, even when it equals a default. Keys may be recipe fields or architecture hyperparameters (as `--set key=value` gives them)."""
     spec = get_architecture(arch)
     given = {**recipe, **(overrides or {})}
     for key in DERIVED_KEYS & set(given):
@@ -197,6 +199,8 @@ def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: An
         base.update(MULTI_LABEL_RECIPE)
     if spec.gpu_recipe and device.startswith("cuda"):
         base.update(spec.gpu_recipe, recipe="gpu")
+    elif spec.bf16_cpu_recipe and device == "cpu" and inference.cpu_has_bf16():
+        base.update(spec.bf16_cpu_recipe, recipe="cpu-bf16")
     values: dict[str, Any] = {}
     model_overrides: dict[str, Any] = {}
     for key, value in {**base, **given, "device": device}.items():

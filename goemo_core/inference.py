@@ -35,15 +35,6 @@ def cpu_has_bf16() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
-def trains_in_bf16(precision: str, device: str, bf16_on_cpu: bool) -> bool:
-    """What `precision` means on `device`: `auto` is bf16 autocast on CUDA, and on a CPU with native bf16 for the
-    architectures whose recipe holds its accuracy there (`bf16_on_cpu`); fp32 otherwise."""
-    if precision != "auto":
-        return precision == "bf16"
-    kind = torch.device(device).type
-    return kind == "cuda" or (kind == "cpu" and bf16_on_cpu and cpu_has_bf16())
-
-
 @torch.no_grad()
 def predict_logits(model: nn.Module, ids: torch.Tensor, lengths: torch.Tensor, batch_size: int = 512,
                    bf16: bool = False) -> torch.Tensor:

@@ -4,7 +4,7 @@ cancel between batches. What a batch is trained towards (targets and losses) is 
 
 Speed: batches are drawn by indexing device tensors with a permutation made on the host (so RNN lengths are known on
 the host without a device sync); the loss and accuracy are accumulated on the device and read once per epoch; bf16
-autocast on CUDA, and on a CPU with native bf16 for the architectures that allow it."""
+autocast on CUDA, and on a CPU where the recipe asks for it."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ from torch import nn
 from .config import TrainConfig
 from .decision import task_metrics
 from .errors import Cancelled, Diverged, InvalidConfig
-from .inference import autocast, model_lengths, predict_logits, trains_in_bf16
-from .models import get_architecture
+from .inference import autocast, model_lengths, predict_logits
 from .objective import Targets, TrainingLoss, batch_targets, evaluation_loss, hits, training_loss
 from .tasks import get_task
 from .text import EncodedSplit
@@ -105,7 +104,7 @@ class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, device: str):
         self.model, self.config, self.device = model.to(device), config, device
         self.task = get_task(config.task)
-        self.use_bf16 = trains_in_bf16(config.precision, device, get_architecture(config.arch).bf16_on_cpu)
+        self.use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.startswith("cuda"))
         self.generator = torch.Generator().manual_seed(config.seed)
         self.best_state: dict | None = None
         self.best_epoch = 0

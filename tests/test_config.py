@@ -2,17 +2,17 @@
 
 import pytest
 
+from goemo_core import inference
 from goemo_core.config import ABSENT_MEANS, RECIPE_KEYS, TrainConfig, make_config
 from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures
 
 
-def test_the_recurrent_recipe_is_the_default_and_the_transformer_lists_its_differences(pretrained):
+def test_the_recurrent_recipe_is_the_default_and_the_transformer_lists_its_differences(pretrained, monkeypatch):
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
     base = TrainConfig()
-    # the device is resolved (GOEMO_DEVICE=cpu in the tests); RNNs bucket by length; the GRU takes wider batches
-    wider = {"gru": {"batch_size": 128, "lr": 2.8e-3}, "lstm": {}}
-    for arch in ("lstm", "gru"):
-        assert make_config(arch).to_dict() == {**base.to_dict(), "arch": arch, "device": "cpu", **wider[arch],
+    for arch in ("lstm", "gru"):  # the device is resolved (GOEMO_DEVICE=cpu in the tests); RNNs bucket by length
+        assert make_config(arch).to_dict() == {**base.to_dict(), "arch": arch, "device": "cpu",
                                               "length_buckets": True, "params": make_config(arch).params}
     transformer = make_config("transformer")
     assert (transformer.soft_labels, transformer.ema_decay, transformer.label_smoothing) == (0.0, 0.0, 0.0)
@@ -39,14 +39,31 @@ def test_the_gpu_recipe_applies_on_cuda_and_yields_to_explicit_settings(monkeypa
     gpu = make_config("lstm", {"device": "cuda"})
     assert (gpu.recipe, gpu.batch_size, gpu.lr, gpu.length_buckets) == ("gpu", 256, 4e-3, True)
     assert make_config("lstm", {"device": "cuda", "batch_size": 32}).batch_size == 32  # the user's value wins
-    gru = make_config("gru", {"device": "cpu"})  # the GRU's CPU recipe: twice the batch, the rate scaled by √2
-    assert (gru.recipe, gru.batch_size, gru.lr) == ("default", 128, 2.8e-3)
-    assert (make_config("gru", {"device": "cuda"}).batch_size, make_config("gru", {"device": "cuda"}).lr) == (256, 4e-3)
-    assert make_config("gru", {"device": "cpu", "lr": 2e-3}).lr == 2e-3
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
+    assert make_config("gru", {"device": "cpu"}).batch_size == 64  # the GRU's CPU recipe as well
     monkeypatch.setenv("GOEMO_DEVICE", "cuda")  # auto follows GOEMO_DEVICE
     assert make_config("rwkv").recipe == "gpu"
     for spec in architectures().values():
         assert set(spec.gpu_recipe) <= RECIPE_KEYS, spec.name
+
+
+def test_a_cpu_with_native_bf16_gets_the_grus_bf16_recipe_and_nothing_else_changes(monkeypatch):
+    fake_cuda(monkeypatch)
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: True)
+    gru = make_config("gru", {"device": "cpu"})  # bf16 products at twice the batch, the rate scaled by √2
+    assert (gru.recipe, gru.precision, gru.batch_size, gru.lr, gru.length_buckets) == ("cpu-bf16", "bf16", 128,
+                                                                                      2.8e-3, True)
+    explicit = make_config("gru", {"device": "cpu", "precision": "fp32", "batch_size": 64})  # the user's values win
+    assert (explicit.recipe, explicit.precision, explicit.batch_size, explicit.lr) == ("cpu-bf16", "fp32", 64, 2.8e-3)
+    assert make_config("gru", {"device": "cuda"}).recipe == "gpu"  # a GPU has its own recipe
+    for arch in ("lstm", "rwkv", "xlstm"):  # measured not to gain, or not measured: unchanged
+        config = make_config(arch, {"device": "cpu"})
+        assert (config.recipe, config.precision) == ("default", "auto"), arch
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)  # bf16 would be emulated there: slower
+    plain = make_config("gru", {"device": "cpu"})
+    assert (plain.recipe, plain.precision, plain.batch_size, plain.lr) == ("default", "auto", 64, 2e-3)
+    for spec in architectures().values():
+        assert set(spec.bf16_cpu_recipe) <= RECIPE_KEYS, spec.name
 
 
 @pytest.mark.parametrize("key, value", [("lr", 0), ("epochs", 0), ("optimizer", "sgd"), ("val_examples", 0),

@@ -277,6 +277,34 @@ def test_recipe_inputs_start_at_the_architecture_recipe_and_can_turn_it_off(fres
     fresh_manager().cancel(job.id)
 
 
+def test_the_train_form_chooses_the_precision_and_the_gru_shows_its_cpu_recipe(fresh_manager):
+    from goemo_core.inference import cpu_has_bf16
+
+    at = page("train.py").run()
+    at.multiselect(key="train_archs").set_value(["gru"]).run()
+    precision = at.selectbox(key="r-precision")
+    assert precision.options == ["auto", "fp32", "bf16"]
+    native = cpu_has_bf16()  # the BiGRU's bf16 recipe on such a CPU (GOEMO_DEVICE=cpu here)
+    assert precision.value == ("bf16" if native else "auto") and at.number_input(key="r-batch_size").value == (
+        128 if native else 64)
+    precision.set_value("fp32")
+    at = launch_tiny(at, archs=("gru",), limit=100)
+    assert_rendered(at)
+    [job] = fresh_manager().jobs("train")
+    assert job.config.config.precision == "fp32" and job.config.config.batch_size == (128 if native else 64)
+    fresh_manager().cancel(job.id)
+
+
+def test_the_recipe_inputs_follow_the_chosen_architecture_and_keep_an_edit(fresh_manager):
+    at = page("train.py").run()
+    assert at.multiselect(key="train_archs").value == ["lstm"] and at.number_input(key="r-lr").value == 2e-3
+    at.multiselect(key="train_archs").set_value(["transformer"]).run()  # its own recipe, not the BiLSTM's left over
+    assert (at.number_input(key="r-lr").value, at.number_input(key="r-batch_size").value) == (5e-5, 32)
+    at.number_input(key="r-lr").set_value(1e-4).run()
+    at.number_input(key="train_limit").set_value(100).run()  # another input: the edit stays
+    assert at.number_input(key="r-lr").value == 1e-4
+
+
 def test_seeds_per_architecture_launch_repeats_that_compare_pools(fresh_manager):
     at = page("train.py").run()
     at.number_input(key="train_repeats").set_value(2)

@@ -107,7 +107,7 @@ def test_ekman_run_gives_exactly_the_pinned_numbers():
     """Pinned from a run of the same tiny configuration: first before tasks existed (tasks changed nothing), then
     again when CPU dropout masks came to be drawn from uniform numbers (a new random stream, the same distribution).
     Anything else that moves these numbers changed the task, the data, the model or the loop. The recipe is spelt
-    out (the GRU's CPU recipe later took wider batches, and bf16 where the CPU has it), so the numbers stay those of
+    out (on a CPU with native bf16 the GRU later took a bf16 recipe with wider batches), so the numbers are those of
     the same computation on every machine."""
     result = train_run(make_config("gru", {**TINY, "batch_size": 64, "lr": 2e-3, "precision": "fp32"}))
     test = result.metrics

@@ -188,26 +188,8 @@ def test_bf16_probe_leaves_weights_untouched():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_auto_precision_is_bf16_on_a_cpu_with_native_bf16_for_the_gru_only(monkeypatch):
-    from goemo_core import inference
-    from goemo_core.models import architectures
-
-    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: True)
-    assert inference.trains_in_bf16("auto", "cpu", True) and not inference.trains_in_bf16("auto", "cpu", False)
-    assert inference.trains_in_bf16("auto", "cuda:0", False) and inference.trains_in_bf16("bf16", "cpu", False)
-    assert not inference.trains_in_bf16("fp32", "cuda", True) and not inference.trains_in_bf16("fp32", "cpu", True)
-    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)  # bf16 would be emulated: slower, so fp32
-    assert not inference.trains_in_bf16("auto", "cpu", True) and inference.trains_in_bf16("bf16", "cpu", True)
-    # measured to be faster and to keep its accuracy on validation: the BiGRU; the others stay in fp32 on a CPU
-    assert {name for name, spec in architectures().items() if spec.bf16_on_cpu} == {"gru"}
-
-
-@pytest.mark.parametrize("precision, native, expected", [("auto", True, "bf16"), ("auto", False, "fp32"),
-                                                         ("fp32", True, "fp32")])
-def test_a_cpu_run_trains_and_validates_under_the_precision_it_records(monkeypatch, precision, native, expected):
-    from goemo_core import inference
-
-    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: native)
+@pytest.mark.parametrize("precision, expected", [("bf16", "bf16"), ("auto", "fp32"), ("fp32", "fp32")])
+def test_a_cpu_run_trains_and_validates_under_the_precision_it_records(precision, expected):
     config, model = tiny_model(epochs=1, batch_size=16, precision=precision)
     seen: list[tuple[bool, torch.dtype]] = []
     model.head.classifier.register_forward_hook(
@@ -221,10 +203,10 @@ def test_a_cpu_run_trains_and_validates_under_the_precision_it_records(monkeypat
 
 def test_bf16_failure_falls_back_to_fp32_under_auto(monkeypatch):
     monkeypatch.setattr(trainer_module, "bf16_step_error", lambda *a: "cuDNN error: CUDNN_STATUS_NOT_SUPPORTED")
-    config, model = tiny_model(epochs=1, batch_size=16)
+    config, model = tiny_model(epochs=1, batch_size=16, precision="auto")
     trainer = Trainer(model, config, "cpu")
-    assert config.precision == "auto"
-    trainer.use_bf16 = True  # what `auto` chooses on a GPU (and on a CPU with native bf16)
+    assert config.precision == "auto" and not trainer.use_bf16
+    trainer.use_bf16 = True  # what `auto` chooses on a GPU
     history = trainer.fit(toy_split(), toy_split(seed=1))
     assert len(history) == 1 and not trainer.use_bf16 and trainer.precision == "fp32"
     assert "CUDNN_STATUS_NOT_SUPPORTED" in trainer.notes[0] and "fp32" in trainer.notes[0]

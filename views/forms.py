@@ -15,22 +15,22 @@ from goemo_core.distill import check_teachers
 from goemo_core.models import architectures
 from goemo_core.runs import RunLabel
 from goemo_core.train import TrainJob
-from goemo_core.config import (FIELDS, MONITORS, OPTIMIZERS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV, TrainConfig,
-                               check_value, make_config)
+from goemo_core.config import (FIELDS, MONITORS, OPTIMIZERS, PRECISIONS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV,
+                               TrainConfig, check_value, make_config)
 from goemo_core.models.registry import resolve_params
 
 NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
 BASE = TrainConfig()
 CHOICES = {"optimizer": OPTIMIZERS, "scheduler": SCHEDULERS, "monitor": MONITORS,
-           "pretrained_vectors": PRETRAINED_VECTORS}
+           "pretrained_vectors": PRETRAINED_VECTORS, "precision": PRECISIONS}
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay", "patience", "monitor",
                  "label_smoothing", "ema_decay", "class_weights", "class_weight_power", "adversarial",
-                 "soft_labels", "pretrained_vectors", "grad_clip", "max_length", "length_buckets", "distill_weight",
-                 "distill_temperature")
+                 "soft_labels", "pretrained_vectors", "grad_clip", "max_length", "length_buckets", "precision",
+                 "distill_weight", "distill_temperature")
 RECIPE_HELP = {
     "length_buckets": "Batches of texts of similar length: narrower padded batches, faster on a GPU.",
-    "precision": "auto: bf16 autocast on a GPU, and for the BiGRU on a CPU that computes in bf16 natively "
-                 "(AVX512-BF16 or AMX); fp32 otherwise. The run records what it used.",
+    "precision": "auto: bf16 autocast on a GPU, fp32 on a CPU. On a CPU that computes in bf16 natively "
+                 "(AVX512-BF16 or AMX) the BiGRU's recipe starts at bf16.",
     "distill_weight": "With teachers (Data and run): the teachers' share of the loss, α in "
                       "(1 − α)·(usual loss) + α·T²·KL(teacher ‖ student).",
     "distill_temperature": "With teachers: T, how much both distributions are softened before they are compared.",
@@ -110,12 +110,14 @@ def differing_note(archs: list[str], device: str = "auto", task: str = "ekman") 
 
 
 def recipe_inputs(defaults: dict[str, Any], device: str = "auto", task: str = "ekman") -> dict[str, Any]:
-    """The training recipe shared by the chosen architectures, keyed `r-<field>`. Another device or task has
-    another recipe: the inputs start again from its defaults when either changes."""
-    if st.session_state.get("recipe_device") != (device, task):
+    """The training recipe shared by the chosen architectures, keyed `r-<field>`. Another device, task or choice of
+    architectures has another recipe: the inputs start again from its defaults when they change (a widget keeps
+    its value otherwise, and a stale value would be sent as a change)."""
+    starts_at = (device, task, repr(sorted(defaults.items())))
+    if st.session_state.get("recipe_device") != starts_at:
         for name in RECIPE_FIELDS:
             st.session_state.pop(f"r-{name}", None)
-        st.session_state["recipe_device"] = (device, task)
+        st.session_state["recipe_device"] = starts_at
     columns, values = st.columns(4), {}
     for i, name in enumerate(RECIPE_FIELDS):
         with columns[i % 4]:

@@ -27,9 +27,9 @@ class Architecture:
     bounds: dict[str, tuple[type, float, float]] = field(default_factory=dict)  # beyond COMMON_PARAMS
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the allowed values of text hyperparameters
     description: str = ""
-    # precision `auto` trains it under bf16 autocast on a CPU with native bf16 (as on CUDA): only where that was
-    # measured to keep its accuracy and to be faster
-    bf16_on_cpu: bool = False
+    # on top of `recipe` on a CPU that computes in bf16 natively (AVX512-BF16 or AMX): only where it was measured
+    # to be faster and to keep the accuracy
+    bf16_cpu_recipe: dict[str, Any] = field(default_factory=dict)
     needs_pretrained: bool = False  # fine-tunes the GOEMO_PRETRAINED encoder: meaningless without one
     # for_run(params, device, max_length) → params: settle choices that depend on where and how the model runs
     for_run: Callable[[dict, str, int], dict] | None = None
