@@ -188,7 +188,8 @@ MULTI_LABEL_RECIPE: dict[str, Any] = {"soft_labels": 0.0, "monitor": "val_macro_
 def make_config(arch: str, overrides: dict[str, Any] | None = None, **recipe: Any) -> TrainConfig:
     """The one way in: a validated, resolved config. TrainConfig defaults ← the architecture's recipe (← its GPU
     recipe when it trains on a GPU, its bf16 CPU recipe on a CPU with native bf16) ← `recipe` ← `overrides`; a value
-    given here always wins, even when it equals a default. Keys may be recipe fields or architecture hyperparameters (as `--set key=value` gives them)."""
+    given here always wins, even when it equals a default. Keys may be recipe fields or architecture hyperparameters
+    (as `--set key=value` gives them)."""
     spec = get_architecture(arch)
     given = {**recipe, **(overrides or {})}
     for key in DERIVED_KEYS & set(given):

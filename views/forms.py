@@ -114,10 +114,10 @@ def recipe_inputs(defaults: dict[str, Any], device: str = "auto", task: str = "e
     architectures has another recipe: the inputs start again from its defaults when they change (a widget keeps
     its value otherwise, and a stale value would be sent as a change)."""
     starts_at = (device, task, repr(sorted(defaults.items())))
-    if st.session_state.get("recipe_device") != starts_at:
+    if st.session_state.get("recipe_starts_at") != starts_at:
         for name in RECIPE_FIELDS:
             st.session_state.pop(f"r-{name}", None)
-        st.session_state["recipe_device"] = starts_at
+        st.session_state["recipe_starts_at"] = starts_at
     columns, values = st.columns(4), {}
     for i, name in enumerate(RECIPE_FIELDS):
         with columns[i % 4]:
