@@ -107,10 +107,10 @@ def _timed(run: Callable[[int], int], device: str, batches: int, batch_size: int
 
 
 def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int = 64,
-                   our_batch_size: int | None = None, precision: str = "auto") -> dict:
+                   our_batch_size: int | None = None, precision: str | None = None) -> dict:
     """The notebook-style pipeline vs the Trainer on the same BiLSTM (2 × 256), in one process on one device. The
-    Trainer runs the default recipe for that device (batches of similar lengths; on a GPU also its GPU recipe:
-    larger batches, bf16); `our_batch_size` overrides the batch size. The notebook-style side feeds every text at
+    Trainer runs the default recipe for that device (batches of similar lengths; on a GPU, and on a CPU with native
+    bf16, also their recipe: larger batches, bf16); `our_batch_size` and `precision` override it. The notebook-style side feeds every text at
     the full padded length, as the notebook did."""
     device = effective_device(device)
     data = load_goemotions()
@@ -120,8 +120,9 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
     vocab, pad = tokenizer.get_vocab_size(), pad_id(tokenizer)
     seed_rate = notebook_style_rate(_bilstm(vocab, pad, device), tokenizer, texts, labels, device, batch_size,
                                     batches)
-    config = make_config("lstm", {**BENCH_PARAMS, "device": device, "pretrained": None, "precision": precision,
-                                  **({"batch_size": our_batch_size} if our_batch_size else {})})
+    chosen = {"batch_size": our_batch_size, "precision": precision}  # each one given wins over the device's recipe
+    config = make_config("lstm", {**BENCH_PARAMS, "device": device, "pretrained": None,
+                                  **{key: value for key, value in chosen.items() if value}})
     ours, trainer = trainer_rate(config, encoded, vocab, pad, batches)
     return {
         "device": describe_device(device),

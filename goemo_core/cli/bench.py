@@ -15,8 +15,9 @@ def register(commands, parent) -> None:
     pipeline.add_argument("--batches", type=int, default=50, help="timed training batches per pipeline")
     pipeline.add_argument("--batch-size", type=int, default=64, help="the notebook pipeline's batch size")
     pipeline.add_argument("--our-batch-size", type=int, help="the Trainer's (default: its recipe's: 256 on CUDA, "
-                                                             "64 on the CPU)")
-    pipeline.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+                                                             "128 on a CPU with native bf16, else 64)")
+    pipeline.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                          help="the Trainer's (default: its recipe's: bf16 on CUDA and on a CPU with native bf16)")
     pipeline.set_defaults(handler=run_pipeline)
 
     accuracy = kinds.add_parser("accuracy", parents=[parent],
