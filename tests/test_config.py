@@ -34,12 +34,12 @@ def fake_cuda(monkeypatch) -> None:
 
 def test_the_gpu_recipe_applies_on_cuda_and_yields_to_explicit_settings(monkeypatch):
     fake_cuda(monkeypatch)
+    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)  # a CPU without its own bf16 recipe
     cpu = make_config("lstm", {"device": "cpu"})
     assert (cpu.recipe, cpu.batch_size, cpu.lr, cpu.length_buckets) == ("default", 64, 2e-3, True)
     gpu = make_config("lstm", {"device": "cuda"})
     assert (gpu.recipe, gpu.batch_size, gpu.lr, gpu.length_buckets) == ("gpu", 256, 4e-3, True)
     assert make_config("lstm", {"device": "cuda", "batch_size": 32}).batch_size == 32  # the user's value wins
-    monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)
     assert make_config("gru", {"device": "cpu"}).batch_size == 64  # the GRU's CPU recipe as well
     monkeypatch.setenv("GOEMO_DEVICE", "cuda")  # auto follows GOEMO_DEVICE
     assert make_config("rwkv").recipe == "gpu"
@@ -47,20 +47,21 @@ def test_the_gpu_recipe_applies_on_cuda_and_yields_to_explicit_settings(monkeypa
         assert set(spec.gpu_recipe) <= RECIPE_KEYS, spec.name
 
 
-def test_a_cpu_with_native_bf16_gets_the_grus_bf16_recipe_and_nothing_else_changes(monkeypatch):
+@pytest.mark.parametrize("arch", ["gru", "lstm"])
+def test_a_cpu_with_native_bf16_gets_the_recurrent_bf16_recipe_and_nothing_else_changes(monkeypatch, arch):
     fake_cuda(monkeypatch)
     monkeypatch.setattr(inference, "cpu_has_bf16", lambda: True)
-    gru = make_config("gru", {"device": "cpu"})  # bf16 products at twice the batch, the rate scaled by √2
-    assert (gru.recipe, gru.precision, gru.batch_size, gru.lr, gru.length_buckets) == ("cpu-bf16", "bf16", 128,
+    rnn = make_config(arch, {"device": "cpu"})  # bf16 products at twice the batch, the rate scaled by √2
+    assert (rnn.recipe, rnn.precision, rnn.batch_size, rnn.lr, rnn.length_buckets) == ("cpu-bf16", "bf16", 128,
                                                                                       2.8e-3, True)
-    explicit = make_config("gru", {"device": "cpu", "precision": "fp32", "batch_size": 64})  # the user's values win
+    explicit = make_config(arch, {"device": "cpu", "precision": "fp32", "batch_size": 64})  # the user's values win
     assert (explicit.recipe, explicit.precision, explicit.batch_size, explicit.lr) == ("cpu-bf16", "fp32", 64, 2.8e-3)
-    assert make_config("gru", {"device": "cuda"}).recipe == "gpu"  # a GPU has its own recipe
-    for arch in ("lstm", "rwkv", "xlstm"):  # measured not to gain, or not measured: unchanged
-        config = make_config(arch, {"device": "cpu"})
-        assert (config.recipe, config.precision) == ("default", "auto"), arch
+    assert make_config(arch, {"device": "cuda"}).recipe == "gpu"  # a GPU has its own recipe
+    for other in ("rwkv", "xlstm"):  # not measured: unchanged
+        config = make_config(other, {"device": "cpu"})
+        assert (config.recipe, config.precision) == ("default", "auto"), other
     monkeypatch.setattr(inference, "cpu_has_bf16", lambda: False)  # bf16 would be emulated there: slower
-    plain = make_config("gru", {"device": "cpu"})
+    plain = make_config(arch, {"device": "cpu"})
     assert (plain.recipe, plain.precision, plain.batch_size, plain.lr) == ("default", "auto", 64, 2e-3)
     for spec in architectures().values():
         assert set(spec.bf16_cpu_recipe) <= RECIPE_KEYS, spec.name

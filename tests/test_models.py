@@ -190,6 +190,20 @@ def test_search_spaces_name_model_or_train_keys():
     assert get_architecture("rwkv").search_space["max_length"] == ("int", 30, 60)
 
 
+def test_default_bilstm_and_bigru_have_gates_of_the_same_width_and_about_the_same_size():
+    lstm, gru = (get_architecture(name) for name in ("lstm", "gru"))
+    assert 4 * lstm.defaults["hidden_size"] == 3 * gru.defaults["hidden_size"]
+    assert {k: v for k, v in lstm.defaults.items() if k != "hidden_size"} == \
+        {k: v for k, v in gru.defaults.items() if k != "hidden_size"}
+    sizes = {}
+    for arch in (lstm, gru):
+        model = arch.build(resolve_params(arch), VOCAB, 0, NUM_CLASSES, None)
+        recurrent = model.encoder.rnn
+        assert recurrent.weight_hh_l0.shape[0] == 384  # the stacked gates of one direction
+        sizes[arch.name] = sum(p.numel() for p in recurrent.parameters())
+    assert 0.8 < sizes["lstm"] / sizes["gru"] < 1.0
+
+
 def test_token_embedding_projects_pretrained_matrix_and_freezes():
     weight = torch.randn(20, 12)
     embedding = TokenEmbedding(20, 8, pad_id=0, init=EmbeddingInit(weight, "synthetic"))

@@ -220,7 +220,8 @@ def test_bf16_failure_is_refused_when_asked_for(monkeypatch):
 
 
 def test_train_run_writes_a_complete_run_directory():
-    result = train_run(make_config("lstm", dict(TINY, epochs=2)))
+    config = make_config("lstm", dict(TINY, epochs=2))
+    result = train_run(config)
     run = result.run
     assert run.status == "completed"
     assert {"config.json", "history.jsonl", "metrics.json", "model.safetensors", "tokenizer.json", "status",
@@ -230,10 +231,12 @@ def test_train_run_writes_a_complete_run_directory():
     metrics = run.metrics
     assert sum(map(sum, metrics["confusion"])) == 200
     assert sum(c["support"] for c in metrics["per_class"].values()) == 200
-    config = run.config
-    assert config["arch"] == "lstm" and config["seed"] == 211 and config["device"] == "cpu"
-    assert config["code_version"] and config["params"]["hidden_size"] == 16
-    assert run.info["precision"] == "fp32" and run.info["notes"] == []  # a BiLSTM trains in fp32 on any CPU
+    recorded = run.config
+    assert recorded["arch"] == "lstm" and recorded["seed"] == 211 and recorded["device"] == "cpu"
+    assert recorded["code_version"] and recorded["params"]["hidden_size"] == 16
+    # fp32, or bf16 under the recipe of a CPU with native bf16: what ran is what the run records
+    assert run.info["precision"] == ("bf16" if config.precision == "bf16" else "fp32") and run.info["notes"] == []
+    assert recorded["recipe"] == config.recipe
     assert RunStore().get(run.run_id).summary()["test_accuracy"] == pytest.approx(metrics["accuracy"])
 
 
