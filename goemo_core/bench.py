@@ -110,8 +110,8 @@ def bench_pipeline(device: str | None = None, batches: int = 50, batch_size: int
                    our_batch_size: int | None = None, precision: str | None = None) -> dict:
     """The notebook-style pipeline vs the Trainer on the same BiLSTM (2 × 256), in one process on one device. The
     Trainer runs the default recipe for that device (batches of similar lengths; on a GPU, and on a CPU with native
-    bf16, also their recipe: larger batches, bf16); `our_batch_size` and `precision` override it. The notebook-style side feeds every text at
-    the full padded length, as the notebook did."""
+    bf16, also their recipe: larger batches, bf16); `our_batch_size` and `precision` override it. The
+    notebook-style side feeds every text at the full padded length, as the notebook did."""
     device = effective_device(device)
     data = load_goemotions()
     texts, labels = list(data["train"]["text"]), list(data["train"]["label"])
