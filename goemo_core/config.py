@@ -67,6 +67,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # with teachers: α, the teachers' share of the loss
     distill_temperature: float = 2.0  # with teachers: T, the softening of both distributions
     transfer_augment: int = 0  # with teachers: EDA variants per train sentence, learnt from the teachers alone
+    transfer_seed: int | None = 211  # seeds the transfer variants: data shared by a student's seeds (None: its seed)
     class_weights: bool = False
     class_weight_power: float = 1.0  # with class_weights: (N / (C · n_c)) ** power; 0.5 is a milder correction
     balanced_sampler: bool = False
@@ -138,6 +139,7 @@ FIELDS: dict[str, Field] = {
     "distill_weight": Field(float, 0, 1, why="the teachers' share of the loss"),
     "distill_temperature": Field(float, 0, 20, low_open=True),
     "transfer_augment": Field(int, 0, MAX_TRANSFER_VARIANTS, why="EDA variants per train sentence; 0 turns it off"),
+    "transfer_seed": Field(int, 0, MAX_SEED, optional=True, why="a 32-bit seed; none: the run's own seed"),
     "class_weights": Field(bool),
     "class_weight_power": Field(float, 0, 2),
     "balanced_sampler": Field(bool),
@@ -176,6 +178,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "teachers": [],
     "deterministic": False,
     "transfer_augment": 0,
+    "transfer_seed": None,  # before it existed, each run drew its variants with its own seed
     "task": DEFAULT_TASK,
     "threshold": DEFAULT_THRESHOLD,
     "tune_thresholds": False,

@@ -83,11 +83,12 @@ def prepare_data(config: TrainConfig, settings: Settings | None = None,
 
 def transfer_texts(config: TrainConfig, train_texts: list[str], settings: Settings,
                    log: Callable[[str], None]) -> list[str]:
-    """The transfer variants' texts, made from the train split's sentences only; none when transfer_augment is 0."""
+    """The transfer variants' texts, made from the train split's sentences only; none when transfer_augment is 0.
+    They are data, seeded by `transfer_seed` (not the student's seed), so a student's seeds share one set."""
     if not config.transfer_augment:
         return []
-    return [text for _, text in transfer_variants(train_texts, config.transfer_augment, config.seed, settings,
-                                                  log=log)]
+    seed = config.seed if config.transfer_seed is None else config.transfer_seed
+    return [text for _, text in transfer_variants(train_texts, config.transfer_augment, seed, settings, log=log)]
 
 
 def transfer_split(encode: Encode, probabilities: torch.Tensor, texts: list[str]) -> EncodedSplit:

@@ -168,6 +168,6 @@ RWKV_SEARCH = {**RECURRENT_SEARCH, "max_length": ("int", 30, 60)}
 
 RWKV = Architecture(
     name="rwkv", title="RWKV", build=build, defaults=RWKV_DEFAULTS, search_space=RWKV_SEARCH,
-    recipe={"lr": 1e-3}, gpu_recipe={**RECURRENT_GPU_RECIPE, "lr": 2e-3},
+    recipe={"lr": 1e-3, "length_buckets": True}, gpu_recipe={**RECURRENT_GPU_RECIPE, "lr": 2e-3},
     description="Stateless RWKV-4 blocks (time-mix WKV recurrence + channel-mix), masked mean pooling.",
 )

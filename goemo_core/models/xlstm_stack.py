@@ -248,7 +248,8 @@ def for_run(params: dict, device: str, max_length: int) -> dict:
 
 XLSTM = Architecture(
     name="xlstm", title="xLSTM", build=build, defaults=XLSTM_DEFAULTS, search_space=XLSTM_SEARCH,
-    bounds=XLSTM_BOUNDS, recipe={"lr": 1e-3}, gpu_recipe={**RECURRENT_GPU_RECIPE, "lr": 2e-3},
+    bounds=XLSTM_BOUNDS, recipe={"lr": 1e-3, "length_buckets": True},
+    gpu_recipe={**RECURRENT_GPU_RECIPE, "lr": 2e-3},
     description="xLSTMBlockStack (official xlstm package): mLSTM blocks with sLSTM at `slstm_at`, masked mean pooling.",
     for_run=for_run,
 )
