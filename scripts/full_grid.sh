@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The benchmark's full-data grid on one machine, resumable: every step reuses the completed runs it finds in
+# GOEMO_HOME (bench accuracy and bench distill skip a run of the same recipe and seed), so running this again after
+# an interruption trains only what is missing. Two lanes run side by side, one torch thread each:
+#   recurrent: BiGRU, BiLSTM, RWKV, xLSTM (ekman, 3 seeds) and the TF-IDF baseline; the BiGRU on the paper's
+#              multi-label task; the transfer set (EDA, built once, shared by the student's seeds); then, once the
+#              transformer seeds are done, the distilled BiGRU student of the teacher chosen on validation (3 seeds)
+#   transformer: the fine-tuned encoder (ekman, 3 seeds), then on the paper's multi-label task (3 seeds)
+# Usage: GOEMO_HOME=… GOEMO_PRETRAINED=… [GOEMO_DATA_DIR=…] bash scripts/full_grid.sh [recurrent|transformer|all]
+# Logs and each step's JSON go to $GOEMO_HOME/grid/. The results files are written from the runs afterwards
+# (`goemo results export`).
+set -euo pipefail
+: "${GOEMO_HOME:?set GOEMO_HOME to the folder that holds the grid runs}"
+: "${GOEMO_PRETRAINED:?set GOEMO_PRETRAINED to the encoder (e.g. a local all-MiniLM-L6-v2 folder)}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+OUT=$GOEMO_HOME/grid
+mkdir -p "$OUT"
+export OMP_NUM_THREADS=${GRID_THREADS:-1} TOKENIZERS_PARALLELISM=false
+TRANSFER=${GRID_TRANSFER:-2}  # EDA variants per train sentence in the student's transfer set
+cd "$ROOT"
+goemo() { "$PY" -m goemo_core "$@"; }
+step() {  # step NAME ARGS…: one resumable command, its JSON kept, its log appended
+  local name=$1
+  shift
+  echo "$(date -Is) start $name: $*" >>"$OUT/steps.log"
+  goemo "$@" --json >"$OUT/$name.json" 2>>"$OUT/$name.log"
+  echo "$(date -Is) done $name" >>"$OUT/steps.log"
+}
+
+recurrent() {
+  step ekman-recurrent bench accuracy --archs gru lstm rwkv xlstm --seeds 3 --baseline
+  step goemotions-gru bench accuracy --task goemotions --archs gru --seeds 3
+  echo "$(date -Is) start transfer set" >>"$OUT/steps.log"
+  "$PY" -c 'import sys
+from goemo_core.augment.transfer import transfer_variants
+from goemo_core.data import load_goemotions
+texts = [str(t) for t in load_goemotions()["train"]["text"]]
+print(len(transfer_variants(texts, int(sys.argv[1]), 211, log=lambda m: print(m, file=sys.stderr, flush=True))))' \
+    "$TRANSFER" >"$OUT/transfer.txt" 2>>"$OUT/transfer.log"
+  echo "$(date -Is) done transfer set" >>"$OUT/steps.log"
+  until [ -e "$OUT/ekman-transformer.json" ] && grep -q '"rows"' "$OUT/ekman-transformer.json"; do sleep 60; done
+  teacher=$("$PY" - <<'EOF'
+from goemo_core.runs import RunStore
+runs = [r for r in RunStore().list() if r.status == "completed" and r.config.get("arch") == "transformer"
+        and r.config.get("task", "ekman") == "ekman" and not r.config.get("limit") and r.metrics]
+best = max(runs, key=lambda r: (r.metrics["validation"]["accuracy"], r.metrics["validation"]["macro_f1"]))
+print(best.run_id)
+EOF
+)
+  echo "$teacher" >"$OUT/teacher.txt"
+  step student bench distill --teacher "$teacher" --arch gru --weights 0.5 --temperatures 2 --transfer "$TRANSFER" \
+    --seeds 3
+}
+
+transformer() {
+  step ekman-transformer bench accuracy --archs transformer --seeds 3
+  step goemotions-transformer bench accuracy --task goemotions --archs transformer --seeds 3
+}
+
+case "${1:-all}" in
+  recurrent) recurrent ;;
+  transformer) transformer ;;
+  all) recurrent & transformer & wait ;;
+  *) echo "usage: $0 [recurrent|transformer|all]" >&2; exit 2 ;;
+esac
