@@ -20,10 +20,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from goemo_core.config import make_config  # noqa: E402
 from goemo_core.models.rnn import BiRNNEncoder  # noqa: E402
-from goemo_core.prepare import build_model, prepare_data  # noqa: E402
-from goemo_core.trainer import Trainer  # noqa: E402
+from goemo_core.training.config import make_config
+from goemo_core.training.prepare import build_model, prepare_data
+from goemo_core.training.trainer import Trainer
 
 
 def timed(phases: dict[str, float], name: str, function: Callable) -> Callable:

@@ -62,7 +62,7 @@ def pretrained(monkeypatch) -> Path:
 @pytest.fixture
 def fresh_manager():
     """A fresh process-wide JobManager (and empty streamlit caches), shut down afterwards."""
-    import goemo_core.jobs as jobs
+    import goemo_core.jobs.manager as jobs
 
     jobs._MANAGER = None
     try:
@@ -84,7 +84,7 @@ def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: floa
     """A run directory as train_run leaves it, with chosen test (and validation: the test figures unless given)
     metrics, no training. `status` defaults to completed with metrics, failed without."""
     from goemo_core.models import get_architecture, resolve_params
-    from goemo_core.config import make_config
+    from goemo_core.training.config import make_config
 
     config = make_config(arch, {"seed": seed, **settings}).to_dict()
     config["params"] = resolve_params(get_architecture(arch), config["params"])
@@ -102,3 +102,12 @@ def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: floa
 def digest(path: Path) -> dict[str, str]:
     """SHA-256 of every file in a run folder: equal digests mean the run was not altered."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(path).iterdir()) if p.is_file()}
+
+
+def two_recipes_that_disagree(store):
+    """Recipe 'steady' is better on validation, recipe 'lucky' on test: the rule must pick 'steady'."""
+    steady = [fake_run(store, "gru", seed, test, 0.58, val_accuracy=val, params={"hidden_size": 64})
+              for seed, test, val in ((211, 66.0, 68.0), (212, 66.2, 68.2), (213, 65.8, 67.8))]
+    lucky = [fake_run(store, "gru", seed, test, 0.60, val_accuracy=val)
+             for seed, test, val in ((211, 67.0, 66.0), (212, 67.4, 66.1), (213, 67.2, 65.9))]
+    return steady, lucky

@@ -7,15 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from conftest import DATA_DIR, digest, page_file
 
 from goemo_core.errors import InvalidConfig, MissingResource
-from goemo_core.classify import read_text_table
-from goemo_core.predict import Predictor
-from goemo_core.runs import RunStore
-from goemo_core.config import make_config
-from goemo_core.train import train_run
-
-from conftest import DATA_DIR, page_file, digest
+from goemo_core.runs.store import RunStore
+from goemo_core.serving.batch_io import read_text_table
+from goemo_core.serving.predict import Predictor
+from goemo_core.training.config import make_config
+from goemo_core.training.run import train_run
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +207,8 @@ def damaged_file(key: str) -> str:
 
 
 def test_damaged_runs_are_left_out_of_every_table(good_and_bad_runs):
-    from goemo_core.report import comparison_export, comparison_table, leaderboard, seed_summary, summarise_runs
+    from goemo_core.results.run_tables import comparison_export, comparison_table
+    from goemo_core.results.summary import leaderboard, seed_summary, summarise_runs
 
     good, bad = good_and_bad_runs
     store = RunStore()
@@ -266,7 +266,7 @@ def test_pages_render_next_to_damaged_runs(good_and_bad_runs, fresh_manager, nam
         options = at.multiselect(key="delete_targets").options  # "<run id> · <what it is>"
         assert {option.split(" · ")[0] for option in options} == {good, *bad}  # damaged runs can be deleted
     if name == "classify.py":
-        from goemo_core.report import describe_run
+        from goemo_core.results.run_tables import describe_run
 
         assert at.multiselect(key="classify_runs-ekman").options == [describe_run(RunStore().get(good))]
 
@@ -306,8 +306,8 @@ def test_training_into_an_unwritable_runs_folder_is_a_clear_error(run_home, goem
 
 
 def test_cli_delete_refuses_links_and_read_only_folders(run_home, goemo_env, capsys, monkeypatch, tmp_path):
-    from goemo_core import runs
     from goemo_core.cli import main
+    from goemo_core.runs import store as runs
 
     outside = copy_run(run_home, tmp_path / "elsewhere")
     link = goemo_env / "runs" / "gru-20000101-000000-link"
@@ -356,8 +356,8 @@ def test_corrupt_caches_are_rebuilt_and_training_still_works(goemo_env):
 
 REPRODUCE = """
 import json
-from goemo_core.config import make_config
-from goemo_core.train import train_run
+from goemo_core.training.config import make_config
+from goemo_core.training.run import train_run
 result = train_run(make_config("gru", {"limit": 300, "epochs": 1, "hidden_size": 16, "embedding_dim": 16,
                                        "head_units": 16, "device": "cpu"}))
 print(json.dumps({"run_dir": str(result.run.path), "history": result.history, "test": result.metrics}))
@@ -478,7 +478,7 @@ def test_plain_text_files_are_one_text_per_line():
 def test_batch_results_keep_other_columns_and_download_without_formulas(predictor):
     import csv
 
-    from goemo_core.classify import results_csv, results_table
+    from goemo_core.serving.batch_io import results_csv, results_table
 
     frame = read_text_table(io.BytesIO(b'id,text,model,=cmd\n7,I love it,m1,=1+1\n'
                                        b'8,"=HYPERLINK(""http://x"")",m2,-3\n9,@SUM(A1),m3,+4\n'))
@@ -593,7 +593,7 @@ def test_nan_weights_are_refused_not_predicted_with(run_home, goemo_env):
 
 
 def test_predict_refuses_more_texts_than_its_limit(run_home, goemo_env):
-    from goemo_core.predict import MAX_TEXTS, predict_texts
+    from goemo_core.serving.predict import MAX_TEXTS, predict_texts
 
     folder = copy_run(run_home, goemo_env)
     with pytest.raises(InvalidConfig, match=f"at most {MAX_TEXTS:,} texts"):
@@ -604,7 +604,7 @@ def test_predict_refuses_more_texts_than_its_limit(run_home, goemo_env):
 
 
 def test_a_failed_write_leaves_a_failed_run_never_a_completed_one(goemo_env, monkeypatch):
-    from goemo_core import runs
+    from goemo_core.runs import store as runs
 
     def full_disk(self, state_dict):
         raise OSError(28, "No space left on device")
@@ -645,7 +645,7 @@ def test_json_output_is_strict_non_finite_numbers_become_null(capsys):
 def test_a_byte_order_mark_is_not_part_of_the_first_text(tmp_path, monkeypatch):
     import shutil
 
-    from goemo_core.data import load_goemotions
+    from goemo_core.data.goemotions import load_goemotions
 
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
@@ -657,14 +657,14 @@ def test_a_byte_order_mark_is_not_part_of_the_first_text(tmp_path, monkeypatch):
 
 
 def load_goemotions_from(folder):
-    from goemo_core.data import _load_local
+    from goemo_core.data.goemotions import _load_local
 
     return _load_local(folder)["train"]
 
 
 def test_compare_csv_download_neutralises_formulas(run_home, goemo_env):
-    from goemo_core.report import comparison_export
-    from goemo_core.runs import RunLabel
+    from goemo_core.results.run_tables import comparison_export
+    from goemo_core.runs.folder import RunLabel
 
     folder = copy_run(run_home, goemo_env)
     run = RunStore().get(folder.name)

@@ -8,8 +8,8 @@ from typing import Iterator
 import streamlit as st
 
 from goemo_core.errors import GoEmoError
-from goemo_core.jobs import JobManager, get_manager
-from goemo_core.runs import RunStore
+from goemo_core.jobs.manager import JobManager, get_manager
+from goemo_core.runs.store import RunStore
 from goemo_core.settings import describe_device, get_settings, mask_url
 
 
@@ -30,7 +30,7 @@ def interrupted_runs() -> list[str]:
 
 @st.cache_resource(show_spinner="Loading GoEmotions…")
 def dataset(data_source_key: str):
-    from goemo_core.data import load_goemotions
+    from goemo_core.data.goemotions import load_goemotions
 
     return load_goemotions()
 
@@ -109,8 +109,8 @@ def page_link(page: str, label: str) -> None:
 def _predictor(run_dir: str, weights_stamp: float):
     from pathlib import Path
 
-    from goemo_core.predict import load_predictor
-    from goemo_core.runs import Run
+    from goemo_core.runs.folder import Run
+    from goemo_core.serving.predict import load_predictor
 
     path = Path(run_dir)
     return load_predictor(Run(path.name, path))
@@ -119,7 +119,7 @@ def _predictor(run_dir: str, weights_stamp: float):
 def predictor(run):
     """A run's Predictor, loaded once per process and kept across reruns; keyed by the run folder and the weights'
     modification time, so a retrained run is reloaded. Load errors are raised (and not cached)."""
-    from goemo_core.runs import weights_stamp
+    from goemo_core.runs.folder import weights_stamp
 
     return _predictor(str(run.path), weights_stamp(run))
 
@@ -128,8 +128,8 @@ def predictor(run):
 def _onnx_predictor(run_dir: str, metrics_stamp: float):
     from pathlib import Path
 
-    from goemo_core.export import load_onnx_predictor
-    from goemo_core.runs import Run
+    from goemo_core.runs.folder import Run
+    from goemo_core.serving.onnx_predictor import load_onnx_predictor
 
     path = Path(run_dir)
     return load_onnx_predictor(Run(path.name, path))

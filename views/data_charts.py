@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from goemo_core.data import EKMAN_CLASSES
+from goemo_core.data.goemotions import EKMAN_CLASSES
 from views.palette import EKMAN_COLORS, ekman_color, text_color
 
 ROW_STEP = 20  # pixels per horizontal bar: room for every label at the axis font size

@@ -1,5 +1,5 @@
 """Run filters (architecture, task, tag, status, name) as one row of inputs, and the URL query that keeps a
-comparison (see goemo_core.selection)."""
+comparison (see goemo_core.results.selection)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Sequence
 
 import streamlit as st
 
-from goemo_core.runs import Run
-from goemo_core.selection import LIST_KEYS, Permalink, RunFilter, filter_options
+from goemo_core.results.selection import LIST_KEYS, Permalink, RunFilter, filter_options
+from goemo_core.runs.folder import Run
 
 LABELS = {"arch": "architecture", "task": "task", "tag": "tag", "status": "status"}
 

@@ -9,15 +9,15 @@ from typing import Any
 
 import streamlit as st
 
-from goemo_core.errors import InvalidConfig
 from goemo_core.augment import list_augmented
-from goemo_core.distill import check_teachers
+from goemo_core.errors import InvalidConfig
+from goemo_core.jobs.work import TrainJob
 from goemo_core.models import architectures
-from goemo_core.runs import RunLabel
-from goemo_core.train import TrainJob
-from goemo_core.config import (FIELDS, MONITORS, OPTIMIZERS, PRECISIONS, PRETRAINED_VECTORS, SCHEDULERS, USE_ENV,
-                               TrainConfig, check_value, make_config)
 from goemo_core.models.registry import resolve_params
+from goemo_core.runs.folder import RunLabel
+from goemo_core.training.config import (FIELDS, MONITORS, OPTIMIZERS, PRECISIONS, PRETRAINED_VECTORS, SCHEDULERS,
+                                        USE_ENV, TrainConfig, check_value, make_config)
+from goemo_core.training.teachers import check_teachers
 
 NEEDS_ENCODER = {name for name, spec in architectures().items() if spec.needs_pretrained}
 BASE = TrainConfig()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from goemo_core.jobs import Job, live_runs_elsewhere
-from goemo_core.runs import RunStore
+from goemo_core.jobs.manager import Job, live_runs_elsewhere
+from goemo_core.runs.store import RunStore
 
 from .charts import live_curves
 from .common import job_manager

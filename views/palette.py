@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import altair as alt
 
-# In the class order of goemo_core.data.EKMAN_CLASSES (a test holds them together): conventional hues (anger red,
+# In the class order of goemo_core.data's EKMAN_CLASSES (a test holds them together): conventional hues (anger red,
 # sadness blue, joy gold, …) and a grey for neutral.
 EKMAN_COLORS: dict[str, str] = {
     "anger": "#d62728",

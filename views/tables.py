@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from goemo_core.report import mean_std
+from goemo_core.results.summary import mean_std
 
 COLUMNS = {
     "runs": st.column_config.NumberColumn("seeds", help="Completed runs pooled (a seed counts once)"),
@@ -33,7 +33,7 @@ COLUMNS = {
 
 
 def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:
-    """A seed summary (goemo_core.report.seed_summary) with accuracy and macro-F1 as 'mean ± std' text ('(one
+    """A seed summary (goemo_core.results.summary.seed_summary) with accuracy and macro-F1 as 'mean ± std' text ('(one
     seed)' where there is no spread), showing `columns`."""
     shown = summary.assign(
         seeds=[[seed for seed in seeds if seed is not None] for seeds in summary["seeds"]],  # an ensemble has none

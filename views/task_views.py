@@ -9,8 +9,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from goemo_core.published import MARK, against_published
-from goemo_core.tasks import Task, get_task, tasks_present
+from goemo_core.data.tasks import Task, get_task, tasks_present
+from goemo_core.results.published import MARK, against_published
 
 
 def task_select(configs: Sequence[dict], key: str) -> Task:

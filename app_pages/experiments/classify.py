@@ -2,13 +2,14 @@
 
 import streamlit as st
 
+from goemo_core.data.tasks import get_task, task_of_config, tasks_present
 from goemo_core.errors import GoEmoError
-from goemo_core.export import has_verified_export
-from goemo_core.classify import (EXAMPLE_SENTENCES, pasted_lines, probability_frame, read_text_table, results_csv,
-                                 results_table)
-from goemo_core.report import best_run, describe_run, run_labels
-from goemo_core.runs import RunStore
-from goemo_core.tasks import get_task, task_of_config, tasks_present
+from goemo_core.results.choice import best_run
+from goemo_core.results.run_tables import describe_run, run_labels
+from goemo_core.runs.store import RunStore
+from goemo_core.serving.batch_io import (EXAMPLE_SENTENCES, pasted_lines, probability_frame, read_text_table,
+                                         results_csv, results_table)
+from goemo_core.serving.onnx_predictor import has_verified_export
 from views.charts import probability_bars
 from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
 from views.filters import run_filter_inputs

@@ -5,17 +5,20 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from goemo_core.comparison import compare_recipes, significance_frame
-from goemo_core.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
-from goemo_core.ensemble import make_ensemble
-from goemo_core.metrics import MEASURES, confusion_frame, most_confused
-from goemo_core.paper import paper_table
-from goemo_core.report import (NOTEBOOK_BEST_ACCURACY, cell_examples, comparison_export,
-                               comparison_table, describe_run, left_out, pareto_front, per_class_comparison,
-                               run_labels, seed_summary, students_and_teachers)
-from goemo_core.runs import RunLabel, RunStore, best_epoch, default_selection
-from goemo_core.selection import Permalink
-from goemo_core.tasks import DEFAULT_TASK, task_of_config
+from goemo_core.data.tasks import DEFAULT_TASK, task_of_config
+from goemo_core.evaluation.metrics import MEASURES, confusion_frame, most_confused
+from goemo_core.results.choice import NOTEBOOK_BEST_ACCURACY, pareto_front
+from goemo_core.results.comparison import compare_recipes, significance_frame
+from goemo_core.results.run_tables import (cell_examples, comparison_export, comparison_table, describe_run,
+                                           per_class_comparison, run_labels, students_and_teachers)
+from goemo_core.results.selection import Permalink
+from goemo_core.results.summary import left_out, seed_summary
+from goemo_core.results.tables import paper_table
+from goemo_core.runs.folder import RunLabel, best_epoch
+from goemo_core.runs.spreadsheet import frame_csv
+from goemo_core.runs.store import RunStore, default_selection
+from goemo_core.serving.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
+from goemo_core.serving.ensemble import make_ensemble
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
@@ -125,7 +128,7 @@ with st.expander("Evaluate as ensemble"):
                        f"{made.metrics['accuracy']:.2f} %, macro-F1 {made.metrics['macro_f1']:.3f}.",
                        icon=":material/check_circle:")
 
-st.download_button("Download the comparison (CSV)", comparison_export(selected).to_csv(index=False),
+st.download_button("Download the comparison (CSV)", frame_csv(comparison_export(selected)),
                    file_name="goemo-comparison.csv", mime="text/csv", on_click="ignore", key="compare_download",
                    icon=":material/download:")
 
@@ -149,7 +152,7 @@ if not summary.empty:
                                file_name=f"goemo-summary.{ending}", mime=mime, on_click="ignore",
                                key=f"paper-{fmt}", icon=":material/table:")
 if unpooled:
-    st.caption(f"Left out of the summary (not completed): "
+    st.caption("Left out of the summary (not completed): "
                + ", ".join(f"`{names[run.run_id]}` ({run.status})" for run in unpooled) + ".")
 
 # --- is one recipe better than another? --------------------------------------------------------------------------
@@ -248,7 +251,7 @@ if not points.empty:
                  help="Times each selected run on the CPU again, one after the other, on the same sentences, and "
                       "records it with the machine's load (as `python -m goemo_core bench cost --runs …`). Stops "
                       "this page for about ten seconds per run."):
-        from goemo_core.bench import bench_cost
+        from goemo_core.bench.cost import bench_cost
 
         with user_errors(stop=False), st.spinner("Timing the runs one after the other…"):
             done = bench_cost(remeasurable)

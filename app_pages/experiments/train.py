@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from goemo_core.config import MAX_TRANSFER_VARIANTS, USE_ENV, TrainConfig
-from goemo_core.jobs import gpu_slots
+from goemo_core.data.tasks import DEFAULT_THRESHOLD, TASK_NAMES, get_task
+from goemo_core.jobs.manager import gpu_slots
 from goemo_core.models import architectures
-from goemo_core.report import describe_run
-from goemo_core.runs import RunStore
+from goemo_core.results.run_tables import describe_run
+from goemo_core.runs.store import RunStore
 from goemo_core.settings import get_settings
-from goemo_core.tasks import DEFAULT_THRESHOLD, TASK_NAMES, get_task
+from goemo_core.training.config import MAX_TRANSFER_VARIANTS, USE_ENV, TrainConfig
 from views import forms
 from views.common import available_devices, job_manager, page_setup
 from views.jobs import job_list, live_runs_note, run_history

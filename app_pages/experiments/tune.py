@@ -8,12 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from goemo_core import tune
-from goemo_core.dashboard import ensure_dashboard, study_url
+from goemo_core.data.tasks import DEFAULT_TASK, TASK_NAMES, get_task
+from goemo_core.jobs.work import TrainJob
 from goemo_core.models import architectures
-from goemo_core.runs import MAX_NAME, MAX_TAG, RunLabel
+from goemo_core.runs.folder import RunLabel
+from goemo_core.runs.schemas import MAX_NAME, MAX_TAG
 from goemo_core.settings import get_settings, mask_url
-from goemo_core.tasks import DEFAULT_TASK, TASK_NAMES, get_task
-from goemo_core.train import TrainJob
+from goemo_core.tune.dashboard import ensure_dashboard, study_url
 from goemo_core.tune.queries import (PARAM_DIGITS, RELIABLE_IMPORTANCE_TRIALS, TRIAL_COLUMNS, TRIAL_DECIMALS,
                                      rounded_trials)
 from views.common import job_manager, page_setup, user_errors

@@ -10,10 +10,10 @@ import streamlit as st
 
 from goemo_core.augment import (DEFAULT_PCT, DEFAULT_RATIO, DEFAULT_SEED, MAX_PREVIEW_CHARS, MAX_PREVIEW_VARIANTS,
                                 RECIPES, AugmentSpec, augment_text, balance_plan, balance_target, list_augmented)
-from goemo_core.data import EKMAN_CLASSES, class_counts
+from goemo_core.data.goemotions import EKMAN_CLASSES, class_counts
 from goemo_core.settings import get_settings
-from views.diff import word_diff
 from views.common import job_manager, load_dataset, page_setup, user_errors
+from views.diff import word_diff
 from views.jobs import job_list
 
 page_setup("Augment", ":material/auto_fix_high:")

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from goemo_core import data as gd
+from goemo_core.data import goemotions as gd
+from goemo_core.data.tasks import TASK_NAMES, get_task, label_cooccurrence, task_distribution
+from goemo_core.data.text import DEFAULT_MAX_LENGTH, split_token_lengths
 from goemo_core.settings import get_settings
-from goemo_core.tasks import TASK_NAMES, get_task, label_cooccurrence, task_distribution
-from goemo_core.text import DEFAULT_MAX_LENGTH, split_token_lengths
 from views.common import load_dataset, page_setup, user_errors
 from views.data_charts import ekman_share_bars, grouping_bars, length_histogram_chart, raw_label_bars
 from views.task_views import cooccurrence_heatmap, distribution_bars

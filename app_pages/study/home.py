@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from goemo_core.report import NOTEBOOK_BEST_ACCURACY, leaderboard
-from goemo_core.published import MARK, published_frame
-from goemo_core.runs import RunStore
-from goemo_core.tasks import TASK_NAMES, get_task
+from goemo_core.data.tasks import TASK_NAMES, get_task
+from goemo_core.results.choice import NOTEBOOK_BEST_ACCURACY
+from goemo_core.results.published import MARK, published_frame
+from goemo_core.results.summary import leaderboard
+from goemo_core.runs.store import RunStore
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
 from views.jobs import live_runs_note
 from views.tables import pooled_table

@@ -13,11 +13,10 @@ from typing import Annotated, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..context import JobContext
-from ..data import EKMAN_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
-from ..files import write_folder, write_json
-from ..run_files import loads_strict
+from ..data.goemotions import EKMAN_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
 from ..errors import GoEmoError, InvalidConfig, MissingResource
+from ..runs.atomic import write_folder, write_json
+from ..runs.schemas import loads_strict
 from ..settings import Settings, ensure_home, get_settings
 from .eda import (DEFAULT_PCT, DEFAULT_RECIPE, DEFAULT_SEED, EDA_VARIANTS_PER_CALL, augment_once, check_pct,
                   check_recipe, get_augmenter, variants_per_call)
@@ -287,20 +286,6 @@ def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings
                                       write_json(tmp / "meta.json", meta)))
     log(f"saved {len(added):,} augmented texts to {folder} in {seconds:.1f} s")
     return _summary(meta, folder, reused=False)
-
-
-def augment_job(config: dict | AugmentSpec, context: JobContext) -> dict:
-    """The 'augment' background job: build (or reuse) a balanced augmented train split."""
-
-    def progress(done: int, total: int, text: str) -> None:
-        context.progress(done / total if total else 1.0, f"{text} · {done:,}/{total:,} texts added")
-
-    context.progress(0.0, "loading data and TextAttack")
-    return build_augmented(config, progress=progress, check_cancel=context.check_cancel, log=context.log)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Reading the cache
 
 
 def list_augmented(settings: Settings | None = None) -> list[dict]:

@@ -12,8 +12,8 @@ from typing import Annotated, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..data import data_fingerprint
-from ..files import write_json
+from ..data.goemotions import data_fingerprint
+from ..runs.atomic import write_json
 from ..settings import Settings, get_settings
 from .eda import DEFAULT_PCT, DEFAULT_RECIPE, augment_once, get_augmenter, variants_per_call
 

@@ -83,7 +83,7 @@ class ProgressBar:
 
 def run_build(args) -> int:
     from ..augment import build_augmented
-    from ..data import EKMAN_CLASSES
+    from ..data.goemotions import EKMAN_CLASSES
 
     config = {"target_ratio": args.target_ratio, "target_count": args.target_count, "seed": args.seed,
               "recipe": args.recipe, "pct": args.pct, "limit": args.limit}

@@ -66,7 +66,7 @@ def register(commands, parent) -> None:
 
 
 def run_pipeline(args) -> int:
-    from ..bench import bench_pipeline
+    from ..bench.pipeline import bench_pipeline
 
     if args.batches < 1 or args.batch_size < 1 or (args.our_batch_size is not None and args.our_batch_size < 1):
         raise InvalidConfig("--batches and batch sizes must be at least 1.")
@@ -80,7 +80,7 @@ def run_pipeline(args) -> int:
 
 
 def run_accuracy(args) -> int:
-    from ..bench import accuracy_table, bench_accuracy
+    from ..bench.accuracy import accuracy_table, bench_accuracy
     from ..models import get_architecture
 
     if args.seeds < 1:
@@ -102,7 +102,7 @@ def run_accuracy(args) -> int:
 
 
 def run_cost(args) -> int:
-    from ..bench import bench_cost, cost_table
+    from ..bench.cost import bench_cost, cost_table
 
     if args.repeats is not None and args.repeats < 1:
         raise InvalidConfig(f"--repeats: {args.repeats} must be at least 1 (leave it out for the default).")
@@ -112,7 +112,7 @@ def run_cost(args) -> int:
 
 
 def run_distill(args) -> int:
-    from ..sweep import SWEPT, bench_distill, sweep_table
+    from ..bench.distill_sweep import SWEPT, bench_distill, sweep_table
 
     for name in ("seeds", "parallel", "limit", "epochs"):
         value = getattr(args, name)

@@ -14,7 +14,7 @@ def register(commands, parent) -> None:
 
 
 def run_ensemble(args) -> int:
-    from ..ensemble import make_ensemble
+    from ..serving.ensemble import make_ensemble
 
     run = make_ensemble(args.runs, args.name)
     metrics = run.metrics or {}

@@ -17,9 +17,9 @@ def register(commands, parent) -> None:
 
 
 def run_export_onnx(args) -> int:
-    from ..export import export_run
-    from ..runs import RunStore
-    from ..tracking import TrainingMirror
+    from ..integrations.mlflow_mirror import TrainingMirror
+    from ..runs.store import RunStore
+    from ..serving.onnx_export import export_run
 
     run = RunStore().get(args.run)
     result = export_run(run, args.out, log=log)

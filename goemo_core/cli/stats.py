@@ -11,7 +11,7 @@ def register(commands, parent) -> None:
 
 
 def run(args) -> int:
-    from ..data import dataset_statistics
+    from ..data.goemotions import dataset_statistics
 
     stats = dataset_statistics()
 

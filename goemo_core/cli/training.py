@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..data.tasks import TASK_NAMES, get_task
 from ..errors import InvalidConfig
-from ..tasks import TASK_NAMES, get_task
 from . import emit, log, parse_pairs, terminal_safe
 
 TASK_HELP = f"{', '.join(TASK_NAMES)} (default ekman: one primary Ekman class per example)"
@@ -71,9 +71,9 @@ def register(commands, parent) -> None:
 
 
 def run_train(args) -> int:
-    from ..config import make_config
-    from ..runs import RunLabel
-    from ..train import train_run
+    from ..runs.folder import RunLabel
+    from ..training.config import make_config
+    from ..training.run import train_run
 
     overrides = parse_pairs(args.set, "--set")
     flags = {"task": args.task, "epochs": args.epochs, "batch_size": args.batch_size, "limit": args.limit,
@@ -111,7 +111,7 @@ def run_train(args) -> int:
 
 
 def run_predict(args) -> int:
-    from ..predict import predict_texts
+    from ..serving.predict import predict_texts
 
     texts = args.text
     if not texts:
@@ -124,8 +124,8 @@ def run_predict(args) -> int:
     if args.task:
         check_run_task(args.run, args.task)
     if args.onnx:
-        from ..export import load_onnx_predictor
-        from ..runs import RunStore
+        from ..runs.store import RunStore
+        from ..serving.onnx_predictor import load_onnx_predictor
 
         predictions = load_onnx_predictor(RunStore().get(args.run)).predict(texts)
     else:
@@ -149,7 +149,7 @@ def run_predict(args) -> int:
 
 def check_run_task(run_id: str, task: str) -> None:
     """`--task`: the run must have been trained on that task (runs from before tasks existed: ekman)."""
-    from ..runs import RunStore
+    from ..runs.store import RunStore
 
     wanted, trained = get_task(task).name, get_task(RunStore().get(run_id).config.get("task")).name
     if wanted != trained:
@@ -157,7 +157,7 @@ def check_run_task(run_id: str, task: str) -> None:
 
 
 def run_list(args) -> int:
-    from ..runs import RunStore
+    from ..runs.store import RunStore
 
     store = RunStore()
     store.mark_interrupted()
@@ -187,9 +187,9 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..paper import paper_table
-    from ..report import left_out, mean_std, seed_summary
-    from ..runs import RunStore
+    from ..results.summary import left_out, mean_std, seed_summary
+    from ..results.tables import paper_table
+    from ..runs.store import RunStore
 
     store = RunStore()
     runs = store.list()
@@ -230,8 +230,8 @@ def run_summary(args) -> int:
 
 
 def run_compare(args) -> int:
-    from ..comparison import compare_recipes
-    from ..runs import RunStore
+    from ..results.comparison import compare_recipes
+    from ..runs.store import RunStore
 
     store = RunStore()
     document = compare_recipes(store.get(args.run_a), store.get(args.run_b), store.list())
@@ -263,7 +263,7 @@ def run_compare(args) -> int:
 
 
 def run_delete(args) -> int:
-    from ..runs import RunStore
+    from ..runs.store import RunStore
 
     RunStore().delete(args.run_id)
     emit(args, {"deleted": args.run_id}, f"deleted {args.run_id}")
@@ -271,8 +271,8 @@ def run_delete(args) -> int:
 
 
 def run_push(args) -> int:
-    from ..runs import RunStore
-    from ..tracking import push_runs
+    from ..integrations.mlflow_mirror import push_runs
+    from ..runs.store import RunStore
 
     if bool(args.run_ids) == bool(args.all):
         raise InvalidConfig("runs push: name the runs to push, or --all.")

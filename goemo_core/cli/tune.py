@@ -65,7 +65,7 @@ def check_study_name(name: str) -> str:
 
 
 def tune_config(args):
-    from ..config import MAX_SEED
+    from ..training.config import MAX_SEED
     from ..tune import TuneConfig, base_space, parse_range
 
     for name in ("n_trials", "limit", "epochs"):
@@ -123,9 +123,9 @@ def run_tune(args) -> int:
 def run_dashboard(args) -> int:
     import json
 
-    from ..dashboard import serve_dashboard
     from ..settings import mask_url
     from ..tune import storage_url
+    from ..tune.dashboard import serve_dashboard
 
     storage = storage_url(args.storage)
 

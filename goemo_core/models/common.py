@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import MissingResource
-from ..files import save_tensors
+from ..runs.atomic import save_tensors
 
 # Hyperparameters every architecture takes, with (type, lowest, highest) bounds used to refuse bad values early.
 COMMON_PARAMS: dict[str, tuple[type, float, float]] = {

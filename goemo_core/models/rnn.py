@@ -17,8 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .architecture import Architecture
-from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding,
-                     dropout)
+from .common import RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, EmbeddingInit, SequenceClassifier, TokenEmbedding, dropout
 
 POOLINGS = ("last", "max", "meanmax")
 PATHS = ("auto", "packed", "padded")  # auto: packed on CUDA, padded elsewhere

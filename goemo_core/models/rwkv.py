@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .architecture import Architecture
-from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, Dropout, EmbeddingInit, SequenceClassifier,
-                     TokenEmbedding, masked_mean)
+from .common import (RECURRENT_GPU_RECIPE, RECURRENT_SEARCH, Dropout, EmbeddingInit, SequenceClassifier, TokenEmbedding,
+                     masked_mean)
 
 
 def token_shift(x: torch.Tensor) -> torch.Tensor:

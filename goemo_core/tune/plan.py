@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..config import TrainConfig, make_config
+from ..data.tasks import DEFAULT_TASK, get_task
 from ..errors import InvalidConfig
 from ..models import get_architecture
-from ..tasks import DEFAULT_TASK, get_task
+from ..training.config import TrainConfig, make_config
 from .space import DataChoices, SpaceEntry, as_entry, base_space, data_choices, decode, narrow_space
 from .storage import open_storage
 

@@ -7,12 +7,12 @@ import math
 import warnings
 from typing import TYPE_CHECKING
 
-from ..config import TrainConfig, make_config
 from ..errors import InvalidConfig
 from ..settings import mask_url
+from ..training.config import TrainConfig, make_config
+from .plan import BUDGET_KEYS, TuneConfig, stored_settings
 from .space import data_choices, decode
 from .storage import open_storage, storage_url
-from .plan import BUDGET_KEYS, TuneConfig, stored_settings
 from .study import best_of
 
 if TYPE_CHECKING:

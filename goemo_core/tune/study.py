@@ -15,15 +15,14 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from ..config import TrainConfig, pretrained_source
-from ..context import JobContext
+from ..data.text import pad_id
 from ..errors import Cancelled, GoEmoError, MissingResource
-from ..prepare import PreparedData, build_model, count_parameters, prepare_data
 from ..settings import Settings, effective_device, get_settings, mask_text, mask_url
-from ..text import pad_id
-from ..trainer import EpochProgress, Trainer
-from .space import data_choices, suggest
+from ..training.config import TrainConfig, pretrained_source
+from ..training.prepare import PreparedData, build_model, count_parameters, prepare_data
+from ..training.trainer import EpochProgress, Trainer
 from .plan import TuneConfig, open_study, trial_config
+from .space import data_choices, suggest
 from .storage import fail_stale_trials, storage_url
 
 if TYPE_CHECKING:
@@ -281,13 +280,3 @@ def study_summary(study: "optuna.Study", storage: str | None = None) -> dict:
     return {"study": study.study_name, "storage": mask_url(storage_url(storage)), "n_trials": sum(states.values()),
             "states": states, "best_value": best_value, "best_params": best_params,
             "objective": (study.metric_names or ["validation accuracy (%)"])[0]}
-
-
-def tune_job(tune: TuneConfig, context: JobContext) -> dict:
-    """The 'tune' background job: one history record per finished trial; cancel stops the study (the current
-    trial ends at its next batch and is recorded as failed, marked cancelled)."""
-    summary = run_study(tune, cancel=context.cancel, on_trial=context.add_history, progress=context.progress,
-                        log=context.log)
-    status = "cancelled" if context.cancelled() else "completed"
-    return {"status": status, "study": summary["study"], "best_value": summary["best_value"],
-            "best_params": summary["best_params"], "states": summary["states"], "n_trials": summary["n_trials"]}

@@ -1,0 +1,94 @@
+"""`bench accuracy`: every architecture's default recipe trained for each seed on the full data (or a limit),
+reusing completed runs of the same recipe and seed, summarised over seeds as a table."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from ..data.tasks import get_task
+from ..models import get_architecture, resolve_params
+from ..results.recipes import recipe_key
+from ..results.summary import mean_std, summarise_runs
+from ..runs.folder import Run
+from ..runs.store import RunStore
+from ..settings import get_settings
+from ..training.config import TrainConfig, make_config, pretrained_source
+from .baseline import tfidf_baseline
+from .pool import train_all
+
+
+def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False, limit: int | None = None,
+                   epochs: int | None = None, device: str | None = None, fresh: bool = False, parallel: int = 1,
+                   log: Callable[[str], None] = lambda m: None, task: str | None = None) -> dict:
+    """Train each architecture with its default recipe for each seed on the full data (or `limit`);
+    report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device, and the wall time.
+    A completed run with the same settings, seed, data and device is reused unless `fresh`, so an interrupted
+    benchmark resumes. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
+    task every run trains on."""
+    def config_for(arch: str, seed: int) -> TrainConfig:
+        overrides = {"seed": seed, **({"limit": limit} if limit else {}), **({"epochs": epochs} if epochs else {}),
+                     **({"device": device} if device else {}), **({"task": task} if task else {})}
+        return make_config(arch, overrides)
+
+    for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
+        config_for(arch, 211)
+    started = time.perf_counter()
+    store = RunStore()
+    run_ids: dict[tuple[str, int], str] = {}
+    todo: list[TrainConfig] = []
+    for arch in archs:
+        for seed in range(211, 211 + seeds):
+            config = config_for(arch, seed)
+            done = None if fresh else completed_repeat(config, store)
+            if done is not None:
+                log(f"{arch} seed {seed}: reusing completed run {done.run_id}")
+                run_ids[arch, seed] = done.run_id
+            else:
+                todo.append(config)
+    for config, run_id in zip(todo, train_all(todo, parallel, log)):
+        run_ids[config.arch, config.seed] = run_id
+    rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
+    document = {"seeds": seeds, "limit": limit, "task": task or "ekman", "parallel": parallel, "rows": rows,
+                "wall_seconds": round(time.perf_counter() - started, 1)}
+    if baseline:
+        document["baseline"] = tfidf_baseline(limit)
+    return document
+
+
+def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
+    """A completed run of exactly `config`: the same recipe (see report.recipe_key) and seed, data source,
+    pretrained encoder and device kind."""
+    settings = get_settings()
+    spec = get_architecture(config.arch)
+    wanted = {**config.to_dict(), "params": resolve_params(spec, config.params),
+              "pretrained": pretrained_source(config, settings), "data_source": settings.data_source}
+    key = recipe_key(wanted)
+    device = config.device.split(":")[0]
+    for run in store.list():
+        stored = run.config
+        if (run.status == "completed" and run.metrics and stored.get("seed") == config.seed
+                and str(stored.get("device", "")).split(":")[0] == device
+                and stored.get("data_source") == settings.data_source and recipe_key(stored) == key):
+            return run
+    return None
+
+
+def accuracy_table(document: dict) -> str:
+    """Markdown table of `bench_accuracy` output (the README's results table)."""
+    accuracy = get_task(document.get("task")).accuracy_name
+    lines = [f"| model | validation {accuracy} (%) | test {accuracy} (%) | macro-F1 | best epoch | s / epoch "
+             "| parameters | device |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in document["rows"]:
+        lines.append(f"| {r['arch']} | {r['val_accuracy_mean']:.2f} | "
+                     f"{mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
+                     f"{mean_std(r['macro_f1_mean'], r['macro_f1_std'], 3)} | {r['best_epoch_mean']:.1f} | "
+                     f"{r['epoch_seconds']:.1f} | {r['parameters']:,} | {r['device']} |")
+    if "baseline" in document:
+        b = document["baseline"]
+        lines.append(f"| TF-IDF + logistic regression | - | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - "
+                     "| CPU |")
+    if "wall_seconds" in document:
+        lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, "
+                     f"{document.get('parallel', 1)} run(s) at once")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""Choosing on validation: the order recipes and runs are ranked in (validation accuracy, then macro-F1; the other
+way round on a multi-label task), the best run of a selection and the Pareto front of accuracy against cost.
+Test metrics never choose."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+from ..data.tasks import get_task
+from ..runs.folder import Run, best_epoch
+from ..runs.schemas import is_number
+from .recipes import readable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def validation_of(run: Run) -> tuple[float, float]:
+    """(validation accuracy, validation macro-F1) of the weights a run kept: what choosing between runs looks at.
+    metrics.json records them; older runs have them in the history's best epoch. NaN where neither says."""
+    validation = (run.metrics or {}).get("validation")
+    if isinstance(validation, dict) and is_number(validation.get("accuracy")):
+        f1 = validation.get("macro_f1")
+        return float(validation["accuracy"]), float(f1) if is_number(f1) else float("nan")
+    kept = best_epoch(run)
+    for record in run.history:
+        if record.get("epoch") == kept and is_number(record.get("val_accuracy")):
+            f1 = record.get("val_macro_f1")
+            return float(record["val_accuracy"]), float(f1) if is_number(f1) else float("nan")
+    return float("nan"), float("nan")
+
+
+def by_validation(values: tuple[float, float]) -> tuple[float, float]:
+    """A sort key: higher validation accuracy first, ties broken by validation macro-F1; NaN last."""
+    return tuple(v if v == v else float("-inf") for v in values)
+
+
+def best_run(runs: Sequence[Run]) -> Run:
+    """The run to try first, chosen on validation (test metrics are only reported): the completed full-data run with
+    the best validation accuracy (ties: validation macro-F1), else the best completed one, else the newest."""
+    done = [run for run in readable(runs) if run.status == "completed" and run.metrics]
+    full = [run for run in done if run.config.get("limit") is None]
+    pool = full or done
+    return max(pool, key=lambda run: by_validation(validation_of(run))) if pool else runs[0]
+
+
+def validation_order(row: dict) -> tuple:
+    """What ranks a recipe within its task: mean validation accuracy, then macro-F1; a multi-label task (where
+    accuracy is the strict exact-match ratio) the other way round."""
+    pair = (row["val_accuracy_mean"], row["val_macro_f1_mean"])
+    return pair[::-1] if get_task(row["task"]).multi_label else pair
+
+
+def pareto_front(points: pd.DataFrame, cost: str, lower_cost_is_better: bool = True,
+                 accuracy: str = "val_accuracy") -> pd.DataFrame:
+    """The points no other point beats on both axes (higher accuracy and better cost), sorted by cost: the
+    trade-offs worth choosing between, chosen on validation accuracy by default (test accuracy is only reported)."""
+    frame = points.dropna(subset=[cost, accuracy])
+    if frame.empty:
+        return frame
+    ordered = frame.sort_values([cost, accuracy], ascending=[lower_cost_is_better, False])
+    front, best = [], float("-inf")
+    for index, row in ordered.iterrows():
+        if row[accuracy] > best:
+            front.append(index)
+            best = row[accuracy]
+    return frame.loc[front].sort_values(cost)
+
+
+NOTEBOOK_BEST_ACCURACY = 62.43  # the course notebook's best test accuracy, the bar every model should clear

@@ -1,0 +1,5 @@
+"""Using a trained run: feeding a model (`inference`), predictors for a run or an ensemble (`predict`, `ensemble`),
+what a model costs to use (`cost`), ONNX export and serving (`onnx_export`, `onnx_predictor`), and the Classify
+page's batch input and result tables (`batch_io`).
+
+May import: evaluation, models, data, runs, settings, errors."""

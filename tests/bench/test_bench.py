@@ -1,0 +1,120 @@
+"""Benchmarks run end to end on tiny budgets (speed itself is measured by the commands, never by tests)."""
+
+import json
+
+import pytest
+
+from goemo_core.bench.accuracy import accuracy_table, bench_accuracy
+from goemo_core.bench.pipeline import BENCH_PARAMS
+from goemo_core.cli import main
+from goemo_core.training.config import make_config
+
+
+def test_bench_pipeline_reports_both_rates(capsys):
+    assert main(["bench", "pipeline", "--batches", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["device"] == "CPU"
+    assert result["seed_style_samples_per_s"] > 0 and result["ours_samples_per_s"] > 0 and result["speedup"] > 0
+    # what was measured: the requested batches, the notebook's batch size against the CPU's recipe for a BiLSTM
+    # (fp32 and batches of 64, or bf16 and 128 on a CPU with native bf16)
+    recipe = make_config("lstm", {**BENCH_PARAMS, "device": "cpu", "pretrained": None})
+    assert result["batches"] == 2 and result["seed_style_batch_size"] == 64
+    assert (result["ours_recipe"], result["ours_batch_size"]) == (recipe.recipe, recipe.batch_size)
+    assert result["ours_precision"] == ("bf16" if recipe.precision == "bf16" else "fp32")
+    assert result["ours_length_buckets"]  # the recurrent recipe's batches of similar lengths
+
+
+def test_bench_accuracy_table_with_seeds_and_baseline():
+    document = bench_accuracy(["gru"], seeds=2, baseline=True, limit=150, epochs=1)
+    (row,) = document["rows"]
+    assert row["arch"] == "gru" and len(row["per_seed"]) == 2 and len(set(row["runs"])) == 2
+    assert 0 <= row["accuracy_mean"] <= 100 and row["accuracy_std"] >= 0
+    assert document["baseline"]["arch"] == "tfidf-logreg"
+    table = accuracy_table(document)
+    assert "| gru |" in table and "TF-IDF" in table and "| test accuracy (%) |" in table
+    multi_label = accuracy_table({**document, "task": "goemotions", "rows": document["rows"]})
+    assert "| test exact-match accuracy (%) |" in multi_label  # all labels right, not the primary one
+
+
+def test_bench_accuracy_resumes_from_completed_runs_unless_fresh():
+    from goemo_core.runs.store import RunStore
+
+    first = bench_accuracy(["gru"], seeds=2, limit=120, epochs=1)["rows"][0]
+    messages = []
+    again = bench_accuracy(["gru"], seeds=2, limit=120, epochs=1, log=messages.append)["rows"][0]
+    assert again["runs"] == first["runs"] and again["accuracy_mean"] == first["accuracy_mean"]
+    assert sum("reusing completed run" in m for m in messages) == 2 and len(RunStore().list()) == 2
+    other = bench_accuracy(["gru"], seeds=1, limit=120, epochs=2)["rows"][0]  # other settings: trained anew
+    fresh = bench_accuracy(["gru"], seeds=1, limit=120, epochs=1, fresh=True)["rows"][0]
+    assert not {*other["runs"], *fresh["runs"]} & set(first["runs"]) and len(RunStore().list()) == 4
+
+
+def test_bench_refuses_bad_arguments(capsys):
+    assert main(["bench", "accuracy", "--archs", "cnn"]) == 2
+    assert main(["bench", "pipeline", "--batches", "0"]) == 2
+
+
+def test_bench_accuracy_refuses_the_transformer_without_an_encoder_before_training():
+    from goemo_core.errors import InvalidConfig
+    from goemo_core.runs.store import RunStore
+
+    with pytest.raises(InvalidConfig, match="pretrained"):
+        bench_accuracy(["gru", "transformer"], seeds=1, limit=100, epochs=1)
+    assert RunStore().list() == []  # nothing was trained
+
+
+# --- bench cost ----------------------------------------------------------------------------------------------------
+
+
+class SteadyPredictor:
+    """A predictor whose every call takes about the same time."""
+
+    def predict(self, texts):
+        import time
+
+        time.sleep(0.001 + 0.00001 * len(texts))
+        return [None] * len(texts)
+
+
+def test_inference_cost_is_the_median_of_repeats_with_its_spread():
+    from goemo_core.serving.cost import inference_cost, measured_with, measurement
+
+    figures = inference_cost(SteadyPredictor(), ["a text"] * 300, budget_s=0.3, repeats=3)
+    assert set(figures) == {"sentences_per_s", "sentences_per_s_spread", "latency_ms", "latency_ms_spread"}
+    assert figures["latency_ms"] >= 1.0 and 0 <= figures["latency_ms_spread"] < figures["latency_ms"]
+    assert figures["sentences_per_s"] > 0 and figures["sentences_per_s_spread"] >= 0
+    about = measurement("bench", 5, "seq-1", 3)
+    assert about["repeats"] == 5 and len(about["load"]) == 3 and about["sequence"] == "seq-1"
+    assert measured_with({"measurement": about}).startswith("bench cost seq-1 (3 runs together, load ")
+    assert measured_with({"cpu_latency_ms": 3.0}) == "end of training (one timing)"
+
+
+def test_bench_cost_measures_runs_again_together_and_records_the_measurement(capsys):
+    from conftest import fake_run
+
+    from goemo_core.runs.store import RunStore
+    from goemo_core.training.config import make_config
+    from goemo_core.training.run import train_run
+
+    runs = [train_run(make_config(arch, {"limit": 150, "epochs": 1, "device": "cpu", "pretrained": None},
+                                  params={"embedding_dim": 16, "hidden_size": 16, "head_units": 16})).run
+            for arch in ("lstm", "gru")]
+    assert all("measurement" in run.metrics["cost"] for run in runs)  # training records how it measured
+    failed = fake_run(RunStore(), "gru", 5, None)
+    before = {run.run_id: run.metrics for run in runs}
+    assert main(["bench", "cost", "--all", "--repeats", "2", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert sorted(row["run_id"] for row in document["runs"]) == sorted(run.run_id for run in runs)
+    assert any(failed.run_id in why for why in document["skipped"])
+    for run in runs:
+        cost = RunStore().get(run.run_id).metrics["cost"]
+        assert cost["measurement"]["sequence"] == document["sequence"] and cost["measurement"]["runs"] == 2
+        assert cost["measurement"]["repeats"] == 2 and cost["inference"]["cpu"]["latency_ms_spread"] >= 0
+        assert cost["cpu_latency_ms"] == cost["inference"]["cpu"]["latency_ms"] > 0
+        rest = {k: v for k, v in RunStore().get(run.run_id).metrics.items() if k != "cost"}
+        assert rest == {k: v for k, v in before[run.run_id].items() if k != "cost"}  # the rest is kept
+    assert main(["bench", "cost", "--runs", runs[0].run_id, "--repeats", "0"]) == 2
+    assert main(["bench", "cost", "--runs", "lstm-20000101-000000-dead"]) == 3
+    with pytest.raises(SystemExit) as refused:  # argparse: --runs or --all
+        main(["bench", "cost"])
+    assert refused.value.code == 2

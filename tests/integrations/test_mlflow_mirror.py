@@ -1,0 +1,173 @@
+"""The MLflow mirror: a run mirrored as it trains (parameters, epochs at their step, test metrics, tags,
+artifacts), read back with MlflowClient from a SQLite store and from a real `mlflow server`; `runs push` keeps one
+MLflow run per run; a server that dies mid-run costs one warning, never the run."""
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from conftest import fake_run, unavailable
+
+from goemo_core.cli import main
+from goemo_core.integrations.mlflow_mirror import RUN_ID_TAG, final_metrics, flatten
+from goemo_core.runs.folder import RunLabel
+from goemo_core.runs.store import RunStore
+from goemo_core.training.config import make_config
+from goemo_core.training.run import train_run
+
+TINY = {"limit": 200, "epochs": 2, "hidden_size": 16, "embedding_dim": 16, "head_units": 16, "device": "cpu",
+        "pretrained": None, "patience": 5}
+SERVER_START_S = 240  # `mlflow server` imports a lot; on a loaded 2-core machine it takes its time
+
+
+@pytest.fixture(autouse=True)
+def mlflow_installed():
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        unavailable("mlflow is not installed (requirements.txt)")
+
+
+def client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def mirrored(uri, run_id):
+    """The MLflow runs that mirror our run `run_id` (any experiment)."""
+    mlflow = client(uri)
+    experiments = [e.experiment_id for e in mlflow.search_experiments()]
+    return mlflow.search_runs(experiments, filter_string=f"tags.`{RUN_ID_TAG}` = '{run_id}'")
+
+
+def assert_mirrors(uri, run, epochs=2):
+    found = mirrored(uri, run.run_id)
+    assert len(found) == 1
+    mlflow_run = found[0]
+    params, tags, metrics = mlflow_run.data.params, mlflow_run.data.tags, mlflow_run.data.metrics
+    assert params["arch"] == "gru" and params["params.hidden_size"] == "16" and params["limit"] == "200"
+    assert tags["arch"] == "gru" and tags["seed"] == str(run.config["seed"]) and tags["task"] == "ekman"
+    history = client(uri).get_metric_history(mlflow_run.info.run_id, "val_accuracy")
+    assert sorted(m.step for m in history) == list(range(1, epochs + 1))
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [h["val_accuracy"] for h in run.history]
+    assert metrics["test_accuracy"] == pytest.approx(run.metrics["accuracy"])
+    assert metrics["test_macro_f1"] == pytest.approx(run.metrics["macro_f1"])
+    assert mlflow_run.info.status == "FINISHED"
+    artifacts = {a.path for a in client(uri).list_artifacts(mlflow_run.info.run_id)}
+    assert {"config.json", "metrics.json", "confusion_matrix.csv"} <= artifacts
+    return mlflow_run
+
+
+def test_flatten_and_final_metrics():
+    assert flatten({"arch": "gru", "params": {"hidden_size": 16, "pooling": "last"}, "milestones": [10, 50],
+                    "limit": None}) == {"arch": "gru", "params.hidden_size": "16", "params.pooling": "last",
+                                        "milestones": "[10, 50]", "limit": "null"}
+    numbers = final_metrics({"accuracy": 61.5, "macro_f1": 0.5, "per_class": {"joy": {"precision": 0.7, "recall": 0.8,
+                                                                                     "f1": 0.75, "support": 9}},
+                             "cost": {"cpu_latency_ms": 2.0, "onnx": {"max_abs_diff": 1e-7, "verified": True}}})
+    assert numbers == {"test_accuracy": 61.5, "test_macro_f1": 0.5, "test_precision_joy": 0.7,
+                       "test_recall_joy": 0.8, "test_f1_joy": 0.75, "cost_cpu_latency_ms": 2.0,
+                       "cost_onnx_max_abs_diff": 1e-7}
+
+
+def test_run_mirrored_as_it_trains_and_pushed_again_into_the_same_mlflow_run(tmp_path, monkeypatch, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("GOEMO_MLFLOW_TRACKING_URI", uri)
+    messages = []
+    run = train_run(make_config("gru", TINY), log=messages.append, label=RunLabel("tiny", ["a", "b"], "a note")).run
+    assert any(m.startswith("mirroring to MLflow") for m in messages)
+    assert not any("warning" in m for m in messages)
+    first = assert_mirrors(uri, run)
+    assert first.data.tags["name"] == "tiny" and first.data.tags["tags"] == "a, b"
+    assert first.data.tags["mlflow.note.content"] == "a note"
+    assert (tmp_path / "mlartifacts").is_dir()  # beside the database, not in the working directory
+
+    other = fake_run(RunStore(), "lstm", 3, 55.0)
+    assert main(["runs", "push", run.run_id, other.run_id, "--json"]) == 0
+    assert main(["runs", "push", "--all"]) == 0
+    capsys.readouterr()
+    again = assert_mirrors(uri, run)
+    assert again.info.run_id == first.info.run_id  # pushed twice: still one MLflow run, no epoch twice
+    assert len(mirrored(uri, other.run_id)) == 1
+
+
+def test_push_refuses_without_a_uri_and_says_so_when_unreachable(monkeypatch, capsys):
+    run = fake_run(RunStore(), "gru", 1, 50.0)
+    monkeypatch.delenv("GOEMO_MLFLOW_TRACKING_URI", raising=False)
+    assert main(["runs", "push", run.run_id]) == 3
+    assert "GOEMO_MLFLOW_TRACKING_URI" in capsys.readouterr().err
+    assert main(["runs", "push"]) == 2
+    capsys.readouterr()
+    assert main(["runs", "push", run.run_id, "--tracking-uri", f"http://127.0.0.1:{free_port()}"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did not take run" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """`mlflow server` on a free loopback port with a SQLite backend in a temporary folder."""
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_S
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+
+
+@pytest.mark.slow
+def test_run_mirrored_to_a_real_server(mlflow_server, monkeypatch):
+    url, _ = mlflow_server
+    monkeypatch.setenv("GOEMO_MLFLOW_TRACKING_URI", url)
+    run = train_run(make_config("gru", TINY)).run
+    assert run.status == "completed"
+    assert_mirrors(url, run)
+
+
+@pytest.mark.slow
+def test_server_stopped_mid_run_costs_one_warning_not_the_run(mlflow_server, monkeypatch):
+    url, process = mlflow_server
+    monkeypatch.setenv("GOEMO_MLFLOW_TRACKING_URI", url)
+
+    def stop_server(record):
+        if record["epoch"] == 1:
+            process.terminate()
+            process.wait(30)
+
+    messages = []
+    result = train_run(make_config("gru", {**TINY, "epochs": 3}), on_epoch=stop_server, log=messages.append)
+    assert result.status == "completed" and len(result.history) == 3 and result.metrics["accuracy"] >= 0
+    warnings = [m for m in messages if m.startswith("warning: MLflow mirror")]
+    assert len(warnings) == 1 and f"runs push {result.run.run_id}" in warnings[0]
+    assert (result.run.path / "metrics.json").is_file()
