@@ -7,6 +7,7 @@ import streamlit as st
 
 from goemo_core.data.tasks import DEFAULT_TASK, task_of_config
 from goemo_core.evaluation.metrics import MEASURES, confusion_frame, most_confused
+from goemo_core.reports import build_report
 from goemo_core.results.choice import NOTEBOOK_BEST_ACCURACY, pareto_front
 from goemo_core.results.comparison import compare_recipes, significance_frame
 from goemo_core.results.run_tables import (cell_examples, comparison_export, comparison_table, describe_run,
@@ -131,6 +132,13 @@ with st.expander("Evaluate as ensemble"):
 st.download_button("Download the comparison (CSV)", frame_csv(comparison_export(selected)),
                    file_name="goemo-comparison.csv", mime="text/csv", on_click="ignore", key="compare_download",
                    icon=":material/download:")
+st.download_button("Download a report (HTML)", lambda runs=tuple(selected): build_report(runs)[0],
+                   file_name="goemo-report.html",
+                   mime="text/html", on_click="ignore", key="report_download", icon=":material/description:",
+                   help="One self-contained HTML file of the selected runs (summary over seeds, curves, confusion "
+                        "matrices, per-class metrics, cost, environment): it opens offline and loads nothing. Made "
+                        "when you click, in a few seconds. The same as `python -m goemo_core report RUN … --html "
+                        "FILE`.")
 
 # --- repeats of one recipe pooled over their seeds -------------------------------------------------------------------
 summary = seed_summary(selected)
