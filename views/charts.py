@@ -128,7 +128,8 @@ def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, sho
 def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float | None,
                  height: int = 340, by_measurement: bool = False,
                  accuracy_title: str = "test accuracy (%)") -> alt.LayerChart:
-    """Test accuracy against one cost (log scale), a point per run coloured by architecture; the Pareto front as a
+    """Test accuracy against one cost (log scale), a point per run coloured by architecture (a scheme whose hues stay
+    apart: the theme's default gives two architectures near-identical blues); the Pareto front as a
     line and the course notebook's best accuracy (None: no such reference) as a dashed rule. `by_measurement`: the
     point's shape says which measurement its figure comes from (the `measurement` column)."""
     x = alt.X(f"{cost}:Q", title=cost_title, scale=alt.Scale(type="log"))
@@ -137,7 +138,7 @@ def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_titl
                                  legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))}
              if by_measurement and "measurement" in points else {})
     dots = alt.Chart(points).mark_point(size=90, opacity=0.85, filled=True).encode(
-        x=x, y=y, color=alt.Color("arch:N", title="architecture"), **shape,
+        x=x, y=y, color=alt.Color("arch:N", title="architecture", scale=alt.Scale(scheme="dark2")), **shape,
         tooltip=["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"),
                  *([alt.Tooltip("val_accuracy:Q", format=".2f")] if "val_accuracy" in points else []),
                  alt.Tooltip(f"{cost}:Q", format=",.4~g"),
@@ -178,14 +179,36 @@ def confusion_heatmap(frame: pd.DataFrame, title: str, selection: str | None = N
 # --- Classify page -------------------------------------------------------------------------------------------------
 
 
-def probability_bars(frame: pd.DataFrame, classes: list[str], height: int = 300) -> alt.Chart:
-    """The 7 class probabilities, bars grouped by model; the legend sits above the plot (one row per model), so
-    the bars keep their height however many models are compared."""
+BARS_UP_TO = 8  # models: beyond this the grouped bars grow too thin and the palette repeats; a heatmap stays legible
+
+
+def probability_bars(frame: pd.DataFrame, classes: list[str], height: int = 300) -> alt.Chart | alt.LayerChart:
+    """The class probabilities, bars grouped by model, each model in its own colour (the run palette); the legend
+    sits above the plot (one row per model), so the bars keep their height however many models are compared. More
+    than BARS_UP_TO models: a heatmap of models × classes with the probabilities printed."""
+    models = list(dict.fromkeys(frame["model"]))
+    if len(models) > BARS_UP_TO:
+        return probability_heatmap(frame, classes, models)
+    colors = run_colors(models)
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X("class:N", sort=classes, title=None, axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("model:N"),
+        xOffset=alt.XOffset("model:N", sort=models),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("model:N", legend=alt.Legend(orient="top", direction="vertical", title=None,
-                                                     labelLimit=600)),
+        color=alt.Color("model:N", sort=models, scale=alt.Scale(domain=models, range=list(colors.values())),
+                        legend=alt.Legend(orient="top", direction="vertical", title=None, labelLimit=600)),
         tooltip=["model", "class", alt.Tooltip("probability:Q", format=".1%")],
     ).properties(height=height)
+
+
+def probability_heatmap(frame: pd.DataFrame, classes: list[str], models: list[str]) -> alt.LayerChart:
+    """Models (rows) × classes (columns), the probability printed in each cell."""
+    base = alt.Chart(frame).encode(
+        x=alt.X("class:N", sort=classes, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("model:N", sort=models, title=None, axis=alt.Axis(labelLimit=400, labelOverlap=False)))
+    cells = base.mark_rect().encode(
+        color=alt.Color("probability:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), legend=None),
+        tooltip=["model", "class", alt.Tooltip("probability:Q", format=".1%")])
+    text = base.mark_text(fontSize=11).encode(
+        text=alt.Text("probability:Q", format=".0%"),
+        color=alt.when(alt.datum.probability > 0.5).then(alt.value("white")).otherwise(alt.value("black")))
+    return alt.layer(cells, text).properties(height=26 * len(models))

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from goemo_core.data.tasks import Task, get_task, tasks_present
+from goemo_core.reports.charts import per_class_chart
 from goemo_core.results.published import MARK, against_published
 
 
@@ -23,14 +24,23 @@ def task_select(configs: Sequence[dict], key: str) -> Task:
                                       "task at a time and never pools or plots them together."))
 
 
-def label_f1_bars(metrics_by_run: dict[str, dict], task: Task) -> alt.Chart:
-    """Each label's test F1, one bar per run, labels in the task's order."""
+HEATMAP_FROM = 9  # runs: beyond this a bar per run and label grows too tall to read; a heatmap stays legible
+
+
+def label_f1_bars(metrics_by_run: dict[str, dict], task: Task, colors: dict[str, str] | None = None) -> alt.Chart:
+    """Each label's test F1, one bar per run in the run's colour (`colors`: run → colour, as in the curves), labels
+    in the task's order; from HEATMAP_FROM runs on, a heatmap of runs × labels with the values printed."""
     rows = [{"run": name, "label": label, "f1": metrics["per_class"][label]["f1"]}
             for name, metrics in metrics_by_run.items() for label in task.labels]
+    if len(metrics_by_run) >= HEATMAP_FROM:
+        return per_class_chart(pd.DataFrame(rows), task.labels)
+    runs = list(metrics_by_run)
+    scale = alt.Scale(domain=runs, range=[colors[run] for run in runs]) if colors and set(runs) <= set(colors) \
+        else alt.Undefined
     return alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
         y=alt.Y("label:N", sort=list(task.labels), title=None),
         x=alt.X("f1:Q", title="test F1", scale=alt.Scale(domain=[0, 1])),
-        yOffset="run:N", color=alt.Color("run:N", title="run"),
+        yOffset=alt.YOffset("run:N", sort=runs), color=alt.Color("run:N", title="run", scale=scale, sort=runs),
         tooltip=["run", "label", alt.Tooltip("f1:Q", format=".3f")],
     ).properties(height=max(160, 14 * len(task.labels) * max(1, len(metrics_by_run))))
 

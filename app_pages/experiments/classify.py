@@ -15,6 +15,7 @@ from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_
 from views.filters import run_filter_inputs
 
 page_setup("Classify", ":material/chat:")
+METRICS_PER_ROW = 4  # each model's answer in a row of at most this many, so names and answers stay whole
 
 store = RunStore()
 runs = [run for run in store.list() if run.status == "completed" and not run.missing_files()]
@@ -93,7 +94,9 @@ with single:
         show_notes(results)
         answered = {run_id: r for run_id, r in results.items() if r["label"] is not None}
         if answered:
-            for column, (name, result) in zip(st.columns(len(answered)), answered.items()):
+            per_row = min(len(answered), METRICS_PER_ROW)  # more side by side would cut every name to "Bi…"
+            columns = [column for _ in range(0, len(answered), per_row) for column in st.columns(per_row)]
+            for column, (name, result) in zip(columns, answered.items()):
                 if task.multi_label:  # every label over its threshold, not only the most probable
                     column.metric(name, ", ".join(result["labels"]) or "none over the threshold",
                                   f"{len(result['labels'])} label(s) at or over the threshold",

@@ -207,14 +207,15 @@ if not pairs.empty:
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")
 with_curves = {rid: run for rid, run in labels.items() if run.history}  # ensembles and runs cut short have none
-groups = curve_groups({names[rid]: str(run.config.get("arch")) for rid, run in with_curves.items()})
+# Colours over every selected run, so a run has the same colour in the curves and in the per-label F1 bars.
+groups = curve_groups({names[rid]: str(run.config.get("arch")) for rid, run in labels.items()})
+colors = run_colors(list(dict.fromkeys(groups.values())))
 curves = curves_frame({names[rid]: run.history for rid, run in with_curves.items()},
                       {names[rid]: best_epoch(run) for rid, run in with_curves.items()}, groups,
                       {names[rid] for rid, run in with_curves.items() if run.config.get("teachers")})
 if curves.empty:
     st.caption("No finished epoch yet in the selected runs.")
 else:
-    colors = run_colors(list(dict.fromkeys(groups.values())))
     st.caption("◆ marks the epoch whose weights were kept (best monitored validation metric). Click a legend entry "
                "to highlight its run in every plot (shift-click for more; click empty space to show all)"
                + ("; with this many runs, a colour stands for an architecture." if len(colors) < len(groups) else
@@ -283,7 +284,8 @@ for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1"
               .apply(best_cells, higher=False, subset=["std"]))
     tab.dataframe(styled, key=f"per-class-{measure}")
 
-st.altair_chart(label_f1_bars({names[rid]: metrics for rid, metrics in with_metrics.items()}, task),
+st.altair_chart(label_f1_bars({names[rid]: metrics for rid, metrics in with_metrics.items()}, task,
+                              {name: colors[group] for name, group in groups.items()}),
                 key="label-f1-bars", width="stretch")
 published_table(task, {names[rid]: metrics for rid, metrics in with_metrics.items()}, key="published")
 

@@ -101,13 +101,13 @@ def per_class_chart(frame: pd.DataFrame, labels: Sequence[str]) -> alt.LayerChar
     runs = list(dict.fromkeys(frame["run"]))
     base = alt.Chart(frame).encode(
         x=alt.X("label:N", sort=list(labels), title=None, axis=alt.Axis(labelAngle=-45, orient="top")),
-        y=alt.Y("run:N", sort=runs, title=None, axis=alt.Axis(labelLimit=260)))
+        y=alt.Y("run:N", sort=runs, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)))
     cells = base.mark_rect().encode(color=alt.Color("f1:Q", title="test F1", scale=alt.Scale(scheme="greens",
                                                                                              domain=[0, 1])))
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("f1:Q", format=".2f"),
         color=alt.when(alt.datum.f1 > 0.6).then(alt.value("white")).otherwise(alt.value("black")))
-    return alt.layer(cells, text).properties(width=max(260, 40 * len(labels)), height=22 * len(runs))
+    return alt.layer(cells, text).properties(width=max(260, 40 * len(labels)), height=26 * len(runs))
 
 
 def cost_chart(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, accuracy_title: str,

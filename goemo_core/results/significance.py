@@ -91,4 +91,6 @@ def significance_mark(p_value: float | None, underpowered: bool, alpha: float = 
         return f"underpowered (< {MIN_SEEDS} seeds)"
     if p_value is None or (isinstance(p_value, float) and math.isnan(p_value)):
         return "no test (no spread)"
+    if p_value < 0.001:  # three decimals would print 0.000, which reads as no chance at all
+        return "p < 0.001 *"
     return f"p = {p_value:.3f} *" if p_value < alpha else f"n.s. (p = {p_value:.2f})"

@@ -16,6 +16,8 @@ from goemo_core.runs.store import RunStore
 SCRIPT_NAME = "<script>alert(1)</script>"
 HOSTILE_TAG = "<b>bold</b>"
 HOSTILE_NOTE = "<img src=x onerror=alert(2)> & more"
+TEXTS = ["I can't believe they did that again.", "Thank you so much, this made my day!", "Why would anyone do this?",
+         "I'm scared of what happens next.", "That's disgusting.", "Oh wow, I did not expect that.", "Okay."]
 
 
 def predictions(rng: np.random.Generator, skill: float, examples: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -25,6 +27,7 @@ def predictions(rng: np.random.Generator, skill: float, examples: int = 400) -> 
 
 
 def trained_run(store: RunStore, arch: str, seed: int, skill: float, epochs: int = 3) -> Run:
+    """A completed run folder with every file training writes except the weights."""
     from goemo_core.models import get_architecture, resolve_params
     from goemo_core.training.config import make_config
 
@@ -33,11 +36,24 @@ def trained_run(store: RunStore, arch: str, seed: int, skill: float, epochs: int
     run = store.create({**config, "device": "cpu", "device_name": "CPU", "code_version": "0.1.0+abc1234",
                         "classes": list(EKMAN_CLASSES), "eval_fingerprint": "0123456789abcdef",
                         "train_fingerprint": "fedcba9876543210", "data_source": "local folder /data"})
+    fill_run(run, seed, skill, epochs)
+    run.write_json("info.json", {"best_epoch": epochs, "parameters": 20_000, "seconds": 6.0, "precision": "fp32"})
+    run.set_status("completed")
+    return run
+
+
+def fill_run(run: Run, seed: int, skill: float, epochs: int = 3) -> None:
+    """History, test and validation metrics, cost and test predictions of a run that is `skill` good (the share of
+    predictions that are right beyond chance), drawn from `seed`."""
+    arch = run.config["arch"]
     rng = np.random.default_rng(seed * 7 + len(arch))
-    history = [{"epoch": e, "train_loss": 1.9 - 0.3 * e * skill, "val_loss": 1.8 - 0.2 * e * skill,
-                "train_accuracy": 30 + 12 * e * skill, "val_accuracy": 28 + 11 * e * skill,
-                "val_macro_f1": 0.2 + 0.1 * e * skill, "lr": 1e-3, "seconds": 2.0} for e in range(1, epochs + 1)]
-    run.write_history(history)
+    noise = rng.normal(0, 1, size=(epochs, 5)) * [0.03, 0.03, 1.0, 1.0, 0.01]
+    run.write_history([{"epoch": e, "train_loss": 1.9 - 0.3 * e * skill + noise[e - 1, 0],
+                        "val_loss": 1.8 - 0.2 * e * skill + noise[e - 1, 1],
+                        "train_accuracy": 30 + 12 * e * skill + noise[e - 1, 2],
+                        "val_accuracy": 28 + 11 * e * skill + noise[e - 1, 3],
+                        "val_macro_f1": 0.2 + 0.1 * e * skill + noise[e - 1, 4], "lr": 1e-3, "seconds": 2.0}
+                       for e in range(1, epochs + 1)])
     truth, guess = predictions(rng, skill)
     metrics = classification_metrics(truth, guess)
     validation = classification_metrics(*predictions(rng, skill))
@@ -46,9 +62,12 @@ def trained_run(store: RunStore, arch: str, seed: int, skill: float, epochs: int
                          "train_seconds": 6.0, "cpu_latency_ms": 2.0 + len(arch) * 0.5 + seed % 3 * 0.1,
                          "cpu_sentences_per_s": 1500.0 - 100 * len(arch)})
     run.write_json("metrics.json", metrics)
-    run.write_json("info.json", {"best_epoch": epochs, "parameters": 20_000, "seconds": 6.0, "precision": "fp32"})
-    run.set_status("completed")
-    return run
+    confidence = rng.uniform(0.35, 0.95, size=len(guess))
+    probabilities = np.zeros((len(guess), len(EKMAN_CLASSES)))
+    probabilities[:] = ((1 - confidence) / (len(EKMAN_CLASSES) - 1))[:, None]
+    probabilities[np.arange(len(guess)), guess] = confidence
+    run.save_test_predictions([str(i) for i in range(len(truth))], [TEXTS[i % len(TEXTS)] for i in range(len(truth))],
+                              truth, probabilities, EKMAN_CLASSES)
 
 
 def report_home(store: RunStore) -> dict[str, Run]:

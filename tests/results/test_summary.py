@@ -248,6 +248,7 @@ def test_fewer_than_three_seeds_is_called_underpowered():
     assert result["underpowered"] and result["p_value"] is None and "underpowered" in result["note"]
     assert significance_mark(None, True).startswith("underpowered")
     assert significance_mark(0.01, False) == "p = 0.010 *" and significance_mark(0.4, False) == "n.s. (p = 0.40)"
+    assert significance_mark(0.00008, False) == "p < 0.001 *"  # never "p = 0.000"
 
 
 def test_the_leaderboard_marks_differences_that_are_not_significant(tmp_path):
