@@ -1,6 +1,7 @@
 """`python -m goemo_core …`: every command the app offers. With --json, one JSON document on stdout; logs on stderr.
 Bad arguments exit 2 with a one-line message; a missing resource exits 3 and says what to set; Ctrl-C exits
-130 and SIGTERM 143, both after a training run has kept what it finished.
+130 and SIGTERM 143, both after a training run has kept what it finished. `reference` writes the parsers out as the
+documentation's CLI reference.
 
 May import: every package of goemo_core."""
 
