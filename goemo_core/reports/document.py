@@ -93,7 +93,7 @@ def environment_section(runs: Sequence[Run], labels: dict[str, str]) -> Markup:
     parts = [Markup("<h3>This report was made on</h3>"),
              table(["what", "value"], list(machine.items()), "machine"),
              Markup("<h3>Package versions</h3>"),
-             table(["package", "version"], list(environment.package_versions().items()), "packages"),
+             table(["package", "version"], list(environment.packages().items()), "packages"),
              Markup("<h3>Where each run ran, and on which data</h3>"),
              paragraph("Data fingerprints identify the examples a run trained and was evaluated on (after its "
                        "limit). " + ("Runs with the same limit were evaluated on the same examples." if agree else

@@ -3,60 +3,29 @@ and the data fingerprints the runs recorded, so a reader can tell what the figur
 
 from __future__ import annotations
 
-import os
-import platform
-import sys
-from importlib import metadata
-from pathlib import Path
 from typing import Sequence
 
+from ..results.reference import PACKAGES, machine_description, package_versions
 from ..runs.folder import Run
 
-# The packages the figures depend on (training, metrics, statistics, the drawing of this report).
-PACKAGES = ("torch", "numpy", "pandas", "scikit-learn", "scipy", "transformers", "tokenizers", "xlstm", "optuna",
-            "textattack", "onnxruntime", "pydantic", "altair", "vl-convert-python")
+# Beyond what a results file records: what the report's own figures and pictures depend on.
+REPORT_PACKAGES = (*PACKAGES, "pandas", "scipy", "tokenizers", "onnxruntime", "pydantic", "altair",
+                   "vl-convert-python")
 
 
-def package_versions(names: Sequence[str] = PACKAGES) -> dict[str, str]:
-    """Installed versions, read from the packages' metadata (nothing is imported); "not installed" otherwise."""
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform module says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def gpu_names() -> list[str]:
-    """The GPUs torch sees (none on a CPU machine, or where torch cannot tell)."""
-    try:
-        import torch
-
-        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    except Exception:  # a broken driver must not stop a report
-        return []
+def packages() -> dict[str, str]:
+    """The installed versions of the packages the figures depend on."""
+    return package_versions(REPORT_PACKAGES)
 
 
 def machine() -> dict[str, str]:
-    """The machine making the report."""
+    """The machine making the report, and the project's version (with its git commit)."""
     from ..training.run import code_version
 
-    gpus = gpu_names()
-    return {"project version (commit)": code_version(), "python": sys.version.split()[0],
-            "platform": platform.platform(), "CPU": cpu_model(), "CPU cores": str(os.cpu_count() or "unknown"),
-            "GPU": ", ".join(gpus) if gpus else "none"}
+    described = machine_description()
+    return {"project version (commit)": code_version(), "python": str(described["python"]),
+            "platform": str(described["system"]), "CPU": str(described["cpu"]),
+            "CPU cores": str(described["cores"] or "unknown"), "GPU": described["gpu"] or "none"}
 
 
 def run_origins(runs: Sequence[Run], labels: dict[str, str]) -> list[dict]:
