@@ -65,7 +65,8 @@ def whole_page(page: Page) -> None:
     while len(heights) < 3 or len(set(heights[-3:])) > 1:
         page.wait_for_timeout(1000)
         idle(page)
-        heights.append(page.evaluate("""() => { const main = document.querySelector('[data-testid=stMainBlockContainer]');
+        heights.append(page.evaluate("""() => {
+            const main = document.querySelector('[data-testid=stMainBlockContainer]');
             return Math.ceil(main.getBoundingClientRect().height + main.offsetTop) + 80; }"""))
         page.set_viewport_size({"width": 1400, "height": min(heights[-1], 16000)})
         assert len(heights) < 30, heights

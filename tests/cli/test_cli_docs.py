@@ -27,7 +27,8 @@ def test_every_command_and_flag_is_in_the_cli_reference():
         assert command.name in documented, f"`{command.name}` has no section in docs/cli.md: run " \
                                            "python scripts/docs_reference.py"
         missing = [flag for flag in flags(command) if f"`{flag}`" not in documented[command.name]]
-        assert not missing, f"`{command.name}`: {missing} missing from docs/cli.md: run python scripts/docs_reference.py"
+        assert not missing, f"`{command.name}`: {missing} missing from docs/cli.md: run " \
+                            "python scripts/docs_reference.py"
 
 
 def test_the_cli_reference_is_what_the_parsers_generate():

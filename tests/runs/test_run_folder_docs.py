@@ -35,4 +35,5 @@ def test_types_and_bounds_read_as_words():
     assert type_text({"type": "array", "items": {"$ref": "#/$defs/Cost"}}, refs) == "list of [Cost](#cost)"
     assert refs == {"Cost": "Cost"}
     assert bounds_text({"minimum": 0, "exclusiveMaximum": 2 ** 63}) == "≥ 0"  # the 64-bit guard is not shown
-    assert bounds_text({"minimum": 0, "exclusiveMaximum": 100, "maxLength": 80}) == "≥ 0, < 100, at most 80 characters"
+    assert bounds_text({"minimum": 0, "exclusiveMaximum": 100, "maxLength": 80}) == \
+        "≥ 0, < 100, at most 80 characters"
