@@ -115,20 +115,21 @@ def calibration_section(runs: Sequence[Run], names: dict[str, str]) -> None:
     shown = dict(list(documents.items())[:MAX_DIAGRAM_RUNS])
     if len(documents) > len(shown):
         st.caption(f"The diagram overlays the first {MAX_DIAGRAM_RUNS} runs of the {len(documents)} selected.")
-    st.altair_chart(reliability_chart(reliability_frame(shown, after)), key="reliability-diagram", width="stretch")
+    st.altair_chart(reliability_chart(reliability_frame(shown, after)), key="reliability-diagram", width="content")
 
 
-def reliability_chart(frame: pd.DataFrame) -> alt.VConcatChart:
+def reliability_chart(frame: pd.DataFrame, width: int = 640) -> alt.VConcatChart:
     """Observed frequency against mean confidence per bin, one line per run over the diagonal of perfect
     calibration (points sized by their bin's count), and each run's predictions per bin below."""
     colors = run_colors(list(dict.fromkeys(frame["run"])))
     color = alt.Color("run:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
-                      legend=alt.Legend(orient="bottom", title=None, columns=3))
+                      legend=alt.Legend(orient="bottom", title=None, columns=2, labelLimit=400))
+    frame = frame.assign(bin=[f"{low:.2f}–{high:.2f}" for low, high in zip(frame["lower"], frame["upper"])])
     diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
         strokeDash=[4, 4], color="#888").encode(x="x:Q", y="y:Q")
-    tooltip = ["run", alt.Tooltip("lower:Q", format=".3f", title="bin from"),
-               alt.Tooltip("upper:Q", format=".3f", title="bin to"), alt.Tooltip("count:Q", title="predictions"),
-               alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")]
+    tooltip = ["run", alt.Tooltip("bin:N", title="confidence bin"), alt.Tooltip("count:Q", title="predictions"),
+               alt.Tooltip("confidence:Q", format=".3f", title="mean confidence"),
+               alt.Tooltip("accuracy:Q", format=".3f", title="observed frequency")]
     base = alt.Chart(frame)
     curves = base.mark_line().encode(
         x=alt.X("confidence:Q", title="mean confidence", scale=alt.Scale(domain=[0, 1])),
@@ -136,11 +137,12 @@ def reliability_chart(frame: pd.DataFrame) -> alt.VConcatChart:
         color=color, tooltip=tooltip)
     points = base.mark_circle(opacity=0.8).encode(x="confidence:Q", y="accuracy:Q", color=color, tooltip=tooltip,
                                                  size=alt.Size("count:Q", title="predictions", legend=None))
-    counts = base.mark_bar(opacity=0.6).encode(
-        x=alt.X("middle:Q", title="confidence bin", scale=alt.Scale(domain=[0, 1])),
-        xOffset="run:N", y=alt.Y("count:Q", title="predictions"), color=color, tooltip=tooltip)
-    return alt.vconcat((diagonal + curves + points).properties(height=320, title="Reliability diagram"),
-                       counts.properties(height=120, title="Predictions per bin"))
+    bins = sorted(set(frame["bin"]))
+    counts = base.mark_bar().encode(
+        x=alt.X("bin:O", title="confidence bin", sort=bins, axis=alt.Axis(labelAngle=-45)), xOffset="run:N",
+        y=alt.Y("count:Q", title="predictions"), color=color, tooltip=tooltip)
+    return alt.vconcat((diagonal + curves + points).properties(width=width, height=320, title="Reliability diagram"),
+                       counts.properties(width=width, height=130, title="Predictions per bin"))
 
 
 def errors_section(runs: Sequence[Run], task: Task, names: dict[str, str]) -> None:
@@ -231,7 +233,7 @@ def slices_section(runs: Sequence[Run], task: Task, names: dict[str, str]) -> No
     if not frames:
         return
     slices = pd.concat(frames, ignore_index=True)
-    st.altair_chart(slices_chart(slices[slices["slice"] != "all"]), key="slices-chart", width="stretch")
+    st.altair_chart(slices_chart(slices[slices["slice"] != "all"]), key="slices-chart", width="content")
     if not task.multi_label:
         lines = []
         for frame in frames:
@@ -257,9 +259,9 @@ def slices_chart(slices: pd.DataFrame) -> alt.FacetChart:
         x=alt.X("bucket:N", title=None, sort=None), xOffset="run:N",
         y=alt.Y("accuracy:Q", title="accuracy (%)"),
         color=alt.Color("run:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
-                        legend=alt.Legend(orient="bottom", title=None)),
+                        legend=alt.Legend(orient="bottom", title=None, columns=2, labelLimit=400)),
         tooltip=["run", "slice", "bucket", "examples", alt.Tooltip("accuracy:Q", format=".2f"),
                  alt.Tooltip("macro_f1:Q", format=".3f"), alt.Tooltip("error_share:Q", format=".1%")],
-    ).properties(width=260, height=200).facet(column=alt.Column("slice:N", title=None, sort=["length", "raw labels",
+    ).properties(width=alt.Step(14), height=200).facet(column=alt.Column("slice:N", title=None, sort=["length", "raw labels",
                                                                                             "tie rule"])) \
         .resolve_scale(x="independent")

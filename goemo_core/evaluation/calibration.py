@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -249,15 +250,32 @@ def write_calibration(run: Run, outputs_report: dict) -> None:
     run.write_json(CALIBRATION_FILE, {**outputs_report, "probabilities_stamp": probabilities_stamp(run)})
 
 
+_ROWS: dict[tuple, dict] = {}  # (calibration.json, its stat, the probabilities' stamp) → calibration_row's answer
+_MAX_ROWS = 8192
+
+
 def calibration_row(run: Run) -> dict:
     """The run's test ECE before and after temperature scaling, and the temperature, from its stored
-    calibration.json (None where it has none: see `ensure_calibration`)."""
-    document = stored_calibration(run)
-    if document is None:
-        return {"test_ece": None, "test_ece_calibrated": None, "temperature": None}
-    return {"test_ece": document["test"]["ece"], "test_ece_calibrated": document["test_calibrated"]["ece"],
-            "temperature": document["temperature"]}
+    calibration.json (None where it has none: see `ensure_calibration`). Remembered per file version, so tables
+    of hundreds of runs do not parse every file again on each page rerun."""
+    from .stored import probabilities_stamp
 
+    empty = {"test_ece": None, "test_ece_calibrated": None, "temperature": None}
+    try:
+        stat = os.stat(run.path / CALIBRATION_FILE)
+    except OSError:
+        return empty
+    key = (str(run.path), stat.st_mtime_ns, stat.st_size, probabilities_stamp(run))
+    row = _ROWS.get(key)  # page sessions share it from their threads: one get, one set
+    if row is None:
+        document = stored_calibration(run)
+        row = empty if document is None else {
+            "test_ece": document["test"]["ece"], "test_ece_calibrated": document["test_calibrated"]["ece"],
+            "temperature": document["temperature"]}
+        if len(_ROWS) >= _MAX_ROWS:
+            _ROWS.clear()
+        _ROWS[key] = row
+    return dict(row)
 
 
 # --- for the pages ----------------------------------------------------------------------------------------------

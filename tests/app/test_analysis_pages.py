@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import fake_run, page_file
 from scored_runs import scored_run
@@ -121,3 +122,42 @@ def test_damaged_analysis_files_are_shown_not_crashed_on(fresh_manager, damage):
         assert len(frame_with(at, "ece_calibrated")) == 2
     else:
         assert any("test_predictions.csv" in c.value for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory):
+    """An artifacts folder with one tiny trained GRU, trained once for this module."""
+    from conftest import DATA_DIR
+
+    from goemo_core.training.config import make_config
+    from goemo_core.training.run import train_run
+
+    home = tmp_path_factory.mktemp("classify") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GOEMO_HOME", str(home))
+        mp.setenv("GOEMO_DATA_DIR", str(DATA_DIR))
+        config = make_config("gru", {"limit": 150, "epochs": 1, "device": "cpu", "pretrained": None},
+                             params={"embedding_dim": 16, "hidden_size": 16, "head_units": 16})
+        assert train_run(config).status == "completed"
+    return home
+
+
+@pytest.mark.slow
+def test_classify_explains_a_sentence_for_a_picked_class_and_offers_calibrated_probabilities(trained_home,
+                                                                                            monkeypatch,
+                                                                                            fresh_manager):
+    monkeypatch.setenv("GOEMO_HOME", str(trained_home))
+    at = AppTest.from_file(str(page_file("classify.py")), default_timeout=TIMEOUT).run()
+    at.text_area(key="classify_text").set_value("I am <b>so</b> angry right now").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = [m.value for m in at.markdown if "<span" in m.value]
+    assert len(shown) == 1 and "&lt;</span>" in shown[0] and "<b>" not in shown[0]  # user text, escaped
+    assert any("Integrated Gradients" in c.value and "convergence delta" in c.value for c in at.caption)
+    plain = next(df.value for df in at.dataframe if "class" in str(df.value.index.name))
+    at.selectbox(key="explain_class").set_value("sadness").run()
+    assert any("for **sadness**" in c.value for c in at.caption)
+    at.toggle(key="classify_calibrated").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    scaled = next(df.value for df in at.dataframe if "class" in str(df.value.index.name))
+    assert scaled.iloc[:, 0].idxmax() == plain.iloc[:, 0].idxmax()  # the same prediction, other confidence
+    assert scaled.iloc[:, 0].sum() == pytest.approx(1.0) and not np.allclose(scaled, plain)

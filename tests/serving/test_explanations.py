@@ -180,7 +180,7 @@ def test_explain_refuses_an_unknown_class_an_empty_text_and_an_ensemble(tiny_run
     assert "not a label of task ekman" in capsys.readouterr().err
     assert main(["explain", runs["gru"], "   "]) == 2
     assert main(["explain", "no-such-run", "hello"]) == 3
-    ensemble = cli_json(capsys, "ensemble", "--runs", runs["gru"], runs["lstm"])
+    ensemble = cli_json(capsys, "ensemble", "--runs", runs["lstm"], runs["rwkv"])  # same data (limit)
     assert main(["explain", ensemble["run_id"], "hello there"]) == 2
     assert "ensemble: explain one of its members" in capsys.readouterr().err
 
