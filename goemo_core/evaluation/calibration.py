@@ -261,6 +261,8 @@ def calibration_row(run: Run) -> dict:
     from .stored import probabilities_stamp
 
     empty = {"test_ece": None, "test_ece_calibrated": None, "temperature": None}
+    if getattr(run, "reference", False):  # a run read from a results file carries its calibration.json with it
+        return figures_row(run.read_extra(CALIBRATION_FILE)) or empty
     try:
         stat = os.stat(run.path / CALIBRATION_FILE)
     except OSError:
@@ -268,14 +270,25 @@ def calibration_row(run: Run) -> dict:
     key = (str(run.path), stat.st_mtime_ns, stat.st_size, probabilities_stamp(run))
     row = _ROWS.get(key)  # page sessions share it from their threads: one get, one set
     if row is None:
-        document = stored_calibration(run)
-        row = empty if document is None else {
-            "test_ece": document["test"]["ece"], "test_ece_calibrated": document["test_calibrated"]["ece"],
-            "temperature": document["temperature"]}
+        row = figures_row(stored_calibration(run)) or empty
         if len(_ROWS) >= _MAX_ROWS:
             _ROWS.clear()
         _ROWS[key] = row
     return dict(row)
+
+
+def figures_row(document: object) -> dict | None:
+    """calibration_row's answer from a calibration document; None when it does not fit the schema."""
+    from pydantic import ValidationError
+
+    from ..runs.schemas import RunCalibration
+
+    try:
+        RunCalibration.model_validate(document)
+    except ValidationError:
+        return None
+    return {"test_ece": document["test"]["ece"], "test_ece_calibrated": document["test_calibrated"]["ece"],
+            "temperature": document["temperature"]}
 
 
 # --- for the pages ----------------------------------------------------------------------------------------------

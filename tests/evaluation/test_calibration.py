@@ -159,3 +159,14 @@ def test_runs_summary_pools_the_ece_over_seeds_and_the_comparison_table_shows_it
     assert main(["runs", "calibrate", runs[0].run_id, "--json"]) == 0
     (calibrated,) = json.loads(capsys.readouterr().out)
     assert calibrated["test"]["ece"] == pytest.approx(eces[0]) and calibrated["run_id"] == runs[0].run_id
+
+
+def test_runs_read_from_a_results_file_carry_their_calibration(store, tmp_path):
+    from goemo_core.results.reference import export_results, reference_runs, write_results
+    from goemo_core.results.summary import seed_summary
+
+    runs = [scored_run(store, seed=seed, draw=seed, limit=None, scale=2.0)[0] for seed in (211, 212)]
+    eces = [ensure_calibration(run)["test"]["ece"] for run in runs]
+    path = write_results(tmp_path / "ekman-cpu.json", export_results(store.list(), "ekman"))
+    (row,) = seed_summary(reference_runs(path)).to_dict(orient="records")
+    assert row["test_ece_mean"] == pytest.approx(np.mean(eces)) and row["test_ece_std"] == pytest.approx(np.std(eces))
