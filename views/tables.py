@@ -22,6 +22,8 @@ COLUMNS = {
                                                            "the best chosen recipe (* p < 0.05)"),
     "test_accuracy": st.column_config.TextColumn("test acc (%)"),
     "test_macro_f1": st.column_config.TextColumn("macro-F1"),
+    "test_ece": st.column_config.TextColumn("ECE → with T", help="Expected calibration error on test (15 bins), "
+                                                                "then after temperature scaling fitted on validation"),
     "best_epoch_mean": st.column_config.NumberColumn("best epoch", format="%.1f"),
     "epoch_seconds": st.column_config.NumberColumn("s / epoch", format="%.1f"),
     "cpu_latency_ms": st.column_config.NumberColumn("CPU ms / sentence", format="%.2f"),
@@ -38,9 +40,18 @@ def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:
     shown = summary.assign(
         seeds=[[seed for seed in seeds if seed is not None] for seeds in summary["seeds"]],  # an ensemble has none
         test_accuracy=[mean_std(m, s, 2) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])],
-        test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])])
+        test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])],
+        test_ece=[ece_text(row) for _, row in summary.iterrows()])
     st.dataframe(shown[columns], hide_index=True, key=key,
                  column_config={name: COLUMNS[name] for name in columns if name in COLUMNS})
+
+
+def ece_text(row: pd.Series) -> str:
+    """'0.041 ± 0.003 → 0.012': the pooled test ECE, then after temperature scaling; '–' where a seed has none."""
+    mean = row.get("test_ece_mean")
+    if mean is None or mean != mean:
+        return "–"
+    return f"{mean_std(mean, row.get('test_ece_std'), 3)} → {row.get('test_ece_calibrated_mean'):.3f}"
 
 
 BEST_CELL = "font-weight: bold; color: #1a7f37"

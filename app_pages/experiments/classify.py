@@ -12,6 +12,7 @@ from goemo_core.serving.batch_io import (EXAMPLE_SENTENCES, pasted_lines, probab
 from goemo_core.serving.onnx_predictor import has_verified_export
 from views.charts import probability_bars
 from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
+from views.explain_views import calibrated_predictors, explanation_section
 from views.filters import run_filter_inputs
 
 page_setup("Classify", ":material/chat:")
@@ -61,6 +62,10 @@ for run_id in chosen:
         predictors[run_id] = onnx_predictor(run) if serve_onnx and run_id in exported else predictor(run)
 if not predictors:
     st.stop()
+if st.toggle("Calibrated probabilities (temperature scaling)", key="classify_calibrated",
+             help="Each model's probabilities rescaled by the temperature fitted on its validation split: the "
+                  "predicted labels stay the same, the confidence becomes more honest."):
+    predictors = calibrated_predictors(predictors, by_id)
 
 
 def show_notes(results: dict[str, dict]) -> None:
@@ -110,6 +115,7 @@ with single:
                      .reindex(index=CLASSES, columns=list(answered)))  # models in the order chosen
             st.dataframe(table, key="classify_probabilities",
                          column_config={m: st.column_config.NumberColumn(m, format="%.4f") for m in answered})
+            explanation_section(list(predictors), by_id, names, text, task, answered)
 
 with batch:
     st.caption("Paste one text per line, or upload a file: a CSV file with a `text` column (its other columns are "

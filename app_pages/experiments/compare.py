@@ -20,6 +20,7 @@ from goemo_core.runs.spreadsheet import frame_csv
 from goemo_core.runs.store import RunStore, default_selection
 from goemo_core.serving.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
 from goemo_core.serving.ensemble import make_ensemble
+from views.analysis_views import analysis_sections, calibrate_selected
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
@@ -141,6 +142,7 @@ st.download_button("Download a report (HTML)", lambda runs=tuple(selected): buil
                         "FILE`.")
 
 # --- repeats of one recipe pooled over their seeds -------------------------------------------------------------------
+calibrate_selected(selected)  # the ECE columns below read each run's calibration.json
 summary = seed_summary(selected)
 unpooled = left_out(selected)
 if not summary.empty:
@@ -151,8 +153,9 @@ if not summary.empty:
                "metrics are reported, never used to choose). *vs best*: Welch's t-test over seeds against the best "
                "chosen recipe. Launch repeats with **seeds per architecture** on the Train page.")
     pooled_table(summary, ["arch", "changes", "chosen", "val_accuracy_mean", "test_accuracy", "test_macro_f1",
-                           "vs_best", "runs", "seeds", "pretrained", "augment", "limit", "best_epoch_mean",
-                           "epoch_seconds", "cpu_latency_ms", "parameters", "device"], key="seed-summary")
+                           "test_ece", "vs_best", "runs", "seeds", "pretrained", "augment", "limit",
+                           "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters", "device"],
+                 key="seed-summary")
     downloads = st.columns(3)
     for column, (fmt, ending, mime) in zip(downloads, (("markdown", "md", "text/markdown"),
                                                        ("latex", "tex", "text/x-tex"), ("csv", "csv", "text/csv"))):
@@ -266,6 +269,8 @@ if not points.empty:
             done = bench_cost(remeasurable)
             st.toast(f"Measured {len(done['runs'])} run(s) in sequence {done['sequence']}.")
             st.rerun()
+
+analysis_sections(selected, task, names)  # calibration, confident errors, disagreements, slices
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}

@@ -43,6 +43,9 @@ def register(commands, parent) -> None:
     predict.add_argument("--task", help="the task the run must have been trained on (refused otherwise)")
     predict.add_argument("--onnx", action="store_true",
                          help="serve from the run's verified ONNX export (`export onnx`) through ONNX Runtime")
+    predict.add_argument("--calibrated", action="store_true",
+                         help="probabilities rescaled by the temperature fitted on the run's validation split "
+                              "(the predicted labels stay the same)")
     predict.set_defaults(handler=run_predict)
 
     runs = commands.add_parser("runs", help="list, summarise or delete runs")
@@ -71,6 +74,9 @@ def register(commands, parent) -> None:
     push.add_argument("--all", action="store_true", help="every readable run")
     push.add_argument("--tracking-uri", help="default: GOEMO_MLFLOW_TRACKING_URI")
     push.set_defaults(handler=run_push)
+    from .analysis import register_runs_actions
+
+    register_runs_actions(actions, parent)
 
 
 def run_train(args) -> int:
@@ -126,11 +132,17 @@ def run_predict(args) -> int:
         raise InvalidConfig("--text: the text is empty; give a sentence to classify.")
     if args.task:
         check_run_task(args.run, args.task)
-    if args.onnx:
+    if args.onnx or args.calibrated:
         from ..runs.store import RunStore
+        from ..serving.calibrated import calibrated
         from ..serving.onnx_predictor import load_onnx_predictor
+        from ..serving.predict import MAX_TEXTS, load_predictor
 
-        predictions = load_onnx_predictor(RunStore().get(args.run)).predict(texts)
+        if len(texts) > MAX_TEXTS:
+            raise InvalidConfig(f"text: at most {MAX_TEXTS:,} texts per call (got {len(texts):,}); split the input.")
+        run = RunStore().get(args.run)
+        predictor = load_onnx_predictor(run) if args.onnx else load_predictor(run)
+        predictions = (calibrated(predictor, run) if args.calibrated else predictor).predict(texts)
     else:
         predictions = predict_texts(args.run, texts)
 
@@ -190,7 +202,7 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..results.summary import left_out, mean_std, seed_summary
+    from ..results.summary import calibrate_pooled, left_out, mean_std, seed_summary
     from ..results.tables import paper_table
     from ..runs.store import RunStore
 
@@ -201,6 +213,7 @@ def run_summary(args) -> int:
         runs = [run for path in args.results for run in reference_runs(path)]
     else:
         runs = store.list()
+        calibrate_pooled(runs, log)  # ECE columns: computed once from each run's stored probabilities, then kept
     frame = seed_summary(runs)
     rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
             for row in frame.to_dict(orient="records")]
@@ -220,14 +233,16 @@ def run_summary(args) -> int:
     def text() -> str:
         if not rows:
             return f"no completed runs with test metrics under {store.root}"
-        lines = [f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} {'macro-F1':>22}  "
-                 "vs best · settings"]
+        lines = [f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} {'macro-F1':>22} "
+                 f"{'ECE → with T':>24}  vs best · settings"]
         for r in rows:
             accuracy = mean_std(r["test_accuracy_mean"], r["test_accuracy_std"], 2)
             macro_f1 = mean_std(r["test_macro_f1_mean"], r["test_macro_f1_std"], 3)
+            ece = "-" if r["test_ece_mean"] is None else mean_std(r["test_ece_mean"], r["test_ece_std"], 3) \
+                + f" → {r['test_ece_calibrated_mean']:.3f}"
             val = f"{r['val_accuracy_mean']:.2f}" if r["val_accuracy_mean"] is not None else "-"
             lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {val:>8} {accuracy:>22} "
-                         f"{macro_f1:>22}  {r['vs_best']} · {r['changes']}"
+                         f"{macro_f1:>22} {ece:>24}  {r['vs_best']} · {r['changes']}"
                          + (f", limit={r['limit']}" if r["limit"] else "")
                          + (f", augment={r['augment']}" if r["augment"] else ""))
         lines.append("✓ chosen on validation (per architecture and task, full data); test metrics are reported only")

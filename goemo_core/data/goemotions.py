@@ -57,6 +57,15 @@ def primary_group(label_ids: Sequence[int], group_of: dict[str, int],
     return next(g for g in groups if counts[g] == best)
 
 
+def decided_by_tie(label_ids: Sequence[int], group_of: dict[str, int] = RAW_TO_EKMAN,
+                   label_names: Sequence[str] = GOEMOTIONS_LABELS) -> bool:
+    """Whether the primary-label rule had to break a tie: two or more groups share the highest count among the
+    example's labels, and the one listed first won (['anger', 'joy'] → anger, by the order of the list alone)."""
+    counts = Counter(group_of[label_names[i]] for i in label_ids)
+    best = max(counts.values(), default=0)
+    return sum(1 for count in counts.values() if count == best) > 1
+
+
 def ekman_distribution(label_ids: Sequence[int], label_names: Sequence[str] = GOEMOTIONS_LABELS) -> list[float]:
     """The share of an example's labels in each Ekman group (sums to 1): ['anger', 'joy'] → 0.5 anger, 0.5 joy.
     A training target that keeps what the primary label drops; the task's target stays `primary_label`."""

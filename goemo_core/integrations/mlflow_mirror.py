@@ -223,7 +223,7 @@ class MlflowMirror:
             self.client.log_batch(self.mlflow_run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def _artifacts(self) -> None:
-        for name in ("config.json", "metrics.json", "history.jsonl", "label.json"):
+        for name in ("config.json", "metrics.json", "history.jsonl", "label.json", "calibration.json"):
             if (self.run.path / name).is_file():
                 self.client.log_artifact(self.mlflow_run_id, str(self.run.path / name))
         confusion = confusion_csv(self.run)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..data.goemotions import EKMAN_CLASSES
 from ..errors import MissingResource
+from ..evaluation.calibration import calibration_row
 from ..evaluation.metrics import MEASURES, per_class_table
 from ..runs.folder import Run, best_epoch
 from .choice import validation_of
@@ -41,7 +42,8 @@ def describe_run(run: Run) -> str:
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per readable run: name, architecture, key hyperparameters, status, test metrics, epochs, cost,
+    """One row per readable run: name, architecture, key hyperparameters, status, test metrics (with the expected
+    calibration error before and after temperature scaling, where calibration.json holds it), epochs, cost,
     device."""
     import pandas as pd
 
@@ -57,6 +59,7 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
             "val_accuracy": validation_of(run)[0] if run.metrics else None,
             "test_accuracy": summary["test_accuracy"],
             "test_macro_f1": summary["test_macro_f1"],
+            **{key: value for key, value in calibration_row(run).items() if key != "temperature"},
             "epochs": summary["epochs"],
             "best_epoch": best_epoch(run),
             "limit": config.get("limit"),
@@ -147,6 +150,9 @@ def cell_examples(run: Run, true: str, predicted: str) -> pd.DataFrame:
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
         raise MissingResource(f"Run {run.run_id} has no readable test_predictions.csv (it ended before the "
                               "test evaluation).") from None
+    if not {"text", "true", "predicted", "confidence"} <= set(frame.columns):
+        raise MissingResource(f"Run {run.run_id}: test_predictions.csv lacks the columns text, true, predicted and "
+                              "confidence.")
     cell = frame[(frame["true"] == true) & (frame["predicted"] == predicted)]
     return cell.sort_values("confidence", ascending=False)[["text", "true", "predicted", "confidence"]] \
         .reset_index(drop=True)

@@ -4,11 +4,13 @@ leaderboard of each architecture's chosen recipe."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from ..data.tasks import get_task
+from ..errors import MissingResource
+from ..evaluation.calibration import calibration_row, ensure_calibration, stored_calibration
 from ..runs.folder import Run
 from ..serving.cost import COST_AXES
 from .choice import by_validation, validation_of, validation_order
@@ -38,9 +40,10 @@ def pooled(runs: Sequence[Run]) -> list[Run]:
 
 
 def summarise_runs(runs: Sequence[Run]) -> dict:
-    """Mean ± population std of the test accuracy and macro-F1 over the seeds of runs that repeat one recipe (see
-    `pooled`), with the validation means the recipe is chosen by, the mean best epoch and seconds per epoch. The
-    spread is None below two seeds."""
+    """Mean ± population std of the test accuracy, macro-F1 and expected calibration error (before and after
+    temperature scaling, from each run's stored calibration.json: None unless every seed has one) over the seeds of
+    runs that repeat one recipe (see `pooled`), with the validation means the recipe is chosen by, the mean best
+    epoch and seconds per epoch. The spread is None below two seeds."""
     used = pooled(runs)
     if not used:
         raise ValueError("none of these runs is completed with test metrics")
@@ -49,8 +52,10 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
         seconds = [h["seconds"] for h in run.history if isinstance(h.get("seconds"), (int, float))]
         kept = run.info.get("best_epoch")
         val_accuracy, val_f1 = validation_of(run)
+        calibration = calibration_row(run)
         rows.append({"run_id": run.run_id, "seed": run.config.get("seed"), "accuracy": run.metrics["accuracy"],
                      "macro_f1": run.metrics.get("macro_f1"), "val_accuracy": val_accuracy, "val_macro_f1": val_f1,
+                     "ece": calibration["test_ece"], "ece_calibrated": calibration["test_ece_calibrated"],
                      "best_epoch": kept if isinstance(kept, (int, float)) and not isinstance(kept, bool) else None,
                      "epoch_seconds": float(np.mean(seconds)) if seconds else None})
 
@@ -60,6 +65,13 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
 
     def spread(key: str) -> float | None:
         return float(np.std([r[key] for r in rows])) if len(rows) >= 2 else None
+
+    def every_seed(key: str) -> tuple[float | None, float | None]:
+        """Mean and spread of a figure only some runs have (calibration: computed from stored probabilities);
+        None unless every seed has it."""
+        if any(r[key] is None for r in rows):
+            return None, None
+        return mean(key), spread(key)
 
     costs = [cost_of(run) for run in used]
     cost_means = {key: float(np.mean(values)) if (values := [c[key] for c in costs if c[key] is not None]) else None
@@ -71,6 +83,8 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
             "macro_f1_mean": mean("macro_f1"), "macro_f1_std": spread("macro_f1"),
             "val_accuracy_mean": mean("val_accuracy"), "val_macro_f1_mean": mean("val_macro_f1"),
             "best_epoch_mean": mean("best_epoch"), "epoch_seconds": mean("epoch_seconds"),
+            **dict(zip(("ece_mean", "ece_std"), every_seed("ece"))),
+            **dict(zip(("ece_calibrated_mean", "ece_calibrated_std"), every_seed("ece_calibrated"))),
             "device": ", ".join(sorted({str(r.config.get("device_name") or r.config.get("device")) for r in used})),
             "runs": [r["run_id"] for r in rows], "per_seed": rows}
 
@@ -84,8 +98,26 @@ def mean_std(mean: float, std: float | None, digits: int) -> str:
 
 SUMMARY_COLUMNS = ["arch", "task", "changes", "pretrained", "augment", "limit", "runs", "seeds", "chosen",
                    "val_accuracy_mean", "val_macro_f1_mean", "test_accuracy_mean", "test_accuracy_std",
-                   "test_macro_f1_mean", "test_macro_f1_std", "best_epoch_mean", "epoch_seconds", *COST_AXES, "device",
-                   "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids"]
+                   "test_macro_f1_mean", "test_macro_f1_std", "test_ece_mean", "test_ece_std",
+                   "test_ece_calibrated_mean", "test_ece_calibrated_std", "best_epoch_mean", "epoch_seconds",
+                   *COST_AXES, "device", "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids"]
+
+
+def calibrate_pooled(runs: Sequence[Run], log: Callable[[str], None] = lambda message: None) -> int:
+    """Compute the missing calibration.json of every run a summary pools (see evaluation.calibration); a run that
+    cannot be scored (no stored probabilities, data gone) is noted and left without. Returns how many were
+    computed."""
+    computed = 0
+    for members in recipe_groups(runs).values():
+        for run in pooled(members):
+            if stored_calibration(run) is not None:
+                continue
+            try:
+                ensure_calibration(run)
+                computed += 1
+            except MissingResource as exc:
+                log(f"no calibration for {run.run_id}: {exc}")
+    return computed
 
 
 def left_out(runs: Sequence[Run]) -> list[Run]:
@@ -114,6 +146,9 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
                      "val_macro_f1_mean": summary["val_macro_f1_mean"],
                      "test_accuracy_mean": summary["accuracy_mean"], "test_accuracy_std": summary["accuracy_std"],
                      "test_macro_f1_mean": summary["macro_f1_mean"], "test_macro_f1_std": summary["macro_f1_std"],
+                     "test_ece_mean": summary["ece_mean"], "test_ece_std": summary["ece_std"],
+                     "test_ece_calibrated_mean": summary["ece_calibrated_mean"],
+                     "test_ece_calibrated_std": summary["ece_calibrated_std"],
                      "best_epoch_mean": summary["best_epoch_mean"], "epoch_seconds": summary["epoch_seconds"],
                      **{key: summary[key] for key in COST_AXES}, "device": summary["device"],
                      "per_seed_accuracy": [r["accuracy"] for r in summary["per_seed"]],

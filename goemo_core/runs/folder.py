@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 from ..errors import InvalidConfig, MissingResource
 from .atomic import save_tensors, write_atomic, write_json
-from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunConfig, RunInfo, RunLabelFile,
-                      RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config, read_document, read_history,
-                      read_status)
+from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunCalibration, RunConfig, RunInfo,
+                      RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config, read_document,
+                      read_history, read_status)
 
 # Runs this process is writing right now: their owner is alive whatever owner.json says (see RunStore).
 ACTIVE: set[str] = set()
@@ -52,7 +52,10 @@ class RunLabel:
 
 # Each file of a run folder and the one schema it is read through (see goemo_core.runs.schemas).
 SCHEMAS = {"config.json": RunConfig, "metrics.json": RunMetrics, "info.json": RunInfo, "label.json": RunLabelFile,
-           "owner.json": RunOwner}
+           "owner.json": RunOwner, "calibration.json": RunCalibration}
+# Files computed from the others (analysis of what the run stored): one that does not fit is shown as missing and
+# computed again, never a reason to hide the run's training results.
+DERIVED = ("calibration.json",)
 
 
 @dataclass
@@ -119,6 +122,13 @@ class Run:
         if self._read("status") == "completed" and not isinstance((metrics or {}).get("accuracy"), (int, float)):
             return "the status says completed but metrics.json holds no test accuracy"
         return None
+
+    def derived_file(self, name: str) -> dict | Unreadable | None:
+        """A derived file (see DERIVED) through its schema: the document, None when absent, or the Unreadable that
+        says why it does not fit."""
+        if name not in DERIVED:
+            raise ValueError(f"{name} is not a derived run file ({', '.join(DERIVED)})")
+        return self._read(name)
 
     @property
     def status(self) -> str:

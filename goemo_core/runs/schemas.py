@@ -1,7 +1,8 @@
 """The files of a run folder, each read through one declared schema (config.json, metrics.json, info.json,
-label.json, owner.json, status, history.jsonl). A file that does not fit its schema makes the whole run
-"unreadable: reason": listed (so it can be found and deleted) and left out of every table, page and ensemble,
-never an exception in a reader. Strict types: no coercion of "30" to 30, of 1.5 to 1 or of true to 1; JSON's
+label.json, owner.json, status, history.jsonl, and the derived calibration.json). A file that does not fit its
+schema makes the whole run "unreadable: reason": listed (so it can be found and deleted) and left out of every
+table, page and ensemble, never an exception in a reader; a derived file that does not fit is shown as missing and
+computed again. Strict types: no coercion of "30" to 30, of 1.5 to 1 or of true to 1; JSON's
 non-standard Infinity and NaN are refused wherever they appear."""
 
 from __future__ import annotations
@@ -140,6 +141,46 @@ class RunMetrics(FileSchema):
             if not size or len(self.confusion) != size or any(len(row) != size for row in self.confusion):
                 raise ValueError("'confusion' is not a square matrix of counts, one row per class")
         return self
+
+
+class ReliabilityBin(FileSchema):
+    """One equal-width confidence bin of a reliability diagram: its edges, how many predictions fell in it, their
+    mean confidence and observed frequency (None when empty)."""
+
+    lower: Share
+    upper: Share
+    count: Count
+    confidence: Share | None = None
+    accuracy: Share | None = None
+
+
+class CalibrationFigures(FileSchema):
+    ece: Share
+    classwise_ece: Share
+    brier: Annotated[float, Field(strict=True, ge=0, le=2, allow_inf_nan=False)]
+    nll: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    accuracy: Percent
+    per_label_ece: dict[Text, Share] | None = None
+    reliability: Annotated[list[ReliabilityBin], Field(min_length=1, max_length=1000)]
+
+
+class RunCalibration(FileSchema):
+    """calibration.json (see goemo_core.evaluation.calibration): the temperature fitted on the validation
+    probabilities and the test figures before and after it, stamped with the probabilities file they come from.
+    Derived from the run's other files: one that does not fit is computed again, never a reason to hide the run."""
+
+    task: Text
+    bins: Annotated[int, Field(strict=True, ge=1, le=1000)]
+    multi_label: bool
+    ece_kind: Literal["top-label", "mean per-label"]
+    temperature: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+    fitted_on: Literal["validation"]
+    validation_nll: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    validation_nll_calibrated: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    examples: Count
+    test: CalibrationFigures
+    test_calibrated: CalibrationFigures
+    probabilities_stamp: Text | None = None
 
 
 class RunInfo(FileSchema):

@@ -14,6 +14,7 @@ import torch
 from ..data.goemotions import evaluation_fingerprint, limit_split, load_goemotions
 from ..data.tasks import Task, get_task
 from ..errors import InvalidConfig, MissingResource
+from ..evaluation.calibration import calibration_report, write_calibration
 from ..evaluation.thresholds import decision_rule, task_metrics
 from ..runs.folder import Run, RunLabel
 from ..runs.store import RunStore
@@ -149,6 +150,9 @@ def write_ensemble(run: Run, label: RunLabel, run_ids: list[str], members: list[
     metrics["cost"] = ensemble_cost(member_costs)
     run.write_json("metrics.json", metrics)
     run.write_json("info.json", {"members": run_ids, "parameters": metrics["cost"].get("parameters")})
+    write_calibration(run, {"task": task.name, **calibration_report(
+        mean["validation"].numpy(), labels["validation"], mean["test"].numpy(), labels["test"], task.labels,
+        task.multi_label, thresholds)})
 
 
 def ensemble_cost(member_costs: list[dict]) -> dict:

@@ -19,6 +19,7 @@ from ..data.goemotions import evaluation_fingerprint
 from ..data.tasks import get_task
 from ..data.text import EncodedSplit, pad_id
 from ..errors import Cancelled, Diverged, MissingResource, Terminated, raise_terminated
+from ..evaluation.calibration import calibration_report, write_calibration
 from ..evaluation.thresholds import decision_rule, task_metrics, tune_thresholds
 from ..evaluation.thresholds import probabilities as task_probabilities
 from ..integrations.mlflow_mirror import TrainingMirror
@@ -264,6 +265,12 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
                     "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
     run.write_json("metrics.json", metrics)
     run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities, task.labels, thresholds)
+    try:  # derived from the files above: when it cannot be written now, it is computed on first request
+        write_calibration(run, {"task": task.name, **calibration_report(
+            split_probabilities["validation"].numpy(), data.validation.labels.numpy(), probabilities, truth,
+            task.labels, task.multi_label, thresholds)})
+    except (OSError, ValueError):
+        pass
     return metrics
 
 
