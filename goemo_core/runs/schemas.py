@@ -187,6 +187,72 @@ class EpochRecord(FileSchema):
     best: bool | None = None
 
 
+ATTACK_RESULTS = ("successful", "failed", "skipped")  # TextAttack's result types
+Span = Annotated[list[Count], Field(min_length=2, max_length=2)]  # [start, end) in characters
+
+
+class AttackFigures(FileSchema):
+    """An attack's figures with TextAttack's definitions (percentages 0–100, null where no example qualifies)."""
+
+    examples: Annotated[int, Field(strict=True, ge=1, lt=MAX_WHOLE)]
+    successful: Count
+    failed: Count
+    skipped: Count
+    original_accuracy: Percent
+    accuracy_under_attack: Percent
+    attack_success_rate: Percent
+    skipped_percent: Percent
+    avg_perturbed_word_percent: Percent | None = None
+    avg_queries: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def adds_up(self) -> "AttackFigures":
+        if self.successful + self.failed + self.skipped != self.examples:
+            raise ValueError("successful, failed and skipped do not add up to the examples")
+        return self
+
+
+class AttackSample(FileSchema):
+    """Which test examples were attacked: the first `n` of the test split shuffled by `seed`."""
+
+    split: Literal["test"]
+    n: Annotated[int, Field(strict=True, ge=1, lt=MAX_WHOLE)]
+    seed: Whole
+    ids_sha256: Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")]
+
+
+class RunAttack(FileSchema):
+    """attacks/<recipe>.json: one TextAttack recipe run against the run on a seeded sample of test examples."""
+
+    recipe: Annotated[str, Field(strict=True, pattern=r"^[a-z0-9-]{1,40}$")]
+    textattack_recipe: Text
+    task: Text
+    classes: Annotated[list[Text], Field(min_length=2, max_length=1000)]
+    sample: AttackSample
+    figures: AttackFigures
+    seconds: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    examples_per_minute: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
+
+
+class AttackExampleRecord(FileSchema):
+    """One line of attacks/<recipe>-examples.jsonl: an attacked example as TextAttack left it."""
+
+    id: Text
+    result: Literal[ATTACK_RESULTS]
+    label: Text
+    original: Text
+    perturbed: Text
+    original_label: Text
+    perturbed_label: Text
+    original_probabilities: list[Share]
+    perturbed_probabilities: list[Share]
+    queries: Count
+    words: Count
+    changed: list[Count]
+    original_spans: list[Span] = []
+    perturbed_spans: list[Span] = []
+
+
 # --- reading ------------------------------------------------------------------------------------------------------
 
 
