@@ -13,6 +13,7 @@ from goemo_core.serving.onnx_predictor import has_verified_export
 from views.charts import probability_bars
 from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
 from views.filters import run_filter_inputs
+from views.robustness_views import attack_sentence_panel
 
 page_setup("Classify", ":material/chat:")
 
@@ -107,6 +108,8 @@ with single:
                      .reindex(index=CLASSES, columns=list(answered)))  # models in the order chosen
             st.dataframe(table, key="classify_probabilities",
                          column_config={m: st.column_config.NumberColumn(m, format="%.4f") for m in answered})
+            if not task.multi_label:
+                attack_sentence_panel(text, by_id, names, predictors)
 
 with batch:
     st.caption("Paste one text per line, or upload a file: a CSV file with a `text` column (its other columns are "

@@ -22,6 +22,7 @@ from goemo_core.serving.ensemble import make_ensemble
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
+from views.robustness_views import robustness_section
 from views.tables import COLUMNS, best_cells, pooled_table
 from views.task_views import label_f1_bars, published_table, task_select
 
@@ -257,6 +258,8 @@ if not points.empty:
             done = bench_cost(remeasurable)
             st.toast(f"Measured {len(done['runs'])} run(s) in sequence {done['sequence']}.")
             st.rerun()
+
+robustness_section(selected, names, task)
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}
