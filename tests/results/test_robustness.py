@@ -1,0 +1,131 @@
+"""Accuracy under attack over runs: pooled over the completed seeds of each recipe on one sample, tested between two
+recipes with Welch's t-test, carried by the summary and the paper tables; a damaged attack file leaves the run
+usable; changed words cut out of a text for highlighting."""
+
+import hashlib
+import json
+
+import pytest
+from conftest import fake_run
+
+from goemo_core.attacks.figures import figures_from_records
+from goemo_core.results.robustness import (adversarial_examples, attack_points, attack_problems, marked_segments,
+                                           robustness_difference, robustness_table)
+from goemo_core.results.summary import seed_summary
+from goemo_core.results.tables import paper_table
+from goemo_core.runs.attack_files import attack_path, run_attacks, write_attack
+from goemo_core.runs.store import RunStore
+
+CLASSES = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+
+
+def sample(n: int = 20, seed: int = 211) -> dict:
+    return {"split": "test", "n": n, "seed": seed, "ids_sha256": hashlib.sha256(f"{n}/{seed}".encode()).hexdigest()}
+
+
+def record(i: int, result: str) -> dict:
+    text = f"example {i} is quite happy"
+    perturbed = text.replace("happy", "felicitous") if result != "skipped" else text
+    changed = [3] if result != "skipped" else []
+    return {"id": str(i), "result": result, "label": "joy", "original": text, "perturbed": perturbed,
+            "original_label": "joy" if result != "skipped" else "anger",
+            "perturbed_label": "neutral" if result == "successful" else "joy",
+            "original_probabilities": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+            "perturbed_probabilities": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "queries": 12 if result != "skipped"
+            else 1, "words": 5, "changed": changed,
+            "original_spans": [[len(text) - 5, len(text)]] if changed else [],
+            "perturbed_spans": [[len(perturbed) - 10, len(perturbed)]] if changed else []}
+
+
+def attacked(run, recipe: str, failed: int, skipped: int = 4, n: int = 20, seed: int = 211) -> dict:
+    """A stored attack of `n` examples: `skipped` already wrong, `failed` still right, the rest fooled."""
+    records = [record(i, "skipped" if i < skipped else "failed" if i < skipped + failed else "successful")
+               for i in range(n)]
+    document = {"recipe": recipe, "textattack_recipe": "X", "task": "ekman", "classes": CLASSES,
+                "sample": sample(n, seed), "figures": figures_from_records(records), "seconds": 1.0,
+                "examples_per_minute": 1200.0}
+    write_attack(run, recipe, document, records)
+    return document
+
+
+@pytest.fixture
+def two_recipes():
+    store = RunStore()
+    plain = [fake_run(store, "gru", seed, 66.0 + i) for i, seed in enumerate((211, 212, 213))]
+    hardened = [fake_run(store, "gru", seed, 65.0 + i, adversarial=0.05) for i, seed in enumerate((211, 212, 213))]
+    for run, failed in zip(plain, (4, 5, 6)):
+        attacked(run, "pwws", failed)
+        attacked(run, "pruthi", failed + 6)
+    for run, failed in zip(hardened, (10, 11, 12)):
+        attacked(run, "pwws", failed)
+    return store, plain, hardened
+
+
+def test_accuracy_under_attack_is_pooled_per_recipe_and_tested_between_recipes(two_recipes):
+    store, plain, hardened = two_recipes
+    table, used = robustness_table(store.list())
+    assert used == sample() and len(table) == 2
+    rows = {row["changes"]: row for row in table.to_dict(orient="records")}
+    base, adv = rows["defaults"], rows["adversarial=0.05"]
+    assert base["pwws_per_seed"] == [20.0, 25.0, 30.0] and base["pwws_mean"] == pytest.approx(25.0)
+    assert base["pwws"] == "25.00 ± 4.08 (n=3)" and base["clean"] == "80.00 ± 0.00" and base["seeds"] == 3
+    assert base["pruthi_per_seed"] == [50.0, 55.0, 60.0] and adv["pruthi"] == "–" and adv["pruthi_per_seed"] == []
+    assert adv["pwws_per_seed"] == [50.0, 55.0, 60.0]
+    difference = robustness_difference(adv, base).set_index("attack")
+    pwws = difference.loc["PWWS (Ren et al. 2019)"]
+    assert pwws["A − B (points)"] == pytest.approx(30.0) and pwws["test"].endswith("*")
+    assert pwws["seeds"] == "3 vs 3" and "Pruthi et al. 2019" not in difference.index  # B has none: no test
+
+
+def test_only_completed_runs_and_attacks_on_the_common_sample_are_pooled(two_recipes):
+    store, plain, _ = two_recipes
+    attacked(plain[0], "deepwordbug", 3, n=10, seed=5)  # another sample: left out of a table on the common one
+    cancelled = fake_run(store, "gru", 214, 60.0, status="cancelled")
+    attacked(cancelled, "pwws", 0)
+    table, _ = robustness_table(store.list())
+    base = next(row for row in table.to_dict(orient="records") if row["changes"] == "defaults")
+    assert base["pwws_per_seed"] == [20.0, 25.0, 30.0] and base["deepwordbug_per_seed"] == []
+    points = attack_points(store.list(), {}, sample())
+    assert len(points) == 9 and cancelled.run_id not in set(points["run_id"])
+    assert (points["under_attack"] <= points["clean"]).all()
+
+
+def test_the_summary_and_the_paper_tables_carry_accuracy_under_attack(two_recipes):
+    store, plain, hardened = two_recipes
+    summary = seed_summary(store.list())
+    row = summary[summary["changes"] == "defaults"].iloc[0]
+    assert row["pwws_under_attack_mean"] == pytest.approx(25.0) and row["pwws_attacked"] == 3
+    assert row["pruthi_under_attack_std"] == pytest.approx(4.0825, abs=1e-3)
+    assert row["deepwordbug_attacked"] == 0 and row["deepwordbug_under_attack_mean"] is None
+    markdown = paper_table(summary, "markdown")
+    assert "| Under pwws (%) | Under pruthi (%) |" in markdown and "Under deepwordbug" not in markdown
+    assert "25.00 ± 4.08" in markdown and "Under R: accuracy under TextAttack's recipe R" in markdown
+    assert "Under pwws" in paper_table(summary, "csv").splitlines()[0]
+    plain_summary = seed_summary([fake_run(RunStore(), "lstm", 211, 60.0)])
+    assert "Under" not in paper_table(plain_summary[plain_summary["arch"] == "lstm"], "markdown").splitlines()[0]
+
+
+def test_a_damaged_attack_file_is_reported_and_the_run_stays_usable(two_recipes):
+    store, plain, _ = two_recipes
+    path = attack_path(plain[0], "pwws")
+    document = json.loads(path.read_text())
+    document["figures"]["failed"] += 1  # no longer adds up to the examples
+    path.write_text(json.dumps(document))
+    assert plain[0].refresh().problem is None and plain[0].run_id in {run.run_id for run in store.list()}
+    found, problems = run_attacks(plain[0])
+    assert "pwws" not in found and "do not add up" in problems["pwws"]
+    assert any(plain[0].run_id in line and "pwws" in line for line in attack_problems(store.list()))
+    table, _ = robustness_table(store.list())
+    assert next(r for r in table.to_dict(orient="records") if r["changes"] == "defaults")["pwws_per_seed"] == [
+        25.0, 30.0]
+
+
+def test_changed_words_are_cut_out_for_highlighting_and_examples_are_filtered_by_result(two_recipes):
+    _, plain, _ = two_recipes
+    text = "so <b>happy</b> & glad"
+    assert marked_segments(text, [[3, 15], [18, 22]]) == [("so ", False), ("<b>happy</b>", True), (" & ", False),
+                                                           ("glad", True)]
+    assert marked_segments("abc", [[1, 9], [0, 1]]) == [("a", True), ("bc", False)]  # out of range: unmarked
+    fooled = adversarial_examples(plain[0], "pwws")
+    assert len(fooled) == 12 and {r["result"] for r in fooled} == {"successful"}
+    assert len(adversarial_examples(plain[0], "pwws", ("skipped", "failed"))) == 8
