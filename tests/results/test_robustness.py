@@ -6,46 +6,17 @@ import hashlib
 import json
 
 import pytest
-from conftest import fake_run
+from conftest import fake_attack, fake_run
 
-from goemo_core.attacks.figures import figures_from_records
 from goemo_core.results.robustness import (adversarial_examples, attack_points, attack_problems, marked_segments,
                                            robustness_difference, robustness_table)
 from goemo_core.results.summary import seed_summary
 from goemo_core.results.tables import paper_table
-from goemo_core.runs.attack_files import attack_path, run_attacks, write_attack
+from goemo_core.runs.attack_files import attack_path, run_attacks
 from goemo_core.runs.store import RunStore
-
-CLASSES = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
-
 
 def sample(n: int = 20, seed: int = 211) -> dict:
     return {"split": "test", "n": n, "seed": seed, "ids_sha256": hashlib.sha256(f"{n}/{seed}".encode()).hexdigest()}
-
-
-def record(i: int, result: str) -> dict:
-    text = f"example {i} is quite happy"
-    perturbed = text.replace("happy", "felicitous") if result != "skipped" else text
-    changed = [3] if result != "skipped" else []
-    return {"id": str(i), "result": result, "label": "joy", "original": text, "perturbed": perturbed,
-            "original_label": "joy" if result != "skipped" else "anger",
-            "perturbed_label": "neutral" if result == "successful" else "joy",
-            "original_probabilities": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
-            "perturbed_probabilities": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "queries": 12 if result != "skipped"
-            else 1, "words": 5, "changed": changed,
-            "original_spans": [[len(text) - 5, len(text)]] if changed else [],
-            "perturbed_spans": [[len(perturbed) - 10, len(perturbed)]] if changed else []}
-
-
-def attacked(run, recipe: str, failed: int, skipped: int = 4, n: int = 20, seed: int = 211) -> dict:
-    """A stored attack of `n` examples: `skipped` already wrong, `failed` still right, the rest fooled."""
-    records = [record(i, "skipped" if i < skipped else "failed" if i < skipped + failed else "successful")
-               for i in range(n)]
-    document = {"recipe": recipe, "textattack_recipe": "X", "task": "ekman", "classes": CLASSES,
-                "sample": sample(n, seed), "figures": figures_from_records(records), "seconds": 1.0,
-                "examples_per_minute": 1200.0}
-    write_attack(run, recipe, document, records)
-    return document
 
 
 @pytest.fixture
@@ -54,10 +25,10 @@ def two_recipes():
     plain = [fake_run(store, "gru", seed, 66.0 + i) for i, seed in enumerate((211, 212, 213))]
     hardened = [fake_run(store, "gru", seed, 65.0 + i, adversarial=0.05) for i, seed in enumerate((211, 212, 213))]
     for run, failed in zip(plain, (4, 5, 6)):
-        attacked(run, "pwws", failed)
-        attacked(run, "pruthi", failed + 6)
+        fake_attack(run, "pwws", failed)
+        fake_attack(run, "pruthi", failed + 6)
     for run, failed in zip(hardened, (10, 11, 12)):
-        attacked(run, "pwws", failed)
+        fake_attack(run, "pwws", failed)
     return store, plain, hardened
 
 
@@ -79,9 +50,9 @@ def test_accuracy_under_attack_is_pooled_per_recipe_and_tested_between_recipes(t
 
 def test_only_completed_runs_and_attacks_on_the_common_sample_are_pooled(two_recipes):
     store, plain, _ = two_recipes
-    attacked(plain[0], "deepwordbug", 3, n=10, seed=5)  # another sample: left out of a table on the common one
+    fake_attack(plain[0], "deepwordbug", 3, n=10, seed=5)  # another sample: left out of a table on the common one
     cancelled = fake_run(store, "gru", 214, 60.0, status="cancelled")
-    attacked(cancelled, "pwws", 0)
+    fake_attack(cancelled, "pwws", 0)
     table, _ = robustness_table(store.list())
     base = next(row for row in table.to_dict(orient="records") if row["changes"] == "defaults")
     assert base["pwws_per_seed"] == [20.0, 25.0, 30.0] and base["deepwordbug_per_seed"] == []
