@@ -24,7 +24,8 @@ from .jobs import job_list
 
 DEFAULT_PAGE_N = 100  # examples a page-launched attack takes by default: minutes, not an hour, per run
 EXAMPLES_SHOWN = 25
-BEFORE, AFTER = "#fbd5d5", "#cdeccd"  # the original word (red) and the word the attack put in (green)
+BEFORE, AFTER = "#fbd5d5", "#cdeccd"
+RECIPE_COLORS = ["#4e79a7", "#f28e2b", "#b07aa1"]  # one distinct hue per recipe, in RECIPE_NAMES order  # the original word (red) and the word the attack put in (green)
 
 
 def recipe_title(name: str) -> str:
@@ -52,16 +53,16 @@ def robustness_section(selected: Sequence[Run], names: dict[str, str], task: Tas
                    "`python -m goemo_core attack RUN --recipe pwws`.")
         return
     st.caption(f"Sample: the first {sample['n']:,} test examples of the permutation seeded by {sample['seed']}.")
-    st.dataframe(table[["arch", "changes", "limit", "seeds", "clean", *RECIPE_NAMES]], hide_index=True,
-                 key="robustness-table", column_config={
-                     "clean": st.column_config.TextColumn("clean (%)", help="Accuracy on the sample, no attack"),
-                     "seeds": st.column_config.NumberColumn("seeds", help="Completed seeds with an attack"),
-                     **{name: st.column_config.TextColumn(f"under {name} (%)", help=RECIPES[name].description)
-                        for name in RECIPE_NAMES}})
+    st.container(key="robustness-table").dataframe(
+        table[["arch", "changes", "limit", "seeds", "clean", *RECIPE_NAMES]], hide_index=True, column_config={
+            "clean": st.column_config.TextColumn("clean (%)", help="Accuracy on the sample, no attack"),
+            "seeds": st.column_config.NumberColumn("seeds", help="Completed seeds with an attack"),
+            **{name: st.column_config.TextColumn(f"under {name} (%)", help=RECIPES[name].description)
+               for name in RECIPE_NAMES}})
     if len(table) >= 2:
         difference(table)
     points = attack_points(selected, names, sample)
-    st.altair_chart(attack_scatter(points), key="robustness-scatter", width="stretch")
+    st.container(key="robustness-scatter").altair_chart(attack_scatter(points), width="stretch")
     st.caption("Each point is a run under one recipe; on the dashed line an attack changed nothing. Further below "
                "the line: easier to fool.")
     examples_view(selected, names, sample)
@@ -108,13 +109,15 @@ def difference(table: pd.DataFrame) -> None:
 
 def attack_scatter(points: pd.DataFrame, height: int = 320) -> alt.LayerChart:
     """Accuracy under attack against clean accuracy on the sample, a point per run and recipe, with y = x."""
-    low = float(min(points["under_attack"].min(), points["clean"].min(), 100.0)) if not points.empty else 0.0
-    diagonal = pd.DataFrame({"clean": [low, 100.0], "under_attack": [low, 100.0]})
+    low = max(0.0, float(min(points["under_attack"].min(), points["clean"].min())) - 5) if len(points) else 0.0
+    high = min(100.0, float(points["clean"].max()) + 5) if len(points) else 100.0
+    diagonal = pd.DataFrame({"clean": [low, high], "under_attack": [low, high]})
     line = alt.Chart(diagonal).mark_line(strokeDash=[5, 4], color="#888").encode(x="clean:Q", y="under_attack:Q")
     dots = alt.Chart(points).mark_point(size=90, filled=True, opacity=0.85).encode(
         x=alt.X("clean:Q", title="clean accuracy on the sample (%)", scale=alt.Scale(zero=False)),
         y=alt.Y("under_attack:Q", title="accuracy under attack (%)", scale=alt.Scale(zero=False)),
-        color=alt.Color("recipe:N", title="attack", sort=list(RECIPE_NAMES)),
+        color=alt.Color("recipe:N", title="attack",
+                        scale=alt.Scale(domain=list(RECIPE_NAMES), range=RECIPE_COLORS)),
         shape=alt.Shape("arch:N", title="architecture"),
         tooltip=["run", "arch", "recipe", alt.Tooltip("clean:Q", format=".2f"),
                  alt.Tooltip("under_attack:Q", format=".2f"), alt.Tooltip("success_rate:Q", format=".2f"),
