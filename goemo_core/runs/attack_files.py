@@ -10,9 +10,12 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from pydantic import ValidationError
+
 from .atomic import write_atomic, write_json
 from .folder import Run
-from .schemas import AttackExampleRecord, RunAttack, Unreadable, parse_document, read_document, read_text
+from .schemas import (AttackExampleRecord, RunAttack, Unreadable, describe_error, parse_document, read_document,
+                      read_text)
 
 ATTACKS_DIR = "attacks"
 _RECIPE_NAME = re.compile(r"^[a-z0-9-]{1,40}$")
@@ -50,7 +53,10 @@ def read_attack(run: Run, recipe: str) -> dict | None:
 
 
 def run_attacks(run: Run) -> tuple[dict[str, dict], dict[str, str]]:
-    """The run's readable attacks by recipe, and the reason each unreadable one is left out."""
+    """The run's readable attacks by recipe, and the reason each unreadable one is left out. A run read from a
+    results file (goemo_core.results.reference) gives the attack files it carried."""
+    if getattr(run, "reference", False):
+        return carried_attacks(getattr(run, "files", {}) or {})
     found, problems = {}, {}
     for recipe in attacked_recipes(run):
         try:
@@ -64,7 +70,10 @@ def run_attacks(run: Run) -> tuple[dict[str, dict], dict[str, str]]:
 
 
 def read_attack_examples(run: Run, recipe: str) -> list[dict]:
-    """attacks/<recipe>-examples.jsonl, one schema-checked record a line ([] when absent)."""
+    """attacks/<recipe>-examples.jsonl, one schema-checked record a line ([] when absent, and for a run read from a
+    results file: those carry the figures only)."""
+    if getattr(run, "reference", False):
+        return []
     text = read_text(examples_path(run, recipe))
     name = f"attacks/{recipe}-examples.jsonl"
     return [parse_document(f"{name} line {number}", line, AttackExampleRecord)
@@ -80,3 +89,22 @@ def write_attack(run: Run, recipe: str, document: dict, examples: Sequence[dict]
     write_atomic(examples_path(run, recipe),
                  "".join(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n" for record in examples))
     write_json(attack_path(run, recipe), document)
+
+
+def carried_attacks(files: dict) -> tuple[dict[str, dict], dict[str, str]]:
+    """The attacks among a results file's run files ({"attacks/<recipe>.json": document}), each through its schema."""
+    found, problems = {}, {}
+    for name, document in files.items():
+        recipe = name.removeprefix(f"{ATTACKS_DIR}/").removesuffix(".json")
+        if not (name.startswith(f"{ATTACKS_DIR}/") and name.endswith(".json") and _RECIPE_NAME.match(recipe)):
+            continue
+        try:
+            RunAttack.model_validate(document)
+            if document["recipe"] != recipe:
+                raise Unreadable(f"{name} names recipe '{document['recipe']}'")
+            found[recipe] = document
+        except ValidationError as exc:
+            problems[recipe] = describe_error(name, exc)
+        except Unreadable as exc:
+            problems[recipe] = str(exc)
+    return found, problems

@@ -100,3 +100,17 @@ def test_changed_words_are_cut_out_for_highlighting_and_examples_are_filtered_by
     fooled = adversarial_examples(plain[0], "pwws")
     assert len(fooled) == 12 and {r["result"] for r in fooled} == {"successful"}
     assert len(adversarial_examples(plain[0], "pwws", ("skipped", "failed"))) == 8
+
+
+def test_a_results_file_carries_the_attack_figures_and_summarises_them_like_the_folders(two_recipes, tmp_path):
+    from goemo_core.results.reference import export_results, reference_runs, write_results
+
+    store, plain, _ = two_recipes
+    path = write_results(tmp_path / "ekman-cpu.json", export_results(store.list(), "ekman"))
+    carried = json.loads(path.read_text())["runs"][0]["files"]
+    assert "attacks/pwws.json" in carried and not any(name.endswith(".jsonl") for name in carried)
+    columns = ["changes", "pwws_under_attack_mean", "pwws_under_attack_std", "pwws_attacked", "pruthi_attacked"]
+    from_file, from_folders = seed_summary(reference_runs(path)), seed_summary(store.list())
+    assert from_file[columns].to_dict("records") == from_folders[columns].to_dict("records")
+    assert robustness_table(reference_runs(path))[0]["pwws"].tolist() == robustness_table(store.list())[0][
+        "pwws"].tolist()
