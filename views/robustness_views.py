@@ -24,8 +24,8 @@ from .jobs import job_list
 
 DEFAULT_PAGE_N = 100  # examples a page-launched attack takes by default: minutes, not an hour, per run
 EXAMPLES_SHOWN = 25
-BEFORE, AFTER = "#fbd5d5", "#cdeccd"
-RECIPE_COLORS = ["#4e79a7", "#f28e2b", "#b07aa1"]  # one distinct hue per recipe, in RECIPE_NAMES order  # the original word (red) and the word the attack put in (green)
+BEFORE, AFTER = "#fbd5d5", "#cdeccd"  # the original word (red) and the word the attack put in (green)
+RECIPE_COLORS = ["#4e79a7", "#f28e2b", "#b07aa1"]  # one distinct hue per recipe, in RECIPE_NAMES order
 
 
 def recipe_title(name: str) -> str:

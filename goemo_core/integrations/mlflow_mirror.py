@@ -1,9 +1,9 @@
 """Runs mirrored to MLflow, opt-in: with GOEMO_MLFLOW_TRACKING_URI set (a server URL, `sqlite:///…`, a folder), a
 run is mirrored as it trains (its resolved configuration as parameters, each epoch's metrics at its step, the test
 metrics, tags, and config, metrics, history, confusion matrix and ONNX export as artifacts), `runs push` mirrors
-runs trained before, and an attack pushes its run again with the attack's figures and files. The run folder stays the source of truth: the mirror never fails a run. Its first error is one
-warning in the run's log, and the mirror stops for that run (a dead server must not stall training), so it can be
-pushed again later.
+runs trained before, and an attack pushes its run again with the attack's figures and files. The run folder stays
+the source of truth: the mirror never fails a run. Its first error is one warning in the run's log, and the mirror
+stops for that run (a dead server must not stall training), so it can be pushed again later.
 
 One MLflow run per run of ours, found by the tag `goemo.run_id`: pushing twice updates the same MLflow run, adding
 only what it lacks (MLflow parameters cannot change, and epochs already logged are skipped). mlflow is imported

@@ -12,7 +12,9 @@ import sys
 import pytest
 from conftest import DATA_DIR, ROOT
 from playwright.sync_api import expect
-from test_browser import browser, idle, new_page, no_exceptions, open_page, shot, start_server  # noqa: F401 (browser: a fixture)
+from test_browser import browser, idle, new_page, no_exceptions, open_page, shot, start_server  # noqa: F401
+
+# `browser` is test_browser's module-scoped fixture (one Chromium), imported to be used here
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,7 +50,7 @@ def launch_attack(page, examples: int) -> None:
 
 
 def test_an_attack_launched_from_compare_is_cancelled_then_one_completes_into_the_table_and_chart(
-        server_with_a_run, browser):
+        server_with_a_run, browser):  # noqa: F811 (the fixture imported above)
     url, home, run_id = server_with_a_run
     page = new_page(browser)
     open_page(page, f"{url}/compare?run={run_id}")
