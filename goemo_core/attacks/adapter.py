@@ -63,7 +63,11 @@ def model_wrapper(predictor: Any) -> Any:
             self.model = getattr(predictor, "model", predictor)  # what TextAttack's compatibility check looks at
 
         def __call__(self, text_input_list: Sequence[str], **kwargs: Any) -> Any:
-            return self.predictor.probabilities([clean_text(text) for text in text_input_list])
+            import torch
+
+            probabilities = self.predictor.probabilities([clean_text(text) for text in text_input_list])
+            probabilities = torch.as_tensor(probabilities, dtype=torch.float64)  # e.g. ONNX Runtime's float32
+            return probabilities / probabilities.sum(-1, keepdim=True)
 
     return RunModelWrapper(predictor)
 
