@@ -4,6 +4,8 @@ attacked; the scatter has a point per run and recipe."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import fake_attack, fake_run, page_file
 from streamlit.testing.v1 import AppTest
@@ -71,3 +73,22 @@ def test_the_chart_has_a_point_per_attacked_run_and_a_multi_label_task_is_not_at
     at.selectbox(key="compare_task").set_value("ekman-multilabel").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("multi-label task are not attacked" in c.value for c in at.caption)
+
+
+@pytest.mark.slow  # trains a tiny run and imports TextAttack
+def test_classify_attacks_a_typed_sentence_with_one_run_and_one_recipe():
+    from goemo_core.training.config import make_config
+    from goemo_core.training.run import train_run
+
+    settings = {"limit": 200, "epochs": 1, "batch_size": 32, "device": "cpu", "pretrained": None}
+    train_run(make_config("gru", settings, params={"embedding_dim": 16, "hidden_size": 16, "head_units": 16}))
+    at = AppTest.from_file(str(page_file("classify.py")), default_timeout=300).run()
+    at.text_area(key="classify_text").set_value("I am so happy & <glad> about this wonderful gift").run()
+    at.selectbox(key="attack_sentence_recipe").set_value("deepwordbug").run()
+    at.button(key="attack_sentence_button").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    verdict = next(m.value for m in at.markdown if "DeepWordBug (Gao et al. 2018)" in m.value)
+    assert re.search(r"(changed|did not change) the prediction in [\d.]+ s \([\d,]+ queries\)", verdict)
+    body = html_bodies(at)
+    assert "&amp; &lt;" in body and "&gt; about" in body and "<glad>" not in body  # escaped, whatever changed
+    assert "· true" not in body  # a typed sentence has no true label
