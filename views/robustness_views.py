@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from goemo_core.attacks.recipes import RECIPE_NAMES, RECIPES
-from goemo_core.attacks.sample import DEFAULT_SEED
+from goemo_core.attacks.sample import DEFAULT_N, DEFAULT_SEED
 from goemo_core.data.tasks import Task
 from goemo_core.jobs.work import AttackJob
 from goemo_core.results.robustness import (adversarial_examples, attack_points, attack_problems, marked_segments,
@@ -22,7 +22,6 @@ from goemo_core.runs.folder import Run
 from .common import job_manager, user_errors
 from .jobs import job_list
 
-DEFAULT_PAGE_N = 100  # examples a page-launched attack takes by default: minutes, not an hour, per run
 EXAMPLES_SHOWN = 25
 BEFORE, AFTER = "#fbd5d5", "#cdeccd"  # the original word (red) and the word the attack put in (green)
 RECIPE_COLORS = ["#4e79a7", "#f28e2b", "#b07aa1"]  # one distinct hue per recipe, in RECIPE_NAMES order
@@ -72,13 +71,16 @@ def launcher(selected: Sequence[Run]) -> None:
     completed = [run for run in selected if run.status == "completed"]
     with st.expander("Attack the selected runs"):
         recipes = st.multiselect("Recipes", RECIPE_NAMES, default=["pwws"], format_func=recipe_title,
-                                 key="attack_recipes", help="Each recipe's description is in docs/robustness.md")
+                                 key="attack_recipes", help="  \n".join(f"**{name}**: {RECIPES[name].description}"
+                                                                         for name in RECIPE_NAMES))
         left, middle, right = st.columns(3)
-        n = left.number_input("Test examples", min_value=1, max_value=5427, value=DEFAULT_PAGE_N, key="attack_n")
+        n = left.number_input("Test examples", min_value=1, max_value=5427, value=DEFAULT_N, key="attack_n",
+                              help="The command line's default too: attacks of one sample pool")
         seed = middle.number_input("Sample seed", value=DEFAULT_SEED, step=1, key="attack_seed",
                                    help="The same seed attacks the same texts for every run")
         fresh = right.checkbox("Attack again", key="attack_fresh",
-                               help="By default a run keeps its stored attack of the same sample")
+                               help="By default a run keeps its stored attack of the same sample, and a stored "
+                                    "attack on another sample is not replaced")
         pairs = len(completed) * len(recipes)
         if st.button(f"Attack {len(completed)} completed run(s)", key="attack_launch", icon=":material/bolt:",
                      disabled=not pairs):

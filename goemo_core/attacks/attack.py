@@ -62,15 +62,28 @@ def check_attackable(run: Run) -> None:
         raise InvalidConfig(f"run {run.run_id} is {run.status}: only completed runs are attacked.")
 
 
-def reusable(run: Run, recipe: Recipe, sample: Sample) -> dict | None:
-    """The run's stored attack of `recipe` when it was made on the same sample (its figures then stand)."""
+def stored(run: Run, recipe: Recipe) -> dict | None:
+    """The run's readable stored attack of `recipe`, or None."""
     try:
-        document = read_attack(run, recipe.name)
+        return read_attack(run, recipe.name)
     except Unreadable:
         return None
-    if document is None or document["sample"]["ids_sha256"] != sample.ids_sha256:
-        return None
-    return document
+
+
+def reusable(run: Run, recipe: Recipe, sample: Sample) -> dict | None:
+    """The run's stored attack of `recipe` when it was made on the same sample (its figures then stand)."""
+    document = stored(run, recipe)
+    return document if document is not None and document["sample"]["ids_sha256"] == sample.ids_sha256 else None
+
+
+def check_replaceable(run: Run, recipe: Recipe, sample: Sample, fresh: bool) -> None:
+    """A stored attack on another sample is replaced only when asked (`fresh`): it may have cost an hour."""
+    document = stored(run, recipe)
+    if fresh or document is None or document["sample"]["ids_sha256"] == sample.ids_sha256:
+        return
+    other = document["sample"]
+    raise InvalidConfig(f"run {run.run_id} already has a {recipe.name} attack on another sample (n={other['n']}, "
+                        f"seed {other['seed']}); attack again with --fresh (on Compare: Attack again) to replace it.")
 
 
 def attack_run(run: Run, recipe_name: str, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, device: str = "cpu",
@@ -104,9 +117,10 @@ def _attack_run(run: Run, recipe_name: str, n: int, seed: int, device: str, fres
     check_attackable(run)
     task = get_task(run.config.get("task"))
     sample = sample or attack_sample(task, n, seed)
-    if not fresh and (stored := reusable(run, recipe, sample)) is not None:
+    check_replaceable(run, recipe, sample, fresh)
+    if not fresh and (kept := reusable(run, recipe, sample)) is not None:
         log(f"{recipe.name} on {run.run_id}: kept the stored attack of this sample (--fresh attacks it again)")
-        return {**stored, "reused": True}
+        return {**kept, "reused": True}
     device = effective_device(device)
     log(f"{recipe.name} on {run.run_id}: loading the model and TextAttack")
     attack = build_attack(recipe, load_predictor(run, device))
@@ -156,13 +170,16 @@ def attack_runs(run_ids: Sequence[str], recipes: Sequence[str], n: int = DEFAULT
     for run in runs:
         check_attackable(run)
     samples: dict[str, Sample] = {}
-    pairs = [(run, recipe) for run in runs for recipe in chosen]
-    documents = []
-    for index, (run, recipe) in enumerate(pairs):
+    for run in runs:  # one sample per task, every stored attack checked before the first attack starts
         task = get_task(run.config.get("task"))
         if task.name not in samples:
             samples[task.name] = attack_sample(task, n, seed)
-        sample = samples[task.name]
+        for recipe in chosen:
+            check_replaceable(run, recipe, samples[task.name], fresh)
+    pairs = [(run, recipe) for run in runs for recipe in chosen]
+    documents = []
+    for index, (run, recipe) in enumerate(pairs):
+        sample = samples[get_task(run.config.get("task")).name]
         documents.append(attack_run(run, recipe.name, n, seed, device, fresh, sample, log,
                                     None if on_progress is None else lambda p, i=index: on_progress(p, i, len(pairs)),
                                     check_cancel, threads))

@@ -10,6 +10,7 @@ import pytest
 from conftest import DATA_DIR, fake_run
 
 from goemo_core.attacks.figures import figures_from_records
+from goemo_core.errors import InvalidConfig
 from goemo_core.runs.attack_files import attack_path, read_attack, read_attack_examples
 from goemo_core.runs.store import RunStore
 
@@ -66,7 +67,7 @@ def test_attack_json_gives_the_five_figures_and_the_examples_file_gives_them_aga
 
 
 def test_two_runs_of_the_task_are_attacked_on_the_same_texts_and_a_stored_attack_is_kept(tiny_runs, store):
-    from goemo_core.attacks.attack import attack_run
+    from goemo_core.attacks.attack import attack_run, attack_runs
 
     _, (first_id, second_id) = tiny_runs
     first, second = store.get(first_id), store.get(second_id)
@@ -79,6 +80,9 @@ def test_two_runs_of_the_task_are_attacked_on_the_same_texts_and_a_stored_attack
     stamp = attack_path(second, "pwws").stat().st_mtime_ns
     again = attack_run(second, "pwws", 50, 211)
     assert again["reused"] and again["figures"] == document["figures"]
+    with pytest.raises(InvalidConfig, match="already has a pwws attack on another sample .n=50, seed 211.; attack "
+                                            "again with --fresh"):
+        attack_runs([second_id], ["pwws"], 40, 211)  # a smaller sample never silently replaces a larger one
     assert attack_path(second, "pwws").stat().st_mtime_ns == stamp
 
 
