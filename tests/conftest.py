@@ -111,3 +111,35 @@ def two_recipes_that_disagree(store):
     lucky = [fake_run(store, "gru", seed, test, 0.60, val_accuracy=val)
              for seed, test, val in ((211, 67.0, 66.0), (212, 67.4, 66.1), (213, 67.2, 65.9))]
     return steady, lucky
+
+
+def fake_attack(run, recipe: str, failed: int, skipped: int = 4, n: int = 20, seed: int = 211,
+                text: str = "example {i} is quite happy") -> dict:
+    """A stored attack of `n` examples on `run`, as `goemo attack` writes it: the first `skipped` already wrong, the
+    next `failed` still right after the attack, the rest fooled by a swap of the text's last word."""
+    from goemo_core.attacks.figures import figures_from_records
+    from goemo_core.data.goemotions import EKMAN_CLASSES
+    from goemo_core.runs.attack_files import write_attack
+
+    records = []
+    for i in range(n):
+        result = "skipped" if i < skipped else "failed" if i < skipped + failed else "successful"
+        original = text.format(i=i)
+        last = original.rsplit(" ", 1)[-1]
+        perturbed = original if result == "skipped" else original[: -len(last)] + "felicitous"
+        changed = result != "skipped"
+        records.append({
+            "id": str(i), "result": result, "label": "joy", "original": original, "perturbed": perturbed,
+            "original_label": "anger" if result == "skipped" else "joy",
+            "perturbed_label": "neutral" if result == "successful" else "anger" if result == "skipped" else "joy",
+            "original_probabilities": [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+            "perturbed_probabilities": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0], "queries": 12 if changed else 1,
+            "words": len(original.split()), "changed": [len(original.split()) - 1] if changed else [],
+            "original_spans": [[len(original) - len(last), len(original)]] if changed else [],
+            "perturbed_spans": [[len(perturbed) - 10, len(perturbed)]] if changed else []})
+    ids = hashlib.sha256(f"{n}/{seed}".encode()).hexdigest()
+    document = {"recipe": recipe, "textattack_recipe": "X", "task": "ekman", "classes": list(EKMAN_CLASSES),
+                "sample": {"split": "test", "n": n, "seed": seed, "ids_sha256": ids},
+                "figures": figures_from_records(records), "seconds": 1.0, "examples_per_minute": 1200.0}
+    write_attack(run, recipe, document, records)
+    return document

@@ -14,6 +14,7 @@ from views.charts import probability_bars
 from views.common import onnx_predictor, page_setup, predictor, unreadable_runs_note, user_errors
 from views.explain_views import calibrated_predictors, explanation_section
 from views.filters import run_filter_inputs
+from views.robustness_views import attack_sentence_panel
 
 page_setup("Classify", ":material/chat:")
 METRICS_PER_ROW = 4  # each model's answer in a row of at most this many, so names and answers stay whole
@@ -116,6 +117,8 @@ with single:
             st.dataframe(table, key="classify_probabilities",
                          column_config={m: st.column_config.NumberColumn(m, format="%.4f") for m in answered})
             explanation_section(list(predictors), by_id, names, text, task, answered)
+            if not task.multi_label:
+                attack_sentence_panel(text, by_id, names, predictors)
 
 with batch:
     st.caption("Paste one text per line, or upload a file: a CSV file with a `text` column (its other columns are "

@@ -24,6 +24,7 @@ from views.analysis_views import analysis_sections, calibrate_selected
 from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
+from views.robustness_views import robustness_section
 from views.tables import COLUMNS, best_cells, pooled_table
 from views.task_views import label_f1_bars, published_table, task_select
 
@@ -271,6 +272,7 @@ if not points.empty:
             st.rerun()
 
 analysis_sections(selected, task, names)  # calibration, confident errors, disagreements, slices
+robustness_section(selected, names, task)
 
 # --- per-class metrics ------------------------------------------------------------------------------------------
 with_metrics = {rid: run.metrics for rid, run in labels.items() if run.metrics and "per_class" in run.metrics}

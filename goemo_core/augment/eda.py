@@ -108,7 +108,7 @@ def ensure_nltk_resources(settings: Settings | None = None) -> None:
 
 
 @contextlib.contextmanager
-def _no_nltk_downloads() -> Iterator[None]:
+def no_nltk_downloads() -> Iterator[None]:
     """TextAttack calls nltk.download (omw-1.4, and more on its first import); offline that waits on the network.
     Everything EDA needs was checked beforehand, so a download request only reports what is already there."""
     import nltk
@@ -126,7 +126,7 @@ def _no_nltk_downloads() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _keep_loggers() -> Iterator[None]:
+def keep_loggers() -> Iterator[None]:
     """TextAttack's import runs logging.config.dictConfig, which disables every logger that exists already
     (streamlit's, optuna's); put them back as they were."""
     loggers = [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
@@ -139,7 +139,7 @@ def _keep_loggers() -> Iterator[None]:
 
 
 def _recipes_module():
-    with _keep_loggers(), _no_nltk_downloads():
+    with keep_loggers(), no_nltk_downloads():
         from textattack.augmentation import recipes
     return recipes
 
@@ -193,7 +193,7 @@ def get_augmenter(recipe: str = DEFAULT_RECIPE, pct: float = DEFAULT_PCT, wanted
     with _LOCK:
         if key not in _AUGMENTERS:
             recipes = _recipes_module()
-            with _no_nltk_downloads():
+            with no_nltk_downloads():
                 augmenter = getattr(recipes, RECIPES[recipe][0])(pct_words_to_swap=float(pct),
                                                                  transformations_per_example=per_call)
             _make_deterministic(augmenter)

@@ -202,6 +202,7 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
+    from ..attacks.recipes import RECIPE_NAMES
     from ..results.summary import calibrate_pooled, left_out, mean_std, seed_summary
     from ..results.tables import paper_table
     from ..runs.store import RunStore
@@ -245,6 +246,11 @@ def run_summary(args) -> int:
                          f"{macro_f1:>22} {ece:>24}  {r['vs_best']} · {r['changes']}"
                          + (f", limit={r['limit']}" if r["limit"] else "")
                          + (f", augment={r['augment']}" if r["augment"] else ""))
+            attacked = [f"{name} {mean_std(r[f'{name}_under_attack_mean'], r[f'{name}_under_attack_std'], 2)}"
+                        + (f" (n={r[f'{name}_attacked']})" if r[f"{name}_attacked"] != r["runs"] else "")
+                        for name in RECIPE_NAMES if r.get(f"{name}_under_attack_mean") is not None]
+            if attacked:
+                lines.append("    accuracy under attack (%): " + " · ".join(attacked))
         lines.append("✓ chosen on validation (per architecture and task, full data); test metrics are reported only")
         return "\n".join(lines)
 

@@ -1,9 +1,9 @@
 """Runs mirrored to MLflow, opt-in: with GOEMO_MLFLOW_TRACKING_URI set (a server URL, `sqlite:///…`, a folder), a
 run is mirrored as it trains (its resolved configuration as parameters, each epoch's metrics at its step, the test
-metrics, tags, and config, metrics, history, confusion matrix and ONNX export as artifacts), and `runs push` mirrors
-runs trained before. The run folder stays the source of truth: the mirror never fails a run. Its first error is one
-warning in the run's log, and the mirror stops for that run (a dead server must not stall training), so it can be
-pushed again later.
+metrics, tags, and config, metrics, history, confusion matrix and ONNX export as artifacts), `runs push` mirrors
+runs trained before, and an attack pushes its run again with the attack's figures and files. The run folder stays
+the source of truth: the mirror never fails a run. Its first error is one warning in the run's log, and the mirror
+stops for that run (a dead server must not stall training), so it can be pushed again later.
 
 One MLflow run per run of ours, found by the tag `goemo.run_id`: pushing twice updates the same MLflow run, adding
 only what it lacks (MLflow parameters cannot change, and epochs already logged are skipped). mlflow is imported
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import MissingResource
+from ..runs.attack_files import attack_path, examples_path, run_attacks
 from ..runs.folder import Run
 from ..settings import mask_text
 
@@ -91,6 +92,12 @@ def final_metrics(metrics: dict | None) -> dict[str, float]:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith("onnx_onnx_"):
             numbers[f"cost_{key}"] = float(value)
     return numbers
+
+
+def attack_metrics(run: Run) -> dict[str, float]:
+    """The figures of the run's attacks (see goemo_core.attacks) as attack_<recipe>_<figure>."""
+    return {f"attack_{recipe}_{key}": float(value) for recipe, document in run_attacks(run)[0].items()
+            for key, value in document["figures"].items() if isinstance(value, (int, float))}
 
 
 def confusion_csv(run: Run) -> str | None:
@@ -183,7 +190,8 @@ class MlflowMirror:
         self.run.refresh()
         for record in self.run.history:
             self.epoch(record)
-        self._log(metrics=final_metrics(self.run.metrics), tags=run_tags(self.run), step=0)
+        self._log(metrics={**final_metrics(self.run.metrics), **attack_metrics(self.run)}, tags=run_tags(self.run),
+                  step=0)
         self._artifacts()
         status = STATUSES.get(self.run.status, "FINISHED")
         if status != "RUNNING":
@@ -231,6 +239,9 @@ class MlflowMirror:
             self.client.log_text(self.mlflow_run_id, confusion, "confusion_matrix.csv")
         for path in export_files(self.run):
             self.client.log_artifact(self.mlflow_run_id, str(path), artifact_path="onnx")
+        for recipe in run_attacks(self.run)[0]:
+            for path in (attack_path(self.run, recipe), examples_path(self.run, recipe)):
+                self.client.log_artifact(self.mlflow_run_id, str(path), artifact_path="attacks")
 
 
 class TrainingMirror:
@@ -262,6 +273,20 @@ class TrainingMirror:
             self.log(f"warning: MLflow mirror at {mask_text(self.uri, self.uri)} stopped for this run "
                      f"({one_line_reason(exc, self.uri)}); the run folder keeps everything, push it later with "
                      f"`python -m goemo_core runs push {self.run.run_id}`")
+
+
+def mirror_again(run: Run, log: Callable[[str], None], uri: str | None = None) -> None:
+    """A finished run whose folder gained files (an attack) pushed again when a tracking URI is set (idempotent);
+    a failure is one warning, never an error: the run folder keeps everything."""
+    uri = uri if uri is not None else tracking_uri()
+    if not uri:
+        return
+    try:
+        MlflowMirror(_client(uri), run).start().finish()
+        log(f"mirrored {run.run_id} to MLflow at {mask_text(uri, uri)}")
+    except Exception as exc:
+        log(f"warning: MLflow at {mask_text(uri, uri)} did not take {run.run_id} ({one_line_reason(exc, uri)}); push "
+            f"it later with `python -m goemo_core runs push {run.run_id}`")
 
 
 def push_runs(runs: Iterable[Run], uri: str | None = None,

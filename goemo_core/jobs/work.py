@@ -1,11 +1,14 @@
 """The kinds of background work the JobManager runs, each a plain function `handler(config, context) -> dict` that
-adapts one piece of the library (a training run, a study, an augmentation build) to a job: its progress, history,
-log lines and cancel flag travel through the JobContext. The library below never sees a JobContext."""
+adapts one piece of the library (a training run, a study, an augmentation build, attacks on runs) to a job: its
+progress, history, log lines and cancel flag travel through the JobContext. The library below never sees a
+JobContext."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..attacks.attack import DEFAULT_THREADS, Progress, attack_runs
+from ..attacks.sample import DEFAULT_N, DEFAULT_SEED
 from ..augment.balance import AugmentSpec, build_augmented
 from ..runs.folder import RunLabel
 from ..training.config import TrainConfig
@@ -86,8 +89,41 @@ def augment_job(config: dict | AugmentSpec, context: JobContext) -> dict:
     return build_augmented(config, progress=progress, check_cancel=context.check_cancel, log=context.log)
 
 
+@dataclass(frozen=True)
+class AttackJob:
+    """Runs to attack with TextAttack's recipes, all on the same seeded sample of test examples."""
+
+    run_ids: tuple[str, ...]
+    recipes: tuple[str, ...]
+    n: int = DEFAULT_N
+    seed: int = DEFAULT_SEED
+    fresh: bool = False
+    device: str = "cpu"
+
+
+def attack_job(job: AttackJob, context: JobContext) -> dict:
+    """The 'attack' background job: every run under every recipe in turn, progress per example; cancel stops
+    between examples (the attacks finished before it are kept, the one under way writes nothing)."""
+
+    current: list[str] = []
+
+    def on_progress(where: Progress, pair: int, pairs: int) -> None:
+        if current != [where.run_id]:  # the card names the run under attack
+            current[:] = [where.run_id]
+            context.set_run(where.run_id)
+        context.progress((pair + where.done / where.total) / pairs, where.text() + f" · attack {pair + 1} of {pairs}")
+
+    context.progress(0.0, "loading the data, the models and TextAttack", force=True)
+    documents = attack_runs(job.run_ids, job.recipes, job.n, job.seed, job.device, job.fresh, log=context.log,
+                            on_progress=on_progress, check_cancel=context.check_cancel, threads=DEFAULT_THREADS)
+    under = {f"{d['run_id']} {d['recipe']}": d["figures"]["accuracy_under_attack"] for d in documents}
+    return {"status": "completed", "attacks": len(documents), "examples": job.n,
+            **({"accuracy_under_attack": next(iter(under.values()))} if len(under) == 1 else {}),
+            "under_attack": under}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Reading the cache
 
 
-HANDLERS = {"train": train_job, "augment": augment_job, "tune": tune_job}
+HANDLERS = {"train": train_job, "augment": augment_job, "tune": tune_job, "attack": attack_job}

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..attacks.recipes import RECIPE_NAMES
 from ..errors import MissingResource
 from ..runs.atomic import write_atomic
 from ..runs.folder import Run
@@ -28,7 +29,7 @@ FORMAT = 1
 MAX_FILE_BYTES = 64 * 2**20  # a results file holds metrics and histories, never weights
 PACKAGES = ("torch", "transformers", "xlstm", "numpy", "scikit-learn", "optuna", "textattack")
 # the run files a reference run carries besides its config and metrics: analysis results, read like the folder's
-EXTRA_FILES = ("calibration.json",)
+EXTRA_FILES = ("calibration.json", *(f"attacks/{recipe}.json" for recipe in RECIPE_NAMES))  # not the examples
 
 
 class RunRecord(BaseModel):

@@ -13,6 +13,7 @@ from ..errors import MissingResource
 from ..evaluation.calibration import calibration_row, ensure_calibration, stored_calibration
 from ..runs.folder import Run
 from ..serving.cost import COST_AXES
+from .attack_columns import ATTACK_COLUMNS, attack_columns, common_sample
 from .choice import by_validation, validation_of, validation_order
 from .recipes import pretrained_name, readable, recipe_changes, recipe_groups, task_of
 from .significance import seed_difference, significance_mark
@@ -100,7 +101,8 @@ SUMMARY_COLUMNS = ["arch", "task", "changes", "pretrained", "augment", "limit", 
                    "val_accuracy_mean", "val_macro_f1_mean", "test_accuracy_mean", "test_accuracy_std",
                    "test_macro_f1_mean", "test_macro_f1_std", "test_ece_mean", "test_ece_std",
                    "test_ece_calibrated_mean", "test_ece_calibrated_std", "best_epoch_mean", "epoch_seconds",
-                   *COST_AXES, "device", "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids"]
+                   *COST_AXES, "device", "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids",
+                   *ATTACK_COLUMNS]
 
 
 def calibrate_pooled(runs: Sequence[Run], log: Callable[[str], None] = lambda message: None) -> int:
@@ -133,7 +135,7 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
     mean validation accuracy (ties: validation macro-F1): the one to report. Test metrics never choose."""
     import pandas as pd
 
-    rows = []
+    rows, sample = [], common_sample(readable(runs))  # accuracy under attack: one sample for every row
     for members in recipe_groups(runs).values():
         if not pooled(members):
             continue
@@ -153,7 +155,7 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
                      **{key: summary[key] for key in COST_AXES}, "device": summary["device"],
                      "per_seed_accuracy": [r["accuracy"] for r in summary["per_seed"]],
                      "per_seed_macro_f1": [r["macro_f1"] for r in summary["per_seed"]],
-                     "run_ids": summary["runs"]})
+                     "run_ids": summary["runs"], **attack_columns(pooled(members), sample)})
     rows.sort(key=lambda r: by_validation(validation_order(r)), reverse=True)
     picked: set[tuple] = set()
     for row in rows:  # best validation first: the first full-data row of each (architecture, task) is chosen

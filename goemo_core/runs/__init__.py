@@ -1,7 +1,7 @@
 """Run folders: one run's files (`folder`), the store of them under $GOEMO_HOME/runs (`store`), the schema every
-run file is read through (`schemas`) and its reference for the documentation (`reference`), whether a run's owner
-process lives (`processes`), atomic writes (`atomic`) and spreadsheet-safe CSV (`spreadsheet`). The bottom of the
-library: everything above reads and writes runs here.
+run file is read through (`schemas`) and its reference for the documentation (`reference`), a run's attack files
+(`attack_files`), whether a run's owner process lives (`processes`), atomic writes (`atomic`) and spreadsheet-safe CSV
+(`spreadsheet`). The bottom of the library: everything above reads and writes runs here.
 
 May import: settings, errors."""
 

@@ -13,9 +13,26 @@ from typing import Any, Sequence
 
 from ..errors import InvalidConfig, MissingResource
 from .atomic import save_tensors, write_atomic, write_json
-from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunCalibration, RunConfig, RunInfo,
-                      RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config, read_document,
-                      read_history, read_status)
+from .schemas import (
+    FINISHED,
+    MAX_NAME,
+    MAX_NOTE,
+    MAX_TAG,
+    MAX_TAGS,
+    STATUSES,
+    RunCalibration,
+    RunConfig,
+    RunInfo,
+    RunLabelFile,
+    RunMetrics,
+    RunOwner,
+    Unreadable,
+    is_whole,
+    metrics_against_config,
+    read_document,
+    read_history,
+    read_status,
+)
 
 # Runs this process is writing right now: their owner is alive whatever owner.json says (see RunStore).
 ACTIVE: set[str] = set()

@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import fake_run, unavailable
+from conftest import fake_attack, fake_run, unavailable
 
 from goemo_core.cli import main
 from goemo_core.integrations.mlflow_mirror import RUN_ID_TAG, final_metrics, flatten
@@ -105,6 +105,22 @@ def test_push_refuses_without_a_uri_and_says_so_when_unreachable(monkeypatch, ca
     assert main(["runs", "push", run.run_id, "--tracking-uri", f"http://127.0.0.1:{free_port()}"]) == 3
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "did not take run" in err
+
+
+def test_an_attack_is_mirrored_with_its_figures_and_files_and_a_dead_server_costs_one_warning(tmp_path):
+    from goemo_core.integrations.mlflow_mirror import mirror_again
+
+    run = fake_run(RunStore(), "gru", 1, 50.0)
+    figures = fake_attack(run, "pwws", failed=3, skipped=0, n=4)["figures"]
+    uri, messages = f"sqlite:///{tmp_path / 'mlflow.db'}", []
+    mirror_again(run, messages.append, uri)
+    mlflow_run = mirrored(uri, run.run_id)[0]
+    assert mlflow_run.data.metrics["attack_pwws_accuracy_under_attack"] == figures["accuracy_under_attack"] == 75.0
+    assert mlflow_run.data.metrics["attack_pwws_avg_queries"] == 12.0
+    files = {a.path for a in client(uri).list_artifacts(mlflow_run.info.run_id, "attacks")}
+    assert files == {"attacks/pwws.json", "attacks/pwws-examples.jsonl"} and messages[0].startswith("mirrored")
+    mirror_again(run, messages.append, f"http://127.0.0.1:{free_port()}")
+    assert len(messages) == 2 and messages[1].startswith("warning: ") and "runs push" in messages[1]
 
 
 def free_port() -> int:
