@@ -90,8 +90,12 @@ class ClassScores(FileSchema):
 
 
 class Headline(FileSchema):
+    """The validation figures of the weights kept; a multi-label run adds them at its fixed threshold."""
+
     accuracy: Percent | None = None
     macro_f1: Share | None = None
+    accuracy_fixed: Percent | None = None
+    macro_f1_fixed: Share | None = None
 
 
 class OnnxCost(FileSchema):

@@ -15,7 +15,8 @@ from ..errors import InvalidConfig, MissingResource
 from ..models import get_architecture, resolve_params
 from ..models.common import EmbeddingInit
 from ..runs.folder import Run
-from ..runs.schemas import Unreadable, tensor_shapes
+from ..evaluation.thresholds import fixed_threshold
+from ..runs.schemas import Unreadable, is_number, tensor_shapes
 from ..runs.store import RunStore
 from .inference import predict_logits, predict_probabilities
 
@@ -154,9 +155,12 @@ def run_decision(run: Run) -> tuple[Task, list[float] | None]:
     task = get_task(run.config.get("task"))
     if not task.multi_label:
         return task, None
-    recorded = ((run.metrics or {}).get("decision") or {}).get("thresholds") or {}
-    default = float(run.config.get("threshold") or 0.3)
-    return task, [float(recorded.get(name, default)) for name in task.labels]
+    decision = (run.metrics or {}).get("decision")
+    recorded = decision.get("thresholds") if isinstance(decision, dict) else None
+    recorded = recorded if isinstance(recorded, dict) else {}
+    default = fixed_threshold(run.config)
+    return task, [float(value) if is_number(value := recorded.get(name)) and 0 < value < 1 else default
+                  for name in task.labels]
 
 
 def load_predictor(run: Run, device: str = "cpu") -> Predictor | EnsemblePredictor:

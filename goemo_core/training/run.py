@@ -19,7 +19,7 @@ from ..data.goemotions import evaluation_fingerprint
 from ..data.tasks import get_task
 from ..data.text import EncodedSplit, pad_id
 from ..errors import Cancelled, Diverged, MissingResource, Terminated, raise_terminated
-from ..evaluation.thresholds import decision_rule, task_metrics, tune_thresholds
+from ..evaluation.thresholds import decision_rule, task_metrics, tune_thresholds, validation_headline
 from ..evaluation.thresholds import probabilities as task_probabilities
 from ..integrations.mlflow_mirror import TrainingMirror
 from ..models import get_architecture, resolve_params
@@ -254,14 +254,14 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     run.save_probabilities(split_probabilities)
     thresholds = decision_thresholds(trainer.config, split_probabilities["validation"].numpy(),
                                      data.validation.labels.numpy())
-    validation = task_metrics(task, data.validation.labels.numpy(), split_probabilities["validation"].numpy(),
-                              thresholds)
     probabilities = split_probabilities["test"].numpy()
     truth = data.test.labels.numpy()
     metrics = task_metrics(task, truth, probabilities, thresholds)
     metrics.update({"split": "test", "task": task.name, "examples": int(len(truth)), "best_epoch": trainer.best_epoch,
                     "decision": decision_rule(task, thresholds, trainer.config.tune_thresholds),
-                    "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
+                    "validation": validation_headline(task, data.validation.labels.numpy(),
+                                                      split_probabilities["validation"].numpy(), thresholds,
+                                                      trainer.config.threshold)})
     run.write_json("metrics.json", metrics)
     run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities, task.labels, thresholds)
     return metrics

@@ -294,3 +294,54 @@ def test_summary_tables_for_papers(tmp_path, capsys, monkeypatch):
     assert main(["runs", "summary", "--format", "csv"]) == 0
     table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert table[0][:4] == ["Architecture", "Task", "Settings", "Seeds"] and len(table) == 3
+
+
+def multi_label_run(store, seed: int, validation: dict, tuned: bool, history_f1: float | None = None, **settings):
+    """A completed goemotions run with the given validation headline; `tuned`: thresholds chosen on validation."""
+    from conftest import fake_run
+
+    run = fake_run(store, "gru", seed, 10.0, 0.30, task="goemotions", tune_thresholds=tuned, **settings)
+    metrics = {**run.metrics, "validation": validation,
+               "decision": {"rule": "threshold", "tuned_on": "validation" if tuned else None, "thresholds": {}}}
+    run.write_json("metrics.json", metrics)
+    if history_f1 is not None:  # the history is validated at the fixed threshold
+        run.write_history([{"epoch": 1, "val_accuracy": 9.0, "val_macro_f1": history_f1 - 0.1},
+                           {"epoch": 2, "val_accuracy": 9.0, "val_macro_f1": history_f1, "best": True}])
+    return run
+
+
+def test_tuned_thresholds_do_not_win_the_choice_by_construction(tmp_path):
+    from goemo_core.results.summary import seed_summary
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    for seed in (211, 212, 213):  # flattered by thresholds fitted on validation; worse at the fixed threshold
+        multi_label_run(store, seed, {"accuracy": 12.0, "macro_f1": 0.60, "accuracy_fixed": 10.0,
+                                      "macro_f1_fixed": 0.40}, tuned=True)
+        multi_label_run(store, seed, {"accuracy": 11.0, "macro_f1": 0.50}, tuned=False, lr=0.001)
+    frame = seed_summary(store.list())
+    chosen = frame[frame["chosen"]].iloc[0]
+    assert chosen["changes"] == "lr=0.001" and chosen["val_macro_f1_mean"] == pytest.approx(0.50)
+    assert frame[~frame["chosen"]].iloc[0]["val_macro_f1_mean"] == pytest.approx(0.40)
+
+
+def test_an_older_tuned_run_is_judged_by_its_fixed_threshold_history(tmp_path):
+    from goemo_core.results.choice import validation_of
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    older = multi_label_run(store, 211, {"accuracy": 12.0, "macro_f1": 0.60}, tuned=True, history_f1=0.35)
+    assert validation_of(older) == (9.0, pytest.approx(0.35))
+    untuned = multi_label_run(store, 212, {"accuracy": 12.0, "macro_f1": 0.60}, tuned=False, history_f1=0.35)
+    assert validation_of(untuned) == (12.0, 0.60)  # not tuned: its headline is the fixed-threshold figure
+
+
+def test_best_run_ranks_multi_label_runs_by_macro_f1_first(tmp_path):
+    from goemo_core.results.choice import best_run
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    exact = multi_label_run(store, 211, {"accuracy": 30.0, "macro_f1": 0.20}, tuned=False)
+    balanced = multi_label_run(store, 212, {"accuracy": 20.0, "macro_f1": 0.45}, tuned=False)
+    assert best_run([exact, balanced]).run_id == balanced.run_id
+    assert best_run([balanced, exact]).run_id == balanced.run_id
