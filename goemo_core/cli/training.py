@@ -231,32 +231,41 @@ def run_summary(args) -> int:
 
 def run_compare(args) -> int:
     from ..results.comparison import compare_recipes
+    from ..results.significance import format_p
     from ..runs.store import RunStore
 
     store = RunStore()
     document = compare_recipes(store.get(args.run_a), store.get(args.run_b), store.list())
+    multi_label, accuracy_name = document.get("multi_label", False), document.get("accuracy_name", "accuracy")
 
     def line(name: str, unit: str, digits: int, test: dict | None) -> str:
-        if test is None:
-            return f"{name}: no paired test (the runs' test predictions are not stored)"
+        if test is None or test.get("difference") is None:
+            return f"{name}: no test ({(test or {}).get('note') or document.get('paired_note') or 'no figures'})"
         ci = f"[{test['ci'][0]:+.{digits}f}, {test['ci'][1]:+.{digits}f}]" if test.get("ci") else "no interval"
-        p_value = f"p = {test['p_value']:.3g}" if test.get("p_value") is not None else (test.get("note") or "no test")
+        p_value = format_p(test["p_value"]) if test.get("p_value") is not None else (test.get("note") or "no test")
         return f"{name}: {test['difference']:+.{digits}f}{unit} (95 % CI {ci}, {p_value}; {test['test']})"
 
+    def headline(side: dict) -> str:
+        accuracy = f"test {accuracy_name} {side['accuracy_mean']:.2f} %"
+        f1 = f"macro-F1 {side['macro_f1_mean']:.3f}"
+        return ", ".join([f1, accuracy] if multi_label else [accuracy, f1])
+
+    def lines(tests: dict) -> list[str]:
+        shown = [("macro-F1", "macro_f1", "", 3), (accuracy_name, "accuracy", " points", 2)]
+        return ["  " + line(name, unit, digits, tests.get(key))
+                for name, key, unit, digits in (shown if multi_label else shown[::-1])]
+
     def text() -> str:
-        a, b = document["a"], document["b"]
-        paired = document["paired"] or {}
-        return "\n".join([
-            f"A: {a['arch']} ({a['changes']}), {len(a['seeds'])} seed(s): test acc {a['accuracy_mean']:.2f} %, "
-            f"macro-F1 {a['macro_f1_mean']:.3f}",
-            f"B: {b['arch']} ({b['changes']}), {len(b['seeds'])} seed(s): test acc {b['accuracy_mean']:.2f} %, "
-            f"macro-F1 {b['macro_f1_mean']:.3f}",
-            "over seeds (A − B):",
-            "  " + line("accuracy", " points", 2, document["seeds"]["accuracy"]),
-            "  " + line("macro-F1", "", 3, document["seeds"]["macro_f1"]),
-            f"paired on the test set (each recipe's seeds pooled, {paired.get('examples', 0):,} examples):",
-            "  " + line("accuracy", " points", 2, paired.get("accuracy")),
-            "  " + line("macro-F1", "", 3, paired.get("macro_f1"))])
+        paired = document["paired"]
+        out = [f"{side.upper()}: {document[side]['arch']} ({document[side]['changes']}), "
+               f"{len(document[side]['seeds'])} seed(s): {headline(document[side])}" for side in "ab"]
+        out += ["over seeds (A − B):", *lines(document["seeds"])]
+        if paired is None:
+            out.append(f"paired on the test set: no test ({document.get('paired_note') or 'no predictions'})")
+        else:
+            out += [f"paired on the test set (each recipe's seeds pooled, {paired.get('examples', 0):,} examples):",
+                    *lines(paired)]
+        return "\n".join(out)
 
     emit(args, document, text)
     return 0

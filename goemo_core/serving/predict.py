@@ -171,27 +171,28 @@ def load_predictor(run: Run, device: str = "cpu") -> Predictor | EnsemblePredict
 def describe_predictions(predictor: Predictor | EnsemblePredictor, texts: Sequence[object]) -> list[dict]:
     """One dict per text: text, label (the most probable), probabilities {class: p} (sum 1 for a single-label task),
     tokens, and a `note` when the input was empty, truncated, or mostly unknown to the vocabulary. A multi-label run
-    adds `labels`, every label at or over its threshold (most probable first). Empty texts get label None."""
+    adds `labels`, every label at or over its threshold (most probable first). An empty text gets the probabilities
+    `probabilities()` gives it (the model's answer to no words) but label None: there is nothing to classify."""
     cleaned = [clean_text(t) for t in texts]
     results: list[dict] = [{"text": t, "label": None, "probabilities": None, "note": None} for t in cleaned]
-    todo = [i for i, t in enumerate(cleaned) if t.strip()]
-    for i in set(range(len(cleaned))) - set(todo):
-        results[i]["note"] = "empty text: nothing to classify"
-    if not todo:
+    if not cleaned:
         return results
-    full = predictor.tokenizer.encode_batch([cleaned[i] for i in todo], add_special_tokens=False)
-    probs = predictor.probabilities([cleaned[i] for i in todo])
-    for row, i in enumerate(todo):
-        p = probs[row].tolist()
-        tokens = full[row].ids
-        note = None
+    full = predictor.tokenizer.encode_batch(cleaned, add_special_tokens=False)
+    probs = predictor.probabilities(cleaned)
+    names = predictor.task.labels
+    for i, text in enumerate(cleaned):
+        p = probs[i].tolist()
+        results[i].update({"probabilities": dict(zip(names, p)), "tokens": len(full[i].ids)})
+        if not text.strip():
+            results[i]["note"] = "empty text: nothing to classify"
+            continue
+        tokens = full[i].ids
         if len(tokens) > predictor.max_length or len(str(texts[i])) > MAX_CHARS:
-            note = f"long text: only the first {predictor.max_length} tokens were read"
+            results[i]["note"] = f"long text: only the first {predictor.max_length} tokens were read"
         elif tokens and predictor._unk is not None and sum(t == predictor._unk for t in tokens) / len(tokens) > 0.5:
-            note = "most words are unknown to this model's vocabulary (emoji or non-English?): low confidence"
-        names = predictor.task.labels
-        results[i].update({"label": names[max(range(len(names)), key=p.__getitem__)],
-                           "probabilities": dict(zip(names, p)), "tokens": len(tokens), "note": note})
+            results[i]["note"] = "most words are unknown to this model's vocabulary (emoji or non-English?): low " \
+                                 "confidence"
+        results[i]["label"] = names[max(range(len(names)), key=p.__getitem__)]
         if predictor.thresholds is not None:
             over = [k for k in range(len(names)) if p[k] >= predictor.thresholds[k]]
             results[i]["labels"] = [names[k] for k in sorted(over, key=lambda k: -p[k])]
