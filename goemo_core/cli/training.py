@@ -53,7 +53,9 @@ def register(commands, parent) -> None:
                                  help="runs with the same settings pooled over their seeds: mean ± std, the recipe "
                                       "chosen on validation per architecture")
     summary.add_argument("--format", choices=["text", "markdown", "latex", "csv"], default="text",
-                         help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV")
+                         help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV (one table per task)")
+    summary.add_argument("--task", choices=TASK_NAMES, help="only this task's recipes (default: every task, each in "
+                                                            "a table of its own)")
     summary.set_defaults(handler=run_summary)
     compare = actions.add_parser("compare", parents=[parent],
                                  help="is A's recipe better than B's? Differences with 95 %% intervals and p-values")
@@ -163,21 +165,23 @@ def run_list(args) -> int:
     store.mark_interrupted()
     rows = [run.summary() for run in store.list()]
     # Damaged run folders are listed (so they can be found and deleted) but summarised by nothing else.
-    rows += [{"run_id": run_id, "name": None, "tags": [], "arch": None, "limit": None, "status": "unreadable",
-              "epochs": None, "test_accuracy": None, "test_macro_f1": None, "created": None, "reason": reason}
+    rows += [{"run_id": run_id, "name": None, "tags": [], "arch": None, "task": None, "limit": None,
+              "status": "unreadable", "epochs": None, "test_accuracy": None, "test_macro_f1": None, "created": None,
+              "reason": reason}
              for run_id, reason in store.unreadable()]
 
     def text() -> str:
         if not rows:
             return f"no runs under {store.root}"
-        lines = [f"{'run_id':<28} {'name':<20} {'arch':<11} {'status':<11} {'limit':>6} {'epochs':>6} "
+        lines = [f"{'run_id':<28} {'name':<20} {'arch':<11} {'task':<16} {'status':<11} {'limit':>6} {'epochs':>6} "
                  f"{'test acc':>8} {'macro-F1':>8}  created"]
         for r in rows:
             acc = f"{r['test_accuracy']:.2f}" if r["test_accuracy"] is not None else "-"
             f1 = f"{r['test_macro_f1']:.3f}" if r["test_macro_f1"] is not None else "-"
             last = r["reason"] if r["status"] == "unreadable" else r["created"]
             lines.append(f"{terminal_safe(r['run_id']):<28} {terminal_safe((r['name'] or '-')[:20]):<20} "
-                         f"{terminal_safe(r['arch'] or '?'):<11} {r['status']:<11} {r['limit'] or 'all':>6} "
+                         f"{terminal_safe(r['arch'] or '?'):<11} {terminal_safe(r['task'] or '?'):<16} "
+                         f"{r['status']:<11} {r['limit'] or 'all':>6} "
                          f"{r['epochs'] if r['epochs'] is not None else '-':>6} {acc:>8} {f1:>8}  "
                          f"{terminal_safe(last)}")
         return "\n".join(lines)
@@ -187,15 +191,17 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..results.summary import left_out, mean_std, seed_summary
-    from ..results.tables import paper_table
+    from ..results.summary import SPREAD_NOTE, format_limit, left_out, mean_std, seed_summary
+    from ..results.tables import SELECTION_RULE, by_task, paper_table
     from ..runs.store import RunStore
 
     store = RunStore()
     runs = store.list()
     frame = seed_summary(runs)
-    rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
-            for row in frame.to_dict(orient="records")]
+    if args.task:
+        frame = frame[frame["task"] == get_task(args.task).name].reset_index(drop=True)
+    rows = [{**{k: None if isinstance(v, float) and v != v else v for k, v in row.items()},  # NaN → null
+             "std": "sample (n − 1)"} for row in frame.to_dict(orient="records")]
     skipped = store.unreadable()
     if skipped:
         log(f"skipped {len(skipped)} unreadable run folder(s): {', '.join(run_id for run_id, _ in skipped)} "
@@ -209,20 +215,43 @@ def run_summary(args) -> int:
         print(paper_table(frame, args.format), end="")
         return 0
 
+    def settings(r: dict) -> str:
+        return (f"{r['vs_best']} · {r['changes']}" + (f", limit {format_limit(r['limit'])}" if r["limit"] else "")
+                + (f", augment {r['augment']}" if r["augment"] else ""))
+
+    def seeds_of(r: dict, metric: str) -> int | None:
+        return (r.get("n_by_metric") or {}).get(metric)
+
+    def table(task: str, task_rows: list[dict]) -> list[str]:
+        spec = get_task(task)
+        if spec.multi_label:  # macro-F1 is the task's headline; accuracy is the strict exact match
+            lines = [f"task {task} (multi-label: macro-F1 first, accuracy is exact match)",
+                     f"{'':1} {'arch':<12} {'seeds':>5} {'val F1':>8} {'test macro-F1':>22} "
+                     f"{'exact match (%)':>22}  vs best · settings"]
+            cells = [("val_macro_f1_mean", 3), ("test_macro_f1", 3), ("test_accuracy", 2)]
+        else:
+            lines = [f"task {task}", f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} "
+                     f"{'macro-F1':>22}  vs best · settings"]
+            cells = [("val_accuracy_mean", 2), ("test_accuracy", 2), ("test_macro_f1", 3)]
+        for r in task_rows:
+            shown = []
+            for key, digits in cells:
+                if key.startswith("val"):
+                    shown.append(f"{r[key]:.{digits}f}" if r[key] is not None else "-")
+                else:
+                    metric = key.removeprefix("test_")
+                    shown.append(mean_std(r[f"{key}_mean"], r[f"{key}_std"], digits, seeds_of(r, metric)))
+            lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {shown[0]:>8} "
+                         f"{shown[1]:>22} {shown[2]:>22}  {settings(r)}")
+        return lines
+
     def text() -> str:
         if not rows:
             return f"no completed runs with test metrics under {store.root}"
-        lines = [f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} {'macro-F1':>22}  "
-                 "vs best · settings"]
-        for r in rows:
-            accuracy = mean_std(r["test_accuracy_mean"], r["test_accuracy_std"], 2)
-            macro_f1 = mean_std(r["test_macro_f1_mean"], r["test_macro_f1_std"], 3)
-            val = f"{r['val_accuracy_mean']:.2f}" if r["val_accuracy_mean"] is not None else "-"
-            lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {val:>8} {accuracy:>22} "
-                         f"{macro_f1:>22}  {r['vs_best']} · {r['changes']}"
-                         + (f", limit={r['limit']}" if r["limit"] else "")
-                         + (f", augment={r['augment']}" if r["augment"] else ""))
-        lines.append("✓ chosen on validation (per architecture and task, full data); test metrics are reported only")
+        lines = []
+        for task, _ in by_task(frame):
+            lines += [*table(task, [r for r in rows if r["task"] == task]), ""]
+        lines += [SELECTION_RULE, f"{SPREAD_NOTE}; (n = k): the figure of only k seeds."]
         return "\n".join(lines)
 
     emit(args, rows, text)

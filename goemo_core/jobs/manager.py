@@ -4,7 +4,9 @@ thread of the manager. The server's own Python never competes with a training lo
 
 Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue. A
 worker streams progress, epoch records, log lines and its run id back over a queue; cancel sets an event the work
-checks between batches, and a worker that does not stop in time is terminated."""
+checks between batches. A worker still running CANCEL_GRACE_S after a cancel (a step that never looks at the flag:
+tokenising, EDA variants, teacher probabilities, cost timing) is sent SIGTERM, on which it stops where it is and
+keeps what is finished; one still alive KILL_GRACE_S later is killed. Either way the job ends cancelled."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import Cancelled, GoEmoError
+from ..errors import Cancelled, GoEmoError, Terminated, raise_terminated
 from ..runs.store import RunStore
 from ..settings import effective_device
 from .context import JobContext
@@ -31,7 +33,8 @@ from .work import HANDLERS
 
 DONE_STATES = ("completed", "failed", "cancelled")
 Handler = Callable[[Any, JobContext], dict]
-CANCEL_GRACE_S = 60.0  # a worker still running this long after a cancel is terminated
+CANCEL_GRACE_S = 60.0  # a worker still running this long after a cancel is terminated (SIGTERM)
+KILL_GRACE_S = 15.0  # and one still alive this long after that is killed (SIGKILL)
 DEFAULT_GPU_SLOTS = 3  # small recurrent models leave a GPU mostly idle: several jobs share one
 _SPAWN = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
 
@@ -121,7 +124,7 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
     """Runs in the spawned process: the handler, then one final message (done, cancelled or error). Messages are
     written to the pipe as they come (no buffering thread), so a crash loses none that was sent."""
     _exit_with_parent(parent, cancel)
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # a stopping server: finish the batch, keep the work
+    signal.signal(signal.SIGTERM, _worker_sigterm(cancel))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the server's terminal is the server's to handle
     lock = threading.Lock()
 
@@ -136,7 +139,7 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
     try:
         result = handler(config, context) or {}
         send(("done", result))
-    except Cancelled:
+    except (Cancelled, Terminated):
         send(("cancelled",))
     except GoEmoError as exc:  # a message meant for the user: no traceback on the card
         send(("error", str(exc), None))
@@ -144,6 +147,22 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
         send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         connection.close()
+
+
+def _worker_sigterm(cancel) -> Callable[[int, object], None]:
+    """The worker's SIGTERM handler. The first SIGTERM of a job not yet cancelled (a stopping server) sets the
+    cancel flag: the work stops after its batch and keeps what is finished. A SIGTERM once cancel is set (the
+    manager's, after the grace period: the work did not look at the flag) raises Terminated where the work is, as
+    Ctrl-C would, and later ones do too (raise_terminated: a run writing its results holds them back)."""
+    def handle(signum: int, frame: object) -> None:
+        first = not cancel.is_set()
+        signal.signal(signal.SIGTERM, raise_terminated)
+        cancel.set()
+        if not first:
+            raise Terminated()
+
+    handle.raises_terminated = True  # a run writing its results holds it back (training.run._interrupts_deferred)
+    return handle
 
 
 def _exit_reason(code: int | None) -> str:
@@ -311,25 +330,50 @@ class JobManager:
         with self._lock:
             self._processes[job.id] = process
         job.worker_pid = process.pid
+        terminated: float | None = None
         try:
             while not job.done:
                 try:
                     if not reader.poll(0.2):
-                        if job.cancel_requested and time.monotonic() - job.cancel_requested > CANCEL_GRACE_S:
-                            process.terminate()
+                        terminated = self._stop_if_stuck(job, process, terminated)
                         continue
                     message = reader.recv()
-                except (EOFError, OSError):  # the worker is gone without a final message: a crash
+                except (EOFError, OSError):  # the worker is gone without a final message
                     process.join(timeout=30)
-                    self._fail(job, _exit_reason(process.exitcode), None)
-                    self._mark_run_failed(job)
+                    if job.cancel_requested is not None:  # stopped after a cancel: what it finished is kept
+                        job.logs.append(f"{time.strftime('%H:%M:%S')} {_exit_reason(process.exitcode)} after the "
+                                        "cancel; the run keeps what it finished")
+                        self._finish(job, "cancelled")
+                        self._mark_run_stopped(job, "cancelled", "cancelled: the worker was stopped after the "
+                                                                 "cancel grace period")
+                    else:  # a crash
+                        self._fail(job, _exit_reason(process.exitcode), None)
+                        self._mark_run_stopped(job, "failed", job.error)
                     break
                 self._apply(job, message)
             process.join(timeout=30)
+            if job.status in ("cancelled", "failed") and not process.is_alive():  # its writer is gone
+                self._mark_run_stopped(job, job.status, job.error)
         finally:
             with self._lock:
                 self._processes.pop(job.id, None)
             reader.close()
+
+    @staticmethod
+    def _stop_if_stuck(job: Job, process: Any, terminated: float | None) -> float | None:
+        """A worker still running CANCEL_GRACE_S after a cancel gets SIGTERM (once); one still alive KILL_GRACE_S
+        later is killed. Returns when SIGTERM was sent."""
+        if job.cancel_requested is None or not process.is_alive():
+            return terminated
+        now = time.monotonic()
+        if terminated is None and now - job.cancel_requested > CANCEL_GRACE_S:
+            job.logs.append(f"{time.strftime('%H:%M:%S')} the worker did not stop within {CANCEL_GRACE_S:.0f} s of "
+                            "the cancel: stopping it")
+            process.terminate()
+            return now
+        if terminated is not None and now - terminated > KILL_GRACE_S:
+            process.kill()
+        return terminated
 
     def _apply(self, job: Job, message: tuple) -> None:
         kind = message[0]
@@ -361,15 +405,17 @@ class JobManager:
         job.error, job.traceback = error, trace
         self._finish(job, "failed")
 
-    def _mark_run_failed(self, job: Job) -> None:
-        """The run a crashed worker was writing: failed, with the reason, its finished epochs kept."""
+    def _mark_run_stopped(self, job: Job, status: str, reason: str | None) -> None:
+        """The run a worker was writing when it died (a crash: failed; stopped after a cancel: cancelled), with the
+        reason; its finished epochs are kept."""
         if job.run_id is None:
             return
         try:
             run = (self.store or RunStore()).get(job.run_id)
             if run.status == "running":
-                run.write_json("info.json", {**run.info, "error": job.error})
-                run.set_status("failed")
+                if reason:
+                    run.write_json("info.json", {**run.info, "error": reason})
+                run.set_status(status)
         except (GoEmoError, OSError):
             pass
 

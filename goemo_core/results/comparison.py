@@ -12,6 +12,7 @@ from ..data.goemotions import EKMAN_CLASSES
 from ..data.tasks import get_task
 from ..errors import InvalidConfig
 from ..runs.folder import Run
+from ..runs.schemas import Unreadable
 from .recipes import recipe_changes, recipe_groups, recipe_key, task_of
 from .significance import format_p, paired_difference, seed_difference
 from .summary import pooled, summarise_runs
@@ -91,15 +92,16 @@ def significance_frame(document: dict) -> pd.DataFrame:
 def pooled_test_predictions(runs: Sequence[Run]) -> tuple[np.ndarray, np.ndarray] | None:
     """(true class ids, predicted class ids) of a recipe on the test split: its seeds' mean probabilities. None when
     a run has no stored probabilities or predictions."""
-    import pandas as pd
-
     probabilities = [(run.load_probabilities() or {}).get("test") for run in runs]
     if any(p is None for p in probabilities) or len({tuple(p.shape) for p in probabilities}) != 1:
         return None
     try:
-        truth = pd.read_csv(runs[0].predictions_path, usecols=["true"], dtype=str, keep_default_na=False)["true"]
-    except (OSError, ValueError, pd.errors.ParserError):
+        predictions = runs[0].test_predictions()
+    except Unreadable:
         return None
+    if predictions is None:
+        return None
+    truth = predictions["true"]
     classes = list(runs[0].config.get("classes") or EKMAN_CLASSES)
     if len(truth) != probabilities[0].shape[0] or not set(truth) <= set(classes):
         return None

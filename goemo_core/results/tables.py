@@ -162,5 +162,6 @@ def _csv(summary: pd.DataFrame) -> str:
                          get_task(task).accuracy_name, number(row["val_accuracy_mean"]),
                          number(row["val_macro_f1_mean"]), number(row["test_accuracy_mean"]),
                          number(row["test_accuracy_std"]), number(row["test_macro_f1_mean"]),
-                         number(row["test_macro_f1_std"]), "yes" if row["chosen"] else "", str(row.get("vs_best") or "")])
+                         number(row["test_macro_f1_std"]), "yes" if row["chosen"] else "",
+                         str(row.get("vs_best") or "")])
     return rows_csv(CSV_HEADERS, rows)

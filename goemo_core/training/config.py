@@ -14,6 +14,7 @@ from ..data.tasks import DEFAULT_TASK, DEFAULT_THRESHOLD, TASK_NAMES, get_task
 from ..errors import InvalidConfig
 from ..models import get_architecture, resolve_params
 from ..models.registry import coerce
+from ..runs.schemas import MAX_EPOCHS as SCHEMA_MAX_EPOCHS
 from ..serving import inference
 from ..settings import Settings, effective_device, get_settings
 
@@ -26,7 +27,7 @@ RECIPES = ("default", "gpu", "cpu-bf16")
 USE_ENV = "env"  # pretrained="env": take GOEMO_PRETRAINED (unset → none)
 NONE_WORDS = (None, "", "none", "None")
 MAX_SEED = 2**32 - 1  # numpy's and CUDA's generators take 32-bit seeds
-MAX_EPOCHS = 1000
+MAX_EPOCHS = SCHEMA_MAX_EPOCHS  # one bound: a history longer than this is read as damage
 MAX_EXAMPLES = 10_000_000  # far above any split: a cap, not a guess
 MAX_TRANSFER_VARIANTS = 16  # EDA has few distinct variants of a short comment; the cap also bounds the build's time
 

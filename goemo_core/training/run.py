@@ -228,14 +228,16 @@ def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, s
 def _interrupts_deferred():
     """Ctrl-C (and SIGTERM, where the CLI raises on it) is held back while a run's weights, metrics and status are
     written (a run cut off there would be 'completed' without metrics, or 'cancelled' without its weights). Yields a
-    list that records a held-back signal. Only where the signal raises (Python's Ctrl-C handler or the CLI's SIGTERM
-    handler, in the main thread) does anything change: a worker that ignores SIGINT keeps ignoring it."""
+    list that records a held-back signal. Only where the signal raises (Python's Ctrl-C handler, the CLI's SIGTERM
+    handler or a job worker's, marked `raises_terminated`, in the main thread) does anything change: a worker that
+    ignores SIGINT keeps ignoring it."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
     raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: raise_terminated}
-    held = [number for number, handler in raising.items() if signal.getsignal(number) is handler]
+    held = [number for number, handler in raising.items()
+            if signal.getsignal(number) is handler or getattr(signal.getsignal(number), "raises_terminated", False)]
     previous = {number: signal.signal(number, lambda signum, frame: received.append(signum)) for number in held}
     try:
         yield received
