@@ -191,8 +191,8 @@ def run_list(args) -> int:
 
 
 def run_summary(args) -> int:
-    from ..results.summary import SPREAD_NOTE, format_limit, left_out, mean_std, seed_summary
-    from ..results.tables import SELECTION_RULE, by_task, paper_table
+    from ..results.summary import left_out, mean_std, seed_summary
+    from ..results.tables import SELECTION_RULE, by_task, paper_table, settings_text, varying_columns
     from ..runs.store import RunStore
 
     store = RunStore()
@@ -215,15 +215,11 @@ def run_summary(args) -> int:
         print(paper_table(frame, args.format), end="")
         return 0
 
-    def settings(r: dict) -> str:
-        return (f"{r['vs_best']} · {r['changes']}" + (f", limit {format_limit(r['limit'])}" if r["limit"] else "")
-                + (f", augment {r['augment']}" if r["augment"] else ""))
-
     def seeds_of(r: dict, metric: str) -> int | None:
         return (r.get("n_by_metric") or {}).get(metric)
 
     def table(task: str, task_rows: list[dict]) -> list[str]:
-        spec = get_task(task)
+        spec, varying = get_task(task), varying_columns(frame[frame["task"] == task])
         if spec.multi_label:  # macro-F1 is the task's headline; accuracy is the strict exact match
             lines = [f"task {task} (multi-label: macro-F1 first, accuracy is exact match)",
                      f"{'':1} {'arch':<12} {'seeds':>5} {'val F1':>8} {'test macro-F1':>22} "
@@ -242,7 +238,7 @@ def run_summary(args) -> int:
                     metric = key.removeprefix("test_")
                     shown.append(mean_std(r[f"{key}_mean"], r[f"{key}_std"], digits, seeds_of(r, metric)))
             lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {shown[0]:>8} "
-                         f"{shown[1]:>22} {shown[2]:>22}  {settings(r)}")
+                         f"{shown[1]:>22} {shown[2]:>22}  {r['vs_best']} · {settings_text(r, varying)}")
         return lines
 
     def text() -> str:
@@ -251,7 +247,7 @@ def run_summary(args) -> int:
         lines = []
         for task, _ in by_task(frame):
             lines += [*table(task, [r for r in rows if r["task"] == task]), ""]
-        lines += [SELECTION_RULE, f"{SPREAD_NOTE}; (n = k): the figure of only k seeds."]
+        lines += [SELECTION_RULE, "(n = k): a figure that only k of the recipe's seeds recorded."]
         return "\n".join(lines)
 
     emit(args, rows, text)

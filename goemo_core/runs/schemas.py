@@ -310,8 +310,11 @@ def metrics_against_config(metrics: dict, config: dict) -> str | None:
         return f"metrics.json: 'per_class' has {len(per_class)} classes, not {len(classes)}"
     if per_class is not None and list(per_class) != list(classes):
         unknown = [name for name in per_class if name not in classes] or list(per_class)
-        return (f"metrics.json: 'per_class' names {_shown(', '.join(unknown[:3]))} where config.json lists the "
-                f"classes {_shown(', '.join(classes[:7]))}")
+        def listed(names: list) -> str:
+            return ", ".join(_shown(name) for name in names[:7]) + (", …" if len(names) > 7 else "")
+
+        return (f"metrics.json: 'per_class' names {listed(unknown)} where config.json lists the classes "
+                f"{listed(classes)}")
     if confusion is not None and len(confusion) != len(classes):
         return "metrics.json: 'confusion' is not a square matrix of counts, one row per class"
     return None
