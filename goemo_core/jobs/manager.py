@@ -4,9 +4,8 @@ thread of the manager. The server's own Python never competes with a training lo
 
 Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue. A
 worker streams progress, epoch records, log lines and its run id back over a queue; cancel sets an event the work
-checks between batches. A worker still running CANCEL_GRACE_S after a cancel (a step that never looks at the flag:
-tokenising, EDA variants, teacher probabilities, cost timing) is sent SIGTERM, on which it stops where it is and
-keeps what is finished; one still alive KILL_GRACE_S later is killed. Either way the job ends cancelled."""
+checks between batches; a worker still running CANCEL_GRACE_S after it (a step that never looks: tokenising, EDA
+variants, timing) gets SIGTERM, and SIGKILL KILL_GRACE_S later. Either way the job ends cancelled."""
 
 from __future__ import annotations
 
@@ -25,10 +24,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import Cancelled, GoEmoError, Terminated, raise_terminated
+from ..errors import Cancelled, GoEmoError, Terminated
 from ..runs.store import RunStore
 from ..settings import effective_device
-from .context import JobContext
+from .context import JobContext, sigterm_handler
 from .work import HANDLERS
 
 DONE_STATES = ("completed", "failed", "cancelled")
@@ -124,7 +123,7 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
     """Runs in the spawned process: the handler, then one final message (done, cancelled or error). Messages are
     written to the pipe as they come (no buffering thread), so a crash loses none that was sent."""
     _exit_with_parent(parent, cancel)
-    signal.signal(signal.SIGTERM, _worker_sigterm(cancel))
+    signal.signal(signal.SIGTERM, sigterm_handler(cancel))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the server's terminal is the server's to handle
     lock = threading.Lock()
 
@@ -147,22 +146,6 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
         send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         connection.close()
-
-
-def _worker_sigterm(cancel) -> Callable[[int, object], None]:
-    """The worker's SIGTERM handler. The first SIGTERM of a job not yet cancelled (a stopping server) sets the
-    cancel flag: the work stops after its batch and keeps what is finished. A SIGTERM once cancel is set (the
-    manager's, after the grace period: the work did not look at the flag) raises Terminated where the work is, as
-    Ctrl-C would, and later ones do too (raise_terminated: a run writing its results holds them back)."""
-    def handle(signum: int, frame: object) -> None:
-        first = not cancel.is_set()
-        signal.signal(signal.SIGTERM, raise_terminated)
-        cancel.set()
-        if not first:
-            raise Terminated()
-
-    handle.raises_terminated = True  # a run writing its results holds it back (training.run._interrupts_deferred)
-    return handle
 
 
 def _exit_reason(code: int | None) -> str:
@@ -340,15 +323,10 @@ class JobManager:
                     message = reader.recv()
                 except (EOFError, OSError):  # the worker is gone without a final message
                     process.join(timeout=30)
-                    if job.cancel_requested is not None:  # stopped after a cancel: what it finished is kept
-                        job.logs.append(f"{time.strftime('%H:%M:%S')} {_exit_reason(process.exitcode)} after the "
-                                        "cancel; the run keeps what it finished")
-                        self._finish(job, "cancelled")
-                        self._mark_run_stopped(job, "cancelled", "cancelled: the worker was stopped after the "
-                                                                 "cancel grace period")
-                    else:  # a crash
+                    if job.cancel_requested is None:  # a crash
                         self._fail(job, _exit_reason(process.exitcode), None)
-                        self._mark_run_stopped(job, "failed", job.error)
+                    else:  # stopped after a cancel: its run keeps what it finished
+                        self._finish(job, "cancelled")
                     break
                 self._apply(job, message)
             process.join(timeout=30)
@@ -362,17 +340,18 @@ class JobManager:
     @staticmethod
     def _stop_if_stuck(job: Job, process: Any, terminated: float | None) -> float | None:
         """A worker still running CANCEL_GRACE_S after a cancel gets SIGTERM (once); one still alive KILL_GRACE_S
-        later is killed. Returns when SIGTERM was sent."""
+        later gets SIGKILL. Returns when SIGTERM was sent."""
+        now = time.monotonic()
         if job.cancel_requested is None or not process.is_alive():
             return terminated
-        now = time.monotonic()
         if terminated is None and now - job.cancel_requested > CANCEL_GRACE_S:
-            job.logs.append(f"{time.strftime('%H:%M:%S')} the worker did not stop within {CANCEL_GRACE_S:.0f} s of "
-                            "the cancel: stopping it")
+            job.logs.append(f"{time.strftime('%H:%M:%S')} still running after the cancel: SIGTERM")
             process.terminate()
             return now
         if terminated is not None and now - terminated > KILL_GRACE_S:
+            job.logs.append(f"{time.strftime('%H:%M:%S')} still running after SIGTERM: SIGKILL")
             process.kill()
+            return float("inf")  # once
         return terminated
 
     def _apply(self, job: Job, message: tuple) -> None:
@@ -406,8 +385,7 @@ class JobManager:
         self._finish(job, "failed")
 
     def _mark_run_stopped(self, job: Job, status: str, reason: str | None) -> None:
-        """The run a worker was writing when it died (a crash: failed; stopped after a cancel: cancelled), with the
-        reason; its finished epochs are kept."""
+        """The run a worker left 'running' (crashed: failed, with the reason; stopped: cancelled), epochs kept."""
         if job.run_id is None:
             return
         try:
