@@ -56,6 +56,9 @@ def register(commands, parent) -> None:
                          help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV (one table per task)")
     summary.add_argument("--task", choices=TASK_NAMES, help="only this task's recipes (default: every task, each in "
                                                             "a table of its own)")
+    summary.add_argument("--from", dest="results", action="append", metavar="FILE",
+                         help="summarise the runs of a results file (e.g. results/ekman-cpu.json; repeatable) "
+                              "instead of the runs under GOEMO_HOME")
     summary.set_defaults(handler=run_summary)
     compare = actions.add_parser("compare", parents=[parent],
                                  help="is A's recipe better than B's? Differences with 95 %% intervals and p-values")
@@ -196,13 +199,18 @@ def run_summary(args) -> int:
     from ..runs.store import RunStore
 
     store = RunStore()
-    runs = store.list()
+    if args.results:
+        from ..results.reference import reference_runs
+
+        runs = [run for path in args.results for run in reference_runs(path)]
+    else:
+        runs = store.list()
     frame = seed_summary(runs)
     if args.task:
         frame = frame[frame["task"] == get_task(args.task).name].reset_index(drop=True)
     rows = [{**{k: None if isinstance(v, float) and v != v else v for k, v in row.items()},  # NaN → null
              "std": "sample (n − 1)"} for row in frame.to_dict(orient="records")]
-    skipped = store.unreadable()
+    skipped = [] if args.results else store.unreadable()
     if skipped:
         log(f"skipped {len(skipped)} unreadable run folder(s): {', '.join(run_id for run_id, _ in skipped)} "
             "(`runs list` says why)")
