@@ -56,14 +56,32 @@ def get_settings() -> Settings:
     )
 
 
+def ensure_folder(folder: Path) -> Path:
+    """Create `folder` and its parents. A file where one of them should be a folder (a GOEMO_HOME entry replaced by
+    mistake) is a one-line MissingResource naming it, never a traceback; nothing is removed to make room."""
+    from .errors import MissingResource
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise MissingResource(f"{blocking} is a file where a folder is expected; move or delete it (or set "
+                              "GOEMO_HOME to another folder).") from None
+    except OSError as exc:
+        raise MissingResource(f"Cannot create the folder {folder} ({exc.strerror or exc}). Set GOEMO_HOME to a "
+                              "folder you can write to.") from None
+    return folder
+
+
 def ensure_home(settings: Settings | None = None) -> Path:
     """Create the artifacts folder, or explain why it cannot be written."""
     from .errors import MissingResource
 
     settings = settings or get_settings()
+    ensure_folder(settings.runs_dir)
+    ensure_folder(settings.cache_dir)
     try:
-        settings.runs_dir.mkdir(parents=True, exist_ok=True)
-        settings.cache_dir.mkdir(parents=True, exist_ok=True)
         probe = settings.home / ".write-test"
         probe.write_text("ok")
         probe.unlink()

@@ -691,3 +691,153 @@ def test_a_study_with_damaged_stored_settings_is_one_clear_error(goemo_env, caps
     code = main(["tune", "--arch", "gru", "--study", "gru-damaged", "--n-trials", "1", "--limit", "100"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# --- damaged files of a run the Compare page shows ----------------------------------------------------------------
+
+
+def rewrite_json(path, change):
+    import json
+
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _without(key):
+    return lambda document: {k: v for k, v in document.items() if k != key}
+
+
+def _renamed_classes(metrics):
+    names = {"anger": "rage"}
+    return {**metrics, "per_class": {names.get(k, k): v for k, v in metrics["per_class"].items()}}
+
+
+def _history_lines(count):
+    return "".join(f'{{"epoch": {i}, "val_accuracy": 40.0}}\n' for i in range(1, count + 1))
+
+
+DAMAGES = {  # name: (what is damaged, how, whether the run becomes unreadable, words of the reason or the error)
+    "no confusion": ("metrics.json", _without("confusion"), True, "without their 'confusion' matrix"),
+    "per-class names": ("metrics.json", _renamed_classes, True, "'per_class' names"),
+    "confusion shape": ("metrics.json", lambda m: {**m, "confusion": [row[:6] for row in m["confusion"][:6]]},
+                        True, "'confusion' is not a square matrix"),
+    "no per-class": ("metrics.json", _without("per_class"), False, ""),
+    "no macro-F1, two seeds": ("metrics.json", _without("macro_f1"), False, ""),
+    "100,000 epochs": ("history.jsonl", _history_lines(100_000), True, "more than 1,000 epochs"),
+    "history not numbers": ("history.jsonl", '{"epoch": 1, "val_accuracy": "high"}\n', True, "history.jsonl line 1"),
+    "predictions without confidence": ("test_predictions.csv", "id,text,true,predicted\n1,hi,joy,joy\n", False,
+                                       "no 'confidence' column"),
+    "predictions without columns": ("test_predictions.csv", "\n", False, "holds no table"),
+    "predictions not UTF-8": ("test_predictions.csv", b"id,text,true,predicted,confidence\n1,\xff\xfe,joy,joy,1\n",
+                              False, "not UTF-8"),
+    "predictions odd confidence": ("test_predictions.csv", "id,text,true,predicted,confidence\n1,hi,joy,joy,x\n",
+                                   False, "not probabilities"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGES))
+def test_compare_renders_next_to_each_damaged_run_file(run_home, goemo_env, fresh_manager, case):
+    from streamlit.testing.v1 import AppTest
+
+    name, damage, unreadable, words = DAMAGES[case]
+    good = copy_run(run_home, goemo_env)
+    damaged = copy_run(run_home, goemo_env, "gru-29990101-000000-dmg0")  # the newest: the first examples shown
+    damage_config(damaged, seed=212, run_id=damaged.name)
+    targets = [good, damaged] if case == "no macro-F1, two seeds" else [damaged]
+    for folder in targets:
+        if callable(damage):
+            rewrite_json(folder / name, damage)
+        else:
+            (folder / name).write_bytes(damage if isinstance(damage, bytes) else damage.encode())
+    store = RunStore()
+    reasons = dict(store.unreadable())
+    assert (damaged.name in reasons) == unreadable and (not unreadable or words in reasons[damaged.name])
+    at = AppTest.from_file(str(page_file("compare.py")), default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = "\n".join(c.value for c in at.caption)
+    if unreadable:
+        assert damaged.name in captions and words in captions
+    elif words:  # the examples of a confusion cell cannot be listed; the rest of the run is shown
+        assert any(words in error.value for error in at.error), [e.value for e in at.error]
+        assert f"cm-{damaged.name}" in {chart.key for chart in at.get("vega_lite_chart")}
+    if case == "no macro-F1, two seeds":
+        from goemo_core.results.summary import seed_summary
+
+        [row] = seed_summary(store.list()).to_dict(orient="records")
+        assert row["runs"] == 2 and row["test_macro_f1_mean"] != row["test_macro_f1_mean"]  # NaN: no seed has it
+        assert row["test_accuracy_std"] is not None and row["n_by_metric"]["macro_f1"] == 0
+
+
+# --- a file where a folder is expected ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["runs", "cache"])
+def test_training_with_a_file_where_a_home_folder_goes_is_one_line(goemo_env, capsys, where):
+    from goemo_core.cli import main
+
+    goemo_env.mkdir(parents=True, exist_ok=True)
+    (goemo_env / where).write_text("not a folder")
+    code = main(["train", "--arch", "gru", "--limit", "60", "--epochs", "1", "--pretrained", "none",
+                 "--set", "hidden_size=8", "--set", "embedding_dim=8", "--set", "head_units=8"])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err  # log lines, then the error in one line
+    assert err.strip().splitlines()[-1].startswith(f"error: {goemo_env / where} is a file where a folder is expected")
+    assert (goemo_env / where).read_text() == "not a folder"  # never removed to make room
+
+
+@pytest.mark.parametrize("blocked", ["augmented", "augmented/<name>"])
+def test_augment_build_with_a_file_where_its_folder_goes_is_one_line(goemo_env, capsys, blocked):
+    from goemo_core.augment.balance import AugmentSpec
+    from goemo_core.cli import main
+
+    argv = ["augment", "build", "--limit", "100", "--target-count", "20", "--seed", "3"]
+    name = AugmentSpec.from_config({"limit": 100, "target_count": 20, "seed": 3}).name
+    path = goemo_env / blocked.replace("<name>", name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a folder")
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"{path} is a file where a folder is expected" in err
+    assert path.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("blocked", ["cache", "cache/teachers"])
+def test_teacher_probabilities_with_a_file_where_the_cache_goes_is_one_line(goemo_env, blocked):
+    from goemo_core.training.teachers import teacher_probabilities
+
+    path = goemo_env / blocked
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a folder")
+    with pytest.raises(MissingResource, match=f"{path} is a file where a folder is expected"):
+        teacher_probabilities([], ["a sentence"], goemo_env / "cache")
+
+
+@pytest.mark.parametrize("blocked", ["cache", "cache/transfer"])
+def test_transfer_variants_with_a_file_where_the_cache_goes_is_one_line(goemo_env, blocked):
+    from goemo_core.augment.transfer import transfer_variants
+    from goemo_core.settings import get_settings
+
+    path = goemo_env / blocked
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a folder")
+    with pytest.raises(MissingResource, match=f"{path} is a file where a folder is expected"):
+        transfer_variants(["a sentence to vary"], 1, 7, get_settings())
+
+
+# --- run folders whose names no run id may have ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, words", [("g" * 220, "220 bytes long"), ("gru-2020\\x-1", "a backslash")])
+def test_runs_list_shows_names_no_run_id_may_have_as_unreadable(run_home, goemo_env, capsys, name, words):
+    import json
+
+    from goemo_core.cli import main
+
+    good = copy_run(run_home, goemo_env)
+    copy_run(run_home, goemo_env, name)
+    store = RunStore()
+    assert [run.run_id for run in store.list()] == [good.name]
+    assert dict(store.unreadable())[name].startswith("its name") and words in dict(store.unreadable())[name]
+    assert main(["runs", "list", "--json"]) == 0
+    rows = {row["run_id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[name]["status"] == "unreadable" and words in rows[name]["reason"]
+    assert rows[good.name]["status"] == "completed" and rows[good.name]["task"] == "ekman"

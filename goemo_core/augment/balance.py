@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..data.goemotions import EKMAN_CLASSES, class_counts, data_fingerprint, limit_split, load_goemotions
 from ..errors import GoEmoError, InvalidConfig, MissingResource
-from ..runs.atomic import write_folder, write_json
+from ..runs.atomic import prepare_folder_place, write_folder, write_json
 from ..runs.schemas import loads_strict
 from ..settings import Settings, ensure_home, get_settings
 from .eda import (DEFAULT_PCT, DEFAULT_RECIPE, DEFAULT_SEED, EDA_VARIANTS_PER_CALL, augment_once, check_pct,
@@ -270,6 +270,7 @@ def build_augmented(config: dict | AugmentSpec | None = None, settings: Settings
         return _summary(meta, folder, reused=True)
 
     ensure_home(settings)
+    prepare_folder_place(folder)  # before the work: a file where the split goes is said at once
     started = time.time()
     before = class_counts(labels)
     after = balance_plan(before, spec.target_ratio, spec.target_count)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..data.goemotions import data_fingerprint
 from ..runs.atomic import write_json
-from ..settings import Settings, get_settings
+from ..settings import Settings, ensure_folder, get_settings
 from .eda import DEFAULT_PCT, DEFAULT_RECIPE, augment_once, get_augmenter, variants_per_call
 
 FORMAT = 1
@@ -95,11 +95,11 @@ def transfer_variants(texts: Sequence[str], per_sentence: int, seed: int, settin
     if cached is not None:
         log(f"transfer set: reusing {len(cached):,} cached variants of {len(texts):,} train sentences")
         return cached
+    ensure_folder(path.parent)  # before the work: a file in the cache's place is said at once
     log(f"transfer set: building {per_sentence} variant(s) of each of {len(texts):,} train sentences ({recipe})")
     started = time.perf_counter()
     variants = build_variants(texts, per_sentence, seed, recipe, pct, settings, log)
     seconds = round(time.perf_counter() - started, 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"format": FORMAT, "per_sentence": int(per_sentence), "seed": int(seed), "recipe": recipe,
                       "pct": float(pct), "train_fingerprint": data_fingerprint(texts), "sources": len(texts),
                       "seconds": seconds, "variants": [[index, text] for index, text in variants]})

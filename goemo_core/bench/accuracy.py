@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 from ..data.tasks import get_task
 from ..models import get_architecture, resolve_params
 from ..results.recipes import recipe_key
-from ..results.summary import mean_std, summarise_runs
+from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.folder import Run
 from ..runs.store import RunStore
 from ..settings import get_settings
@@ -24,7 +24,7 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
                    settings: dict | None = None) -> dict:
     """Train each architecture with its default recipe (with `settings`, e.g. {"adversarial": 0.05}, applied to
     every run) for each seed on the full data (or `limit`);
-    report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device, and the wall time.
+    report test accuracy and macro-F1 mean ± sample std, best epoch, epoch time, parameters, device, and the wall time.
     A completed run with the same settings, seed, data and device is reused unless `fresh`, so an interrupted
     benchmark resumes. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
     task every run trains on."""
@@ -53,9 +53,9 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
         run_ids[config.arch, config.seed] = run_id
     rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
     document = {"seeds": seeds, "limit": limit, "task": task or "ekman", "parallel": parallel, "rows": rows,
-                "wall_seconds": round(time.perf_counter() - started, 1)}
+                "spread": SPREAD_NOTE, "wall_seconds": round(time.perf_counter() - started, 1)}
     if baseline:
-        document["baseline"] = tfidf_baseline(limit)
+        document["baseline"] = tfidf_baseline(limit, task=task)
     return document
 
 
@@ -91,6 +91,7 @@ def accuracy_table(document: dict) -> str:
         b = document["baseline"]
         lines.append(f"| TF-IDF + logistic regression | - | {b['accuracy']:.2f} | {b['macro_f1']:.3f} | - | - | - "
                      "| CPU |")
+    lines.append(f"\n{SPREAD_NOTE}.")
     if "wall_seconds" in document:
         lines.append(f"\nwall time {document['wall_seconds'] / 60:.1f} min, "
                      f"{document.get('parallel', 1)} run(s) at once")

@@ -10,7 +10,7 @@ import time
 from typing import Callable, Sequence
 
 from ..errors import InvalidConfig
-from ..results.summary import mean_std, summarise_runs
+from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.store import RunStore
 from ..training.config import TrainConfig, make_config
 from ..training.teachers import check_teachers
@@ -93,5 +93,6 @@ def sweep_table(document: dict) -> str:
                      f"{mean_std(r['accuracy_mean'], r['accuracy_std'], 2)} | "
                      f"{mean_std(r['macro_f1_mean'], r['macro_f1_std'], 3)} |")
     lines.append(f"\n✓ chosen on validation accuracy; {document['seeds']} seed(s) per point, "
-                 f"limit {document['limit'] or 'none'}, wall time {document['wall_seconds'] / 60:.1f} min")
+                 f"limit {document['limit'] or 'none'}, wall time {document['wall_seconds'] / 60:.1f} min. "
+                 f"{SPREAD_NOTE}.")
     return "\n".join(lines)

@@ -120,8 +120,6 @@ def run_accuracy(args) -> int:
     settings = parse_pairs(args.set, "--set")
     for key in {"seed", "task", "limit", "epochs", "device"} & set(settings):
         raise InvalidConfig(f"--set {key}: bench accuracy sets it itself; use its own flag.")
-    if args.baseline and args.task not in (None, "ekman"):
-        raise InvalidConfig(f"--baseline: the TF-IDF baseline predicts the ekman task only, not {args.task}.")
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
                               args.parallel, log=log, task=args.task, settings=settings)
     emit(args, document, lambda: accuracy_table(document))

@@ -38,10 +38,8 @@ def run_export(args) -> int:
     if args.baseline:
         from ..bench.baseline import tfidf_baseline
 
-        if task != "ekman":
-            raise InvalidConfig("--baseline: the TF-IDF floor is measured for the ekman task only.")
         log("measuring the TF-IDF + logistic regression floor")
-        baseline = tfidf_baseline()
+        baseline = tfidf_baseline(task=task)
     document = export_results(RunStore().list(), task, baseline)
     path = write_results(args.out, document)
     summary = {"file": str(path), "task": task, "runs": len(document["runs"]),

@@ -56,7 +56,9 @@ def register(commands, parent) -> None:
                                  help="runs with the same settings pooled over their seeds: mean ± std, the recipe "
                                       "chosen on validation per architecture")
     summary.add_argument("--format", choices=["text", "markdown", "latex", "csv"], default="text",
-                         help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV")
+                         help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV (one table per task)")
+    summary.add_argument("--task", choices=TASK_NAMES, help="only this task's recipes (default: every task, each in "
+                                                            "a table of its own)")
     summary.add_argument("--from", dest="results", action="append", metavar="FILE",
                          help="summarise the runs of a results file (e.g. results/ekman-cpu.json; repeatable) "
                               "instead of the runs under GOEMO_HOME")
@@ -178,21 +180,23 @@ def run_list(args) -> int:
     store.mark_interrupted()
     rows = [run.summary() for run in store.list()]
     # Damaged run folders are listed (so they can be found and deleted) but summarised by nothing else.
-    rows += [{"run_id": run_id, "name": None, "tags": [], "arch": None, "limit": None, "status": "unreadable",
-              "epochs": None, "test_accuracy": None, "test_macro_f1": None, "created": None, "reason": reason}
+    rows += [{"run_id": run_id, "name": None, "tags": [], "arch": None, "task": None, "limit": None,
+              "status": "unreadable", "epochs": None, "test_accuracy": None, "test_macro_f1": None, "created": None,
+              "reason": reason}
              for run_id, reason in store.unreadable()]
 
     def text() -> str:
         if not rows:
             return f"no runs under {store.root}"
-        lines = [f"{'run_id':<28} {'name':<20} {'arch':<11} {'status':<11} {'limit':>6} {'epochs':>6} "
+        lines = [f"{'run_id':<28} {'name':<20} {'arch':<11} {'task':<16} {'status':<11} {'limit':>6} {'epochs':>6} "
                  f"{'test acc':>8} {'macro-F1':>8}  created"]
         for r in rows:
             acc = f"{r['test_accuracy']:.2f}" if r["test_accuracy"] is not None else "-"
             f1 = f"{r['test_macro_f1']:.3f}" if r["test_macro_f1"] is not None else "-"
             last = r["reason"] if r["status"] == "unreadable" else r["created"]
             lines.append(f"{terminal_safe(r['run_id']):<28} {terminal_safe((r['name'] or '-')[:20]):<20} "
-                         f"{terminal_safe(r['arch'] or '?'):<11} {r['status']:<11} {r['limit'] or 'all':>6} "
+                         f"{terminal_safe(r['arch'] or '?'):<11} {terminal_safe(r['task'] or '?'):<16} "
+                         f"{r['status']:<11} {r['limit'] or 'all':>6} "
                          f"{r['epochs'] if r['epochs'] is not None else '-':>6} {acc:>8} {f1:>8}  "
                          f"{terminal_safe(last)}")
         return "\n".join(lines)
@@ -204,7 +208,7 @@ def run_list(args) -> int:
 def run_summary(args) -> int:
     from ..attacks.recipes import RECIPE_NAMES
     from ..results.summary import calibrate_pooled, left_out, mean_std, seed_summary
-    from ..results.tables import paper_table
+    from ..results.tables import SELECTION_RULE, by_task, paper_table, settings_text, varying_columns
     from ..runs.store import RunStore
 
     store = RunStore()
@@ -216,8 +220,10 @@ def run_summary(args) -> int:
         runs = store.list()
         calibrate_pooled(runs, log)  # ECE columns: computed once from each run's stored probabilities, then kept
     frame = seed_summary(runs)
-    rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
-            for row in frame.to_dict(orient="records")]
+    if args.task:
+        frame = frame[frame["task"] == get_task(args.task).name].reset_index(drop=True)
+    rows = [{**{k: None if isinstance(v, float) and v != v else v for k, v in row.items()},  # NaN → null
+             "std": "sample (n − 1)"} for row in frame.to_dict(orient="records")]
     skipped = [] if args.results else store.unreadable()
     if skipped:
         log(f"skipped {len(skipped)} unreadable run folder(s): {', '.join(run_id for run_id, _ in skipped)} "
@@ -231,27 +237,46 @@ def run_summary(args) -> int:
         print(paper_table(frame, args.format), end="")
         return 0
 
-    def text() -> str:
-        if not rows:
-            return f"no completed runs with test metrics under {store.root}"
-        lines = [f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} {'macro-F1':>22} "
-                 f"{'ECE → with T':>24}  vs best · settings"]
-        for r in rows:
-            accuracy = mean_std(r["test_accuracy_mean"], r["test_accuracy_std"], 2)
-            macro_f1 = mean_std(r["test_macro_f1_mean"], r["test_macro_f1_std"], 3)
+    def seeds_of(r: dict, metric: str) -> int | None:
+        return (r.get("n_by_metric") or {}).get(metric)
+
+    def table(task: str, task_rows: list[dict]) -> list[str]:
+        spec, varying = get_task(task), varying_columns(frame[frame["task"] == task])
+        if spec.multi_label:  # macro-F1 is the task's headline; accuracy is the strict exact match
+            lines = [f"task {task} (multi-label: macro-F1 first, accuracy is exact match)",
+                     f"{'':1} {'arch':<12} {'seeds':>5} {'val F1':>8} {'test macro-F1':>22} "
+                     f"{'exact match (%)':>22} {'ECE → with T':>24}  vs best · settings"]
+            cells = [("val_macro_f1_mean", 3), ("test_macro_f1", 3), ("test_accuracy", 2)]
+        else:
+            lines = [f"task {task}", f"{'':1} {'arch':<12} {'seeds':>5} {'val acc':>8} {'test acc (%)':>22} "
+                     f"{'macro-F1':>22} {'ECE → with T':>24}  vs best · settings"]
+            cells = [("val_accuracy_mean", 2), ("test_accuracy", 2), ("test_macro_f1", 3)]
+        for r in task_rows:
+            shown = []
+            for key, digits in cells:
+                if key.startswith("val"):
+                    shown.append(f"{r[key]:.{digits}f}" if r[key] is not None else "-")
+                else:
+                    metric = key.removeprefix("test_")
+                    shown.append(mean_std(r[f"{key}_mean"], r[f"{key}_std"], digits, seeds_of(r, metric)))
             ece = "-" if r["test_ece_mean"] is None else mean_std(r["test_ece_mean"], r["test_ece_std"], 3) \
                 + f" → {r['test_ece_calibrated_mean']:.3f}"
-            val = f"{r['val_accuracy_mean']:.2f}" if r["val_accuracy_mean"] is not None else "-"
-            lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {val:>8} {accuracy:>22} "
-                         f"{macro_f1:>22} {ece:>24}  {r['vs_best']} · {r['changes']}"
-                         + (f", limit={r['limit']}" if r["limit"] else "")
-                         + (f", augment={r['augment']}" if r["augment"] else ""))
+            lines.append(f"{'✓' if r['chosen'] else ' '} {r['arch']:<12} {r['runs']:>5} {shown[0]:>8} "
+                         f"{shown[1]:>22} {shown[2]:>22} {ece:>24}  {r['vs_best']} · {settings_text(r, varying)}")
             attacked = [f"{name} {mean_std(r[f'{name}_under_attack_mean'], r[f'{name}_under_attack_std'], 2)}"
                         + (f" (n={r[f'{name}_attacked']})" if r[f"{name}_attacked"] != r["runs"] else "")
                         for name in RECIPE_NAMES if r.get(f"{name}_under_attack_mean") is not None]
             if attacked:
                 lines.append("    accuracy under attack (%): " + " · ".join(attacked))
-        lines.append("✓ chosen on validation (per architecture and task, full data); test metrics are reported only")
+        return lines
+
+    def text() -> str:
+        if not rows:
+            return f"no completed runs with test metrics under {store.root}"
+        lines = []
+        for task, _ in by_task(frame):
+            lines += [*table(task, [r for r in rows if r["task"] == task]), ""]
+        lines += [SELECTION_RULE, "(n = k): a figure that only k of the recipe's seeds recorded."]
         return "\n".join(lines)
 
     emit(args, rows, text)
@@ -260,32 +285,41 @@ def run_summary(args) -> int:
 
 def run_compare(args) -> int:
     from ..results.comparison import compare_recipes
+    from ..results.significance import format_p
     from ..runs.store import RunStore
 
     store = RunStore()
     document = compare_recipes(store.get(args.run_a), store.get(args.run_b), store.list())
+    multi_label, accuracy_name = document.get("multi_label", False), document.get("accuracy_name", "accuracy")
 
     def line(name: str, unit: str, digits: int, test: dict | None) -> str:
-        if test is None:
-            return f"{name}: no paired test (the runs' test predictions are not stored)"
+        if test is None or test.get("difference") is None:
+            return f"{name}: no test ({(test or {}).get('note') or document.get('paired_note') or 'no figures'})"
         ci = f"[{test['ci'][0]:+.{digits}f}, {test['ci'][1]:+.{digits}f}]" if test.get("ci") else "no interval"
-        p_value = f"p = {test['p_value']:.3g}" if test.get("p_value") is not None else (test.get("note") or "no test")
+        p_value = format_p(test["p_value"]) if test.get("p_value") is not None else (test.get("note") or "no test")
         return f"{name}: {test['difference']:+.{digits}f}{unit} (95 % CI {ci}, {p_value}; {test['test']})"
 
+    def headline(side: dict) -> str:
+        accuracy = f"test {accuracy_name} {side['accuracy_mean']:.2f} %"
+        f1 = f"macro-F1 {side['macro_f1_mean']:.3f}"
+        return ", ".join([f1, accuracy] if multi_label else [accuracy, f1])
+
+    def lines(tests: dict) -> list[str]:
+        shown = [("macro-F1", "macro_f1", "", 3), (accuracy_name, "accuracy", " points", 2)]
+        return ["  " + line(name, unit, digits, tests.get(key))
+                for name, key, unit, digits in (shown if multi_label else shown[::-1])]
+
     def text() -> str:
-        a, b = document["a"], document["b"]
-        paired = document["paired"] or {}
-        return "\n".join([
-            f"A: {a['arch']} ({a['changes']}), {len(a['seeds'])} seed(s): test acc {a['accuracy_mean']:.2f} %, "
-            f"macro-F1 {a['macro_f1_mean']:.3f}",
-            f"B: {b['arch']} ({b['changes']}), {len(b['seeds'])} seed(s): test acc {b['accuracy_mean']:.2f} %, "
-            f"macro-F1 {b['macro_f1_mean']:.3f}",
-            "over seeds (A − B):",
-            "  " + line("accuracy", " points", 2, document["seeds"]["accuracy"]),
-            "  " + line("macro-F1", "", 3, document["seeds"]["macro_f1"]),
-            f"paired on the test set (each recipe's seeds pooled, {paired.get('examples', 0):,} examples):",
-            "  " + line("accuracy", " points", 2, paired.get("accuracy")),
-            "  " + line("macro-F1", "", 3, paired.get("macro_f1"))])
+        paired = document["paired"]
+        out = [f"{side.upper()}: {document[side]['arch']} ({document[side]['changes']}), "
+               f"{len(document[side]['seeds'])} seed(s): {headline(document[side])}" for side in "ab"]
+        out += ["over seeds (A − B):", *lines(document["seeds"])]
+        if paired is None:
+            out.append(f"paired on the test set: no test ({document.get('paired_note') or 'no predictions'})")
+        else:
+            out += [f"paired on the test set (each recipe's seeds pooled, {paired.get('examples', 0):,} examples):",
+                    *lines(paired)]
+        return "\n".join(out)
 
     emit(args, document, text)
     return 0

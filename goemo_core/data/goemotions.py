@@ -121,7 +121,14 @@ def _read_label_names(folder: Path) -> tuple[str, ...]:
     path = folder / "emotions.txt"
     if not path.is_file():
         raise MissingResource(f"{path} is missing: GOEMO_DATA_DIR must hold emotions.txt (the 28 label names).")
-    names = tuple(line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip())
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:  # as the .tsv files: the file and the fix, not a traceback
+        raise MissingResource(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}). Fix or replace the "
+                              "file.") from None
+    except OSError as exc:
+        raise MissingResource(f"{path} cannot be read ({exc.strerror or exc}). Fix or replace the file.") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if names != GOEMOTIONS_LABELS:
         raise MissingResource(
             f"{path} does not list the 28 GoEmotions labels in their official order "

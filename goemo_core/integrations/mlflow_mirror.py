@@ -6,14 +6,17 @@ the source of truth: the mirror never fails a run. Its first error is one warnin
 stops for that run (a dead server must not stall training), so it can be pushed again later.
 
 One MLflow run per run of ours, found by the tag `goemo.run_id`: pushing twice updates the same MLflow run, adding
-only what it lacks (MLflow parameters cannot change, and epochs already logged are skipped). mlflow is imported
-only when a mirror is used (it is slow to import)."""
+only what it lacks (MLflow parameters cannot change; epochs already logged and final metrics already logged with
+the same value are skipped). mlflow is imported only when a mirror is used (it is slow to import). What MLflow
+prints on stdout (a server's "View run …" links) goes to stderr, so a `--json` command prints one document."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -148,6 +151,14 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """MLflow's own prints (e.g. "🏃 View run … at: http://…" when a server's run ends) go to stderr: stdout
+    belongs to the command's output (one JSON document with --json)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def one_line_reason(exc: BaseException, uri: str) -> str:
     """An exception as a short line, secrets of the URI masked (MLflow's messages can be paragraphs)."""
     return mask_text(" ".join(f"{type(exc).__name__}: {exc}".split())[:300], uri)
@@ -159,7 +170,7 @@ class MlflowMirror:
     def __init__(self, client, run: Run):
         self.client, self.run = client, run
         self.mlflow_run_id: str | None = None
-        self.logged_steps: dict[str, set[int]] = {}
+        self.logged: dict[str, dict[int, float]] = {}  # metric → {step: value} already in MLflow
 
     def start(self) -> "MlflowMirror":
         experiment = self._experiment_id(experiment_name(self.run))
@@ -168,8 +179,8 @@ class MlflowMirror:
         if found:
             self.mlflow_run_id = found[0].info.run_id
             existing = found[0].data.params
-            self.logged_steps = {key: {m.step for m in self.client.get_metric_history(self.mlflow_run_id, key)}
-                                 for key in found[0].data.metrics}
+            self.logged = {key: {m.step: m.value for m in self.client.get_metric_history(self.mlflow_run_id, key)}
+                           for key in found[0].data.metrics}
         else:
             self.mlflow_run_id = self.client.create_run(experiment, run_name=self.run.label.name or self.run.run_id,
                                                         start_time=self._created_ms()).info.run_id
@@ -180,18 +191,19 @@ class MlflowMirror:
 
     def epoch(self, record: dict) -> None:
         step = int(record.get("epoch") or 0)
-        metrics = {k: v for k, v in epoch_metrics(record).items() if step not in self.logged_steps.get(k, set())}
-        self._log(metrics=metrics, step=step)
-        for key in metrics:
-            self.logged_steps.setdefault(key, set()).add(step)
+        metrics = {k: v for k, v in epoch_metrics(record).items() if step not in self.logged.get(k, {})}
+        self._log_new(metrics, step)
 
     def finish(self) -> None:
-        """History not yet logged, the final metrics, tags, artifacts, and the MLflow status of the run's."""
+        """History not yet logged, the final metrics MLflow lacks (or holds with another value), tags, artifacts,
+        and the MLflow status of the run's."""
         self.run.refresh()
         for record in self.run.history:
             self.epoch(record)
-        self._log(metrics={**final_metrics(self.run.metrics), **attack_metrics(self.run)}, tags=run_tags(self.run),
-                  step=0)
+        final = {k: v for k, v in {**final_metrics(self.run.metrics), **attack_metrics(self.run)}.items()
+                 if self.logged.get(k, {}).get(0) != v}
+        self._log_new(final, 0)
+        self._log(tags=run_tags(self.run))
         self._artifacts()
         status = STATUSES.get(self.run.status, "FINISHED")
         if status != "RUNNING":
@@ -209,6 +221,11 @@ class MlflowMirror:
             if experiment is None:
                 raise
             return experiment.experiment_id
+
+    def _log_new(self, metrics: dict[str, float], step: int) -> None:
+        self._log(metrics=metrics, step=step)
+        for key, value in metrics.items():
+            self.logged.setdefault(key, {})[step] = value
 
     def _created_ms(self) -> int | None:
         try:
@@ -267,7 +284,8 @@ class TrainingMirror:
 
     def _guard(self, action: Callable[[], object]) -> None:
         try:
-            action()
+            with stdout_to_stderr():
+                action()
         except Exception as exc:  # includes a missing mlflow package: the run goes on without its mirror
             self.mirror = None
             self.log(f"warning: MLflow mirror at {mask_text(self.uri, self.uri)} stopped for this run "
@@ -297,7 +315,8 @@ def push_runs(runs: Iterable[Run], uri: str | None = None,
         raise MissingResource(f"No MLflow tracking URI: set {URI_VARIABLE} (a server URL, sqlite:///…, a folder) "
                               "or pass --tracking-uri.")
     try:
-        client = _client(uri)
+        with stdout_to_stderr():
+            client = _client(uri)
     except ImportError:
         raise MissingResource("mlflow is not installed: `pip install -r requirements.txt`.") from None
     except Exception as exc:
@@ -305,8 +324,9 @@ def push_runs(runs: Iterable[Run], uri: str | None = None,
     rows = []
     for run in runs:
         try:
-            mirror = MlflowMirror(client, run).start()
-            mirror.finish()
+            with stdout_to_stderr():
+                mirror = MlflowMirror(client, run).start()
+                mirror.finish()
         except Exception as exc:
             raise MissingResource(f"MLflow at {mask_text(uri, uri)} did not take run {run.run_id} "
                                   f"({one_line_reason(exc, uri)}).") from None

@@ -1,13 +1,14 @@
 """What a piece of background work may do while it runs: report progress, epoch records, log lines and its run id,
 and look at the cancel flag. The JobManager hands one to each handler; in a worker process it forwards every report
-to the server as a message."""
+to the server as a message, and SIGTERM reaches the work through the cancel flag (`sigterm_handler`)."""
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any, Callable, Protocol
 
-from ..errors import Cancelled
+from ..errors import Cancelled, Terminated, raise_terminated
 
 PROGRESS_INTERVAL_S = 0.5  # at most two progress messages a second: the page polls, it does not need more
 
@@ -47,3 +48,18 @@ class JobContext:
 
     def set_run(self, run_id: str) -> None:
         self._send(("run", run_id))
+
+
+def sigterm_handler(cancel: CancelFlag) -> Callable[[int, object], None]:
+    """A worker's SIGTERM handler. A first SIGTERM before any cancel (a stopping server) sets the cancel flag: the
+    work stops after its batch. One after the cancel (the manager's, past the grace period: the work never looked at
+    the flag) raises Terminated where the work is, as Ctrl-C would, keeping what is finished."""
+    def handle(signum: int, frame: object) -> None:
+        first = not cancel.is_set()
+        signal.signal(signal.SIGTERM, raise_terminated)
+        cancel.set()
+        if not first:
+            raise Terminated()
+
+    handle.raises_terminated = True  # a run writing its results holds it back (training.run._interrupts_deferred)
+    return handle

@@ -4,7 +4,8 @@ thread of the manager. The server's own Python never competes with a training lo
 
 Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue. A
 worker streams progress, epoch records, log lines and its run id back over a queue; cancel sets an event the work
-checks between batches, and a worker that does not stop in time is terminated."""
+checks between batches; a worker still running CANCEL_GRACE_S after it (a step that never looks: tokenising, EDA
+variants, timing) gets SIGTERM, and SIGKILL KILL_GRACE_S later. Either way the job ends cancelled."""
 
 from __future__ import annotations
 
@@ -23,15 +24,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import Cancelled, GoEmoError
+from ..errors import Cancelled, GoEmoError, Terminated
 from ..runs.store import RunStore
 from ..settings import effective_device
-from .context import JobContext
+from .context import JobContext, sigterm_handler
 from .work import HANDLERS
 
 DONE_STATES = ("completed", "failed", "cancelled")
 Handler = Callable[[Any, JobContext], dict]
-CANCEL_GRACE_S = 60.0  # a worker still running this long after a cancel is terminated
+CANCEL_GRACE_S = 60.0  # a worker still running this long after a cancel is terminated (SIGTERM)
+KILL_GRACE_S = 15.0  # and one still alive this long after that is killed (SIGKILL)
 DEFAULT_GPU_SLOTS = 3  # small recurrent models leave a GPU mostly idle: several jobs share one
 _SPAWN = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
 
@@ -121,7 +123,7 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
     """Runs in the spawned process: the handler, then one final message (done, cancelled or error). Messages are
     written to the pipe as they come (no buffering thread), so a crash loses none that was sent."""
     _exit_with_parent(parent, cancel)
-    signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # a stopping server: finish the batch, keep the work
+    signal.signal(signal.SIGTERM, sigterm_handler(cancel))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the server's terminal is the server's to handle
     lock = threading.Lock()
 
@@ -136,7 +138,7 @@ def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) 
     try:
         result = handler(config, context) or {}
         send(("done", result))
-    except Cancelled:
+    except (Cancelled, Terminated):
         send(("cancelled",))
     except GoEmoError as exc:  # a message meant for the user: no traceback on the card
         send(("error", str(exc), None))
@@ -311,25 +313,46 @@ class JobManager:
         with self._lock:
             self._processes[job.id] = process
         job.worker_pid = process.pid
+        terminated: float | None = None
         try:
             while not job.done:
                 try:
                     if not reader.poll(0.2):
-                        if job.cancel_requested and time.monotonic() - job.cancel_requested > CANCEL_GRACE_S:
-                            process.terminate()
+                        terminated = self._stop_if_stuck(job, process, terminated)
                         continue
                     message = reader.recv()
-                except (EOFError, OSError):  # the worker is gone without a final message: a crash
+                except (EOFError, OSError):  # the worker is gone without a final message
                     process.join(timeout=30)
-                    self._fail(job, _exit_reason(process.exitcode), None)
-                    self._mark_run_failed(job)
+                    if job.cancel_requested is None:  # a crash
+                        self._fail(job, _exit_reason(process.exitcode), None)
+                    else:  # stopped after a cancel: its run keeps what it finished
+                        self._finish(job, "cancelled")
                     break
                 self._apply(job, message)
             process.join(timeout=30)
+            if job.status in ("cancelled", "failed") and not process.is_alive():  # its writer is gone
+                self._mark_run_stopped(job, job.status, job.error)
         finally:
             with self._lock:
                 self._processes.pop(job.id, None)
             reader.close()
+
+    @staticmethod
+    def _stop_if_stuck(job: Job, process: Any, terminated: float | None) -> float | None:
+        """A worker still running CANCEL_GRACE_S after a cancel gets SIGTERM (once); one still alive KILL_GRACE_S
+        later gets SIGKILL. Returns when SIGTERM was sent."""
+        now = time.monotonic()
+        if job.cancel_requested is None or not process.is_alive():
+            return terminated
+        if terminated is None and now - job.cancel_requested > CANCEL_GRACE_S:
+            job.logs.append(f"{time.strftime('%H:%M:%S')} still running after the cancel: SIGTERM")
+            process.terminate()
+            return now
+        if terminated is not None and now - terminated > KILL_GRACE_S:
+            job.logs.append(f"{time.strftime('%H:%M:%S')} still running after SIGTERM: SIGKILL")
+            process.kill()
+            return float("inf")  # once
+        return terminated
 
     def _apply(self, job: Job, message: tuple) -> None:
         kind = message[0]
@@ -361,15 +384,16 @@ class JobManager:
         job.error, job.traceback = error, trace
         self._finish(job, "failed")
 
-    def _mark_run_failed(self, job: Job) -> None:
-        """The run a crashed worker was writing: failed, with the reason, its finished epochs kept."""
+    def _mark_run_stopped(self, job: Job, status: str, reason: str | None) -> None:
+        """The run a worker left 'running' (crashed: failed, with the reason; stopped: cancelled), epochs kept."""
         if job.run_id is None:
             return
         try:
             run = (self.store or RunStore()).get(job.run_id)
             if run.status == "running":
-                run.write_json("info.json", {**run.info, "error": job.error})
-                run.set_status("failed")
+                if reason:
+                    run.write_json("info.json", {**run.info, "error": reason})
+                run.set_status(status)
         except (GoEmoError, OSError):
             pass
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..errors import MissingResource
 from ..runs.atomic import save_tensors
+from ..settings import ensure_folder
 
 # Hyperparameters every architecture takes, with (type, lowest, highest) bounds used to refuse bad values early.
 COMMON_PARAMS: dict[str, tuple[type, float, float]] = {
@@ -109,7 +110,7 @@ def distilled_embeddings(name_or_path: str, tokenizer, cache_dir: Path, batch_si
             rows.append(encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state.mean(1))
     weight = torch.cat(rows)
     weight *= inputs.weight.norm(dim=1).mean() / weight.norm(dim=1).mean()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     save_tensors(path, {"weight": weight})
     return EmbeddingInit(weight, str(name_or_path))
 

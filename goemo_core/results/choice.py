@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..data.tasks import get_task
 from ..runs.folder import Run, best_epoch
 from ..runs.schemas import is_number
-from .recipes import readable
+from .recipes import readable, task_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -17,9 +17,23 @@ if TYPE_CHECKING:
 
 def validation_of(run: Run) -> tuple[float, float]:
     """(validation accuracy, validation macro-F1) of the weights a run kept: what choosing between runs looks at.
-    metrics.json records them; older runs have them in the history's best epoch. NaN where neither says."""
-    validation = (run.metrics or {}).get("validation")
-    if isinstance(validation, dict) and is_number(validation.get("accuracy")):
+    metrics.json records them; older runs have them in the history's best epoch. NaN where neither says.
+
+    A multi-label run is judged at its fixed threshold: thresholds tuned on the validation split would otherwise
+    raise its validation figures by construction. metrics.json records the fixed-threshold figures beside the tuned
+    ones (`accuracy_fixed`, `macro_f1_fixed`); a run that did not tune already recorded them as its own, and an older
+    tuned run falls back to its history, which is always validated at the fixed threshold."""
+    metrics = run.metrics or {}
+    validation = metrics.get("validation")
+    validation = validation if isinstance(validation, dict) else {}
+    if get_task(task_of(run.config)).multi_label:
+        if is_number(validation.get("macro_f1_fixed")):
+            accuracy = validation.get("accuracy_fixed")
+            return (float(accuracy) if is_number(accuracy) else float("nan"), float(validation["macro_f1_fixed"]))
+        decision = metrics.get("decision")
+        if isinstance(decision, dict) and decision.get("tuned_on"):
+            validation = {}  # tuned on validation: only the history's fixed-threshold figures are fair
+    if is_number(validation.get("accuracy")):
         f1 = validation.get("macro_f1")
         return float(validation["accuracy"]), float(f1) if is_number(f1) else float("nan")
     kept = best_epoch(run)
@@ -31,17 +45,24 @@ def validation_of(run: Run) -> tuple[float, float]:
 
 
 def by_validation(values: tuple[float, float]) -> tuple[float, float]:
-    """A sort key: higher validation accuracy first, ties broken by validation macro-F1; NaN last."""
+    """A sort key: higher first value first, ties broken by the second; NaN last."""
     return tuple(v if v == v else float("-inf") for v in values)
 
 
+def run_rank(run: Run) -> tuple[float, float]:
+    """What ranks a run on validation: accuracy, then macro-F1; on a multi-label task (where accuracy is the strict
+    exact-match ratio) macro-F1 first, as recipes are ranked (see `validation_order`)."""
+    pair = validation_of(run)
+    return by_validation(pair[::-1] if get_task(task_of(run.config)).multi_label else pair)
+
+
 def best_run(runs: Sequence[Run]) -> Run:
-    """The run to try first, chosen on validation (test metrics are only reported): the completed full-data run with
-    the best validation accuracy (ties: validation macro-F1), else the best completed one, else the newest."""
+    """The run to try first, chosen on validation (test metrics are only reported): the completed full-data run
+    ranked best on validation (see `run_rank`), else the best completed one, else the newest."""
     done = [run for run in readable(runs) if run.status == "completed" and run.metrics]
     full = [run for run in done if run.config.get("limit") is None]
     pool = full or done
-    return max(pool, key=lambda run: by_validation(validation_of(run))) if pool else runs[0]
+    return max(pool, key=run_rank) if pool else runs[0]
 
 
 def validation_order(row: dict) -> tuple:

@@ -12,8 +12,9 @@ from ..data.goemotions import EKMAN_CLASSES
 from ..data.tasks import get_task
 from ..errors import InvalidConfig
 from ..runs.folder import Run
+from ..runs.schemas import Unreadable
 from .recipes import recipe_changes, recipe_groups, recipe_key, task_of
-from .significance import paired_difference, seed_difference
+from .significance import format_p, paired_difference, seed_difference
 from .summary import pooled, summarise_runs
 
 if TYPE_CHECKING:
@@ -52,19 +53,30 @@ def compare_recipes(run_a: Run, run_b: Run, runs: Sequence[Run]) -> dict:
     multi_label = task.multi_label
     document["multi_label"], document["accuracy_name"] = multi_label, task.accuracy_name
     document["paired"] = None if multi_label else paired_test_of(sides[0], sides[1])
+    document["paired_note"] = (MULTI_LABEL_PAIRED if multi_label else
+                               "the runs' test predictions are not stored" if document["paired"] is None else None)
     return document
 
 
+# Why a multi-label comparison has no paired test, although its test predictions are stored.
+MULTI_LABEL_PAIRED = ("not for a multi-label task: McNemar's test and the paired bootstrap compare one predicted class "
+                      "per example, and here an example has several labels; the recipes are compared over seeds "
+                      "(macro-F1, the task's headline, and exact-match accuracy)")
+
+
 def significance_frame(document: dict) -> pd.DataFrame:
-    """compare_recipes' answer as rows: over seeds / paired, accuracy / macro-F1, A − B, 95 % CI, p-value, test."""
+    """compare_recipes' answer as rows: over seeds / paired, accuracy / macro-F1 (macro-F1 first on a multi-label
+    task), A − B, 95 % CI, p-value (as text: '< 0.001' below three decimals), test."""
     import pandas as pd
 
     rows = []
     multi_label = document.get("multi_label", False)
-    missing = ("multi-label task: the paired tests need one predicted class per example; see over seeds"
-               if multi_label else "the runs' test predictions are not stored")
+    missing = document.get("paired_note") or (MULTI_LABEL_PAIRED if multi_label else
+                                              "the runs' test predictions are not stored")
+    metrics = (("macro_f1", ""), ("accuracy", " (points)")) if multi_label else (("accuracy", " (points)"),
+                                                                               ("macro_f1", ""))
     for where, tests in (("over seeds", document["seeds"]), ("paired, test set", document.get("paired") or {})):
-        for metric, unit in (("accuracy", " (points)"), ("macro_f1", "")):
+        for metric, unit in metrics:
             name = document.get("accuracy_name", "accuracy") if metric == "accuracy" else metric
             test = tests.get(metric)
             if test is None:
@@ -72,22 +84,24 @@ def significance_frame(document: dict) -> pd.DataFrame:
                 continue
             rows.append({"comparison": where, "metric": name + unit, "A − B": test["difference"],
                          "95 % CI": "" if not test.get("ci") else f"[{test['ci'][0]:+.3f}, {test['ci'][1]:+.3f}]",
-                         "p-value": test.get("p_value"), "test": test["test"], "note": test.get("note") or ""})
+                         "p-value": format_p(test.get("p_value"), named=False), "test": test["test"],
+                         "note": test.get("note") or ""})
     return pd.DataFrame(rows, columns=["comparison", "metric", "A − B", "95 % CI", "p-value", "test", "note"])
 
 
 def pooled_test_predictions(runs: Sequence[Run]) -> tuple[np.ndarray, np.ndarray] | None:
     """(true class ids, predicted class ids) of a recipe on the test split: its seeds' mean probabilities. None when
     a run has no stored probabilities or predictions."""
-    import pandas as pd
-
     probabilities = [(run.load_probabilities() or {}).get("test") for run in runs]
     if any(p is None for p in probabilities) or len({tuple(p.shape) for p in probabilities}) != 1:
         return None
     try:
-        truth = pd.read_csv(runs[0].predictions_path, usecols=["true"], dtype=str, keep_default_na=False)["true"]
-    except (OSError, ValueError, pd.errors.ParserError):
+        predictions = runs[0].test_predictions()
+    except Unreadable:
         return None
+    if predictions is None:
+        return None
+    truth = predictions["true"]
     classes = list(runs[0].config.get("classes") or EKMAN_CLASSES)
     if len(truth) != probabilities[0].shape[0] or not set(truth) <= set(classes):
         return None

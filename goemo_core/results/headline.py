@@ -15,12 +15,13 @@ from .choice import NOTEBOOK_BEST_ACCURACY
 from .published import PUBLISHED, SOURCE
 from .recipes import pretrained_name
 from .reference import ReferenceRun, load_results, measured_on, reference_runs
-from .significance import seed_difference, significance_mark
+from .significance import holm, seed_difference, significance_mark
 from .summary import seed_summary
 
 CHOSEN_NOTE = ("Each model's recipe is the one chosen on validation (mean validation {order} over its seeds); test "
                "figures are reported, never used to choose. ± is the sample standard deviation over seeds. vs best: "
-               "Welch's t-test over seeds of the test {measure} against the best model on validation (* p < 0.05).")
+               "Welch's t-test over seeds of the test {measure} against the best model on validation, p-values "
+               "Holm-adjusted over the models (* p < 0.05).")
 
 
 def model_name(config: dict) -> str:
@@ -62,12 +63,11 @@ def headline_rows(runs: Sequence[ReferenceRun]) -> list[dict]:
     rows = list(chosen.values())
     measure = "per_seed_macro_f1" if task is not None and task.multi_label else "per_seed_accuracy"
     best = rows[0] if rows else None
-    for row in rows:
-        if row is best:
-            row["vs_best"] = "best on validation"
-        else:
-            test = seed_difference(row[measure], best[measure])
-            row["vs_best"] = significance_mark(test["p_value"], test["underpowered"])
+    tests = [seed_difference(row[measure], best[measure]) for row in rows[1:]]
+    for row, test, p_value in zip(rows[1:], tests, holm([test["p_value"] for test in tests])):
+        row["vs_best"] = significance_mark(p_value, test["underpowered"], test.get("note"))
+    if best is not None:
+        best["vs_best"] = "best on validation"
     return rows
 
 

@@ -56,18 +56,19 @@ def recipe_key(config: dict) -> str:
 
 
 def recipe_changes(config: dict) -> str:
-    """What a run's settings change from its architecture's defaults, e.g. 'hidden_size=256, lr=0.001'
-    ('' for the default recipe)."""
+    """What a run's settings change from its architecture's defaults for its task, e.g. 'hidden_size=256, lr=0.001'
+    ('' for the default recipe). A task's own recipe (a multi-label task's soft_labels=0 and monitor) is no change,
+    and the task itself is shown apart."""
     if config.get("kind") == "ensemble":
         return "members: " + ", ".join(map(str, config.get("members") or []))
     try:
         spec = get_architecture(config.get("arch", ""))
-        default = make_config(spec.name, {"pretrained": config.get("pretrained")}).to_dict()
+        default = make_config(spec.name, {"pretrained": config.get("pretrained"), "task": task_of(config)}).to_dict()
         default_params = resolve_params(spec, {})
-    except InvalidConfig:  # an architecture no longer registered: nothing to compare with
+    except InvalidConfig:  # an architecture or task no longer registered: nothing to compare with
         return ""
     config = normalised_config(config)
-    shown = sorted(RECIPE_KEYS - RUN_SPECIFIC - {"pretrained", "augment", "limit"})
+    shown = sorted(RECIPE_KEYS - RUN_SPECIFIC - {"pretrained", "augment", "limit", "task"})
     params = config.get("params") or {}
     changes = [f"{k}={params[k]}" for k in default_params if k in params and params[k] != default_params[k]]
     changes += [f"{k}={config[k]}" for k in shown if k in config and config[k] != default[k]]

@@ -10,6 +10,7 @@ from ..errors import MissingResource
 from ..evaluation.calibration import calibration_row
 from ..evaluation.metrics import MEASURES, per_class_table
 from ..runs.folder import Run, best_epoch
+from ..runs.schemas import Unreadable
 from .choice import validation_of
 from .recipes import readable
 from .summary import cost_of
@@ -141,18 +142,16 @@ def comparison_export(runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def cell_examples(run: Run, true: str, predicted: str) -> pd.DataFrame:
-    """The test examples of one confusion cell (from test_predictions.csv), most confident first."""
-    import pandas as pd
-
+    """The test examples of one confusion cell (from test_predictions.csv, read through its schema), most confident
+    first. A run without the file, or with a damaged one, is a MissingResource that says which."""
     try:
-        frame = pd.read_csv(run.predictions_path, dtype={"id": str, "text": str, "true": str, "predicted": str},
-                            keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        raise MissingResource(f"Run {run.run_id} has no readable test_predictions.csv (it ended before the "
-                              "test evaluation).") from None
-    if not {"text", "true", "predicted", "confidence"} <= set(frame.columns):
-        raise MissingResource(f"Run {run.run_id}: test_predictions.csv lacks the columns text, true, predicted and "
-                              "confidence.")
+        frame = run.test_predictions()
+    except Unreadable as exc:
+        raise MissingResource(f"Run {run.run_id}: {exc}; its test examples cannot be listed (the rest of the run "
+                              "is shown).") from None
+    if frame is None:
+        raise MissingResource(f"Run {run.run_id} has no test_predictions.csv (it ended before the test "
+                              "evaluation).")
     cell = frame[(frame["true"] == true) & (frame["predicted"] == predicted)]
     return cell.sort_values("confidence", ascending=False)[["text", "true", "predicted", "confidence"]] \
         .reset_index(drop=True)

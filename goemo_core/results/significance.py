@@ -5,15 +5,20 @@
   and no p-value is given;
 - paired, on the test set (are these two models' predictions different, example by example): each recipe's
   predictions pooled over its seeds (the mean of their probabilities), McNemar's exact test for accuracy and a paired
-  bootstrap over the test examples for the confidence intervals and for macro-F1.
+  bootstrap over the test examples for the confidence intervals and for macro-F1 (its p-value floored at 1/(B + 1):
+  B resamples cannot show less);
+- many recipes against one best: the p-values of the family are Holm-adjusted (`holm`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
+
+from ..runs.schemas import is_number
 
 MIN_SEEDS = 3
 CONFIDENCE = 0.95
@@ -23,24 +28,45 @@ BOOTSTRAP_SEED = 211
 
 def seed_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
     """mean(a) − mean(b) with Welch's t-test over the seeds: {"difference", "ci", "p_value", "n", "test",
-    "underpowered", "note"}. `ci` and `p_value` are None when a side has fewer than MIN_SEEDS seeds, or when neither
-    side varies (a t-test has nothing to weigh the difference against)."""
+    "underpowered", "note"}. Only the seeds that have the figure count (a missing value is left out). `ci` and
+    `p_value` are None when a side has fewer than MIN_SEEDS seeds, or when the seeds barely vary (a t-test has
+    nothing to weigh the difference against, and scipy's answer would be noise)."""
     from scipy import stats
 
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a, b = (np.asarray([float(v) for v in values if is_number(v)], dtype=float) for values in (a, b))
     result = {"difference": float(a.mean() - b.mean()) if len(a) and len(b) else None, "ci": None,
               "p_value": None, "n": [int(len(a)), int(len(b))], "test": "Welch's t-test over seeds",
               "underpowered": min(len(a), len(b)) < MIN_SEEDS, "note": None}
     if result["underpowered"]:
         result["note"] = f"underpowered: fewer than {MIN_SEEDS} seeds on a side ({len(a)} and {len(b)})"
         return result
-    if a.std() == 0 and b.std() == 0:
+    scale = max(1.0, float(np.abs(np.concatenate([a, b])).max()))
+    if max(np.ptp(a), np.ptp(b)) <= 1e-9 * scale:
         result["note"] = "no spread on either side: the t-test is undefined"
         return result
-    test = stats.ttest_ind(a, b, equal_var=False)
-    interval = test.confidence_interval(confidence)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. precision loss on nearly identical seeds
+        warnings.simplefilter("always")
+        test = stats.ttest_ind(a, b, equal_var=False)
+        interval = test.confidence_interval(confidence)
+    if any(issubclass(w.category, RuntimeWarning) for w in caught) or not math.isfinite(float(test.pvalue)):
+        result["note"] = "the seeds barely vary: the t-test is undefined"
+        return result
     result.update(ci=[float(interval.low), float(interval.high)], p_value=float(test.pvalue))
     return result
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (statsmodels' multipletests), for when every recipe is
+    tested against the best one; None (no test) stays None and is not counted in the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [i for i, p in enumerate(p_values) if p is not None and p == p]
+    adjusted: list[float | None] = [None] * len(p_values)
+    if tested:
+        corrected = multipletests([p_values[i] for i in tested], method="holm")[1]
+        for i, p in zip(tested, corrected):
+            adjusted[i] = float(p)
+    return adjusted
 
 
 def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> float:
@@ -74,23 +100,42 @@ def paired_difference(truth: Sequence[int], predicted_a: Sequence[int], predicte
     def interval(diffs: np.ndarray) -> list[float]:
         return [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))]
 
-    f1_p = min(1.0, 2 * min(float((f1_diffs <= 0).mean()), float((f1_diffs >= 0).mean())))
+    f1_p = bootstrap_p(f1_diffs)
     return {
         "examples": int(len(truth)),
         "accuracy": {"difference": float((right_a.mean() - right_b.mean()) * 100), "ci": interval(accuracy_diffs),
                      "p_value": float(mcnemar), "test": "McNemar's exact test",
                      "only_a_right": only_a, "only_b_right": only_b},
         "macro_f1": {"difference": macro_f1(truth, a, classes) - macro_f1(truth, b, classes), "ci": interval(f1_diffs),
-                     "p_value": f1_p, "test": f"paired bootstrap ({samples} resamples)"},
+                     "p_value": f1_p, "test": f"paired bootstrap ({samples} resamples)",
+                     "p_floor": 1 / (samples + 1)},
     }
 
 
-def significance_mark(p_value: float | None, underpowered: bool, alpha: float = 1 - CONFIDENCE) -> str:
+def bootstrap_p(differences: np.ndarray) -> float:
+    """The two-sided bootstrap p-value of a difference being 0: the resampled differences on the far side of 0,
+    counted on both sides, with the observed sample counted as one more of B + 1, so it is never below 1/(B + 1)
+    (B resamples cannot show a smaller p; none on the far side is not p = 0)."""
+    samples = len(differences)
+    below, above = int((differences <= 0).sum()), int((differences >= 0).sum())
+    return min(1.0, (2 * min(below, above) + 1) / (samples + 1))
+
+
+def format_p(p_value: float | None, named: bool = True) -> str:
+    """A p-value as a table shows it: 'p = 0.012', or 'p < 0.001' below what three decimals can say (never
+    'p = 0.000'); without `named`, '0.012' and '< 0.001'."""
+    if p_value is None or p_value != p_value:
+        return "no test" if named else ""
+    if p_value < 0.001:
+        return "p < 0.001" if named else "< 0.001"
+    return f"p = {p_value:.3f}" if named else f"{p_value:.3f}"
+
+
+def significance_mark(p_value: float | None, underpowered: bool, note: str | None = None,
+                      alpha: float = 1 - CONFIDENCE) -> str:
     """How a table says a difference: 'p = 0.012 *', 'n.s. (p = 0.41)', or why there is no test."""
     if underpowered:
         return f"underpowered (< {MIN_SEEDS} seeds)"
     if p_value is None or (isinstance(p_value, float) and math.isnan(p_value)):
-        return "no test (no spread)"
-    if p_value < 0.001:  # three decimals would print 0.000, which reads as no chance at all
-        return "p < 0.001 *"
-    return f"p = {p_value:.3f} *" if p_value < alpha else f"n.s. (p = {p_value:.2f})"
+        return "no test (seeds barely vary)" if note and "barely" in note else "no test (no spread)"
+    return f"{format_p(p_value)} *" if p_value < alpha else f"n.s. (p = {p_value:.2f})"

@@ -14,6 +14,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import MissingResource
+from ..settings import ensure_folder
+
 
 def temporary_sibling(path: Path) -> Path:
     """A hidden name beside `path` that no other writer uses."""
@@ -31,12 +34,23 @@ def write_with(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def prepare_folder_place(folder: Path) -> Path:
+    """Make sure `folder` can be written by write_folder: its parents exist as folders, and it is a folder or
+    nothing. A file in its place is a clear error (never removed to make room: it may be someone's file)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise MissingResource(f"{folder} is a file where a folder is expected; move or delete it (or set "
+                              "GOEMO_HOME to another folder).")
+    ensure_folder(folder.parent)
+    return folder
+
+
 def write_folder(folder: Path, fill: Callable[[Path], object]) -> None:
     """`fill(tmp)` writes a hidden sibling folder, which then replaces `folder` (readers see the old folder or
     the whole new one; a failure leaves the old one)."""
-    folder = Path(folder)
+    folder = prepare_folder_place(folder)
     tmp = temporary_sibling(folder)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     try:
         fill(tmp)
         if folder.exists():

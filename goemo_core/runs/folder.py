@@ -13,26 +13,9 @@ from typing import Any, Sequence
 
 from ..errors import InvalidConfig, MissingResource
 from .atomic import save_tensors, write_atomic, write_json
-from .schemas import (
-    FINISHED,
-    MAX_NAME,
-    MAX_NOTE,
-    MAX_TAG,
-    MAX_TAGS,
-    STATUSES,
-    RunCalibration,
-    RunConfig,
-    RunInfo,
-    RunLabelFile,
-    RunMetrics,
-    RunOwner,
-    Unreadable,
-    is_whole,
-    metrics_against_config,
-    read_document,
-    read_history,
-    read_status,
-)
+from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunCalibration, RunConfig, RunInfo,
+                      RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config, read_document,
+                      read_history, read_predictions, read_status)
 
 # Runs this process is writing right now: their owner is alive whatever owner.json says (see RunStore).
 ACTIVE: set[str] = set()
@@ -184,6 +167,11 @@ class Run:
     def predictions_path(self) -> Path:
         return self.path / "test_predictions.csv"
 
+    def test_predictions(self) -> Any:
+        """test_predictions.csv as a DataFrame (see schemas.read_predictions); None when the run has none;
+        Unreadable says why a damaged one cannot be used (the run itself stays usable without it)."""
+        return read_predictions(self.predictions_path)
+
     @property
     def probabilities_path(self) -> Path:
         return self.path / "probabilities.safetensors"
@@ -215,6 +203,7 @@ class Run:
             "name": label.name or None,
             "tags": label.tags,
             "arch": config.get("arch"),
+            "task": str(config.get("task") or "ekman"),  # runs from before tasks existed: the seed's task
             "limit": config.get("limit"),
             "status": self.status,
             "test_accuracy": metrics.get("accuracy"),

@@ -22,6 +22,7 @@ MAX_VOCAB = 1 << 22  # token ids a run may declare; the weights' shapes are chec
 MAX_DIM = 1 << 16  # an embedding width
 MAX_FILE_BYTES = 16 << 20  # a run's JSON files are small; a larger one is damage, not a document
 MAX_WHOLE = 1 << 63  # whole numbers beyond a signed 64-bit integer cannot be counts, ids or seeds
+MAX_EPOCHS = 1000  # a run trains at most this many epochs (training.config's bound); a longer history is damage
 
 Whole = Annotated[int, Field(strict=True, gt=-MAX_WHOLE, lt=MAX_WHOLE)]
 Count = Annotated[int, Field(strict=True, ge=0, lt=MAX_WHOLE)]
@@ -91,8 +92,12 @@ class ClassScores(FileSchema):
 
 
 class Headline(FileSchema):
+    """The validation figures of the weights kept; a multi-label run adds them at its fixed threshold."""
+
     accuracy: Percent | None = None
     macro_f1: Share | None = None
+    accuracy_fixed: Percent | None = None
+    macro_f1_fixed: Share | None = None
 
 
 class OnnxCost(FileSchema):
@@ -317,12 +322,14 @@ def read_status(path: Path) -> str | None:
 
 
 def read_history(path: Path) -> list[dict]:
-    """history.jsonl: one epoch record per line, epochs counting up from 1."""
+    """history.jsonl: one epoch record per line, epochs counting up from 1, at most MAX_EPOCHS of them."""
     text = read_text(path)
     records = []
     for number, line in enumerate((text or "").splitlines(), start=1):
         if not line.strip():
             continue
+        if len(records) == MAX_EPOCHS:
+            raise Unreadable(f"history.jsonl holds more than {MAX_EPOCHS:,} epochs, more than a run trains")
         record = parse_document(f"history.jsonl line {number}", line, EpochRecord)
         if record["epoch"] != len(records) + 1:
             raise Unreadable(f"history.jsonl line {number}: epoch {record['epoch']} where {len(records) + 1} "
@@ -332,16 +339,55 @@ def read_history(path: Path) -> list[dict]:
 
 
 def metrics_against_config(metrics: dict, config: dict) -> str | None:
-    """Why metrics.json contradicts its config (class count), or None."""
+    """Why metrics.json contradicts its config (the class names and count) or is missing half of what is written
+    together (per-class scores come with a confusion matrix, or per-label counts on a multi-label task), or None."""
     classes = config.get("classes")
     per_class, confusion = metrics.get("per_class"), metrics.get("confusion")
+    if per_class is not None and confusion is None and metrics.get("label_confusion") is None:
+        return "metrics.json: 'per_class' scores without their 'confusion' matrix"
     if classes is None:
         return None
     if per_class is not None and len(per_class) != len(classes):
         return f"metrics.json: 'per_class' has {len(per_class)} classes, not {len(classes)}"
+    if per_class is not None and list(per_class) != list(classes):
+        unknown = [name for name in per_class if name not in classes] or list(per_class)
+        def listed(names: list) -> str:
+            return ", ".join(_shown(name) for name in names[:7]) + (", …" if len(names) > 7 else "")
+
+        return (f"metrics.json: 'per_class' names {listed(unknown)} where config.json lists the classes "
+                f"{listed(classes)}")
     if confusion is not None and len(confusion) != len(classes):
         return "metrics.json: 'confusion' is not a square matrix of counts, one row per class"
     return None
+
+
+PREDICTION_COLUMNS = ("id", "text", "true", "predicted", "confidence")
+
+
+def read_predictions(path: Path) -> "pandas.DataFrame | None":  # noqa: F821
+    """test_predictions.csv through its schema: the columns id, text, true, predicted (text, exactly as written) and
+    confidence (a number in [0, 1]); None when the file does not exist, Unreadable when it does not fit."""
+    import io
+
+    import pandas as pd
+
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise Unreadable("test_predictions.csv holds no table") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise Unreadable(f"test_predictions.csv is not a CSV table ({str(exc).splitlines()[0][:80]})") from None
+    missing = [column for column in PREDICTION_COLUMNS if column not in frame.columns]
+    if missing:
+        named = ", ".join(f"'{column}'" for column in missing)
+        raise Unreadable(f"test_predictions.csv has no {named} column{'s' if len(missing) > 1 else ''}")
+    confidence = pd.to_numeric(frame["confidence"], errors="coerce")
+    if not confidence.between(0, 1).all():
+        raise Unreadable("test_predictions.csv: 'confidence' holds values that are not probabilities")
+    return frame.assign(confidence=confidence.astype(float))[list(PREDICTION_COLUMNS)]
 
 
 def is_whole(value: Any) -> bool:

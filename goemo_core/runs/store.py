@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..errors import MissingResource
-from ..settings import Settings, ensure_home, get_settings
+from ..settings import Settings, ensure_folder, ensure_home, get_settings
 from .folder import ACTIVE, ACTIVE_LOCK, Run
 from .processes import process_alive, process_start_time
 
@@ -30,8 +30,8 @@ class RunStore:
         the same second drew the same suffix) is replaced by a fresh one; an unwritable folder is a clear error."""
         if self.root == get_settings().runs_dir:
             ensure_home()
+        ensure_folder(self.root)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
             for _ in range(_CREATE_TRIES):
                 run_id = f"{config.get('arch', 'run')}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
                 try:
@@ -79,12 +79,19 @@ class RunStore:
         return sorted(runs, key=lambda r: r.run_id.split("-", 1)[-1], reverse=True)
 
     def list(self) -> list[Run]:
-        """The readable runs, newest first (see `unreadable` for the others)."""
-        return [run for run in self._scan() if run.problem is None]
+        """The readable runs, newest first (see `unreadable` for the others): only folders whose name a run id may
+        have, so every run listed can be named to the other commands."""
+        return [run for run in self._scan() if name_problem(run.run_id) is None and run.problem is None]
 
     def unreadable(self) -> list[tuple[str, str]]:
-        """(run id, reason) of every run folder with a file that does not fit its schema."""
-        return [(run.run_id, run.problem) for run in self._scan() if run.problem is not None]
+        """(name, reason) of every run folder whose name no run id may have, or with a file that does not fit its
+        schema."""
+        found = []
+        for run in self._scan():
+            reason = name_problem(run.run_id) or run.problem
+            if reason is not None:
+                found.append((run.run_id, reason))
+        return found
 
     def get(self, run_id: str) -> Run:
         """A run folder by id, readable or not (so a damaged run can still be deleted)."""
@@ -187,11 +194,25 @@ class RunStore:
         return process_alive(pid, owner.get("started"))
 
 
+def name_problem(run_id: object) -> str | None:
+    """Why `run_id` cannot be a run id (a name that can only mean a folder directly inside the runs folder), or
+    None. A folder with such a name is listed as unreadable: no command could name it (remove it by hand)."""
+    if not isinstance(run_id, str) or not run_id:
+        return "a run id is a non-empty name"
+    size = len(run_id.encode("utf-8", "surrogatepass"))
+    if size > _MAX_RUN_ID:
+        return f"its name is {size:,} bytes long, more than a run id's {_MAX_RUN_ID} (rename or remove the folder)"
+    if run_id in (".", "..") or run_id.startswith("."):
+        return "its name is hidden (starts with '.'), which a run id never is"
+    for character, name in (("/", "a slash"), ("\\", "a backslash"), ("\x00", "a NUL character")):
+        if character in run_id:
+            return f"its name holds {name}, which a run id may not (rename or remove the folder)"
+    return None
+
+
 def _plausible_run_id(run_id: str) -> bool:
     """A name that can only mean a folder directly inside the runs folder."""
-    return (isinstance(run_id, str) and 0 < len(run_id.encode("utf-8", "surrogatepass")) <= _MAX_RUN_ID
-            and run_id not in (".", "..") and not run_id.startswith(".")
-            and not any(c in run_id for c in ("/", "\\", "\x00")))
+    return name_problem(run_id) is None
 
 
 def default_selection(runs: list[Run], k: int = 4) -> list[int]:

@@ -1,7 +1,7 @@
 """Ensembles as runs: the mean of member runs' class probabilities, written as a run of kind "ensemble" (members,
 validation and test metrics, test predictions, probabilities), listed, compared, predicted with and used as a
-teacher like any other run. Members share one task (a multi-label ensemble averages the per-label probabilities and
-applies the members' fixed threshold)."""
+teacher like any other run. Members share one task. A multi-label ensemble averages the per-label probabilities and
+applies, per label, the mean of its members' own thresholds (tuned or fixed, as each member decides)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from ..data.goemotions import evaluation_fingerprint, limit_split, load_goemotio
 from ..data.tasks import Task, get_task
 from ..errors import InvalidConfig, MissingResource
 from ..evaluation.calibration import calibration_report, write_calibration
-from ..evaluation.thresholds import decision_rule, task_metrics
+from ..evaluation.thresholds import decision_rule, fixed_threshold, task_metrics, validation_headline
 from ..runs.folder import Run, RunLabel
 from ..runs.store import RunStore
 from ..settings import get_settings
-from .predict import load_predictor
+from .predict import load_predictor, run_decision
 
 SPLITS = ("validation", "test")
 
@@ -116,13 +116,13 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
         "arch": "ensemble", "kind": "ensemble", "members": run_ids,
         "member_archs": [member.config.get("arch") for member in members],
         "limit": first.get("limit"), "data_source": first.get("data_source"), "classes": list(task.labels),
-        "task": task.name, "threshold": float(first.get("threshold") or 0.3),
+        "task": task.name, "threshold": float(np.mean([fixed_threshold(member.config) for member in members])),
         "eval_fingerprint": fingerprint,
         "max_length": max(int(member.config.get("max_length") or 0) for member in members) or None,
         "pretrained": None, "seed": None, "device": "cpu",
     })
     try:
-        write_ensemble(run, label, run_ids, members, mean, texts, labels, test_ids)
+        write_ensemble(run, label, run_ids, members, mean, texts, labels, test_ids, member_thresholds(members))
         run.refresh()
         if run.problem:
             raise OSError(f"the run folder does not read back: {run.problem}")
@@ -134,16 +134,31 @@ def make_ensemble(run_ids: Sequence[str], name: str = "", store: RunStore | None
     return run
 
 
+def member_thresholds(members: Sequence[Run]) -> tuple[list[float] | None, bool]:
+    """Per label, the mean of the members' own thresholds (each as its metrics.json decided: tuned or fixed), and
+    whether any member tuned them on validation; (None, False) for a single-label task."""
+    decisions = [run_decision(member) for member in members]
+    if decisions[0][1] is None:
+        return None, False
+    tuned = any(((member.metrics or {}).get("decision") or {}).get("tuned_on") for member in members)
+    return [float(t) for t in np.mean([thresholds for _, thresholds in decisions], axis=0)], bool(tuned)
+
+
 def write_ensemble(run: Run, label: RunLabel, run_ids: list[str], members: list[Run], mean: dict,
-                   texts: dict, labels: dict, test_ids: list[str]) -> None:
+                   texts: dict, labels: dict, test_ids: list[str],
+                   decided: tuple[list[float] | None, bool] = (None, False)) -> None:
     run.set_label(label)
     task = get_task(run.config.get("task"))
-    thresholds = [float(run.config.get("threshold") or 0.3)] * task.num_labels if task.multi_label else None
-    validation = task_metrics(task, labels["validation"], mean["validation"].numpy(), thresholds)
+    thresholds, tuned = decided
+    if task.multi_label and thresholds is None:
+        thresholds = [fixed_threshold(run.config)] * task.num_labels
+    validation = validation_headline(task, labels["validation"], mean["validation"].numpy(), thresholds,
+                                     fixed_threshold(run.config))
     metrics = task_metrics(task, labels["test"], mean["test"].numpy(), thresholds)
     metrics.update({"split": "test", "task": task.name, "examples": len(labels["test"]), "members": run_ids,
-                    "decision": decision_rule(task, thresholds, tuned=False),
-                    "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
+                    "decision": decision_rule(task, thresholds, tuned=tuned), "validation": validation})
+    if task.multi_label:
+        metrics["decision"]["combined"] = "per label, the mean of the members' thresholds"
     run.save_probabilities({split: mean[split].float() for split in SPLITS})
     run.save_test_predictions(test_ids, texts["test"], labels["test"], mean["test"].numpy(), task.labels, thresholds)
     member_costs = [(member.metrics or {}).get("cost") or {} for member in members]

@@ -15,7 +15,8 @@ from ..errors import InvalidConfig, MissingResource
 from ..models import get_architecture, resolve_params
 from ..models.common import EmbeddingInit
 from ..runs.folder import Run
-from ..runs.schemas import Unreadable, tensor_shapes
+from ..evaluation.thresholds import fixed_threshold
+from ..runs.schemas import Unreadable, is_number, tensor_shapes
 from ..runs.store import RunStore
 from .inference import predict_logits, predict_probabilities
 
@@ -154,9 +155,12 @@ def run_decision(run: Run) -> tuple[Task, list[float] | None]:
     task = get_task(run.config.get("task"))
     if not task.multi_label:
         return task, None
-    recorded = ((run.metrics or {}).get("decision") or {}).get("thresholds") or {}
-    default = float(run.config.get("threshold") or 0.3)
-    return task, [float(recorded.get(name, default)) for name in task.labels]
+    decision = (run.metrics or {}).get("decision")
+    recorded = decision.get("thresholds") if isinstance(decision, dict) else None
+    recorded = recorded if isinstance(recorded, dict) else {}
+    default = fixed_threshold(run.config)
+    return task, [float(value) if is_number(value := recorded.get(name)) and 0 < value < 1 else default
+                  for name in task.labels]
 
 
 def load_predictor(run: Run, device: str = "cpu") -> Predictor | EnsemblePredictor:
@@ -167,27 +171,28 @@ def load_predictor(run: Run, device: str = "cpu") -> Predictor | EnsemblePredict
 def describe_predictions(predictor: Predictor | EnsemblePredictor, texts: Sequence[object]) -> list[dict]:
     """One dict per text: text, label (the most probable), probabilities {class: p} (sum 1 for a single-label task),
     tokens, and a `note` when the input was empty, truncated, or mostly unknown to the vocabulary. A multi-label run
-    adds `labels`, every label at or over its threshold (most probable first). Empty texts get label None."""
+    adds `labels`, every label at or over its threshold (most probable first). An empty text gets the probabilities
+    `probabilities()` gives it (the model's answer to no words) but label None: there is nothing to classify."""
     cleaned = [clean_text(t) for t in texts]
     results: list[dict] = [{"text": t, "label": None, "probabilities": None, "note": None} for t in cleaned]
-    todo = [i for i, t in enumerate(cleaned) if t.strip()]
-    for i in set(range(len(cleaned))) - set(todo):
-        results[i]["note"] = "empty text: nothing to classify"
-    if not todo:
+    if not cleaned:
         return results
-    full = predictor.tokenizer.encode_batch([cleaned[i] for i in todo], add_special_tokens=False)
-    probs = predictor.probabilities([cleaned[i] for i in todo])
-    for row, i in enumerate(todo):
-        p = probs[row].tolist()
-        tokens = full[row].ids
-        note = None
+    full = predictor.tokenizer.encode_batch(cleaned, add_special_tokens=False)
+    probs = predictor.probabilities(cleaned)
+    names = predictor.task.labels
+    for i, text in enumerate(cleaned):
+        p = probs[i].tolist()
+        results[i].update({"probabilities": dict(zip(names, p)), "tokens": len(full[i].ids)})
+        if not text.strip():
+            results[i]["note"] = "empty text: nothing to classify"
+            continue
+        tokens = full[i].ids
         if len(tokens) > predictor.max_length or len(str(texts[i])) > MAX_CHARS:
-            note = f"long text: only the first {predictor.max_length} tokens were read"
+            results[i]["note"] = f"long text: only the first {predictor.max_length} tokens were read"
         elif tokens and predictor._unk is not None and sum(t == predictor._unk for t in tokens) / len(tokens) > 0.5:
-            note = "most words are unknown to this model's vocabulary (emoji or non-English?): low confidence"
-        names = predictor.task.labels
-        results[i].update({"label": names[max(range(len(names)), key=p.__getitem__)],
-                           "probabilities": dict(zip(names, p)), "tokens": len(tokens), "note": note})
+            results[i]["note"] = "most words are unknown to this model's vocabulary (emoji or non-English?): low " \
+                                 "confidence"
+        results[i]["label"] = names[max(range(len(names)), key=p.__getitem__)]
         if predictor.thresholds is not None:
             over = [k for k in range(len(names)) if p[k] >= predictor.thresholds[k]]
             results[i]["labels"] = [names[k] for k in sorted(over, key=lambda k: -p[k])]

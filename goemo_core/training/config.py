@@ -14,6 +14,7 @@ from ..data.tasks import DEFAULT_TASK, DEFAULT_THRESHOLD, TASK_NAMES, get_task
 from ..errors import InvalidConfig
 from ..models import get_architecture, resolve_params
 from ..models.registry import coerce
+from ..runs.schemas import MAX_EPOCHS as SCHEMA_MAX_EPOCHS
 from ..serving import inference
 from ..settings import Settings, effective_device, get_settings
 
@@ -26,7 +27,7 @@ RECIPES = ("default", "gpu", "cpu-bf16")
 USE_ENV = "env"  # pretrained="env": take GOEMO_PRETRAINED (unset → none)
 NONE_WORDS = (None, "", "none", "None")
 MAX_SEED = 2**32 - 1  # numpy's and CUDA's generators take 32-bit seeds
-MAX_EPOCHS = 1000
+MAX_EPOCHS = SCHEMA_MAX_EPOCHS  # one bound: a history longer than this is read as damage
 MAX_EXAMPLES = 10_000_000  # far above any split: a cap, not a guess
 MAX_TRANSFER_VARIANTS = 16  # EDA has few distinct variants of a short comment; the cap also bounds the build's time
 
@@ -115,11 +116,13 @@ class Field:
     optional: bool = False
     why: str = ""
     low_open: bool = False  # the low end itself is not allowed (lr > 0)
+    high_open: bool = False  # the high end itself is not allowed (a threshold < 1)
 
 
 FIELDS: dict[str, Field] = {
     "task": Field(str, choices=TASK_NAMES),
-    "threshold": Field(float, 0, 1, low_open=True),
+    "threshold": Field(float, 0, 1, low_open=True, high_open=True,
+                       why="a probability strictly between 0 and 1: at 1 no label is ever predicted"),
     "tune_thresholds": Field(bool),
     "epochs": Field(int, 1, MAX_EPOCHS),
     "batch_size": Field(int, 1, 65536),
@@ -252,11 +255,11 @@ def _bounded(key: str, value: Any, rule: Field) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidConfig(f"{key}: {value} is not a finite number.")
     too_low = rule.low is not None and (value <= rule.low if rule.low_open else value < rule.low)
-    too_high = rule.high is not None and value > rule.high
+    too_high = rule.high is not None and (value >= rule.high if rule.high_open else value > rule.high)
     if too_low or too_high:
         shown = str if rule.kind is int else (lambda bound: f"{bound:g}")
         low = "" if rule.low is None else (f"> {shown(rule.low)}" if rule.low_open else f"≥ {shown(rule.low)}")
-        high = "" if rule.high is None else f"≤ {shown(rule.high)}"
+        high = "" if rule.high is None else (f"< {shown(rule.high)}" if rule.high_open else f"≤ {shown(rule.high)}")
         why = f" ({rule.why})" if rule.why else ""
         raise InvalidConfig(f"{key}: {value} must be {' and '.join(p for p in (low, high) if p)}{why}.")
     return value

@@ -29,8 +29,8 @@ class Targets:
 
 class TrainingLoss(nn.Module):
     """The usual target's loss, or with teachers (1 − α)·that + α·T²·KL(teacher_T ‖ student_T). Called with a
-    plain tensor of labels (validation) it is the usual loss alone. A transfer variant (hard weight 0) has no label
-    of its own: its loss is the distillation term alone."""
+    plain tensor of labels it is the usual loss alone (validation reports `evaluation_loss` instead). A transfer
+    variant (hard weight 0) has no label of its own: its loss is the distillation term alone."""
 
     def __init__(self, target_loss: nn.Module, distill_weight: float = 0.0, temperature: float = 1.0):
         super().__init__()

@@ -20,7 +20,7 @@ from ..data.tasks import get_task
 from ..data.text import EncodedSplit, pad_id
 from ..errors import Cancelled, Diverged, MissingResource, Terminated, raise_terminated
 from ..evaluation.calibration import calibration_report, write_calibration
-from ..evaluation.thresholds import decision_rule, task_metrics, tune_thresholds
+from ..evaluation.thresholds import decision_rule, task_metrics, tune_thresholds, validation_headline
 from ..evaluation.thresholds import probabilities as task_probabilities
 from ..integrations.mlflow_mirror import TrainingMirror
 from ..models import get_architecture, resolve_params
@@ -229,14 +229,16 @@ def measured_cost(run: Run, data: PreparedData, device: str, trainer: Trainer, s
 def _interrupts_deferred():
     """Ctrl-C (and SIGTERM, where the CLI raises on it) is held back while a run's weights, metrics and status are
     written (a run cut off there would be 'completed' without metrics, or 'cancelled' without its weights). Yields a
-    list that records a held-back signal. Only where the signal raises (Python's Ctrl-C handler or the CLI's SIGTERM
-    handler, in the main thread) does anything change: a worker that ignores SIGINT keeps ignoring it."""
+    list that records a held-back signal. Only where the signal raises (Python's Ctrl-C handler, the CLI's SIGTERM
+    handler or a job worker's, marked `raises_terminated`, in the main thread) does anything change: a worker that
+    ignores SIGINT keeps ignoring it."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
     raising = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: raise_terminated}
-    held = [number for number, handler in raising.items() if signal.getsignal(number) is handler]
+    held = [number for number, handler in raising.items()
+            if signal.getsignal(number) is handler or getattr(signal.getsignal(number), "raises_terminated", False)]
     previous = {number: signal.signal(number, lambda signum, frame: received.append(signum)) for number in held}
     try:
         yield received
@@ -255,14 +257,14 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     run.save_probabilities(split_probabilities)
     thresholds = decision_thresholds(trainer.config, split_probabilities["validation"].numpy(),
                                      data.validation.labels.numpy())
-    validation = task_metrics(task, data.validation.labels.numpy(), split_probabilities["validation"].numpy(),
-                              thresholds)
     probabilities = split_probabilities["test"].numpy()
     truth = data.test.labels.numpy()
     metrics = task_metrics(task, truth, probabilities, thresholds)
     metrics.update({"split": "test", "task": task.name, "examples": int(len(truth)), "best_epoch": trainer.best_epoch,
                     "decision": decision_rule(task, thresholds, trainer.config.tune_thresholds),
-                    "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
+                    "validation": validation_headline(task, data.validation.labels.numpy(),
+                                                      split_probabilities["validation"].numpy(), thresholds,
+                                                      trainer.config.threshold)})
     run.write_json("metrics.json", metrics)
     run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities, task.labels, thresholds)
     try:  # derived from the files above: when it cannot be written now, it is computed on first request

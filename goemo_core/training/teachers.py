@@ -18,7 +18,7 @@ from ..runs.folder import Run, weights_stamp
 from ..runs.store import RunStore
 from ..serving.ensemble import check_compatible, check_evaluated_on, fits
 from ..serving.predict import load_predictor
-from ..settings import Settings, get_settings
+from ..settings import Settings, ensure_folder, get_settings
 from .config import TrainConfig
 
 
@@ -63,11 +63,11 @@ def teacher_probabilities(teachers: Sequence[Run], texts: Sequence[str], cache_d
                 return cached
         except Exception:  # a damaged cache entry (wrong shape, NaN, not a safetensors file) is computed again
             pass
+    ensure_folder(path.parent)  # before the work: a file in the cache's place is said at once
     probabilities = torch.stack([load_predictor(teacher).probabilities(list(texts)) for teacher in teachers]).mean(0)
     if not fits(probabilities, len(texts)):
         raise InvalidConfig(f"teachers {', '.join(t.run_id for t in teachers)} give probabilities that are not "
                             f"finite [examples, {NUM_CLASSES}] rows summing to 1; a student cannot "
                             "learn from them.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_tensors(path, {"probabilities": probabilities.float()})
     return probabilities.float()

@@ -269,7 +269,7 @@ class Trainer:
             started = time.perf_counter()
             loss, accuracy, seen = self.train_epoch(session, epoch, cancel, on_progress)
             with session.average.applied(self.model) if session.average is not None else nullcontext():
-                val = self.evaluate(val_dev, session.loss_fn, limit=cfg.val_examples)
+                val = self.evaluate(val_dev, limit=cfg.val_examples)  # the plain loss: no smoothing, no weights
                 if not math.isfinite(val["loss"]):  # the last step left non-finite weights
                     raise Diverged(f"the validation loss became non-finite after epoch {epoch}: lower lr")
                 improved = val[cfg.monitor.removeprefix("val_")] > best_value

@@ -146,7 +146,8 @@ def trial_config(plan: StudyPlan, values: dict[str, Any], choices: DataChoices, 
 def make_pruner(name: str, epochs: int) -> "optuna.pruners.BasePruner":
     import optuna
 
-    if name == "median":  # no pruning before 5 trials finished, nor in a trial's first 2 epochs
+    if name == "median":  # no pruning before 5 trials finished; steps are epochs from 1, and a step below
+        # n_warmup_steps is never pruned, so a trial may be pruned from its second epoch's report on
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(2, max(0, epochs - 1)))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, epochs), reduction_factor=3)

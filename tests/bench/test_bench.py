@@ -120,6 +120,19 @@ def test_bench_cost_measures_runs_again_together_and_records_the_measurement(cap
     assert refused.value.code == 2
 
 
+@pytest.mark.parametrize("task", ["ekman", "sentiment", "sentiment-single"])
+def test_the_tfidf_baseline_predicts_the_task_it_is_given(task):
+    from goemo_core.bench.baseline import tfidf_baseline
+    from goemo_core.data.tasks import get_task
+
+    result = tfidf_baseline(limit=300, task=task)
+    assert result["task"] == task and result["accuracy_name"] == get_task(task).accuracy_name
+    assert 0 <= result["accuracy"] <= 100 and 0 <= result["macro_f1"] <= 1
+    if task == "sentiment":  # one-vs-rest at the threshold: exact match is far below the single-label accuracy
+        single = tfidf_baseline(limit=300, task="sentiment-single")
+        assert result["accuracy"] < single["accuracy"]
+
+
 def test_bench_accuracy_applies_settings_to_every_run_and_reuses_them(monkeypatch):
     from goemo_core.bench import accuracy
 

@@ -62,7 +62,8 @@ def test_runs_list_shows_the_run(trained_run):
     rows = json.loads(cli("runs", "list", "--json", env=env).stdout)
     row = next(r for r in rows if r["run_id"] == document["run_id"])
     assert row["arch"] == "gru" and row["status"] == "completed" and row["test_accuracy"] is not None
-    assert set(row) >= {"run_id", "arch", "status", "test_accuracy", "test_macro_f1", "created"}
+    assert set(row) >= {"run_id", "arch", "task", "status", "test_accuracy", "test_macro_f1", "created"}
+    assert row["task"] == "ekman"
 
 
 def test_runs_summary_pools_the_run_with_its_settings(trained_run):
@@ -73,7 +74,8 @@ def test_runs_summary_pools_the_run_with_its_settings(trained_run):
     assert row["test_accuracy_std"] is None and row["test_macro_f1_std"] is None  # one seed: no spread
     assert "hidden_size=16" in row["changes"] and "epochs=1" in row["changes"]
     text = cli("runs", "summary", env=env).stdout
-    assert text.splitlines()[1].split()[0] == "gru" and "limit=300" in text  # a chosen row starts with its mark
+    lines = text.splitlines()
+    assert lines[0] == "task ekman" and lines[2].split()[0] == "gru" and "limit 300" in text  # a mark, then the arch
 
 
 @pytest.mark.parametrize("args, code, words", [

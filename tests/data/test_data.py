@@ -131,6 +131,25 @@ def test_damaged_data_files_name_the_file_and_line(tmp_path, monkeypatch, capsys
     assert len(err.strip().splitlines()) == 1 and f"train.tsv, line {line}:" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("damage, message", [
+    (lambda path: path.write_bytes("\n".join(data.GOEMOTIONS_LABELS).encode("utf-16")), "is not UTF-8 text"),
+    (lambda path: path.write_bytes(b"admiration\n\xff\xfe\xfa\n"), "is not UTF-8 text"),
+    (lambda path: path.write_text("admiration\namusement\n"), "does not list the 28 GoEmotions labels"),
+    (lambda path: (path.unlink(), path.mkdir()), "emotions.txt is missing"),
+])
+def test_a_damaged_label_list_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys, damage, message):
+    from goemo_core.cli import main
+
+    write_folder(tmp_path / "d", "fine\t27\ta\n")
+    damage(tmp_path / "d" / "emotions.txt")
+    monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "d"))
+    with pytest.raises(MissingResource, match=message):
+        data.load_goemotions()
+    assert main(["stats"]) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+
+
 def test_a_row_count_that_disagrees_with_the_lines_is_refused(tmp_path, monkeypatch):
     write_folder(tmp_path / "d", "fine\t27\ta\nalso fine\t17\tb\rhidden\t27\tc\n")  # a bare CR ends a row
     monkeypatch.setenv("GOEMO_DATA_DIR", str(tmp_path / "d"))

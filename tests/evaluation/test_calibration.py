@@ -152,7 +152,7 @@ def test_runs_summary_pools_the_ece_over_seeds_and_the_comparison_table_shows_it
     eces = [json.loads((run.path / CALIBRATION_FILE).read_text())["test"]["ece"] for run in runs]
     after = [json.loads((run.path / CALIBRATION_FILE).read_text())["test_calibrated"]["ece"] for run in runs]
     assert row["runs"] == 3 and row["test_ece_mean"] == pytest.approx(np.mean(eces))
-    assert row["test_ece_std"] == pytest.approx(np.std(eces))
+    assert row["test_ece_std"] == pytest.approx(np.std(eces, ddof=1))
     assert row["test_ece_calibrated_mean"] == pytest.approx(np.mean(after))
     table = comparison_table(store.list())
     assert sorted(table["test_ece"]) == pytest.approx(sorted(eces))
@@ -169,4 +169,4 @@ def test_runs_read_from_a_results_file_carry_their_calibration(store, tmp_path):
     eces = [ensure_calibration(run)["test"]["ece"] for run in runs]
     path = write_results(tmp_path / "ekman-cpu.json", export_results(store.list(), "ekman"))
     (row,) = seed_summary(reference_runs(path)).to_dict(orient="records")
-    assert row["test_ece_mean"] == pytest.approx(np.mean(eces)) and row["test_ece_std"] == pytest.approx(np.std(eces))
+    assert row["test_ece_mean"] == pytest.approx(np.mean(eces)) and row["test_ece_std"] == pytest.approx(np.std(eces, ddof=1))

@@ -187,3 +187,46 @@ def test_server_stopped_mid_run_costs_one_warning_not_the_run(mlflow_server, mon
     warnings = [m for m in messages if m.startswith("warning: MLflow mirror")]
     assert len(warnings) == 1 and f"runs push {result.run.run_id}" in warnings[0]
     assert (result.run.path / "metrics.json").is_file()
+
+
+def metric_entries(uri: str, run_id: str) -> dict[str, int]:
+    """How many values MLflow holds per metric of the MLflow run mirroring our `run_id`."""
+    [found] = mirrored(uri, run_id)
+    return {key: len(client(uri).get_metric_history(found.info.run_id, key)) for key in found.data.metrics}
+
+
+def test_pushing_again_logs_nothing_that_is_already_there(tmp_path, monkeypatch, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run = fake_run(RunStore(), "gru", 3, 55.0)
+    run.write_history([{"epoch": 1, "val_accuracy": 50.0, "seconds": 2.0},
+                       {"epoch": 2, "val_accuracy": 54.0, "seconds": 2.0}])
+    assert main(["runs", "push", run.run_id, "--tracking-uri", uri]) == 0
+    first = metric_entries(uri, run.run_id)
+    assert first["test_accuracy"] == 1 and first["val_accuracy"] == 2
+    assert main(["runs", "push", run.run_id, "--tracking-uri", uri]) == 0
+    assert metric_entries(uri, run.run_id) == first  # nothing logged twice
+    metrics = run.metrics
+    run.write_json("metrics.json", {**metrics, "accuracy": 56.0})  # e.g. measured again: the new value is added
+    assert main(["runs", "push", run.run_id, "--tracking-uri", uri]) == 0
+    again = metric_entries(uri, run.run_id)
+    assert again["test_accuracy"] == 2 and again["val_accuracy"] == 2 and again["best_val_accuracy"] == 1
+    capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_json_commands_print_one_document_with_a_server_that_prints_links(mlflow_server, monkeypatch, capsys):
+    import json
+
+    url, _ = mlflow_server
+    monkeypatch.setenv("GOEMO_MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")  # a loaded machine: the mirror must not give up here
+    assert main(["train", "--arch", "gru", "--limit", "150", "--epochs", "1", "--device", "cpu", "--pretrained",
+                 "none", "--set", "hidden_size=16", "--set", "embedding_dim=16", "--set", "head_units=16",
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    document = json.loads(out)  # one document, nothing before or after it
+    assert document["status"] == "completed" and "View run" in err  # MLflow's link, on stderr
+    assert main(["runs", "push", document["run_id"], "--json"]) == 0
+    out, err = capsys.readouterr()
+    [row] = json.loads(out)
+    assert row["run_id"] == document["run_id"] and "View run" in err

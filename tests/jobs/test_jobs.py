@@ -315,3 +315,56 @@ def test_a_worker_never_runs_the_page_that_started_it(tmp_path, monkeypatch):
         manager.shutdown()
     assert not marker.exists()
     assert sys.modules["__main__"] is main  # put back for the page
+
+
+def stuck(config: dict, context: JobContext) -> dict:
+    """A step that never looks at the cancel flag (tokenising, building EDA variants, timing): one long sleep."""
+    context.set_run(config["run_id"])
+    context.log("a long step")
+    time.sleep(600)
+    return {}
+
+
+def deaf(config: dict, context: JobContext) -> dict:
+    """Worse: a step that does not even hear SIGTERM (native code holding on)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    context.set_run(config["run_id"])
+    time.sleep(600)
+    return {}
+
+
+@pytest.mark.parametrize("handler, stopped_by", [(stuck, "SIGTERM"), (deaf, "SIGKILL")])
+def test_a_stuck_worker_is_stopped_after_the_grace_period_and_its_job_ends_cancelled(monkeypatch, handler,
+                                                                                   stopped_by):
+    import goemo_core.jobs.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "CANCEL_GRACE_S", 1.0)
+    monkeypatch.setattr(manager_module, "KILL_GRACE_S", 2.0)
+    store = RunStore()
+    run = store.create({"arch": "gru"})
+    run.write_history([{"epoch": 1, "val_accuracy": 40.0}])
+    manager = JobManager({"stuck": handler, "ok": ok}, slots={"cpu": 1})
+    try:
+        job_id = manager.submit("stuck", {"run_id": run.run_id})
+        wait_for(lambda: manager.get(job_id).run_id == run.run_id, 60, "the worker to start its step")
+        started = time.monotonic()
+        manager.cancel(job_id)
+        job = manager.wait(job_id, 60)
+        assert job.status == "cancelled" and job.error is None
+        assert time.monotonic() - started < 30  # not the 600 s the step would take
+        wait_for(lambda: not process_alive(job.worker_pid), 30, "the worker process to be gone")
+        again = store.get(run.run_id)
+        assert again.status == "cancelled" and again.history == [{"epoch": 1, "val_accuracy": 40.0}]  # kept
+        if stopped_by == "SIGKILL":
+            assert any("SIGKILL" in line for line in job.logs)
+        assert manager.wait(manager.submit("ok", {"x": 2}), 60).status == "completed"  # the slot is free again
+    finally:
+        manager.shutdown(timeout=10)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -28,7 +28,7 @@ def test_seed_summary_pools_repeats_of_one_recipe(tmp_path):
     assert best["changes"] == "hidden_size=64, epochs=3" and best["runs"] == 1
     assert pooled["changes"] == "defaults" and pooled["runs"] == 3 and pooled["seeds"] == [211, 212, 213]
     assert pooled["test_accuracy_mean"] == pytest.approx(62.0)
-    assert pooled["test_accuracy_std"] == pytest.approx(np.std([60, 62, 64]))
+    assert pooled["test_accuracy_std"] == pytest.approx(np.std([60, 62, 64], ddof=1)) == pytest.approx(2.0)
     assert pooled["test_macro_f1_mean"] == pytest.approx(0.56) and pooled["epoch_seconds"] == pytest.approx(3.0)
     assert pooled["best_epoch_mean"] == 2 and pooled["parameters"] == 1234 and pooled["device"] == "CPU"
 
@@ -98,11 +98,12 @@ def test_a_seed_counts_once_and_one_seed_has_no_spread(tmp_path, capsys, monkeyp
     rows = {row["arch"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["gru"]["seeds"] == [211, 212] and rows["gru"]["runs"] == 2
     assert rows["gru"]["test_accuracy_mean"] == pytest.approx(65.0)  # 64 and 66: the first 211 run is replaced
-    assert rows["gru"]["test_accuracy_std"] == pytest.approx(1.0)
+    assert rows["gru"]["test_accuracy_std"] == pytest.approx(np.std([64, 66], ddof=1))  # the sample std
     assert rows["lstm"]["test_accuracy_std"] is None and rows["lstm"]["test_macro_f1_std"] is None
     summary = summarise_runs([first, again])
     assert summary["n"] == 1 and summary["accuracy_mean"] == 64.0 and summary["accuracy_std"] is None
     assert mean_std(62.0, None, 2) == "62.00 (one seed)" and mean_std(65.0, 1.0, 2) == "65.00 ± 1.00"
+    assert mean_std(65.0, 1.0, 2, n=2) == "65.00 ± 1.00 (n = 2)"
 
 
 def test_pareto_front_keeps_only_the_undominated_trade_offs():
@@ -284,14 +285,230 @@ def test_summary_tables_for_papers(tmp_path, capsys, monkeypatch):
     rows = [line for line in body.splitlines() if line.endswith("\\\\")]
     assert len(rows) == 3  # the header and two recipes
     widths = {len(re.split(r"(?<!\\)&", row)) for row in rows}
-    assert widths == {9}  # every row has the header's cells; '&' inside a cell would be escaped
+    assert widths == {8}  # every row has the header's cells; '&' inside a cell would be escaped
     assert "\\begin{tabular}" in latex and "\\end{tabular}" in latex and latex.count("{") == latex.count("}")
     assert "hidden\\_size=64" in latex and "\\checkmark" in latex and "\\textbf{68.00}" in latex
     assert "$\\pm$" in latex and "_" not in latex.replace("\\_", "")
 
     assert main(["runs", "summary", "--format", "markdown"]) == 0
     markdown = capsys.readouterr().out
-    assert markdown.startswith("| Architecture |") and "**67.20 ± 0.16**" in markdown and "validation" in markdown
+    assert markdown.startswith("**Task ekman**") and "**67.20 ± 0.20**" in markdown and "validation" in markdown
+    assert "sample standard deviation" in markdown and "Holm" in markdown
     assert main(["runs", "summary", "--format", "csv"]) == 0
     table = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert table[0][:4] == ["Architecture", "Task", "Settings", "Seeds"] and len(table) == 3
+
+
+def multi_label_run(store, seed: int, validation: dict, tuned: bool, history_f1: float | None = None, **settings):
+    """A completed goemotions run with the given validation headline; `tuned`: thresholds chosen on validation."""
+    from conftest import fake_run
+
+    run = fake_run(store, "gru", seed, 10.0, 0.30, task="goemotions", tune_thresholds=tuned, **settings)
+    metrics = {**run.metrics, "validation": validation,
+               "decision": {"rule": "threshold", "tuned_on": "validation" if tuned else None, "thresholds": {}}}
+    run.write_json("metrics.json", metrics)
+    if history_f1 is not None:  # the history is validated at the fixed threshold
+        run.write_history([{"epoch": 1, "val_accuracy": 9.0, "val_macro_f1": history_f1 - 0.1},
+                           {"epoch": 2, "val_accuracy": 9.0, "val_macro_f1": history_f1, "best": True}])
+    return run
+
+
+def test_tuned_thresholds_do_not_win_the_choice_by_construction(tmp_path):
+    from goemo_core.results.summary import seed_summary
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    for seed in (211, 212, 213):  # flattered by thresholds fitted on validation; worse at the fixed threshold
+        multi_label_run(store, seed, {"accuracy": 12.0, "macro_f1": 0.60, "accuracy_fixed": 10.0,
+                                      "macro_f1_fixed": 0.40}, tuned=True)
+        multi_label_run(store, seed, {"accuracy": 11.0, "macro_f1": 0.50}, tuned=False, lr=0.001)
+    frame = seed_summary(store.list())
+    chosen = frame[frame["chosen"]].iloc[0]
+    assert chosen["changes"] == "lr=0.001" and chosen["val_macro_f1_mean"] == pytest.approx(0.50)
+    assert frame[~frame["chosen"]].iloc[0]["val_macro_f1_mean"] == pytest.approx(0.40)
+
+
+def test_an_older_tuned_run_is_judged_by_its_fixed_threshold_history(tmp_path):
+    from goemo_core.results.choice import validation_of
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    older = multi_label_run(store, 211, {"accuracy": 12.0, "macro_f1": 0.60}, tuned=True, history_f1=0.35)
+    assert validation_of(older) == (9.0, pytest.approx(0.35))
+    untuned = multi_label_run(store, 212, {"accuracy": 12.0, "macro_f1": 0.60}, tuned=False, history_f1=0.35)
+    assert validation_of(untuned) == (12.0, 0.60)  # not tuned: its headline is the fixed-threshold figure
+
+
+def test_best_run_ranks_multi_label_runs_by_macro_f1_first(tmp_path):
+    from goemo_core.results.choice import best_run
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    exact = multi_label_run(store, 211, {"accuracy": 30.0, "macro_f1": 0.20}, tuned=False)
+    balanced = multi_label_run(store, 212, {"accuracy": 20.0, "macro_f1": 0.45}, tuned=False)
+    assert best_run([exact, balanced]).run_id == balanced.run_id
+    assert best_run([balanced, exact]).run_id == balanced.run_id
+
+
+def test_a_run_without_macro_f1_is_pooled_over_the_seeds_that_have_it(tmp_path, capsys, monkeypatch):
+    import json
+
+    from conftest import fake_run
+
+    from goemo_core.cli import main
+    from goemo_core.results.summary import seed_summary, summarise_runs
+    from goemo_core.runs.store import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    runs = [fake_run(RunStore(), "gru", seed, acc, f1) for seed, acc, f1 in
+            ((211, 60.0, 0.50), (212, 62.0, 0.56), (213, 64.0, 0.60))]
+    runs[2].write_json("metrics.json", {k: v for k, v in runs[2].metrics.items() if k != "macro_f1"})
+    summary = summarise_runs(runs)
+    assert summary["n"] == 3 and summary["n_by_metric"] == {"macro_f1": 2}
+    assert summary["macro_f1_mean"] == pytest.approx(0.53)
+    assert summary["macro_f1_std"] == pytest.approx(np.std([0.50, 0.56], ddof=1))
+    assert summary["accuracy_std"] == pytest.approx(2.0)
+    assert seed_summary(runs).loc[0, "n_by_metric"] == {"macro_f1": 2}
+    assert main(["runs", "summary"]) == 0
+    out = capsys.readouterr().out
+    assert "0.530 ± 0.042 (n = 2)" in out and "62.00 ± 2.00" in out and "sample standard deviation" in out
+    assert main(["runs", "summary", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["test_macro_f1_std"] == pytest.approx(np.std([0.50, 0.56], ddof=1)) and row["std"].startswith("sample")
+
+
+def test_each_recipe_tested_against_the_best_is_holm_adjusted(tmp_path):
+    from statsmodels.stats.multitest import multipletests
+
+    from conftest import fake_run
+
+    from goemo_core.results.significance import seed_difference
+    from goemo_core.results.summary import seed_summary
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    accuracies = {"gru": (67.0, 67.4, 67.2), "lstm": (66.0, 66.5, 66.2), "rwkv": (66.9, 66.4, 67.3)}
+    for arch, values in accuracies.items():
+        for seed, acc in zip((211, 212, 213), values):
+            fake_run(store, arch, seed, acc, val_accuracy=acc + (1 if arch == "gru" else 0))
+    frame = seed_summary(store.list()).set_index("arch")
+    raw = [seed_difference(accuracies[arch], accuracies["gru"])["p_value"] for arch in ("lstm", "rwkv")]
+    adjusted = multipletests(raw, method="holm")[1]
+    assert frame.loc["gru", "vs_best"] == "best on validation"
+    for arch, p_value in zip(("lstm", "rwkv"), adjusted):
+        shown = frame.loc[arch, "vs_best"]
+        assert (f"p = {p_value:.3f} *" if p_value < 0.05 else f"n.s. (p = {p_value:.2f})") == shown
+    assert adjusted[0] > raw[0]  # the correction raised the smallest p-value of the family
+
+
+def test_identical_seeds_give_no_test_and_no_scipy_warning(recwarn):
+    from goemo_core.results.significance import seed_difference
+
+    nearly = seed_difference([66.0, 66.0, 66.0 + 1e-13], [65.0, 65.0, 65.0])
+    assert nearly["p_value"] is None and "undefined" in nearly["note"]
+    missing = seed_difference([66.0, None, 66.5, 67.0], [65.0, 65.2, float("nan"), 65.1])
+    assert missing["n"] == [3, 3] and missing["p_value"] is not None
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_the_paired_bootstrap_p_value_is_floored_and_printed_below_three_decimals():
+    from goemo_core.results.significance import format_p, paired_difference, significance_mark
+
+    truth = np.arange(700) % 7
+    better = truth.copy()
+    worse = np.where(np.arange(700) % 2 == 0, truth, (truth + 1) % 7)  # half wrong
+    result = paired_difference(truth, better, worse, 7, samples=200)
+    assert result["macro_f1"]["p_value"] == pytest.approx(1 / 201) == result["macro_f1"]["p_floor"]
+    assert format_p(result["macro_f1"]["p_value"]) == "p = 0.005" and format_p(1 / 2001) == "p < 0.001"
+    assert format_p(0.0004, named=False) == "< 0.001" and significance_mark(1e-6, False) == "p < 0.001 *"
+
+
+def two_tasks_and_two_sources(store):
+    """Ekman recipes on two data sources (otherwise the same) and goemotions recipes whose figures would win any
+    bold cell a table shared across tasks."""
+    from conftest import fake_run
+
+    for seed, acc in ((211, 66.0), (212, 66.4), (213, 66.2)):
+        fake_run(store, "gru", seed, acc, 0.58)
+        other = fake_run(store, "gru", seed, acc - 1, 0.55, limit=2000)
+        config = other.config
+        other.write_json("config.json", {**config, "limit": None, "data_source": "local folder /elsewhere"})
+        fake_run(store, "lstm", seed, 99.0, 0.254, task="goemotions", val_accuracy=98.0, val_macro_f1=0.30)
+        fake_run(store, "gru", seed, 12.0, 0.20, task="goemotions", limit=2000)
+
+
+def test_paper_tables_are_per_task_with_the_tasks_own_columns_and_numbers_in_csv(tmp_path):
+    import csv
+    import io
+
+    from goemo_core.results.summary import seed_summary
+    from goemo_core.results.tables import paper_table
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore(tmp_path)
+    two_tasks_and_two_sources(store)
+    summary = seed_summary(store.list())
+    markdown = paper_table(summary, "markdown")
+    ekman, multi = markdown.split("**Task goemotions**")
+    assert "**Task ekman**" in ekman and "Test acc. (%)" in ekman and "exact match" not in ekman
+    assert "| Architecture | Settings | Seeds | Val. macro-F1 | Test macro-F1 | Test exact match (%) |" in multi
+    assert "**66.20 ± 0.20**" in ekman and "**0.254 ± 0.000**" in multi  # bold per task, not across tasks
+    assert "99.00" in multi and "**99.00" in multi  # the best exact match of its own task only
+    assert "limit 2,000" in multi and "2000.0" not in markdown
+    settings = [line.split(" | ")[1] for line in ekman.splitlines() if line.startswith("| gru")]
+    assert len(settings) == len(set(settings)) == 2 and any("/elsewhere" in s for s in settings)
+    latex = paper_table(summary, "latex")
+    assert latex.count("\\begin{tabular}") == 2 and "Test exact match (\\%)" in latex
+    table = list(csv.DictReader(io.StringIO(paper_table(summary, "csv"))))
+    assert {row["Task"] for row in table} == {"ekman", "goemotions"} and len(table) == 4
+    for row in table:
+        float(row["Test accuracy mean (%)"]) and float(row["Test macro-F1 mean"])  # numbers, not "66.20 ± 0.20"
+        assert row["Accuracy measure"] == ("exact-match accuracy" if row["Task"] == "goemotions" else "accuracy")
+    assert [float(row["Test accuracy std (%)"]) for row in table if row["Task"] == "ekman"] == pytest.approx([0.2] * 2)
+
+
+def test_runs_summary_is_split_by_task_and_heads_multi_label_rows_by_macro_f1(tmp_path, capsys, monkeypatch):
+    import json
+
+    from goemo_core.cli import main
+    from goemo_core.runs.store import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    two_tasks_and_two_sources(RunStore())
+    assert main(["runs", "summary"]) == 0
+    out, err = capsys.readouterr()
+    ekman, multi = out.split("task goemotions")
+    assert ekman.startswith("task ekman") and "test acc (%)" in ekman
+    header = multi.splitlines()[1]
+    assert header.index("test macro-F1") < header.index("exact match (%)")
+    assert "limit 2,000" in multi and "2000.0" not in out and "limit=" not in out
+    assert "monitor" not in out and "soft_labels" not in out  # the task's own recipe is no change
+    assert "RuntimeWarning" not in err
+    assert main(["runs", "summary", "--task", "goemotions", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["task"] for row in rows} == {"goemotions"} and {row["limit"] for row in rows} == {None, 2000}
+
+
+def test_runs_compare_on_multi_label_runs_says_why_there_is_no_paired_test(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from conftest import fake_run
+
+    from goemo_core.cli import main
+    from goemo_core.runs.store import RunStore
+
+    monkeypatch.setenv("GOEMO_HOME", str(tmp_path))
+    store = RunStore()
+    runs = [fake_run(store, "gru", seed, 10.0 + seed % 3, 0.30 + seed % 3 / 100, task="goemotions", lr=lr)
+            for seed in (211, 212, 213) for lr in (0.002, 0.001)]
+    for run in runs:  # the predictions are stored, as a multi-label run stores them
+        probabilities = torch.rand(20, 28)
+        run.save_probabilities({"validation": probabilities.clone(), "test": probabilities})
+        run.save_test_predictions([str(i) for i in range(20)], ["t"] * 20, (probabilities > 0.5).int().numpy(),
+                                  probabilities.numpy(), [str(i) for i in range(28)], [0.3] * 28)
+    assert main(["runs", "compare", runs[0].run_id, runs[1].run_id]) == 0
+    out = capsys.readouterr().out
+    assert "not stored" not in out and "not for a multi-label task" in out and "over seeds" in out
+    lines = out.splitlines()
+    assert lines[0].split(": ", 2)[2].startswith("macro-F1")  # the task's headline first
+    assert lines[3].lstrip().startswith("macro-F1") and "exact-match accuracy" in lines[4]

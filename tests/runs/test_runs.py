@@ -83,8 +83,15 @@ def _damage(path, name, content):
     ("metrics.json", {"accuracy": "high", "macro_f1": 0.4}, "'accuracy' should be a valid number"),
     ("metrics.json", {"accuracy": 50.0, "macro_f1": 0.4, "confusion": [[1, 2]]}, "'confusion' is not a square"),
     ("metrics.json", {"accuracy": 50.0, "confusion": [[1, 0], [0, 1]]}, "'confusion' is not a square"),  # 3 classes
-    ("metrics.json", {"accuracy": 50.0, "per_class": {"a": {"precision": 1, "recall": 1, "f1": 1, "support": 1}}},
-     "'per_class' has 1 classes, not 3"),
+    ("metrics.json", {"accuracy": 50.0, "per_class": {"a": {"precision": 1, "recall": 1, "f1": 1, "support": 1}},
+                      "confusion": [[1]]}, "'per_class' has 1 classes, not 3"),
+    ("metrics.json", {"accuracy": 50.0, "per_class": {c: {"precision": 1, "recall": 1, "f1": 1, "support": 1}
+                                                      for c in "abc"}}, "'per_class' scores without their 'confusion'"),
+    ("metrics.json", {"accuracy": 50.0, "per_class": {c: {"precision": 1, "recall": 1, "f1": 1, "support": 1}
+                                                      for c in "xbc"}, "confusion": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]},
+     "'per_class' names 'x' where config.json lists the classes 'a', 'b', 'c'"),
+    ("history.jsonl", "".join(f'{{"epoch": {i}}}\n' for i in range(1, 1002)), "more than 1,000 epochs"),
+    ("history.jsonl", '{"epoch": 1, "val_loss": "low"}\n', "history.jsonl line 1: 'val_loss' should be a valid number"),
 ])
 def test_a_damaged_run_folder_is_unreadable_not_fatal(tmp_path, name, content, reason):
     store = RunStore(tmp_path / "runs")

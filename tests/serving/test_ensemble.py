@@ -152,3 +152,16 @@ def test_stored_probabilities_of_the_wrong_shape_are_not_averaged(own_home):
     save_file({name: torch.full((len(p), 3), 1 / 3) for name, p in stored.items()}, str(member.probabilities_path))
     again = make_ensemble(ids).metrics  # recomputed through the member's predictor
     assert again["accuracy"] == pytest.approx(expected["accuracy"]) and again["confusion"] == expected["confusion"]
+
+
+def test_predict_gives_an_empty_text_the_probabilities_that_probabilities_gives_it(home):
+    _, ids = home
+    for run_id in ids:
+        predictor = load_predictor(RunStore().get(run_id))
+        empty, blank, sentence = predictor.predict(["", "   ", "I love it"])
+        expected = predictor.probabilities(["", "   "])
+        for row, result in zip(expected.tolist(), (empty, blank)):
+            assert list(result["probabilities"].values()) == pytest.approx(row)
+            assert sum(result["probabilities"].values()) == pytest.approx(1.0)
+            assert result["label"] is None and result["note"].startswith("empty text")
+        assert sentence["label"] in sentence["probabilities"] and sentence["note"] is None

@@ -130,6 +130,14 @@ def test_values_at_the_boundary_are_refused_with_one_line(key, value, message):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("value", [1.0, "1", 0.0, 1.5, -0.2])
+def test_a_multi_label_threshold_outside_zero_to_one_is_refused_in_one_line(value):
+    with pytest.raises(InvalidConfig, match="threshold: .* must be > 0 and < 1") as caught:
+        make_config("gru", {"task": "goemotions", "threshold": value})
+    assert "\n" not in str(caught.value)
+    assert make_config("gru", {"task": "goemotions", "threshold": 0.999}).threshold == 0.999
+
+
 def test_whole_numbers_written_as_decimals_are_accepted():
     config = make_config("gru", {"epochs": "3.0", "hidden_size": 32.0, "seed": "7", "length_buckets": "yes"})
     assert (config.epochs, config.params["hidden_size"], config.seed, config.length_buckets) == (3, 32, 7, True)

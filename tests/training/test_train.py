@@ -50,6 +50,26 @@ def test_learns_a_learnable_task():
     assert max(h["val_accuracy"] for h in history) > 40  # chance is ~14 %
 
 
+class FirstTokenOracle(torch.nn.Module):
+    """Confident and always right on toy_split: a logit of 20 for the class its first token decides."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, ids, lengths):
+        return torch.nn.functional.one_hot(ids[:, 0] % 7, 7).float() * 20 + self.unused * 0
+
+
+@pytest.mark.parametrize("recipe", [{"label_smoothing": 0.1}, {"label_smoothing": 0.2, "class_weights": True}])
+def test_the_validation_loss_is_the_plain_loss_without_smoothing_or_weights(recipe):
+    config = make_config("gru", {"epochs": 1, "batch_size": 16, "ema_decay": 0.0, **recipe})
+    history = Trainer(FirstTokenOracle(), config, "cpu").fit(toy_split(), toy_split(seed=1))
+    assert history[0]["val_accuracy"] == 100.0
+    assert history[0]["val_loss"] < 1e-6  # smoothing would add about 1.7 here, however confident the model
+    assert history[0]["train_loss"] > 0.5  # training keeps its smoothed target
+
+
 def test_cancel_stops_within_one_batch():
     config, model = tiny_model(epochs=50, batch_size=8)
     cancel = threading.Event()

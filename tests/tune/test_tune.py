@@ -595,3 +595,18 @@ def test_a_multi_label_study_maximises_validation_macro_f1():
     assert trial.value == trial.user_attrs["val_macro_f1"] and 0 <= trial.value <= 1
     assert tune.trial_config(tune.plan_study(tiny_config(fixed={"task": "goemotions"})), {},
                              tune.DataChoices(None, None)).monitor == "val_macro_f1"
+
+
+def test_the_median_pruner_spares_a_trials_first_epoch_and_may_prune_from_its_second():
+    """Steps are epochs counted from 1: a poor trial survives its first report and can be pruned at its second."""
+    study = optuna.create_study(direction="maximize", pruner=tune.make_pruner("median", epochs=10))
+    for _ in range(5):
+        good = study.ask()
+        for epoch in (1, 2, 3):
+            good.report(60.0, epoch)
+        study.tell(good, 60.0)
+    poor = study.ask()
+    poor.report(10.0, 1)
+    assert not poor.should_prune()
+    poor.report(10.0, 2)
+    assert poor.should_prune()
