@@ -11,26 +11,35 @@ import streamlit as st
 
 from goemo_core.data.tasks import Task, get_task, tasks_present
 from goemo_core.results.published import MARK, against_published
+from views.charts import color_by
 
 
-def task_select(configs: Sequence[dict], key: str) -> Task:
-    """The task a page shows: a select over the tasks these runs were trained on (none shown for one task)."""
+def task_select(configs: Sequence[dict], key: str, start: str | None = None) -> Task:
+    """The task a page shows: a select over the tasks these runs were trained on (none shown for one task), at
+    `start` (e.g. a link's task) the first time it is drawn."""
     names = tasks_present(configs) or ["ekman"]
     if len(names) == 1:
         return get_task(names[0])
+    if key not in st.session_state and start in names:
+        st.session_state[key] = start
     return get_task(st.selectbox("Task", names, key=key, format_func=lambda n: f"{n}: {get_task(n).description}",
                                  help="Runs of different tasks have different labels and metrics: a page shows one "
                                       "task at a time and never pools or plots them together."))
 
 
-def label_f1_bars(metrics_by_run: dict[str, dict], task: Task) -> alt.Chart:
-    """Each label's test F1, one bar per run, labels in the task's order."""
-    rows = [{"run": name, "label": label, "f1": metrics["per_class"][label]["f1"]}
+def label_f1_bars(metrics_by_run: dict[str, dict], task: Task, colors: dict[str, str] | None = None,
+                  groups: dict[str, str] | None = None) -> alt.Chart:
+    """Each label's test F1, one bar per run, labels in the task's order; a run's bar in its colour on the page
+    (`colors` maps its group in `groups`, see views.charts.curve_groups)."""
+    groups = groups or {name: name for name in metrics_by_run}
+    rows = [{"run": name, "group": groups.get(name, name), "label": label, "f1": metrics["per_class"][label]["f1"]}
             for name, metrics in metrics_by_run.items() for label in task.labels]
+    color = (color_by("group", colors, alt.Legend(title="run", labelLimit=240), present=groups.values())
+             if colors else alt.Color("run:N", title="run"))
     return alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
         y=alt.Y("label:N", sort=list(task.labels), title=None),
         x=alt.X("f1:Q", title="test F1", scale=alt.Scale(domain=[0, 1])),
-        yOffset="run:N", color=alt.Color("run:N", title="run"),
+        yOffset=alt.YOffset("run:N", sort=list(metrics_by_run)), color=color,
         tooltip=["run", "label", alt.Tooltip("f1:Q", format=".3f")],
     ).properties(height=max(160, 14 * len(task.labels) * max(1, len(metrics_by_run))))
 

@@ -5,6 +5,6 @@ and spreadsheet-safe CSV (`spreadsheet`). The bottom of the library: everything 
 May import: settings, errors."""
 
 from .folder import Run, RunLabel, best_epoch, weights_stamp
-from .store import RunStore, default_selection
+from .store import RunStore
 
-__all__ = ["Run", "RunLabel", "RunStore", "best_epoch", "default_selection", "weights_stamp"]
+__all__ = ["Run", "RunLabel", "RunStore", "best_epoch", "weights_stamp"]

@@ -192,8 +192,3 @@ def _plausible_run_id(run_id: str) -> bool:
     return (isinstance(run_id, str) and 0 < len(run_id.encode("utf-8", "surrogatepass")) <= _MAX_RUN_ID
             and run_id not in (".", "..") and not run_id.startswith(".")
             and not any(c in run_id for c in ("/", "\\", "\x00")))
-
-
-def default_selection(runs: list[Run], k: int = 4) -> list[int]:
-    """Positions (in `runs`, newest first) of the most recent completed runs, at most k."""
-    return [i for i, run in enumerate(runs) if run.status == "completed"][:k]
