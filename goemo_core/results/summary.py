@@ -11,7 +11,7 @@ import numpy as np
 from ..data.tasks import get_task
 from ..runs.folder import Run
 from ..serving.cost import COST_AXES
-from .choice import by_validation, validation_of, validation_order
+from .choice import by_validation, degenerate, validation_of, validation_order
 from .recipes import pretrained_name, readable, recipe_changes, recipe_groups, task_of
 from .significance import seed_difference, significance_mark
 
@@ -85,7 +85,7 @@ def mean_std(mean: float, std: float | None, digits: int) -> str:
 SUMMARY_COLUMNS = ["arch", "task", "changes", "pretrained", "augment", "limit", "runs", "seeds", "chosen",
                    "val_accuracy_mean", "val_macro_f1_mean", "test_accuracy_mean", "test_accuracy_std",
                    "test_macro_f1_mean", "test_macro_f1_std", "best_epoch_mean", "epoch_seconds", *COST_AXES, "device",
-                   "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids"]
+                   "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids", "warning"]
 
 
 def left_out(runs: Sequence[Run]) -> list[Run]:
@@ -118,8 +118,9 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
                      **{key: summary[key] for key in COST_AXES}, "device": summary["device"],
                      "per_seed_accuracy": [r["accuracy"] for r in summary["per_seed"]],
                      "per_seed_macro_f1": [r["macro_f1"] for r in summary["per_seed"]],
-                     "run_ids": summary["runs"]})
-    rows.sort(key=lambda r: by_validation(validation_order(r)), reverse=True)
+                     "run_ids": summary["runs"], "warning": recipe_warning(pooled(members))})
+    # best validation first, a degenerate recipe after every other: chosen only where nothing else is
+    rows.sort(key=lambda r: (not r["warning"], by_validation(validation_order(r))), reverse=True)
     picked: set[tuple] = set()
     for row in rows:  # best validation first: the first full-data row of each (architecture, task) is chosen
         if row["limit"] is None and (row["arch"], row["task"]) not in picked:
@@ -137,6 +138,15 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
             test = seed_difference(row[measure], best[row["task"]][measure])
             row["vs_best"] = significance_mark(test["p_value"], test["underpowered"])
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def recipe_warning(runs: Sequence[Run]) -> str:
+    """Why a recipe's model is degenerate (see choice.degenerate), with how many of its seeds are; '' when none."""
+    reasons = [reason for reason in map(degenerate, runs) if reason]
+    if not reasons:
+        return ""
+    share = "" if len(reasons) == len(runs) else f" ({len(reasons)} of {len(runs)} seeds)"
+    return f"degenerate: {max(set(reasons), key=reasons.count)}{share}"
 
 
 def leaderboard(runs: Sequence[Run], task: str = "ekman") -> pd.DataFrame:

@@ -89,9 +89,17 @@ class ClassScores(FileSchema):
     support: Count
 
 
+class Majority(FileSchema):
+    """Always answering the split's most common class: the class and the accuracy that earns."""
+
+    label: Text
+    accuracy: Percent
+
+
 class Headline(FileSchema):
     accuracy: Percent | None = None
     macro_f1: Share | None = None
+    majority: Majority | None = None
 
 
 class OnnxCost(FileSchema):

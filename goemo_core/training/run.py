@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -262,9 +262,18 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     metrics.update({"split": "test", "task": task.name, "examples": int(len(truth)), "best_epoch": trainer.best_epoch,
                     "decision": decision_rule(task, thresholds, trainer.config.tune_thresholds),
                     "validation": {"accuracy": validation["accuracy"], "macro_f1": validation["macro_f1"]}})
+    if not task.multi_label:  # the baseline a model must beat (see results.choice.degenerate)
+        metrics["validation"]["majority"] = majority_answer(data.validation.labels.numpy(), task.labels)
     run.write_json("metrics.json", metrics)
     run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities, task.labels, thresholds)
     return metrics
+
+
+def majority_answer(targets: np.ndarray, labels: Sequence[str]) -> dict:
+    """The most common class among single-label `targets` and the accuracy (%) of always answering it."""
+    counts = np.bincount(np.asarray(targets, dtype=int), minlength=len(labels))
+    return {"label": labels[int(counts.argmax())],
+            "accuracy": float(100.0 * counts.max() / max(1, counts.sum()))}
 
 
 def decision_thresholds(config: TrainConfig, validation_probabilities: np.ndarray,
