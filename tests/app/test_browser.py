@@ -467,3 +467,53 @@ def test_classify_shows_several_labels_of_a_multi_label_run(server, browser, mon
     no_exceptions(page)
     shot(page, "14-classify-multi-label")
     page.close()
+
+
+def test_a_multi_label_run_launches_at_its_task_defaults_and_its_permalink_reopens_it(server, browser):
+    """Choosing a multi-label task restarts the recipe inputs at that task's recipe in the browser too (the widgets
+    show and send the new values), so the run launches with no edit; Compare's link names the task, and a link
+    with only the run's id finds the task from the run."""
+    import json
+    from urllib.parse import parse_qs, urlparse
+
+    from goemo_core.data.tasks import get_task
+
+    url, home = server
+    before = {p.name for p in (home / "runs").iterdir()} if (home / "runs").is_dir() else set()
+    page = new_page(browser)
+    open_page(page, f"{url}/train")
+    page.get_by_text("Hyperparameters").first.click()
+    expect(page.locator(".st-key-r-soft_labels input").first).to_have_value(re.compile(r"^(1|1\.0)$"))
+    choose(page, "train_task", f"goemotions: {get_task('goemotions').description}")
+    expect(page.locator(".st-key-r-soft_labels input").first).to_have_value("0")  # what the browser shows and sends
+    set_number(page, "train_limit", 200)  # a quick run: the data option, no recipe edit
+    page.locator(".st-key-train_launch button").click()
+    expect(page.get_by_text(re.compile(r"Launched 1 job"))).to_be_visible()
+    expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        new = [p for p in (home / "runs").glob("*") if p.name not in before and (p / "status").is_file()]
+        if new and (new[0] / "status").read_text().strip() in ("completed", "failed", "cancelled"):
+            break
+        time.sleep(2)
+    [run] = new
+    assert (run / "status").read_text().strip() == "completed"
+    config = json.loads((run / "config.json").read_text())
+    assert config["task"] == "goemotions" and config["soft_labels"] == 0 and config["monitor"] == "val_macro_f1"
+    shot(page, "15-train-multi-label-at-defaults")
+
+    open_page(page, f"{url}/compare?run={run.name}")  # a link without its task: the run's task is found
+    expect(page.get_by_text("Per-label confusion counts (test split)")).to_be_visible()
+    query = parse_qs(urlparse(page.url).query)
+    assert query["task"] == ["goemotions"] and query["run"] == [run.name], page.url
+    link = page.url
+    no_exceptions(page)
+    page.close()
+
+    copied = new_page(browser)
+    open_page(copied, link)
+    expect(copied.get_by_text("Per-label confusion counts (test split)")).to_be_visible()
+    assert parse_qs(urlparse(copied.url).query) == query
+    no_exceptions(copied)
+    shot(copied, "16-compare-multi-label-permalink")
+    copied.close()
