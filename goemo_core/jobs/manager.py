@@ -2,9 +2,10 @@
 thread of the manager. The server's own Python never competes with a training loop, and a crash of the work
 (segfault, out-of-memory kill) becomes a failed job, not a dead app. Knows nothing of streamlit.
 
-Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue. A
-worker streams progress, epoch records, log lines and its run id back over a queue; cancel sets an event the work
-checks between batches, and a worker that does not stop in time is terminated."""
+Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue, first
+in, first out (see slots.py), each saying how many jobs it waits for. A worker streams progress, epoch records, log
+lines and its run id back over a queue; cancel sets an event the work checks between batches, and a worker that does
+not stop in time is terminated."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ..errors import Cancelled, GoEmoError
 from ..runs.store import RunStore
 from ..settings import effective_device
 from .context import JobContext
+from .slots import Slots, waiting_text
 from .work import HANDLERS
 
 DONE_STATES = ("completed", "failed", "cancelled")
@@ -188,7 +190,7 @@ class JobManager:
         self.handlers = dict(handlers)
         self.slots = slots or default_slots()
         self.store = store
-        self._semaphores = {device: threading.Semaphore(max(1, n)) for device, n in self.slots.items()}
+        self._slots = Slots(self.slots)
         self._threads: dict[str, threading.Thread] = {}
         self._processes: dict[str, Any] = {}
         self._jobs: dict[str, Job] = {}
@@ -207,6 +209,8 @@ class JobManager:
         with self._lock:
             self._jobs[job.id] = job
             self._threads[job.id] = thread
+        self._slots.enqueue(device_key, job.id)  # first in, first out: the order of submission
+        self._say_waiting(device_key)
         thread.start()
         return job.id
 
@@ -282,13 +286,13 @@ class JobManager:
             device = effective_device(device)
         except GoEmoError:
             return "cpu"
-        return "cuda" if device.startswith("cuda") and "cuda" in self._semaphores else "cpu"
+        return "cuda" if device.startswith("cuda") and "cuda" in self._slots else "cpu"
 
     def _supervise(self, job: Job) -> None:
-        semaphore = self._semaphores[job.device]
-        while not semaphore.acquire(timeout=0.2):
-            if job.cancel_event.is_set():
-                return self._finish(job, "cancelled")
+        if not self._slots.acquire(job.device, job.id, job.cancel_event.is_set):
+            self._finish(job, "cancelled")
+            return self._say_waiting(job.device)
+        self._say_waiting(job.device)
         try:
             with self._lock:  # see cancel()
                 if job.done:  # cancelled while queued
@@ -299,7 +303,16 @@ class JobManager:
         except BaseException as exc:  # the supervisor itself failed (e.g. no process could be started)
             self._fail(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
-            semaphore.release()
+            self._slots.release(job.device)
+            self._say_waiting(job.device)
+
+    def _say_waiting(self, device: str) -> None:
+        """Each job queued on `device` says how many jobs it waits for."""
+        for job in self.jobs():
+            ahead = self._slots.ahead(device, job.id) if job.status == "queued" and job.device == device else None
+            if ahead is not None and not job.cancel_event.is_set():
+                job.progress_text = waiting_text(device, ahead)
+                job.version += 1
 
     def _run_worker(self, job: Job) -> None:
         reader, writer = _SPAWN.Pipe(duplex=False)
