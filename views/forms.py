@@ -212,9 +212,11 @@ def labelled_jobs(configs: list[TrainConfig], name: str, tags: str,
     return jobs, []
 
 
-def job_title(config: TrainConfig, label: RunLabel | None = None) -> str:
+def job_title(config: TrainConfig, name: str = "") -> str:
+    """A job card's title: the name the user gave (without the architecture and seed that labelled_jobs adds to
+    each run's name: the title names them once), the architecture, epochs, data, seed and device."""
     spec = architectures()[config.arch]
     limit = f"limit {config.limit:,}" if config.limit else "full data"
-    named = f"{label.name} · " if label is not None and label.name else ""
-    return (f"{named}{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · seed {config.seed} · "
+    named = f"{name.strip()} · " if name.strip() else ""
+    return (f"{named}{spec.title} ({config.arch}) · {config.epochs} epochs · {limit} · seed {config.seed} · "
             f"{config.device}")

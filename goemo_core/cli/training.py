@@ -128,6 +128,7 @@ def run_predict(args) -> int:
         from ..serving.onnx_predictor import load_onnx_predictor
 
         predictions = load_onnx_predictor(RunStore().get(args.run)).predict(texts)
+        log(f"served from run {args.run}'s verified ONNX export through ONNX Runtime")
     else:
         predictions = predict_texts(args.run, texts)
 
@@ -143,7 +144,7 @@ def run_predict(args) -> int:
                          + f"  | {terminal_safe(p['text'][:80])}" + (f"  ({p['note']})" if p["note"] else ""))
         return "\n".join(lines)
 
-    emit(args, {"predictions": predictions}, text)
+    emit(args, {"predictions": predictions, "served_by": "onnxruntime" if args.onnx else "pytorch"}, text)
     return 0
 
 

@@ -350,7 +350,7 @@ def test_train_page_offers_only_devices_this_machine_has_and_names_runs(fresh_ma
     assert "Launched 1 job" in at.success[0].value
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.title.startswith("tiny baseline · lstm")
+    assert job.title.startswith("tiny baseline · BiLSTM (lstm) · 1 epochs · limit 200 · seed 211")
     assert manager.wait(job.id, timeout=180).status == "completed", job.error
     run = RunStore().get(job.run_id)
     assert run.label.name == "tiny baseline" and run.label.tags == ["quick", "smoke"]

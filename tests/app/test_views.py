@@ -113,3 +113,15 @@ def test_empty_cells_read_a_dash_and_full_columns_keep_their_type():
     assert shown_config["val"]["label"] == "val acc (%)" and shown_config["val"]["type_config"]["type"] == "text"
     assert shown["acc"].dtype == float and shown_config["acc"] == config["acc"]  # no gap: still a number
     assert list(shown["seeds"]) == [[1, 2], [3]]
+
+
+def test_a_job_title_names_the_architecture_and_seed_once():
+    from goemo_core.training.config import make_config
+    from views.forms import job_title, labelled_jobs
+
+    configs = [make_config("lstm", {"seed": seed, "device": "cpu", "limit": 500}) for seed in (211, 212)]
+    jobs, errors = labelled_jobs(configs, "sweep", "", "")
+    assert not errors and [job.label.name for job in jobs] == ["sweep · lstm · seed 211", "sweep · lstm · seed 212"]
+    title = job_title(jobs[1].config, "sweep")
+    assert title == f"sweep · BiLSTM (lstm) · {configs[1].epochs} epochs · limit 500 · seed 212 · cpu"
+    assert title.count("lstm") == 1 and title.count("seed") == 1
