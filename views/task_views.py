@@ -58,20 +58,35 @@ def published_table(task: Task, metrics_by_run: dict[str, dict], key: str) -> No
 
 
 def distribution_bars(frame: pd.DataFrame, task: Task, splits: Sequence[str]) -> alt.Chart:
-    """Share of each split's examples per label of the task."""
+    """Share of each split's examples per label of the task, the splits' bars in the legend's order."""
+    order = list(splits)
     return alt.Chart(frame[frame["split"].isin(splits)]).mark_bar().encode(
-        y=alt.Y("label:N", sort=list(task.labels), title=None),
+        y=alt.Y("label:N", sort=list(task.labels), title=None, axis=alt.Axis(labelOverlap=False, labelLimit=200)),
         x=alt.X("share:Q", title="share of the split's examples", axis=alt.Axis(format="%")),
-        yOffset="split:N", color=alt.Color("split:N", sort=list(splits)),
+        yOffset=alt.YOffset("split:N", sort=order, scale=alt.Scale(domain=order)),
+        color=alt.Color("split:N", sort=order, scale=alt.Scale(domain=order)),
         tooltip=["split", "label", "examples", alt.Tooltip("share:Q", format=".1%")],
     ).properties(height=max(140, 16 * len(task.labels) * len(splits)))
 
 
-def cooccurrence_heatmap(frame: pd.DataFrame, task: Task) -> alt.Chart:
-    """Examples carrying both labels; colour: the share of the row label's examples."""
+COOCCURRENCE_STEP = 22  # pixels per label: every name fits beside its row and under its column
+
+
+def cooccurrence_heatmap(frame: pd.DataFrame, task: Task) -> alt.LayerChart:
+    """Examples carrying both labels; colour: the share of the row label's examples that also carry the column's.
+    The diagonal (a label with itself: always 100 %) is grey with its count, so the colour scale spans the pairs."""
     order = list(task.labels)
-    return alt.Chart(frame).mark_rect().encode(
-        x=alt.X("b:N", sort=order, title="also labelled"), y=alt.Y("a:N", sort=order, title="label"),
-        color=alt.Color("share:Q", title="share of the row's examples", scale=alt.Scale(scheme="blues")),
-        tooltip=["a", "b", "examples", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(width=max(200, 18 * len(order)), height=max(200, 18 * len(order)))
+    frame = frame.assign(diagonal=frame["a"] == frame["b"])
+    pairs = frame[~frame["diagonal"]]
+    top = float(pairs["share"].max()) if len(pairs) and pairs["share"].max() > 0 else 1.0
+    base = alt.Chart(frame).encode(
+        x=alt.X("b:N", sort=order, title="also labelled",
+                axis=alt.Axis(labelOverlap=False, labelAngle=-60, labelLimit=160)),
+        y=alt.Y("a:N", sort=order, title="label", axis=alt.Axis(labelOverlap=False, labelLimit=160)),
+        tooltip=["a", "b", alt.Tooltip("examples:Q", format=","), alt.Tooltip("share:Q", format=".1%")])
+    cells = base.transform_filter(~alt.datum.diagonal).mark_rect().encode(
+        color=alt.Color("share:Q", title="share of the row's examples",
+                        scale=alt.Scale(scheme="blues", domain=[0, top]), legend=alt.Legend(format="%")))
+    diagonal = base.transform_filter(alt.datum.diagonal).mark_rect(color="#d9d9d9")
+    size = COOCCURRENCE_STEP * len(order)
+    return alt.layer(cells, diagonal).properties(width=size, height=size)
