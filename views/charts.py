@@ -7,6 +7,7 @@ from typing import Iterable
 
 import altair as alt
 import pandas as pd
+import streamlit as st
 
 LOSS_ACC = [("train_loss", "train", "loss"), ("val_loss", "validation", "loss"),
             ("train_accuracy", "train", "accuracy (%)"), ("val_accuracy", "validation", "accuracy (%)")]
@@ -133,6 +134,18 @@ def compare_curves(frame: pd.DataFrame, colors: dict[str, str], height: int = 26
              for i, metric in enumerate(m for m in CURVE_METRICS if (frame["metric"] == m).any())]
     return (alt.concat(*plots, columns=2).resolve_scale(color="shared")
             .properties(usermeta={"embedOptions": {"renderer": "svg"}}))
+
+
+def spec_of(chart: str, *args, **kwargs) -> dict:
+    """The Vega-Lite spec of the chart function named `chart` of this module, built once per set of arguments:
+    building and validating an Altair chart is most of what a page of charts costs on a rerun that changes none of
+    its data (a new run, a new selection: new arguments, a new spec)."""
+    return _spec(chart, *args, **kwargs)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _spec(chart: str, *args, **kwargs) -> dict:
+    return globals()[chart](*args, **kwargs).to_dict()
 
 
 def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, shown, first: bool) -> alt.LayerChart:

@@ -21,7 +21,7 @@ from goemo_core.runs.store import RunStore
 from goemo_core.serving.cost import (COST_AXES, ONNX_COST_AXES, loads_note, measured_load, measured_with,
                                     onnx_cost)
 from goemo_core.serving.ensemble import make_ensemble
-from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
+from views.charts import curve_groups, curves_frame, run_colors, spec_of
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
 from views.tables import COLUMNS, best_cells, blank_missing, cost_notes, pooled_table
@@ -78,6 +78,22 @@ limited = int(table["limit"].notna().sum()) if "limit" in table else 0
 if limited:
     st.caption(f"{limited} run(s) trained on a `limit` (the first N examples of every split, test included): quick "
                "checks whose test figures do not compare with full-data runs.")
+
+
+def metrics_stamp(run) -> float:
+    try:
+        return (run.path / "metrics.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner="Testing…", max_entries=64)
+def recipe_test(root: str, recipe_a: str, recipe_b: str, selected_ids: tuple[str, ...], stamps: tuple[float, ...]):
+    """Is A better than B, computed once per pair and selection while the runs' metrics are unchanged (`stamps`):
+    the paired bootstrap takes a while."""
+    chosen = [RunStore(root).get(run_id) for run_id in selected_ids]
+    by_id = {run.run_id: run for run in chosen}
+    return significance_frame(compare_recipes(by_id[recipe_a], by_id[recipe_b], chosen))
 
 
 def delete_runs() -> None:
@@ -186,7 +202,8 @@ if len(recipes) >= 2:
         st.caption("Pick two different recipes.")
     else:
         with user_errors(stop=False):
-            st.dataframe(significance_frame(compare_recipes(labels[recipe_a], labels[recipe_b], selected)),
+            st.dataframe(recipe_test(str(store.root), recipe_a, recipe_b, tuple(labels),
+                                     tuple(map(metrics_stamp, selected))),
                          hide_index=True, key="significance")
 
 # --- distilled runs next to their teachers -------------------------------------------------------------------------
@@ -221,7 +238,7 @@ else:
                "to highlight its run in every plot (shift-click for more; click empty space to show all)"
                + ("; with this many runs, a colour stands for an architecture." if len(colors) < len(groups) else
                   "."))
-    st.vega_lite_chart(compare_curves(curves, colors).to_dict(), key="curves", width="content")
+    st.vega_lite_chart(spec_of("compare_curves", curves, colors), key="curves", width="content")
 
 # --- accuracy against cost ---------------------------------------------------------------------------------------
 points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].assign(
@@ -247,9 +264,9 @@ if not points.empty:
         front = pareto_front(measured, axis, lower_is_better)
         cpu_axis = axis in ("cpu_latency_ms", "cpu_sentences_per_s")
         reference = NOTEBOOK_BEST_ACCURACY if task.name == DEFAULT_TASK else None
-        st.altair_chart(cost_scatter(measured, front, axis, title, reference, colors, by_measurement=cpu_axis,
-                                     accuracy_title=ACCURACY_TITLE + " (%)"),
-                        key="cost-scatter", width="stretch")
+        st.vega_lite_chart(spec_of("cost_scatter", measured, front, axis, title, reference, colors,
+                                   by_measurement=cpu_axis, accuracy_title=ACCURACY_TITLE + " (%)"),
+                           key="cost-scatter", width="stretch")
         inside = reference is not None and min(measured["test_accuracy"]) - 1 <= reference <= max(
             measured["test_accuracy"]) + 1
         st.caption("Dashed line: the Pareto front, chosen on validation accuracy (no other run is both more "
@@ -329,8 +346,8 @@ run_ids = list(with_metrics)
 for start in range(0, len(run_ids), 3):  # at most three matrices per row
     for column, run_id in zip(st.columns(3), run_ids[start:start + 3]):
         key = f"cm-{run_id}"
-        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id], CLASSES), names[run_id],
-                                              selection="cell"),
+        column.vega_lite_chart(spec_of("confusion_heatmap", confusion_frame(with_metrics[run_id], CLASSES),
+                                       names[run_id], selection="cell"),
                             key=key, on_select=lambda r=run_id, k=key: pick_cell(r, k), selection_mode="cell",
                             width="content")
 
