@@ -115,6 +115,7 @@ def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | 
     return pd.DataFrame(rows, columns=["run", "group", "epoch", "metric", "value", "best"])
 
 
+SVG = {"embedOptions": {"renderer": "svg"}}  # drawn as SVG, so a chart's axes and legends can be read in the page
 CURVE_WIDTH = 420  # each curve plot, two a row: both fit the wide layout at 1,400 px beside the sidebar
 
 
@@ -133,7 +134,7 @@ def compare_curves(frame: pd.DataFrame, colors: dict[str, str], height: int = 26
              .properties(width=CURVE_WIDTH, height=height)
              for i, metric in enumerate(m for m in CURVE_METRICS if (frame["metric"] == m).any())]
     return (alt.concat(*plots, columns=2).resolve_scale(color="shared")
-            .properties(usermeta={"embedOptions": {"renderer": "svg"}}))
+            .properties(usermeta=SVG))
 
 
 def spec_of(chart: str, *args, **kwargs) -> dict:
@@ -206,7 +207,8 @@ def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_titl
         layers.append(alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q"))
         layers.append(alt.Chart(rule_data).mark_text(align="left", dx=4, dy=-6, color="#b00").encode(
             y="accuracy:Q", text="text:N", x=alt.value(0)))
-    return alt.layer(*layers).resolve_scale(color="shared", shape="shared").properties(height=height)
+    return alt.layer(*layers).resolve_scale(color="shared", shape="shared").properties(
+        height=height, usermeta=SVG)
 
 
 def confusion_heatmap(frame: pd.DataFrame, title: str, selection: str | None = None) -> alt.LayerChart:

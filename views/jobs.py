@@ -10,6 +10,7 @@ from goemo_core.runs.store import RunStore
 
 from .charts import live_curves
 from .common import job_manager
+from .tables import blank_missing
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:",
                 "completed": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
@@ -131,4 +132,6 @@ def run_history(jobs: list[Job], rows: int = HISTORY_ROWS) -> None:
         table = pd.DataFrame([{key: value for key, value in run.summary().items()
                                if key in ("created", "run_id", "name", "arch", "status", "epochs",
                                           "test_accuracy")} for run in runs])
-        st.dataframe(table, hide_index=True, width="stretch", key="run-history")
+        shown, config = blank_missing(table, {"test_accuracy": st.column_config.NumberColumn(
+            "test_accuracy", format="%.2f")})
+        st.dataframe(shown, hide_index=True, width="stretch", key="run-history", column_config=config)

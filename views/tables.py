@@ -48,7 +48,8 @@ def cost_notes(summary: pd.DataFrame, runs_by_id: dict) -> None:
     if unsteady:
         st.caption(f":orange[:material/warning:] The CPU figures of {len(unsteady)} run(s) varied between repeats by "
                    "more than their median (" + ", ".join(unsteady[:5]) + ("…" if len(unsteady) > 5 else "")
-                   + "): the machine was busy; measure them again together on the Compare page.")
+                   + "): the machine was busy; measure them again together (Compare's *Accuracy against cost*, or "
+                   "`python -m goemo_core bench cost`).")
 
 
 def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:

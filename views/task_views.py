@@ -11,7 +11,7 @@ import streamlit as st
 
 from goemo_core.data.tasks import Task, get_task, tasks_present
 from goemo_core.results.published import MARK, against_published
-from views.charts import color_by
+from views.charts import SVG, color_by
 
 
 def task_select(configs: Sequence[dict], key: str, start: str | None = None) -> Task:
@@ -66,7 +66,7 @@ def distribution_bars(frame: pd.DataFrame, task: Task, splits: Sequence[str]) ->
         yOffset=alt.YOffset("split:N", sort=order, scale=alt.Scale(domain=order)),
         color=alt.Color("split:N", sort=order, scale=alt.Scale(domain=order)),
         tooltip=["split", "label", "examples", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(140, 16 * len(task.labels) * len(splits)))
+    ).properties(width=520, height=alt.Step(11), usermeta=SVG)  # the step of one bar (yOffset)
 
 
 COOCCURRENCE_STEP = 22  # pixels per label: every name fits beside its row and under its column
@@ -88,5 +88,5 @@ def cooccurrence_heatmap(frame: pd.DataFrame, task: Task) -> alt.LayerChart:
         color=alt.Color("share:Q", title="share of the row's examples",
                         scale=alt.Scale(scheme="blues", domain=[0, top]), legend=alt.Legend(format="%")))
     diagonal = base.transform_filter(alt.datum.diagonal).mark_rect(color="#d9d9d9")
-    size = COOCCURRENCE_STEP * len(order)
-    return alt.layer(cells, diagonal).properties(width=size, height=size)
+    step = alt.Step(COOCCURRENCE_STEP)  # a step, not a width: the app's theme fits a fixed width, labels included
+    return alt.layer(cells, diagonal).properties(width=step, height=step, usermeta=SVG)

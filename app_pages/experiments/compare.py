@@ -212,7 +212,7 @@ if not pairs.empty:
     st.subheader("Students and their teachers")
     st.caption("Each selected run trained with `--teacher` (distillation), next to its teacher's test metrics, "
                "whether or not the teacher is selected. The gap is the student's accuracy minus the teacher's.")
-    st.dataframe(pairs, hide_index=True, key="students-teachers", column_config={
+    pairs, pair_config = blank_missing(pairs, {
         "student_accuracy": st.column_config.NumberColumn("student acc (%)", format="%.2f"),
         "student_macro_f1": st.column_config.NumberColumn("student macro-F1", format="%.3f"),
         "transfer_set": st.column_config.NumberColumn("transfer set (texts)", format="%d",
@@ -224,6 +224,7 @@ if not pairs.empty:
         "teacher_macro_f1": st.column_config.NumberColumn("teacher macro-F1", format="%.3f"),
         "accuracy_gap": st.column_config.NumberColumn("gap (points)", format="%+.2f"),
     })
+    st.dataframe(pairs, hide_index=True, key="students-teachers", column_config=pair_config)
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")

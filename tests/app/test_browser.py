@@ -492,7 +492,7 @@ def test_a_multi_label_run_launches_at_its_task_defaults_and_its_permalink_reope
     page.locator(".st-key-train_launch button").click()
     expect(page.get_by_text(re.compile(r"Launched 1 job"))).to_be_visible()
     expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
-    deadline = time.time() + 300
+    deadline = time.time() + 900  # ten epochs of a default BiLSTM on 200 examples, on a busy 2-core machine
     while time.time() < deadline:
         new = [p for p in (home / "runs").glob("*") if p.name not in before and (p / "status").is_file()]
         if new and (new[0] / "status").read_text().strip() in ("completed", "failed", "cancelled"):
@@ -524,8 +524,8 @@ def test_a_multi_label_run_launches_at_its_task_defaults_and_its_permalink_reope
 def test_compare_cost_chart_reads_well_in_its_default_cpu_view_and_the_data_charts_too(server, browser):
     """Eight runs near 40 % accuracy measured in one pass under loads that all differ: one legend entry for the
     pass, an accuracy axis spanning the points (the notebook's 62.43 % rule off the axis), every tick label
-    different, and the remeasure button counting the eight runs. The Data page's split bars follow the legend's
-    order and the co-occurrence heatmap names all 28 labels."""
+    different, and the remeasure button counting only the runs it can measure. The Data page's split bars follow
+    the legend's order and the co-occurrence heatmap names all 28 labels."""
     from urllib.parse import parse_qs, urlparse
 
     from goemo_core.runs.store import RunStore
@@ -542,7 +542,7 @@ def test_compare_cost_chart_reads_well_in_its_default_cpu_view_and_the_data_char
     scatter = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="latency of one sentence").first
     scatter.scroll_into_view_if_needed()
     page.wait_for_timeout(1500)
-    legend_titles = scatter.locator("svg .role-legend-title").all_inner_texts()
+    legend_titles = scatter.locator("svg .role-legend-title").evaluate_all("ts => ts.map(t => t.textContent)")
     assert "measured" in legend_titles, legend_titles
     labels = page.evaluate("""() => {
         const chart = Array.from(document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
@@ -558,7 +558,9 @@ def test_compare_cost_chart_reads_well_in_its_default_cpu_view_and_the_data_char
     ticks = [float(tick) for tick in labels["ticks"]]
     assert len(ticks) >= 3 and len(set(labels["ticks"])) == len(ticks), labels  # no two ticks alike
     assert 39.0 < min(ticks) and max(ticks) < 41.5, ticks  # the points' range, not squashed by a 62.43 % rule
-    expect(page.get_by_text("Measure the CPU cost of these 8 runs again, together")).to_be_visible()
+    # these runs have no weights: the button counts the runs it would measure, and names the others
+    expect(page.get_by_text("Measure the CPU cost of these 0 runs again, together").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Not measured again: .*files missing: model.safetensors"))).to_be_visible()
     assert len(parse_qs(urlparse(page.url).query)["run"]) == 8
     no_exceptions(page)
     scatter.screenshot(path=str(SHOTS / "17-compare-cost-chart.png"))
@@ -570,11 +572,11 @@ def test_compare_cost_chart_reads_well_in_its_default_cpu_view_and_the_data_char
     heatmap = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="also labelled").first
     heatmap.scroll_into_view_if_needed()
     page.wait_for_timeout(1500)
-    names = heatmap.locator("svg .role-axis-label text").all_inner_texts()
+    names = heatmap.locator("svg .role-axis-label text").evaluate_all("ts => ts.map(t => t.textContent)")
     assert len(names) == 2 * 28, len(names)  # every label named on both axes
     bars = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="share of the split's examples").filter(
         has_text="admiration").first
-    legend = bars.locator("svg .role-legend-label text").all_inner_texts()
+    legend = bars.locator("svg .role-legend-label text").evaluate_all("ts => ts.map(t => t.textContent)")
     assert legend == ["train", "validation", "test"], legend
     no_exceptions(page)
     heatmap.screenshot(path=str(SHOTS / "18-data-cooccurrence.png"))

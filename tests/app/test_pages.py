@@ -114,11 +114,13 @@ def test_compare_shows_a_student_next_to_its_unselected_teacher(fresh_manager):
     store = RunStore()
     teacher = fake_run(store, "lstm", 211, 68.0, 0.61)
     time.sleep(1.01)  # run ids sort by their creation second
-    for seed in (212, 213, 214):  # newer runs: the default selection (the 4 newest) leaves the teacher out
+    for seed in (212, 213, 214):
         fake_run(store, "gru", seed, 66.0, 0.58)
     time.sleep(1.01)
     student = fake_run(store, "gru", 211, 67.5, 0.60, teachers=[teacher.run_id])
-    at = page("compare.py").run()
+    at = page("compare.py")
+    at.query_params["run"] = student.run_id  # the student alone is selected: its teacher is not
+    at.run()
     assert_rendered(at)
     assert "Students and their teachers" in [header.value for header in at.subheader]
     [pairs] = [df.value for df in at.dataframe if "teacher" in df.value.columns and "student" in df.value.columns]
@@ -575,6 +577,7 @@ def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run
 
 def test_compare_measures_the_selected_runs_cost_again_and_says_which_measurement_a_point_uses(two_runs):
     at = page("compare.py").run()
+    assert at.button(key="cost_remeasure").label == "Measure the CPU cost of these 2 runs again, together"
     at.button(key="cost_remeasure").click().run()
     assert_rendered(at)
     sequences = {RunStore().get(run.run_id).metrics["cost"]["measurement"].get("sequence") for run in two_runs}
@@ -583,6 +586,13 @@ def test_compare_measures_the_selected_runs_cost_again_and_says_which_measuremen
                  if "cpu_latency_ms" in chart.proto.spec]
     dots = next(layer for layer in scatter["layer"] if "shape" in layer.get("encoding", {}))
     assert dots["encoding"]["shape"]["field"] == "measurement"  # the legend names each point's measurement
+
+    two_runs[0].set_status("cancelled")  # it kept its test metrics, so it is plotted, but cannot be measured
+    at = page("compare.py")
+    at.query_params["run"] = [run.run_id for run in two_runs]
+    at.run()
+    assert at.button(key="cost_remeasure").label == "Measure the CPU cost of these 1 runs again, together"
+    assert any(f"{two_runs[0].run_id} (status cancelled)" in caption.value for caption in at.caption)
 
 
 def test_classify_picker_is_filtered_by_tag(two_runs):
