@@ -670,3 +670,52 @@ def test_compare_answers_is_a_better_than_b_and_offers_tables_for_papers(goemo_e
     assert list(significance["comparison"])[:2] == ["over seeds", "over seeds"]
     assert any("validation" in caption.value for caption in at.caption)
     assert any(text.startswith("Is A better") for text in (h.value for h in at.subheader))
+
+
+# --- degenerate models -------------------------------------------------------------------------------------------
+
+
+def test_home_and_compare_flag_a_degenerate_model_and_never_crown_it(fresh_manager):
+    from conftest import fake_run, with_predictions
+
+    from goemo_core.data.goemotions import EKMAN_CLASSES
+
+    store = RunStore()
+    lazy = with_predictions(fake_run(store, "gru", 211, 37.8, val_accuracy=70.0), ["joy"])  # best on validation
+    with_predictions(fake_run(store, "gru", 212, 55.0, val_accuracy=56.0, params={"hidden_size": 64}),
+                     list(EKMAN_CLASSES))
+    with_predictions(fake_run(store, "lstm", 211, 37.8, val_accuracy=37.75), ["joy", "neutral", "anger"],
+                     majority=37.75)  # the only lstm: chosen, and flagged
+    home = page("home.py").run()
+    assert_rendered(home)
+    board = next(df.value for df in home.dataframe if "vs best" in str(df.proto) or "vs_best" in df.value.columns)
+    rows = {row.arch: row for row in board.itertuples()}
+    assert rows["gru"].warning == "" and rows["gru"].vs_best == "best on validation"
+    assert rows["lstm"].warning.startswith("degenerate: no better on validation (37.75 %) than always answering joy")
+    assert any("only degenerate models" in warning.value and "lstm" in warning.value for warning in home.warning)
+
+    compare = page("compare.py").run()
+    assert_rendered(compare)
+    table = next(df.value for df in compare.dataframe if "run_id" in df.value.columns).set_index("run_id")
+    assert table.loc[lazy.run_id, "warning"] == "predicts only joy on test"
+    summary = next(df.value for df in compare.dataframe if "seeds" in df.value.columns)
+    assert sorted(summary["warning"]) == ["", "degenerate: no better on validation (37.75 %) than always answering "
+                                              "joy (37.75 %)", "degenerate: predicts only joy on test"]
+
+
+def test_classify_starts_at_a_model_that_is_not_degenerate_and_warns_about_one(two_runs):
+    from conftest import with_predictions
+
+    from goemo_core.data.goemotions import EKMAN_CLASSES
+
+    lazy, other = two_runs
+    lazy.write_json("metrics.json", {**lazy.metrics, "validation": {"accuracy": 99.0, "macro_f1": 0.9}})
+    with_predictions(lazy, ["joy"])  # the best on validation, but it answers joy to everything
+    other.write_json("metrics.json", {**other.metrics, "validation": {"accuracy": 60.0, "macro_f1": 0.5}})
+    with_predictions(other, list(EKMAN_CLASSES))  # (tiny runs this small are often degenerate themselves)
+    at = page("classify.py").run()
+    assert_rendered(at)
+    picker = at.multiselect(key="classify_runs-ekman")
+    assert picker.value == [other.run_id] and "⚠ predicts only joy on test" in picker.format_func(lazy.run_id)
+    picker.set_value([lazy.run_id]).run()
+    assert any("degenerate model: predicts only joy on test" in warning.value for warning in at.warning)

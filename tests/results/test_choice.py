@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from conftest import fake_run
+from conftest import fake_run, with_predictions
 
 from goemo_core.data.goemotions import EKMAN_CLASSES
 from goemo_core.results.choice import best_run, degenerate, majority_baseline, predicted_classes
 from goemo_core.results.run_tables import comparison_table, describe_run
 from goemo_core.results.summary import leaderboard, seed_summary
 from goemo_core.runs.store import RunStore
-
-SUPPORT = [70, 8, 9, 205, 32, 58, 161]  # test counts per Ekman class (joy the majority: 37.8 %)
-
-
-def with_predictions(run, predicted: list[str], majority: float | None = None):
-    """Give a fake run test metrics whose confusion matrix predicts only `predicted` (each true class goes to the
-    first of them that is right, else to the first), with per-class supports; `majority`: the validation majority
-    baseline recorded at training."""
-    confusion = [[0] * 7 for _ in EKMAN_CLASSES]
-    for i, name in enumerate(EKMAN_CLASSES):
-        confusion[i][EKMAN_CLASSES.index(name if name in predicted else predicted[0])] = SUPPORT[i]
-    per_class = {name: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": SUPPORT[i]}
-                 for i, name in enumerate(EKMAN_CLASSES)}
-    metrics = {**run.metrics, "per_class": per_class, "confusion": confusion}
-    if majority is not None:
-        metrics["validation"] = {**metrics["validation"], "majority": {"label": "joy", "accuracy": majority}}
-    run.write_json("metrics.json", metrics)
-    return run
 
 
 def test_a_model_predicting_one_or_two_classes_or_no_better_than_the_majority_is_degenerate():
