@@ -143,3 +143,24 @@ def fake_attack(run, recipe: str, failed: int, skipped: int = 4, n: int = 20, se
                 "figures": figures_from_records(records), "seconds": 1.0, "examples_per_minute": 1200.0}
     write_attack(run, recipe, document, records)
     return document
+
+
+SUPPORT = [70, 8, 9, 205, 32, 58, 161]  # test counts per Ekman class for with_predictions (joy the majority)
+
+
+def with_predictions(run, predicted: list[str], majority: float | None = None):
+    """Give a fake run test metrics whose confusion matrix predicts only `predicted` (each true class goes to the
+    first of them that is right, else to the first), with per-class supports; `majority`: the validation majority
+    baseline recorded at training."""
+    from goemo_core.data.goemotions import EKMAN_CLASSES
+
+    confusion = [[0] * 7 for _ in EKMAN_CLASSES]
+    for i, name in enumerate(EKMAN_CLASSES):
+        confusion[i][EKMAN_CLASSES.index(name if name in predicted else predicted[0])] = SUPPORT[i]
+    per_class = {name: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": SUPPORT[i]}
+                 for i, name in enumerate(EKMAN_CLASSES)}
+    metrics = {**run.metrics, "per_class": per_class, "confusion": confusion}
+    if majority is not None:
+        metrics["validation"] = {**metrics["validation"], "majority": {"label": "joy", "accuracy": majority}}
+    run.write_json("metrics.json", metrics)
+    return run

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import Iterable
+
 import altair as alt
 import pandas as pd
+import streamlit as st
 
 LOSS_ACC = [("train_loss", "train", "loss"), ("val_loss", "validation", "loss"),
             ("train_accuracy", "train", "accuracy (%)"), ("val_accuracy", "validation", "accuracy (%)")]
@@ -37,6 +41,31 @@ RUN_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", 
 
 def run_colors(runs: list[str]) -> dict[str, str]:
     return {run: RUN_COLORS[i % len(RUN_COLORS)] for i, run in enumerate(runs)}
+
+
+def color_by(field: str, colors: dict[str, str], legend: alt.Legend | None = None, title: str | None = None,
+             present: Iterable[str] | None = None) -> alt.Color:
+    """A colour channel giving each value of `field` its colour in `colors` (the page's one colour per run), so a run
+    looks the same in every chart of the page; `present` limits the legend to the values a chart draws."""
+    if present is not None:
+        kept = set(present)
+        colors = {value: color for value, color in colors.items() if value in kept}
+    return alt.Color(f"{field}:N", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                     legend=legend, title=title)
+
+
+TICKS = 5  # ticks on a quantitative axis whose format tick_format chooses
+
+
+def tick_format(values: Iterable[float], ticks: int = TICKS) -> str:
+    """A d3 number format with as many decimals as `ticks` ticks across `values` need to read differently (trailing
+    zeros trimmed): a metric that moves in its fourth decimal gets four, never seven ticks all labelled alike."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    span = (max(finite) - min(finite)) if finite else 0.0
+    if span <= 0:
+        span = abs(finite[0]) if finite and finite[0] else 1.0
+    decimals = max(0, -math.floor(math.log10(span / (2 * ticks))))
+    return f".{min(decimals, 10)}~f"
 
 
 def curve_groups(archs: dict[str, str]) -> dict[str, str]:
@@ -86,6 +115,7 @@ def curves_frame(histories: dict[str, list[dict]], best_epochs: dict[str, int | 
     return pd.DataFrame(rows, columns=["run", "group", "epoch", "metric", "value", "best"])
 
 
+SVG = {"embedOptions": {"renderer": "svg"}}  # drawn as SVG, so a chart's axes and legends can be read in the page
 CURVE_WIDTH = 420  # each curve plot, two a row: both fit the wide layout at 1,400 px beside the sidebar
 
 
@@ -104,7 +134,19 @@ def compare_curves(frame: pd.DataFrame, colors: dict[str, str], height: int = 26
              .properties(width=CURVE_WIDTH, height=height)
              for i, metric in enumerate(m for m in CURVE_METRICS if (frame["metric"] == m).any())]
     return (alt.concat(*plots, columns=2).resolve_scale(color="shared")
-            .properties(usermeta={"embedOptions": {"renderer": "svg"}}))
+            .properties(usermeta=SVG))
+
+
+def spec_of(chart: str, *args, **kwargs) -> dict:
+    """The Vega-Lite spec of the chart function named `chart` of this module, built once per set of arguments:
+    building and validating an Altair chart is most of what a page of charts costs on a rerun that changes none of
+    its data (a new run, a new selection: new arguments, a new spec)."""
+    return _spec(chart, *args, **kwargs)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _spec(chart: str, *args, **kwargs) -> dict:
+    return globals()[chart](*args, **kwargs).to_dict()
 
 
 def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, shown, first: bool) -> alt.LayerChart:
@@ -113,7 +155,8 @@ def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, sho
     base = alt.Chart(part).encode(
         x=x, color=color, opacity=alt.when(shown).then(alt.value(1.0)).otherwise(alt.value(0.12)))
     line = base.mark_line(point=True).encode(
-        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")),
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False),
+                axis=alt.Axis(format=tick_format(part["value"]), tickCount=TICKS)),
         tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
     if first:
         line = line.add_params(shown)
@@ -125,32 +168,47 @@ def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, sho
     return alt.layer(line, rule, mark, title=alt.TitleParams(CURVE_METRICS.get(metric, metric), anchor="start"))
 
 
+def accuracy_domain(values: Iterable[float], least: float = 1.0) -> list[float]:
+    """An accuracy axis from the data: its lowest to highest value with a margin, at least `least` points wide."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))] or [0.0, 100.0]
+    low, high = min(finite), max(finite)
+    margin = max((least - (high - low)) / 2, 0.08 * (high - low))
+    return [max(0.0, low - margin), min(100.0, high + margin)]
+
+
 def cost_scatter(points: pd.DataFrame, front: pd.DataFrame, cost: str, cost_title: str, reference: float | None,
-                 height: int = 340, by_measurement: bool = False,
+                 colors: dict[str, str], height: int = 340, by_measurement: bool = False,
                  accuracy_title: str = "test accuracy (%)") -> alt.LayerChart:
-    """Test accuracy against one cost (log scale), a point per run coloured by architecture (a scheme whose hues stay
-    apart: the theme's default gives two architectures near-identical blues); the Pareto front as a
-    line and the course notebook's best accuracy (None: no such reference) as a dashed rule. `by_measurement`: the
-    point's shape says which measurement its figure comes from (the `measurement` column)."""
+    """Test accuracy against one cost (log scale), a point per run in its colour (`colors` maps the `group` column,
+    see curve_groups); the Pareto front as a line, and the course notebook's best accuracy (None: no such reference)
+    as a dashed rule where it falls within the accuracy axis, which spans the points. `by_measurement`: the point's
+    shape says which measurement pass its figure comes from (the `measurement` column, one legend entry per pass);
+    a point whose `steady` column is False (its figure's spread exceeds its median) is drawn hollow."""
+    domain = accuracy_domain(points["test_accuracy"])
     x = alt.X(f"{cost}:Q", title=cost_title, scale=alt.Scale(type="log"))
-    y = alt.Y("test_accuracy:Q", title=accuracy_title, scale=alt.Scale(zero=False))
+    y = alt.Y("test_accuracy:Q", title=accuracy_title, scale=alt.Scale(domain=domain, nice=False, zero=False),
+              axis=alt.Axis(format=tick_format(domain), tickCount=TICKS))
     shape = ({"shape": alt.Shape("measurement:N", title="measured",
                                  legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))}
              if by_measurement and "measurement" in points else {})
-    dots = alt.Chart(points).mark_point(size=90, opacity=0.85, filled=True).encode(
-        x=x, y=y, color=alt.Color("arch:N", title="architecture", scale=alt.Scale(scheme="dark2")), **shape,
-        tooltip=["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"),
-                 *([alt.Tooltip("val_accuracy:Q", format=".2f")] if "val_accuracy" in points else []),
-                 alt.Tooltip(f"{cost}:Q", format=",.4~g"),
-                 *(["measurement"] if "measurement" in points else [])])
-    line = alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")
-    if reference is None:
-        return alt.layer(line, dots).properties(height=height)
-    rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})
-    rule = alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q")
-    text = alt.Chart(rule_data).mark_text(align="left", dx=4, dy=-6, color="#b00").encode(
-        y="accuracy:Q", text="text:N", x=alt.value(0))
-    return alt.layer(line, dots, rule, text).properties(height=height)
+    color = color_by("group", colors, alt.Legend(title="run", labelLimit=240), present=points["group"])
+    tooltip = ["label", "arch", alt.Tooltip("test_accuracy:Q", format=".2f"),
+               *([alt.Tooltip("val_accuracy:Q", format=".2f")] if "val_accuracy" in points else []),
+               alt.Tooltip(f"{cost}:Q", format=",.4~g"),
+               *([c for c in ("measurement", "load", "cost_warning") if c in points])]
+    steady = points["steady"] if "steady" in points else pd.Series(True, index=points.index)
+    layers = [alt.Chart(front).mark_line(strokeDash=[6, 3], color="#555").encode(x=x, y=y, order=f"{cost}:Q")]
+    for filled, part in ((True, points[steady.astype(bool)]), (False, points[~steady.astype(bool)])):
+        if len(part):
+            layers.append(alt.Chart(part).mark_point(size=90, opacity=0.9, filled=filled, strokeWidth=2).encode(
+                x=x, y=y, color=color, tooltip=tooltip, **shape))
+    if reference is not None and domain[0] <= reference <= domain[1]:
+        rule_data = pd.DataFrame({"accuracy": [reference], "text": [f"course notebook {reference} %"]})
+        layers.append(alt.Chart(rule_data).mark_rule(color="#b00", strokeDash=[4, 4]).encode(y="accuracy:Q"))
+        layers.append(alt.Chart(rule_data).mark_text(align="left", dx=4, dy=-6, color="#b00").encode(
+            y="accuracy:Q", text="text:N", x=alt.value(0)))
+    return alt.layer(*layers).resolve_scale(color="shared", shape="shared").properties(
+        height=height, usermeta=SVG)
 
 
 def confusion_heatmap(frame: pd.DataFrame, title: str, selection: str | None = None) -> alt.LayerChart:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import streamlit as st
 
-from goemo_core.results.selection import LIST_KEYS, Permalink, RunFilter, filter_options
+from goemo_core.results.selection import QUERY_KEYS, Permalink, RunFilter, filter_options
 from goemo_core.runs.folder import Run
 
 LABELS = {"arch": "architecture", "task": "task", "tag": "tag", "status": "status"}
@@ -18,14 +18,16 @@ def url_permalink() -> Permalink:
     return Permalink.from_query({key: st.query_params.get_all(key) for key in st.query_params})
 
 
-def run_filter_inputs(runs: Sequence[Run], key: str, start: RunFilter | None = None) -> RunFilter:
-    """Filter inputs over `runs`, keyed `<key>-<field>`; they start at `start` (e.g. from the URL) the first time
-    they are drawn, then keep what the user sets."""
+def run_filter_inputs(runs: Sequence[Run], key: str, start: RunFilter | None = None,
+                      fields: Sequence[str] = QUERY_KEYS) -> RunFilter:
+    """Filter inputs over `runs` (`fields`: which list filters; the pages show one task at a time and choose it
+    apart), keyed `<key>-<field>`; they start at `start` (e.g. from the URL) the first time they are drawn, then
+    keep what the user sets."""
     start = start or RunFilter()
     options = filter_options(runs)
-    columns = st.columns([1, 1, 1, 1, 2])
+    columns = st.columns([*[1] * len(fields), 2])
     chosen = {}
-    for column, name in zip(columns, LIST_KEYS):
+    for column, name in zip(columns, fields):
         widget_key = f"{key}-{name}"
         if widget_key not in st.session_state:
             st.session_state[widget_key] = [value for value in getattr(start, name) if value in options[name]]

@@ -54,18 +54,20 @@ def _step(default: float) -> float:
 
 
 def value_input(name: str, default: Any, key: str, help: str | None = None,
-                choices: tuple[str, ...] | None = None) -> Any:
-    """A widget typed by the default value. No min/max: validation names the parameter of a bad value."""
+                choices: tuple[str, ...] | None = None, preset: bool = False) -> Any:
+    """A widget typed by the default value. No min/max: validation names the parameter of a bad value. `preset`:
+    the value was put in the session state under `key` (the widget shows it; no default is given beside it)."""
     if choices or name in CHOICES:
         options = list(choices or CHOICES[name])
-        return st.selectbox(name, options, index=options.index(default), key=key, help=help)
+        return st.selectbox(name, options, index=0 if preset else options.index(default), key=key, help=help)
     if isinstance(default, bool):
-        return st.checkbox(name, value=default, key=key, help=help)
+        return st.checkbox(name, value=False if preset else default, key=key, help=help)
     if isinstance(default, int):
-        return st.number_input(name, value=default, step=1, key=key, help=help)
+        return st.number_input(name, value="min" if preset else default, step=1, key=key, help=help)
     if isinstance(default, float):
-        return st.number_input(name, value=default, step=_step(default), format="%g", key=key, help=help)
-    return st.text_input(name, value=str(default), key=key, help=help)
+        return st.number_input(name, value="min" if preset else default, step=_step(default), format="%g", key=key,
+                               help=help)
+    return st.text_input(name, value="" if preset else str(default), key=key, help=help)
 
 
 def model_params(arch: str) -> dict[str, Any]:
@@ -114,14 +116,18 @@ def recipe_inputs(defaults: dict[str, Any], device: str = "auto", task: str = "e
     architectures has another recipe: the inputs start again from its defaults when they change (a widget keeps
     its value otherwise, and a stale value would be sent as a change)."""
     starts_at = (device, task, repr(sorted(defaults.items())))
-    if st.session_state.get("recipe_starts_at") != starts_at:
+    restart = st.session_state.get("recipe_starts_at") != starts_at
+    if restart:
+        # Set, not deleted: a keyed widget stays the same widget whatever its default, and the browser keeps showing
+        # (and sends back) its old value unless the script sets a new one.
         for name in RECIPE_FIELDS:
-            st.session_state.pop(f"r-{name}", None)
+            st.session_state[f"r-{name}"] = defaults[name]
         st.session_state["recipe_starts_at"] = starts_at
     columns, values = st.columns(4), {}
     for i, name in enumerate(RECIPE_FIELDS):
         with columns[i % 4]:
-            values[name] = value_input(name, defaults[name], key=f"r-{name}", help=RECIPE_HELP.get(name))
+            values[name] = value_input(name, defaults[name], key=f"r-{name}", help=RECIPE_HELP.get(name),
+                                       preset=restart)
     return values
 
 
@@ -206,9 +212,11 @@ def labelled_jobs(configs: list[TrainConfig], name: str, tags: str,
     return jobs, []
 
 
-def job_title(config: TrainConfig, label: RunLabel | None = None) -> str:
+def job_title(config: TrainConfig, name: str = "") -> str:
+    """A job card's title: the name the user gave (without the architecture and seed that labelled_jobs adds to
+    each run's name: the title names them once), the architecture, epochs, data, seed and device."""
     spec = architectures()[config.arch]
     limit = f"limit {config.limit:,}" if config.limit else "full data"
-    named = f"{label.name} · " if label is not None and label.name else ""
-    return (f"{named}{config.arch} · {spec.title} · {config.epochs} epochs · {limit} · seed {config.seed} · "
+    named = f"{name.strip()} · " if name.strip() else ""
+    return (f"{named}{spec.title} ({config.arch}) · {config.epochs} epochs · {limit} · seed {config.seed} · "
             f"{config.device}")

@@ -10,6 +10,7 @@ from goemo_core.runs.store import RunStore
 
 from .charts import live_curves
 from .common import job_manager
+from .tables import blank_missing
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:",
                 "completed": ":green[:material/check_circle:]", "failed": ":red[:material/error:]",
@@ -52,12 +53,14 @@ def job_card(job: Job) -> None:
                 with st.expander("Traceback"):
                     st.code(job.traceback, language="text")
         elif job.status == "cancelled":
-            st.warning("Cancelled: what was finished is kept." if job.ever_ran else
-                       "Cancelled before it started: nothing was trained.", icon=":material/stop_circle:")
+            tested = bool(job.result) and job.result.get("test_accuracy") is not None
+            st.warning("Cancelled: the best epoch so far is kept" + (" and was tested (below)." if tested else ".")
+                       if job.ever_ran else "Cancelled before it started: nothing was trained.",
+                       icon=":material/stop_circle:")
         spec = curves_spec(job.id, job.history) if job.history else None
         if spec is not None:
             st.vega_lite_chart(spec, width="content")
-        if job.status == "completed" and job.result:
+        if job.status in ("completed", "cancelled") and job.result:  # a cancelled run keeps its tested best epoch
             summary = {k: v for k, v in job.result.items() if v is not None and not isinstance(v, (dict, list))}
             if summary:
                 st.caption(" · ".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}"
@@ -129,4 +132,6 @@ def run_history(jobs: list[Job], rows: int = HISTORY_ROWS) -> None:
         table = pd.DataFrame([{key: value for key, value in run.summary().items()
                                if key in ("created", "run_id", "name", "arch", "status", "epochs",
                                           "test_accuracy")} for run in runs])
-        st.dataframe(table, hide_index=True, width="stretch", key="run-history")
+        shown, config = blank_missing(table, {"test_accuracy": st.column_config.NumberColumn(
+            "test_accuracy", format="%.2f")})
+        st.dataframe(shown, hide_index=True, width="stretch", key="run-history", column_config=config)

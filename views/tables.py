@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from goemo_core.results.summary import mean_std
+from goemo_core.serving.cost import loads_note, unsteady_figures
 
 COLUMNS = {
     "runs": st.column_config.NumberColumn("seeds", help="Completed runs pooled (a seed counts once)"),
@@ -31,19 +32,71 @@ COLUMNS = {
     "parameters": st.column_config.NumberColumn("parameters", format="localized"),
     "trainable_parameters": st.column_config.NumberColumn("trainable", format="localized"),
     "train_seconds": st.column_config.NumberColumn("training (s)", format="%.0f"),
+    "warning": st.column_config.TextColumn("warning", help="A degenerate model: no better on validation than always "
+                                                           "answering the majority class, or predicting one or two "
+                                                           "classes only on test. Chosen only where nothing else is."),
 }
+
+
+def cost_notes(summary: pd.DataFrame, runs_by_id: dict) -> None:
+    """Captions under a table of pooled runs: CPU figures measured under different loads or passes (see
+    goemo_core.serving.cost.loads_note), and figures whose spread between repeats exceeds their median."""
+    runs = [runs_by_id[rid] for ids in summary.get("run_ids", []) for rid in ids if rid in runs_by_id]
+    costs = [(run.metrics or {}).get("cost") for run in runs]
+    note = loads_note(costs)
+    if note:
+        st.caption(f":orange[:material/warning:] {note}")
+    unsteady = [run.display_name for run, cost in zip(runs, costs) if unsteady_figures(cost)]
+    if unsteady:
+        st.caption(f":orange[:material/warning:] The CPU figures of {len(unsteady)} run(s) varied between repeats by "
+                   "more than their median (" + ", ".join(unsteady[:5]) + ("…" if len(unsteady) > 5 else "")
+                   + "): the machine was busy; measure them again together (Compare's *Accuracy against cost*, or "
+                   "`python -m goemo_core bench cost`).")
 
 
 def pooled_table(summary: pd.DataFrame, columns: list[str], key: str) -> None:
     """A seed summary (goemo_core.results.summary.seed_summary) with accuracy and macro-F1 as 'mean ± std' text ('(one
-    seed)' where there is no spread), showing `columns`."""
+    seed)' where there is no spread), showing `columns`; empty cells read "–"."""
     shown = summary.assign(
         seeds=[[seed for seed in seeds if seed is not None] for seeds in summary["seeds"]],  # an ensemble has none
         test_accuracy=[mean_std(m, s, 2) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"])],
         test_macro_f1=[mean_std(m, s, 3) for m, s in zip(summary["test_macro_f1_mean"], summary["test_macro_f1_std"])],
         test_ece=[ece_text(row) for _, row in summary.iterrows()])
-    st.dataframe(shown[columns], hide_index=True, key=key,
-                 column_config={name: COLUMNS[name] for name in columns if name in COLUMNS})
+    frame, config = blank_missing(shown[columns], {name: COLUMNS[name] for name in columns if name in COLUMNS})
+    st.dataframe(frame, hide_index=True, key=key, column_config=config)
+
+
+MISSING = "–"
+
+
+def _printf(config: dict | None, value) -> str:
+    """A cell as its number column would show it (its printf format; 'localized' and the rest: thousands)."""
+    number_format = ((config or {}).get("type_config") or {}).get("format")
+    if isinstance(value, float) and value.is_integer() and not number_format:
+        value = int(value)
+    if isinstance(number_format, str) and number_format.startswith("%"):
+        return number_format % value
+    return f"{value:,}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def blank_missing(frame: pd.DataFrame, column_config: dict) -> tuple[pd.DataFrame, dict]:
+    """The table with every empty cell written "–" (st.dataframe writes "None"): a column with an empty cell
+    becomes text, its numbers written as its column config would show them and its config a text column of the
+    same label and help. Columns without a gap keep their type (and sort as numbers). Lists are left alone."""
+    frame, column_config = frame.copy(), dict(column_config)
+    for name in frame.columns:
+        column = frame[name]
+        gaps = column.map(lambda value: value is None or (isinstance(value, float) and value != value))
+        if not gaps.any() or column.map(lambda value: isinstance(value, (list, tuple))).any():
+            continue
+        config = column_config.get(name)
+        frame[name] = [MISSING if gap else _printf(config, value) for value, gap in zip(column, gaps)]
+        if isinstance(config, dict) and (config.get("type_config") or {}).get("type") != "text":
+            column_config[name] = st.column_config.TextColumn(config.get("label"), help=config.get("help"),
+                                                              alignment="right")
+        elif config is None and pd.api.types.is_numeric_dtype(column):
+            column_config[name] = st.column_config.TextColumn(name, alignment="right")
+    return frame, column_config
 
 
 def ece_text(row: pd.Series) -> str:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from goemo_core.data.tasks import get_task, task_of_config, tasks_present
 from goemo_core.errors import GoEmoError
-from goemo_core.results.choice import best_run
+from goemo_core.results.choice import best_run, degenerate
 from goemo_core.results.run_tables import describe_run, run_labels
 from goemo_core.runs.store import RunStore
 from goemo_core.serving.batch_io import (EXAMPLE_SENTENCES, pasted_lines, probability_frame, read_text_table,
@@ -47,10 +47,16 @@ chosen = st.multiselect("Models (completed runs)", list(dict.fromkeys([*(run.run
                         key=runs_key,
                         format_func=described.get,
                         help="Starts at the completed full-data run with the best validation accuracy (chosen on "
-                             "validation, never on test), else the best limited run.")
+                             "validation, never on test), else the best limited run; a degenerate model (⚠) only "
+                             "when every run is one.")
 if not chosen:
     st.info("Pick at least one model.", icon=":material/info:")
     st.stop()
+for run_id in chosen:
+    warning = degenerate(by_id[run_id])
+    if warning:
+        st.warning(f"`{names[run_id]}` is a degenerate model: {warning}. Its answers say little about the text.",
+                   icon=":material/warning:")
 exported = {run_id for run_id in chosen if has_verified_export(by_id[run_id])}
 serve_onnx = bool(exported) and st.toggle(
     "Serve from the ONNX export (ONNX Runtime)", key="classify_onnx",

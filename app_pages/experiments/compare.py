@@ -5,6 +5,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from goemo_core.bench.cost import bench_cost, cost_candidates
 from goemo_core.data.tasks import DEFAULT_TASK, task_of_config
 from goemo_core.evaluation.metrics import MEASURES, confusion_frame, most_confused
 from goemo_core.reports import build_report
@@ -12,20 +13,21 @@ from goemo_core.results.choice import NOTEBOOK_BEST_ACCURACY, pareto_front
 from goemo_core.results.comparison import compare_recipes, significance_frame
 from goemo_core.results.run_tables import (cell_examples, comparison_export, comparison_table, describe_run,
                                            per_class_comparison, run_labels, students_and_teachers)
-from goemo_core.results.selection import Permalink
+from goemo_core.results.selection import Permalink, default_selection
 from goemo_core.results.summary import left_out, seed_summary
 from goemo_core.results.tables import paper_table
 from goemo_core.runs.folder import RunLabel, best_epoch
 from goemo_core.runs.spreadsheet import frame_csv
-from goemo_core.runs.store import RunStore, default_selection
-from goemo_core.serving.cost import COST_AXES, ONNX_COST_AXES, measured_with, onnx_cost
+from goemo_core.runs.store import RunStore
+from goemo_core.serving.cost import (COST_AXES, ONNX_COST_AXES, loads_note, measured_load, measured_with,
+                                    onnx_cost)
 from goemo_core.serving.ensemble import make_ensemble
 from views.analysis_views import analysis_sections, calibrate_selected
-from views.charts import compare_curves, confusion_heatmap, cost_scatter, curve_groups, curves_frame, run_colors
+from views.charts import curve_groups, curves_frame, run_colors, spec_of
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
 from views.robustness_views import robustness_section
-from views.tables import COLUMNS, best_cells, pooled_table
+from views.tables import COLUMNS, best_cells, blank_missing, cost_notes, pooled_table
 from views.task_views import label_f1_bars, published_table, task_select
 
 page_setup("Compare", ":material/compare:")
@@ -39,7 +41,8 @@ if not runs and not unreadable:
 
 # --- one task at a time: runs of different tasks are never pooled, plotted or tested together ---------------------
 all_runs = runs
-task = task_select([run.config for run in runs], "compare_task")
+link = url_permalink()  # a copied link reopens its task, filters and selection
+task = task_select([run.config for run in runs], "compare_task", link.task_among(runs))
 runs = [run for run in runs if task_of_config(run.config) == task.name]
 CLASSES = list(task.labels)
 ACCURACY_TITLE = f"test {task.accuracy_name}"
@@ -48,32 +51,52 @@ ACCURACY_TITLE = f"test {task.accuracy_name}"
 if not runs:
     st.info("No readable runs: delete the damaged folders below, then launch a run on the **Train** page.",
             icon=":material/info:")
-link = url_permalink()  # a copied link reopens its filters and selection
 run_filter = run_filter_inputs(runs, "compare-filter", link.filter)
 shown = run_filter.apply(runs)
 if run_filter.active:
     st.caption(f"{len(shown)} of {len(runs)} runs match the filters.")
 table = comparison_table(shown)
 # Keyed by the set of runs shown: when one is added, deleted or filtered out the selection resets to the runs the
-# URL names (the last selection), else to the newest completed runs.
+# URL names (the last selection), else to the newest recipes (whole: every completed seed of each).
 table_key = "compare-runs-" + hashlib.sha1(",".join(table["run_id"]).encode()).hexdigest()[:10]
 linked = [i for i, run in enumerate(shown) if run.run_id in link.runs]
+shown_table, table_config = blank_missing(table, {
+    **{name: COLUMNS[name] for name in COST_AXES},
+    "val_accuracy": st.column_config.NumberColumn(f"val {task.accuracy_name} (%)", format="%.2f",
+                                                  help="Of the kept weights: what choosing looks at"),
+    "test_accuracy": st.column_config.NumberColumn(f"test {task.accuracy_name} (%)", format="%.2f"),
+    "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
+    "limit": st.column_config.NumberColumn("limit", help="Examples per split (test included); –: full data"),
+    "lr": st.column_config.NumberColumn("lr", format="%g"),
+    "warning": st.column_config.TextColumn("warning", help="A degenerate model: no better than always answering the "
+                                                           "majority class, or predicting one or two classes only"),
+    "cost_warning": st.column_config.TextColumn("cost warning", help="CPU figures whose spread between repeats "
+                                                                     "exceeds their median: read them with care"),
+})
 event = st.dataframe(
-    table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-    selection_default={"selection": {"rows": linked or default_selection(shown)}},
-    column_config={
-        **{name: COLUMNS[name] for name in COST_AXES},
-        "test_accuracy": st.column_config.NumberColumn(
-            f"test {task.accuracy_name} (%)", format="%.2f"),
-        "test_macro_f1": st.column_config.NumberColumn("test macro-F1", format="%.3f"),
-        "limit": st.column_config.NumberColumn("limit", help="Examples per split (test included); empty: full data"),
-        "lr": st.column_config.NumberColumn("lr", format="%g"),
-    },
+    shown_table, key=table_key, on_select="rerun", selection_mode="multi-row", hide_index=True,
+    selection_default={"selection": {"rows": linked or default_selection(shown)}}, column_config=table_config,
 )
 limited = int(table["limit"].notna().sum()) if "limit" in table else 0
 if limited:
     st.caption(f"{limited} run(s) trained on a `limit` (the first N examples of every split, test included): quick "
                "checks whose test figures do not compare with full-data runs.")
+
+
+def metrics_stamp(run) -> float:
+    try:
+        return (run.path / "metrics.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner="Testing…", max_entries=64)
+def recipe_test(root: str, recipe_a: str, recipe_b: str, selected_ids: tuple[str, ...], stamps: tuple[float, ...]):
+    """Is A better than B, computed once per pair and selection while the runs' metrics are unchanged (`stamps`):
+    the paired bootstrap takes a while."""
+    chosen = [RunStore(root).get(run_id) for run_id in selected_ids]
+    by_id = {run.run_id: run for run in chosen}
+    return significance_frame(compare_recipes(by_id[recipe_a], by_id[recipe_b], chosen))
 
 
 def delete_runs() -> None:
@@ -98,12 +121,15 @@ with st.expander("Delete runs"):
         st.error(error, icon=":material/error:")
 
 selected = [shown[i] for i in event.selection.rows if i < len(shown)]
-keep_in_url(Permalink(run_filter, tuple(run.run_id for run in selected)))
+keep_in_url(Permalink(run_filter, tuple(run.run_id for run in selected), task.name))
 if not selected:
     st.info("Select one or more runs in the table (the checkbox column) to compare them.", icon=":material/info:")
     st.stop()
 labels = {run.run_id: run for run in selected}
 names = run_labels(selected)
+# one colour per run (per architecture beyond the palette) in every chart of the page
+groups = curve_groups({names[rid]: str(run.config.get("arch")) for rid, run in labels.items()})
+colors = run_colors(list(dict.fromkeys(groups.values())))
 
 with st.expander("Name, tags and note"):
     editing = st.selectbox("Run", list(labels), format_func=lambda rid: describe_run(labels[rid]), key="label_run")
@@ -154,9 +180,10 @@ if not summary.empty:
                "metrics are reported, never used to choose). *vs best*: Welch's t-test over seeds against the best "
                "chosen recipe. Launch repeats with **seeds per architecture** on the Train page.")
     pooled_table(summary, ["arch", "changes", "chosen", "val_accuracy_mean", "test_accuracy", "test_macro_f1",
-                           "test_ece", "vs_best", "runs", "seeds", "pretrained", "augment", "limit",
-                           "best_epoch_mean", "epoch_seconds", "cpu_latency_ms", "parameters", "device"],
+                           "test_ece", "vs_best", "runs", "seeds", "pretrained", "augment", "limit", "best_epoch_mean",
+                           "epoch_seconds", "cpu_latency_ms", "parameters", "device", "warning"],
                  key="seed-summary")
+    cost_notes(summary, labels)
     downloads = st.columns(3)
     for column, (fmt, ending, mime) in zip(downloads, (("markdown", "md", "text/markdown"),
                                                        ("latex", "tex", "text/x-tex"), ("csv", "csv", "text/csv"))):
@@ -186,7 +213,8 @@ if len(recipes) >= 2:
         st.caption("Pick two different recipes.")
     else:
         with user_errors(stop=False):
-            st.dataframe(significance_frame(compare_recipes(labels[recipe_a], labels[recipe_b], selected)),
+            st.dataframe(recipe_test(str(store.root), recipe_a, recipe_b, tuple(labels),
+                                     tuple(map(metrics_stamp, selected))),
                          hide_index=True, key="significance")
 
 # --- distilled runs next to their teachers -------------------------------------------------------------------------
@@ -195,7 +223,7 @@ if not pairs.empty:
     st.subheader("Students and their teachers")
     st.caption("Each selected run trained with `--teacher` (distillation), next to its teacher's test metrics, "
                "whether or not the teacher is selected. The gap is the student's accuracy minus the teacher's.")
-    st.dataframe(pairs, hide_index=True, key="students-teachers", column_config={
+    pairs, pair_config = blank_missing(pairs, {
         "student_accuracy": st.column_config.NumberColumn("student acc (%)", format="%.2f"),
         "student_macro_f1": st.column_config.NumberColumn("student macro-F1", format="%.3f"),
         "transfer_set": st.column_config.NumberColumn("transfer set (texts)", format="%d",
@@ -207,13 +235,11 @@ if not pairs.empty:
         "teacher_macro_f1": st.column_config.NumberColumn("teacher macro-F1", format="%.3f"),
         "accuracy_gap": st.column_config.NumberColumn("gap (points)", format="%+.2f"),
     })
+    st.dataframe(pairs, hide_index=True, key="students-teachers", column_config=pair_config)
 
 # --- curves ---------------------------------------------------------------------------------------------------
 st.subheader("Training curves")
 with_curves = {rid: run for rid, run in labels.items() if run.history}  # ensembles and runs cut short have none
-# Colours over every selected run, so a run has the same colour in the curves and in the per-label F1 bars.
-groups = curve_groups({names[rid]: str(run.config.get("arch")) for rid, run in labels.items()})
-colors = run_colors(list(dict.fromkeys(groups.values())))
 curves = curves_frame({names[rid]: run.history for rid, run in with_curves.items()},
                       {names[rid]: best_epoch(run) for rid, run in with_curves.items()}, groups,
                       {names[rid] for rid, run in with_curves.items() if run.config.get("teachers")})
@@ -224,16 +250,18 @@ else:
                "to highlight its run in every plot (shift-click for more; click empty space to show all)"
                + ("; with this many runs, a colour stands for an architecture." if len(colors) < len(groups) else
                   "."))
-    st.vega_lite_chart(compare_curves(curves, colors).to_dict(), key="curves", width="content")
+    st.vega_lite_chart(spec_of("compare_curves", curves, colors), key="curves", width="content")
 
 # --- accuracy against cost ---------------------------------------------------------------------------------------
 points = table[table["run_id"].isin(labels) & table["test_accuracy"].notna()].assign(
-    label=lambda frame: frame["run_id"].map(names))
+    label=lambda frame: frame["run_id"].map(names), group=lambda frame: frame["run_id"].map(names).map(groups))
 points = points.assign(**{  # runs with a verified ONNX export (`export onnx`)
     key: points["run_id"].map(lambda rid, key=key: onnx_cost(labels[rid].metrics)[key]).astype("float64")
     for key in ONNX_COST_AXES})
-points = points.assign(measurement=points["run_id"].map(lambda rid: measured_with((labels[rid].metrics or {})
-                                                                                 .get("cost"))))
+run_costs = {rid: (labels[rid].metrics or {}).get("cost") for rid in points["run_id"]}
+points = points.assign(measurement=points["run_id"].map(lambda rid: measured_with(run_costs[rid])),
+                       load=points["run_id"].map(lambda rid: measured_load(run_costs[rid])),
+                       steady=points["cost_warning"] == "")
 cost_axes = {**COST_AXES, **ONNX_COST_AXES}
 if not points.empty:
     st.subheader("Accuracy against cost")
@@ -246,29 +274,39 @@ if not points.empty:
                    "Runtime figures come from `python -m goemo_core export onnx --run RUN`).")
     else:
         front = pareto_front(measured, axis, lower_is_better)
-        st.altair_chart(cost_scatter(measured, front, axis, title,
-                                     NOTEBOOK_BEST_ACCURACY if task.name == DEFAULT_TASK else None,
-                                     by_measurement=axis in ("cpu_latency_ms", "cpu_sentences_per_s"),
-                                     accuracy_title=ACCURACY_TITLE + " (%)"),
-                        key="cost-scatter", width="stretch")
+        cpu_axis = axis in ("cpu_latency_ms", "cpu_sentences_per_s")
+        reference = NOTEBOOK_BEST_ACCURACY if task.name == DEFAULT_TASK else None
+        st.vega_lite_chart(spec_of("cost_scatter", measured, front, axis, title, reference, colors,
+                                   by_measurement=cpu_axis, accuracy_title=ACCURACY_TITLE + " (%)"),
+                           key="cost-scatter", width="stretch")
+        inside = reference is not None and min(measured["test_accuracy"]) - 1 <= reference <= max(
+            measured["test_accuracy"]) + 1
         st.caption("Dashed line: the Pareto front, chosen on validation accuracy (no other run is both more "
-                   "accurate on validation and cheaper); the points show test accuracy. "
-                   + (f"Red: the course notebook's best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). "
-                      if task.name == DEFAULT_TASK else "") + "Inference is timed through each run's "
-                   "predictor, tokenising included: the median of several timings, at the end of its training or "
-                   "when measured again (the point's shape says which measurement; runs measured in one sequence "
-                   "compare best).")
-    remeasurable = [rid for rid in points["run_id"] if not labels[rid].is_ensemble]
+                   "accurate on validation and cheaper); the points show test accuracy, each run in its colour. "
+                   + (f"Red: the course notebook's best test accuracy ({NOTEBOOK_BEST_ACCURACY} %). " if inside else
+                      f"The course notebook's best test accuracy ({NOTEBOOK_BEST_ACCURACY} %) lies outside the "
+                      "plotted range. " if reference is not None else "")
+                   + "Inference is timed through each run's predictor, tokenising included: the median of several "
+                   "timings, at the end of its training or when measured again (the point's shape says which "
+                   "measurement pass; runs measured in one pass compare best). A hollow point: its figure's spread "
+                   "between repeats exceeds its median.")
+        if cpu_axis:
+            note = loads_note([run_costs[rid] for rid in measured["run_id"]])
+            if note:
+                st.caption(f":orange[:material/warning:] {note}")
+    remeasurable, left_alone = cost_candidates(store, [rid for rid in points["run_id"]])
+    if left_alone:
+        st.caption("Not measured again: " + "; ".join(left_alone) + ".")
+    remeasurable = [run.run_id for run in remeasurable]
     if st.button(f"Measure the CPU cost of these {len(remeasurable)} runs again, together", key="cost_remeasure",
                  icon=":material/speed:", disabled=not remeasurable,
                  help="Times each selected run on the CPU again, one after the other, on the same sentences, and "
                       "records it with the machine's load (as `python -m goemo_core bench cost --runs …`). Stops "
                       "this page for about ten seconds per run."):
-        from goemo_core.bench.cost import bench_cost
-
         with user_errors(stop=False), st.spinner("Timing the runs one after the other…"):
             done = bench_cost(remeasurable)
-            st.toast(f"Measured {len(done['runs'])} run(s) in sequence {done['sequence']}.")
+            st.toast(f"Measured {len(done['runs'])} run(s) in sequence {done['sequence']}."
+                     + (f" Left out: {'; '.join(done['skipped'])}." if done["skipped"] else ""))
             st.rerun()
 
 analysis_sections(selected, task, names)  # calibration, confident errors, disagreements, slices
@@ -291,8 +329,8 @@ for measure, tab in zip(MEASURES, st.tabs([m.capitalize() if m != "f1" else "F1"
               .apply(best_cells, higher=False, subset=["std"]))
     tab.dataframe(styled, key=f"per-class-{measure}")
 
-st.altair_chart(label_f1_bars({names[rid]: metrics for rid, metrics in with_metrics.items()}, task,
-                              {name: colors[group] for name, group in groups.items()}),
+st.altair_chart(label_f1_bars({names[rid]: metrics for rid, metrics in with_metrics.items()}, task, colors,
+                              groups),
                 key="label-f1-bars", width="stretch")
 published_table(task, {names[rid]: metrics for rid, metrics in with_metrics.items()}, key="published")
 
@@ -323,8 +361,8 @@ run_ids = list(with_metrics)
 for start in range(0, len(run_ids), 3):  # at most three matrices per row
     for column, run_id in zip(st.columns(3), run_ids[start:start + 3]):
         key = f"cm-{run_id}"
-        column.altair_chart(confusion_heatmap(confusion_frame(with_metrics[run_id], CLASSES), names[run_id],
-                                              selection="cell"),
+        column.vega_lite_chart(spec_of("confusion_heatmap", confusion_frame(with_metrics[run_id], CLASSES),
+                                       names[run_id], selection="cell"),
                             key=key, on_select=lambda r=run_id, k=key: pick_cell(r, k), selection_mode="cell",
                             width="content")
 

@@ -127,6 +127,6 @@ if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="tra
         st.error(error, icon=":material/error:")
     if not errors and not label_errors:  # all or nothing: one bad setting launches no job
         for job in jobs:
-            job_manager().submit("train", job, title=forms.job_title(job.config, job.label))
+            job_manager().submit("train", job, title=forms.job_title(job.config, name))
         st.session_state["train_launched"] = f"Launched {len(jobs)} job(s): they are listed under Jobs."
         st.rerun()

@@ -2,6 +2,7 @@
 building the balanced augmented train split in the background, and the cached splits."""
 
 import html
+import os
 import time
 
 import altair as alt
@@ -10,6 +11,7 @@ import streamlit as st
 
 from goemo_core.augment import (DEFAULT_PCT, DEFAULT_RATIO, DEFAULT_SEED, MAX_PREVIEW_CHARS, MAX_PREVIEW_VARIANTS,
                                 RECIPES, AugmentSpec, augment_text, balance_plan, balance_target, list_augmented)
+from goemo_core.augment.eda import FIRST_LOAD, FIRST_LOAD_CPU_S, augmenter_loaded
 from goemo_core.data.goemotions import EKMAN_CLASSES, class_counts
 from goemo_core.settings import get_settings
 from views.common import job_manager, load_dataset, page_setup, user_errors
@@ -77,10 +79,26 @@ def preview_section(texts: list[str], labels: list[int]) -> None:
     text = typed.strip() or sentence
     if st.button("Generate variants", type="primary", key="aug_preview", disabled=not text,
                  icon=":material/auto_fix_high:"):
-        with user_errors(stop=False), st.spinner("Augmenting… (the first time loads TextAttack and WordNet, ~20 s)"):
+        first = not augmenter_loaded()
+        with user_errors(stop=False), st.spinner(loading_text() if first else "Augmenting…"):
             variants = augment_text(text, n=int(n), seed=int(seed), recipe=recipe, pct=float(pct))
             st.session_state["aug_result"] = {"text": text, "variants": variants, "recipe": recipe}
+        if first and FIRST_LOAD:
+            st.caption(f"Loading TextAttack and WordNet took {FIRST_LOAD['wall_s']:.0f} s ({FIRST_LOAD['cpu_s']:.0f} s "
+                       "of CPU work); later previews in this server take a fraction of a second.")
     show_variants(st.session_state.get("aug_result"))
+
+
+def loading_text() -> str:
+    """What the first preview of a server waits for, and how long that is on this machine now."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    busy = (f"; the machine is busy (load average {load:.1f} on {os.cpu_count()} cores): expect several times that"
+            if load is not None and load > (os.cpu_count() or 1) else "")
+    return (f"Loading TextAttack and WordNet first (once per server): about {FIRST_LOAD_CPU_S} s of CPU work"
+            f"{busy}…")
 
 
 def show_variants(result: dict | None) -> None:

@@ -24,6 +24,18 @@ def token_lengths(source_key: str, pretrained: str | None):
     return split_token_lengths()
 
 
+@st.cache_data(show_spinner="Counting each task's labels…")
+def distribution(source_key: str, task_name: str, splits: tuple[str, ...]):
+    """Shares per label of the task in each split: a pass over every example, once per data source and task."""
+    data = load_dataset()
+    return task_distribution({split: data[split] for split in splits}, get_task(task_name))
+
+
+@st.cache_data(show_spinner="Counting label pairs…")
+def cooccurrence(source_key: str, task_name: str):
+    return label_cooccurrence(load_dataset()["train"], get_task(task_name))
+
+
 settings = get_settings()
 source_key = f"{settings.data_dir}"
 with user_errors():
@@ -70,12 +82,11 @@ st.subheader("Labels per task")
 task = get_task(st.selectbox("Task", TASK_NAMES, key="data_task",
                              format_func=lambda n: f"{n}: {get_task(n).description}",
                              help="What a model of each task learns from these examples (see the README's tasks)."))
-st.altair_chart(distribution_bars(task_distribution({s: dataset[s] for s in shown}, task), task, shown),
-                width="content")
+st.altair_chart(distribution_bars(distribution(source_key, task.name, tuple(shown)), task, shown), width="content")
 if task.multi_label:
     st.caption("Multi-label: an example counts for every label it carries, so the shares of a split add up to more "
                "than 100 %. Below: how often two labels are given to the same example (train split).")
-    st.altair_chart(cooccurrence_heatmap(label_cooccurrence(dataset["train"], task), task), width="content")
+    st.altair_chart(cooccurrence_heatmap(cooccurrence(source_key, task.name), task), width="content")
 else:
     st.caption("Single-label: each example counts once, for its primary label (the group that occurs most often "
                "among its labels; a tie goes to the group listed first).")
@@ -92,15 +103,25 @@ with user_errors(stop=False):
                "and get truncated.")
 
 st.subheader("Sample browser")
-c1, c2, c3, c4 = st.columns([1, 1, 2, 2])
-browse_split = c1.selectbox("Split", splits, key="browse_split")
-browse_class = c2.selectbox("Ekman class", ["(any)", *gd.EKMAN_CLASSES], key="browse_class")
-browse_raw = c3.multiselect("Raw labels (any of)", list(gd.label_names()), key="browse_raw")
-contains = c4.text_input("Text contains", key="browse_contains")
-sample, matches = gd.browse(dataset[browse_split], None if browse_class == "(any)" else browse_class, browse_raw,
-                            contains, n=50, seed=st.session_state.get("browse_seed", 0))
-st.caption(f"{matches:,} matching examples; showing {len(sample)}.")
-if st.button("Another sample", key="browse_shuffle"):
+
+
+def next_sample() -> None:
     st.session_state["browse_seed"] = st.session_state.get("browse_seed", 0) + 1
-    st.rerun()
-st.dataframe(sample, hide_index=True, width="stretch")
+
+
+@st.fragment
+def sample_browser() -> None:
+    """Its inputs and "Another sample" rerun this part alone, not the charts above."""
+    c1, c2, c3, c4 = st.columns([1, 1, 2, 2])
+    browse_split = c1.selectbox("Split", splits, key="browse_split")
+    browse_class = c2.selectbox("Ekman class", ["(any)", *gd.EKMAN_CLASSES], key="browse_class")
+    browse_raw = c3.multiselect("Raw labels (any of)", list(gd.label_names()), key="browse_raw")
+    contains = c4.text_input("Text contains", key="browse_contains")
+    sample, matches = gd.browse(dataset[browse_split], None if browse_class == "(any)" else browse_class,
+                                browse_raw, contains, n=50, seed=st.session_state.get("browse_seed", 0))
+    st.caption(f"{matches:,} matching examples; showing {len(sample)}.")
+    st.button("Another sample", key="browse_shuffle", on_click=next_sample)
+    st.dataframe(sample, hide_index=True, width="stretch")
+
+
+sample_browser()

@@ -9,7 +9,7 @@ from goemo_core.results.summary import leaderboard
 from goemo_core.runs.store import RunStore
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
 from views.jobs import live_runs_note
-from views.tables import pooled_table
+from views.tables import cost_notes, pooled_table
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
 st.markdown(
@@ -47,8 +47,14 @@ else:
                f"differs from the first row's beyond the seeds' noise (Welch's t-test; 3 seeds or more). The course "
                f"notebook's best run reached {NOTEBOOK_BEST_ACCURACY} %.")
     pooled_table(board, ["arch", "changes", "runs", "val_accuracy_mean", "test_accuracy", "test_macro_f1", "vs_best",
-                         "cpu_latency_ms", "cpu_sentences_per_s", "parameters", "trainable_parameters",
+                         "warning", "cpu_latency_ms", "cpu_sentences_per_s", "parameters", "trainable_parameters",
                          "train_seconds", "epoch_seconds", "device"], key="leaderboard")
+    degenerate_rows = board[board["warning"] != ""]
+    if not degenerate_rows.empty:
+        st.warning(f"{len(degenerate_rows)} architecture(s) have only degenerate models so far ("
+                   + "; ".join(f"{row.arch}: {row.warning}" for row in degenerate_rows.itertuples())
+                   + "): they learnt next to nothing; their row is no result.", icon=":material/warning:")
+    cost_notes(board, {run.run_id: run for run in runs})
 
 published = published_frame(task)
 if not published.empty:

@@ -10,6 +10,7 @@ import logging
 import os
 import random
 import threading
+import time
 from typing import Callable, Iterator
 
 import numpy as np
@@ -192,6 +193,7 @@ def get_augmenter(recipe: str = DEFAULT_RECIPE, pct: float = DEFAULT_PCT, wanted
     key = (recipe, float(pct), per_call)
     with _LOCK:
         if key not in _AUGMENTERS:
+            first, wall, cpu = not _AUGMENTERS, time.perf_counter(), time.process_time()
             recipes = _recipes_module()
             with no_nltk_downloads():
                 augmenter = getattr(recipes, RECIPES[recipe][0])(pct_words_to_swap=float(pct),
@@ -199,7 +201,21 @@ def get_augmenter(recipe: str = DEFAULT_RECIPE, pct: float = DEFAULT_PCT, wanted
             _make_deterministic(augmenter)
             _case_insensitive_stopwords(augmenter)
             _AUGMENTERS[key] = augmenter
+            if first:
+                FIRST_LOAD.update(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu)
         return _AUGMENTERS[key]
+
+
+# What the first augmenter of this process took to make (importing TextAttack, loading WordNet): wall and CPU seconds.
+FIRST_LOAD: dict[str, float] = {}
+# Its CPU seconds on the 2-core development machine (docs/app-notes.md): about the wall time when the CPU is idle;
+# a busy machine stretches it several times.
+FIRST_LOAD_CPU_S = 15
+
+
+def augmenter_loaded() -> bool:
+    """Whether this process has made an augmenter already (a preview then takes a fraction of a second)."""
+    return bool(_AUGMENTERS)
 
 
 def _seed_from(key: tuple) -> int:

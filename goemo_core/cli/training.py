@@ -145,6 +145,8 @@ def run_predict(args) -> int:
         run = RunStore().get(args.run)
         predictor = load_onnx_predictor(run) if args.onnx else load_predictor(run)
         predictions = (calibrated(predictor, run) if args.calibrated else predictor).predict(texts)
+        if args.onnx:
+            log(f"served from run {args.run}'s verified ONNX export through ONNX Runtime")
     else:
         predictions = predict_texts(args.run, texts)
 
@@ -160,7 +162,7 @@ def run_predict(args) -> int:
                          + f"  | {terminal_safe(p['text'][:80])}" + (f"  ({p['note']})" if p["note"] else ""))
         return "\n".join(lines)
 
-    emit(args, {"predictions": predictions}, text)
+    emit(args, {"predictions": predictions, "served_by": "onnxruntime" if args.onnx else "pytorch"}, text)
     return 0
 
 

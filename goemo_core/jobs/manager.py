@@ -2,36 +2,33 @@
 thread of the manager. The server's own Python never competes with a training loop, and a crash of the work
 (segfault, out-of-memory kill) becomes a failed job, not a dead app. Knows nothing of streamlit.
 
-Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue. A
-worker streams progress, epoch records, log lines and its run id back over a queue; cancel sets an event the work
-checks between batches; a worker still running CANCEL_GRACE_S after it (a step that never looks: tokenising, EDA
-variants, timing) gets SIGTERM, and SIGKILL KILL_GRACE_S later. Either way the job ends cancelled."""
+Slots bound the jobs that run at once per device (GOEMO_GPU_SLOTS per GPU, one on the CPU); the others queue, first
+in, first out (see slots.py), each saying how many jobs it waits for. A worker streams progress, epoch records, log
+lines and its run id back over a queue; cancel sets an event the work checks between batches; a worker still running
+CANCEL_GRACE_S after it (a step that never looks: tokenising, EDA variants, timing) gets SIGTERM, and SIGKILL
+KILL_GRACE_S later. Either way the job ends cancelled."""
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 import traceback
-import types
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import Cancelled, GoEmoError, Terminated
+from ..errors import GoEmoError
 from ..runs.store import RunStore
 from ..settings import effective_device
-from .context import JobContext, sigterm_handler
+from .slots import Slots, waiting_text
 from .work import HANDLERS
+from .worker import Handler, exit_reason, plain_main, worker_main
 
 DONE_STATES = ("completed", "failed", "cancelled")
-Handler = Callable[[Any, JobContext], dict]
 CANCEL_GRACE_S = 60.0  # a worker still running this long after a cancel is terminated (SIGTERM)
 KILL_GRACE_S = 15.0  # and one still alive this long after that is killed (SIGKILL)
 DEFAULT_GPU_SLOTS = 3  # small recurrent models leave a GPU mostly idle: several jobs share one
@@ -104,80 +101,6 @@ def gpu_slots() -> int:
         return DEFAULT_GPU_SLOTS
 
 
-# --- the worker process ----------------------------------------------------------------------------------------
-
-
-def _exit_with_parent(parent: int, cancel) -> None:
-    """If the server dies without stopping us, stop the work (keeping what is finished), then exit."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        cancel.set()
-        time.sleep(CANCEL_GRACE_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="goemo-parent-watch", daemon=True).start()
-
-
-def worker_main(handler: Handler, config: Any, connection, cancel, parent: int) -> None:
-    """Runs in the spawned process: the handler, then one final message (done, cancelled or error). Messages are
-    written to the pipe as they come (no buffering thread), so a crash loses none that was sent."""
-    _exit_with_parent(parent, cancel)
-    signal.signal(signal.SIGTERM, sigterm_handler(cancel))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C in the server's terminal is the server's to handle
-    lock = threading.Lock()
-
-    def send(message: tuple) -> None:
-        with lock:
-            try:
-                connection.send(message)
-            except OSError:  # the server is gone: stop after this batch, keeping what is finished
-                cancel.set()
-
-    context = JobContext(send, cancel)
-    try:
-        result = handler(config, context) or {}
-        send(("done", result))
-    except (Cancelled, Terminated):
-        send(("cancelled",))
-    except GoEmoError as exc:  # a message meant for the user: no traceback on the card
-        send(("error", str(exc), None))
-    except BaseException as exc:  # anything else: the card shows the traceback too
-        send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
-    finally:
-        connection.close()
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (killed: out of memory?)" if name == "SIGKILL" else ""
-        return f"the worker process was stopped by {name}{hint}"
-    return f"the worker process exited with status {code} before finishing"
-
-
-_WORKER_MAIN = types.ModuleType("__main__")  # no file, no spec: a spawned child runs no main script
-_MAIN_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _plain_main():
-    """A spawned child first re-runs the parent's __main__ script. In the app that is the page that last ran
-    (Streamlit executes pages as __main__), which must not run again outside Streamlit in every worker: while a
-    worker starts, __main__ is an empty module. Put back unless a page run replaced it meanwhile."""
-    with _MAIN_LOCK:
-        saved = sys.modules.get("__main__")
-        sys.modules["__main__"] = _WORKER_MAIN
-        try:
-            yield
-        finally:
-            if sys.modules.get("__main__") is _WORKER_MAIN and saved is not None:
-                sys.modules["__main__"] = saved
-
-
 # --- the manager ----------------------------------------------------------------------------------------------
 
 
@@ -190,7 +113,7 @@ class JobManager:
         self.handlers = dict(handlers)
         self.slots = slots or default_slots()
         self.store = store
-        self._semaphores = {device: threading.Semaphore(max(1, n)) for device, n in self.slots.items()}
+        self._slots = Slots(self.slots)
         self._threads: dict[str, threading.Thread] = {}
         self._processes: dict[str, Any] = {}
         self._jobs: dict[str, Job] = {}
@@ -209,6 +132,8 @@ class JobManager:
         with self._lock:
             self._jobs[job.id] = job
             self._threads[job.id] = thread
+        self._slots.enqueue(device_key, job.id)  # first in, first out: the order of submission
+        self._say_waiting(device_key)
         thread.start()
         return job.id
 
@@ -284,13 +209,13 @@ class JobManager:
             device = effective_device(device)
         except GoEmoError:
             return "cpu"
-        return "cuda" if device.startswith("cuda") and "cuda" in self._semaphores else "cpu"
+        return "cuda" if device.startswith("cuda") and "cuda" in self._slots else "cpu"
 
     def _supervise(self, job: Job) -> None:
-        semaphore = self._semaphores[job.device]
-        while not semaphore.acquire(timeout=0.2):
-            if job.cancel_event.is_set():
-                return self._finish(job, "cancelled")
+        if not self._slots.acquire(job.device, job.id, job.cancel_event.is_set):
+            self._finish(job, "cancelled")
+            return self._say_waiting(job.device)
+        self._say_waiting(job.device)
         try:
             with self._lock:  # see cancel()
                 if job.done:  # cancelled while queued
@@ -301,13 +226,22 @@ class JobManager:
         except BaseException as exc:  # the supervisor itself failed (e.g. no process could be started)
             self._fail(job, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
-            semaphore.release()
+            self._slots.release(job.device)
+            self._say_waiting(job.device)
+
+    def _say_waiting(self, device: str) -> None:
+        """Each job queued on `device` says how many jobs it waits for."""
+        for job in self.jobs():
+            ahead = self._slots.ahead(device, job.id) if job.status == "queued" and job.device == device else None
+            if ahead is not None and not job.cancel_event.is_set():
+                job.progress_text = waiting_text(device, ahead)
+                job.version += 1
 
     def _run_worker(self, job: Job) -> None:
         reader, writer = _SPAWN.Pipe(duplex=False)
         process = _SPAWN.Process(target=worker_main, name=f"goemo-{job.kind}-{job.id}", daemon=True,
                                  args=(self.handlers[job.kind], job.config, writer, job.cancel_event, os.getpid()))
-        with _plain_main():
+        with plain_main():
             process.start()
         writer.close()  # the worker holds the only writing end: reading ends (EOF) when it exits
         with self._lock:
@@ -324,7 +258,7 @@ class JobManager:
                 except (EOFError, OSError):  # the worker is gone without a final message
                     process.join(timeout=30)
                     if job.cancel_requested is None:  # a crash
-                        self._fail(job, _exit_reason(process.exitcode), None)
+                        self._fail(job, exit_reason(process.exitcode), None)
                     else:  # stopped after a cancel: its run keeps what it finished
                         self._finish(job, "cancelled")
                     break

@@ -1,6 +1,6 @@
 """Choosing on validation: the order recipes and runs are ranked in (validation accuracy, then macro-F1; the other
-way round on a multi-label task), the best run of a selection and the Pareto front of accuracy against cost.
-Test metrics never choose."""
+way round on a multi-label task), which models are degenerate (never chosen while another is not), the best run of a
+selection and the Pareto front of accuracy against cost. Test metrics never choose."""
 
 from __future__ import annotations
 
@@ -56,12 +56,72 @@ def run_rank(run: Run) -> tuple[float, float]:
     return by_validation(pair[::-1] if get_task(task_of(run.config)).multi_label else pair)
 
 
+FEWEST_CLASSES = 2  # a model that predicts this many classes or fewer on test has learnt next to nothing
+BASELINE_MARGIN = 0.01  # points: validation accuracies are rounded shares, equal to the baseline within this
+
+
+def predicted_classes(metrics: dict, labels: Sequence[str]) -> list[str] | None:
+    """The classes (labels) a run predicted at least once on test, from its confusion counts; None when its
+    metrics hold none that fit `labels`."""
+    confusion, per_label = metrics.get("confusion"), metrics.get("label_confusion")
+    if isinstance(per_label, dict) and set(per_label) == set(labels):
+        return [name for name in labels if isinstance(per_label[name], dict)
+                and (per_label[name].get("tp") or 0) + (per_label[name].get("fp") or 0) > 0]
+    if isinstance(confusion, list) and len(confusion) == len(labels) and all(
+            isinstance(row, list) and len(row) == len(labels) for row in confusion):
+        return [name for j, name in enumerate(labels) if any(row[j] for row in confusion)]
+    return None
+
+
+def majority_baseline(metrics: dict, labels: Sequence[str]) -> tuple[str, float, str] | None:
+    """(class, accuracy in %, split) of always answering the most common class: the validation split's when the run
+    recorded it, else the test split's class balance (the splits are drawn alike); None when neither is known."""
+    validation = metrics.get("validation") if isinstance(metrics.get("validation"), dict) else {}
+    recorded = validation.get("majority")
+    if isinstance(recorded, dict) and recorded.get("label") in labels and is_number(recorded.get("accuracy")):
+        return recorded["label"], float(recorded["accuracy"]), "validation"
+    per_class = metrics.get("per_class")
+    if not isinstance(per_class, dict) or set(per_class) != set(labels):
+        return None
+    support = {name: per_class[name].get("support") for name in labels if isinstance(per_class[name], dict)}
+    support = {name: count for name, count in support.items() if is_number(count)}
+    total = sum(support.values())
+    if not total:
+        return None
+    label = max(support, key=support.get)
+    return label, 100.0 * support[label] / total, "test"
+
+
+def degenerate(run: Run) -> str | None:
+    """Why a run's model is degenerate, or None: it predicts only one or two classes on test, or (single-label)
+    its validation accuracy is no better than always answering the majority class. Such a model is flagged
+    wherever it is shown and never chosen while another is not."""
+    metrics = run.metrics or {}
+    if run.status != "completed" or not metrics:
+        return None
+    labels = get_task(task_of(run.config)).labels
+    predicted = predicted_classes(metrics, labels)
+    if predicted is not None and len(labels) > FEWEST_CLASSES and len(predicted) <= FEWEST_CLASSES:
+        return "predicts only " + (" and ".join(predicted) or "nothing") + " on test"
+    if get_task(task_of(run.config)).multi_label:
+        return None
+    baseline, accuracy = majority_baseline(metrics, labels), validation_of(run)[0]
+    if baseline is not None and accuracy == accuracy and accuracy <= baseline[1] + BASELINE_MARGIN:
+        label, share, split = baseline
+        of = "" if split == "validation" else " of test"
+        return (f"no better on validation ({accuracy:.2f} %) than always answering {label} "
+                f"({share:.2f} %{of})")
+    return None
+
+
 def best_run(runs: Sequence[Run]) -> Run:
-    """The run to try first, chosen on validation (test metrics are only reported): the completed full-data run
-    ranked best on validation (see `run_rank`), else the best completed one, else the newest."""
+    """The run to try first, chosen on validation (test metrics are only reported): the completed full-data run with
+    the best validation (see `run_rank`), else the best completed one, else the newest. A
+    degenerate model (see `degenerate`) is chosen only when every candidate is one."""
     done = [run for run in readable(runs) if run.status == "completed" and run.metrics]
     full = [run for run in done if run.config.get("limit") is None]
     pool = full or done
+    pool = [run for run in pool if degenerate(run) is None] or pool
     return max(pool, key=run_rank) if pool else runs[0]
 
 

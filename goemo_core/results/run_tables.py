@@ -11,7 +11,8 @@ from ..evaluation.calibration import calibration_row
 from ..evaluation.metrics import MEASURES, per_class_table
 from ..runs.folder import Run, best_epoch
 from ..runs.schemas import Unreadable
-from .choice import validation_of
+from ..serving.cost import unsteady_figures
+from .choice import degenerate, validation_of
 from .recipes import readable
 from .summary import cost_of
 
@@ -39,7 +40,8 @@ def describe_run(run: Run) -> str:
     has_accuracy = isinstance(metrics.get("accuracy"), (int, float))
     accuracy = f"{metrics['accuracy']:.1f} %" if has_accuracy else "no test metrics"
     trained = "" if run.is_ensemble else f" · {len(run.history)} epochs"  # an ensemble trains nothing itself
-    return f"{run.display_name} · {title} · {data}{trained} · {accuracy}"
+    warning = degenerate(run)
+    return f"{run.display_name} · {title} · {data}{trained} · {accuracy}" + (f" · ⚠ {warning}" if warning else "")
 
 
 def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
@@ -65,6 +67,9 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
             "best_epoch": best_epoch(run),
             "limit": config.get("limit"),
             **cost_of(run),
+            "cost_warning": ", ".join(f"{key}: spread > median" for key in unsteady_figures(
+                (run.metrics or {}).get("cost"))),
+            "warning": degenerate(run) or "",
             "device": summary["device"],
             "embedding_dim": params.get("embedding_dim"),
             "hidden_size": params.get("hidden_size"),

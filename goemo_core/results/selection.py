@@ -1,5 +1,6 @@
-"""Choosing among many runs: filters by architecture, task, tag, name and status, and a comparison written to and
-read from a URL's query (`?run=ID&run=ID&arch=gru&tag=baseline`), so a copied link reopens the same selection."""
+"""Choosing among many runs: filters by architecture, task, tag, name and status, a comparison written to and read
+from a URL's query (`?task=ekman&run=ID&run=ID&arch=gru&tag=baseline`), so a copied link reopens the same task and
+selection, and the selection a comparison starts at."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from ..runs.folder import Run
-from .recipes import task_of
+from .recipes import recipe_key, task_of
 
-LIST_KEYS = ("arch", "task", "tag", "status")  # query keys that may repeat; "name" is one text, "run" the ids
+LIST_KEYS = ("arch", "task", "tag", "status")  # the list filters
+# Query keys that may repeat; "name" is one text, "run" the ids, "task" the one task a comparison shows (the pages
+# that keep a link show one task at a time, so its runs need no task filter).
+QUERY_KEYS = ("arch", "tag", "status")
 
 
 @dataclass(frozen=True)
@@ -50,20 +54,29 @@ def filter_options(runs: Sequence[Run]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Permalink:
-    """A comparison as a URL query holds it: the filters and the ids of the selected runs."""
+    """A comparison as a URL query holds it: its task, the filters and the ids of the selected runs."""
 
     filter: RunFilter = field(default_factory=RunFilter)
     runs: tuple[str, ...] = ()
+    task: str | None = None
 
     def to_query(self) -> dict[str, list[str] | str]:
         """Query parameters (lists repeat their key); empty ones are left out, so a plain page keeps a plain URL."""
-        query: dict[str, list[str] | str] = {key: list(getattr(self.filter, key)) for key in LIST_KEYS
-                                             if getattr(self.filter, key)}
+        query: dict[str, list[str] | str] = {"task": self.task} if self.task else {}
+        query.update({key: list(getattr(self.filter, key)) for key in QUERY_KEYS if getattr(self.filter, key)})
         if self.filter.name.strip():
             query["name"] = self.filter.name.strip()
         if self.runs:
             query["run"] = list(self.runs)
         return query
+
+    def task_among(self, runs: Sequence[Run]) -> str | None:
+        """The task the link shows: the one it names, else the task most of its linked runs were trained on (a
+        link written before links named their task), else None."""
+        if self.task:
+            return self.task
+        linked = [task_of(run.config) for run in runs if run.run_id in self.runs]
+        return max(dict.fromkeys(linked), key=linked.count) if linked else None
 
     @classmethod
     def from_query(cls, query: Mapping[str, Sequence[str] | str]) -> "Permalink":
@@ -75,4 +88,25 @@ class Permalink:
 
         name = query.get("name") or ""
         name = name if isinstance(name, str) else " ".join(name)
-        return cls(RunFilter(**{key: values(key) for key in LIST_KEYS}, name=name), values("run"))
+        task = values("task")
+        return cls(RunFilter(**{key: values(key) for key in QUERY_KEYS}, name=name), values("run"),
+                   task[0] if task else None)
+
+
+DEFAULT_SELECTION = 8  # runs a comparison starts with (more when the newest recipe alone has more seeds)
+
+
+def default_selection(runs: Sequence[Run], max_runs: int = DEFAULT_SELECTION) -> list[int]:
+    """Positions (in `runs`, newest first) of the runs a comparison starts with: whole recipes, never part of one
+    (every completed seed of a recipe together, so the summary pools them all), newest recipe first, as many as fit
+    in `max_runs`; the newest recipe is taken whole even when it alone has more."""
+    recipes: dict[str, list[int]] = {}
+    for i, run in enumerate(runs):
+        if run.status == "completed" and run.problem is None:
+            recipes.setdefault(recipe_key(run.config), []).append(i)
+    chosen: list[int] = []
+    for positions in recipes.values():  # in the order of each recipe's newest run
+        if chosen and len(chosen) + len(positions) > max_runs:
+            break
+        chosen += positions
+    return sorted(chosen)

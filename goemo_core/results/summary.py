@@ -15,7 +15,7 @@ from ..runs.folder import Run
 from ..runs.schemas import is_number
 from ..serving.cost import COST_AXES
 from .attack_columns import ATTACK_COLUMNS, attack_columns, common_sample
-from .choice import by_validation, validation_of, validation_order
+from .choice import by_validation, degenerate, validation_of, validation_order
 from .recipes import pretrained_name, readable, recipe_changes, recipe_groups, task_of
 from .significance import holm, seed_difference, significance_mark
 
@@ -123,7 +123,7 @@ SUMMARY_COLUMNS = ["arch", "task", "changes", "pretrained", "augment", "limit", 
                    "test_macro_f1_mean", "test_macro_f1_std", "n_by_metric", "test_ece_mean", "test_ece_std",
                    "test_ece_calibrated_mean", "test_ece_calibrated_std", "best_epoch_mean", "epoch_seconds",
                    *COST_AXES, "device", "vs_best", "per_seed_accuracy", "per_seed_macro_f1", "run_ids",
-                   *ATTACK_COLUMNS]
+                   "warning", *ATTACK_COLUMNS]
 
 
 def calibrate_pooled(runs: Sequence[Run], log: Callable[[str], None] = lambda message: None) -> int:
@@ -180,8 +180,10 @@ def seed_summary(runs: Sequence[Run]) -> pd.DataFrame:
                      **{key: summary[key] for key in COST_AXES}, "device": summary["device"],
                      "per_seed_accuracy": [r["accuracy"] for r in summary["per_seed"]],
                      "per_seed_macro_f1": [r["macro_f1"] for r in summary["per_seed"]],
-                     "run_ids": summary["runs"], **attack_columns(pooled(members), sample)})
-    rows.sort(key=lambda r: by_validation(validation_order(r)), reverse=True)
+                     "run_ids": summary["runs"], "warning": recipe_warning(pooled(members)),
+                     **attack_columns(pooled(members), sample)})
+    # best validation first, a degenerate recipe after every other: chosen only where nothing else is
+    rows.sort(key=lambda r: (not r["warning"], by_validation(validation_order(r))), reverse=True)
     picked: set[tuple] = set()
     for row in rows:  # best validation first: the first full-data row of each (architecture, task) is chosen
         if row["limit"] is None and (row["arch"], row["task"]) not in picked:
@@ -213,6 +215,15 @@ def mark_against_best(rows: list[dict]) -> None:
         adjusted = holm([test["p_value"] for _, test in tests])
         for (row, test), p_value in zip(tests, adjusted):
             row["vs_best"] = significance_mark(p_value, test["underpowered"], test.get("note"))
+
+
+def recipe_warning(runs: Sequence[Run]) -> str:
+    """Why a recipe's model is degenerate (see choice.degenerate), with how many of its seeds are; '' when none."""
+    reasons = [reason for reason in map(degenerate, runs) if reason]
+    if not reasons:
+        return ""
+    share = "" if len(reasons) == len(runs) else f" ({len(reasons)} of {len(runs)} seeds)"
+    return f"degenerate: {max(set(reasons), key=reasons.count)}{share}"
 
 
 def leaderboard(runs: Sequence[Run], task: str = "ekman") -> pd.DataFrame:

@@ -8,11 +8,13 @@ import json
 import re
 import threading
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InvalidConfig, MissingResource
 from .atomic import save_tensors, write_atomic, write_json
+from .filecache import read_cached
 from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunCalibration, RunConfig, RunInfo,
                       RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config, read_document,
                       read_history, read_predictions, read_status)
@@ -75,13 +77,10 @@ class Run:
     def _read(self, name: str) -> Any:
         """The parsed file (None when absent), or the Unreadable that says why it does not fit."""
         if name not in self._cache:
+            reader = (read_status if name == "status" else read_history if name == "history.jsonl" else
+                      partial(read_document, schema=SCHEMAS[name]))
             try:
-                if name == "status":
-                    value = read_status(self.path / name)
-                elif name == "history.jsonl":
-                    value = read_history(self.path / name)
-                else:
-                    value = read_document(self.path / name, SCHEMAS[name])
+                value = read_cached(self.path / name, reader)  # parsed once while the file is unchanged
             except Unreadable as exc:
                 value = exc
             self._cache[name] = value

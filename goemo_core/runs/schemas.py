@@ -91,6 +91,13 @@ class ClassScores(FileSchema):
     support: Count
 
 
+class Majority(FileSchema):
+    """Always answering the split's most common class: the class and the accuracy that earns."""
+
+    label: Text
+    accuracy: Percent
+
+
 class Headline(FileSchema):
     """The validation figures of the weights kept; a multi-label run adds them at its fixed threshold."""
 
@@ -98,6 +105,7 @@ class Headline(FileSchema):
     macro_f1: Share | None = None
     accuracy_fixed: Percent | None = None
     macro_f1_fixed: Share | None = None
+    majority: Majority | None = None
 
 
 class OnnxCost(FileSchema):

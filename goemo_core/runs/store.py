@@ -213,8 +213,3 @@ def name_problem(run_id: object) -> str | None:
 def _plausible_run_id(run_id: str) -> bool:
     """A name that can only mean a folder directly inside the runs folder."""
     return name_problem(run_id) is None
-
-
-def default_selection(runs: list[Run], k: int = 4) -> list[int]:
-    """Positions (in `runs`, newest first) of the most recent completed runs, at most k."""
-    return [i for i, run in enumerate(runs) if run.status == "completed"][:k]

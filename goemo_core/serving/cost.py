@@ -75,16 +75,53 @@ def measurement(kind: str, repeats: int, sequence: str | None = None, runs: int 
             **({"sequence": sequence, "runs": runs} if sequence else {})}
 
 
+def _about(cost: dict | None) -> dict | None:
+    about = cost.get("measurement") if isinstance(cost, dict) else None
+    return about if isinstance(about, dict) else None
+
+
 def measured_with(cost: dict | None) -> str:
-    """One line saying which measurement a run's CPU figures come from (for charts and tables)."""
-    about = (cost or {}).get("measurement") if isinstance(cost, dict) else None
-    if not isinstance(about, dict):
+    """Which measurement pass a run's CPU figures come from, one line (a chart's legend entry): the end of the run's
+    own training, or one `bench cost` sequence that timed several runs together. The load is the run's own: see
+    `measured_load`."""
+    about = _about(cost)
+    if about is None:
         return "end of training (one timing)"
-    load = about.get("load")
-    under = f", load {load[0]:.2f}" if isinstance(load, list) and load else ""
     if about.get("kind") == "bench":
-        return f"bench cost {about.get('sequence')} ({about.get('runs')} runs together{under})"
-    return f"end of training ({about.get('repeats')} repeats{under})"
+        return f"bench cost {about.get('sequence')} ({about.get('runs')} runs together)"
+    return f"end of training ({about.get('repeats')} repeats, each run alone)"
+
+
+def measured_load(cost: dict | None) -> float | None:
+    """The machine's 1-minute load average when the run's CPU figures were measured; None when not recorded."""
+    load = (_about(cost) or {}).get("load")
+    return float(load[0]) if isinstance(load, list) and load and isinstance(load[0], (int, float)) else None
+
+
+def unsteady_figures(cost: dict | None) -> list[str]:
+    """The CPU figures (COST_AXES keys) whose spread between repeats (max − min) exceeds their median: figures the
+    machine's load moved more than the model did, to be read with care."""
+    cpu = ((cost or {}).get("inference") or {}).get("cpu") if isinstance(cost, dict) else None
+    if not isinstance(cpu, dict):
+        return []
+    pairs = {"cpu_latency_ms": "latency_ms", "cpu_sentences_per_s": "sentences_per_s"}
+    return [key for key, name in pairs.items() if isinstance(cpu.get(name), (int, float))
+            and isinstance(cpu.get(f"{name}_spread"), (int, float)) and cpu[f"{name}_spread"] > cpu[name]]
+
+
+def loads_note(costs: Sequence[dict | None]) -> str | None:
+    """A sentence when CPU figures shown together were measured in several passes or under loads that differ
+    (their 1-minute load averages more than 1 apart): they then compare only roughly. None when they were measured
+    alike (or nothing was measured)."""
+    measured = [cost for cost in costs if isinstance(cost, dict) and cost.get("cpu_latency_ms") is not None]
+    passes = {measured_with(cost) for cost in measured}
+    loads = [load for load in map(measured_load, measured) if load is not None]
+    spread = max(loads) - min(loads) if loads else 0.0
+    if len(passes) <= 1 and spread <= 1.0:
+        return None
+    under = f" under loads {min(loads):.1f} to {max(loads):.1f}" if loads and spread > 0 else ""
+    return (f"These CPU figures mix {len(passes)} measurement pass(es){under}: they compare only roughly; runs "
+            "measured again together (`python -m goemo_core bench cost --runs …`) compare best.")
 
 
 def remeasure(run: Run, texts: Sequence[str], about: dict, repeats: int = BENCH_REPEATS,

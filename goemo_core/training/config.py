@@ -283,31 +283,41 @@ def validate(config: TrainConfig) -> None:
 
 
 def validate_task(config: TrainConfig) -> None:
-    """What a task rules out: the multi-label tasks train on every annotated label with a sigmoid per label, so the
-    single-label tools (soft labels, class-balanced draws) do not apply; the augmented splits carry Ekman primary
-    labels and distillation learns a softmax over the Ekman classes, so both serve the `ekman` task only."""
+    """Refuses a config its task rules out, naming every setting at once (see task_refusals)."""
+    refusals = task_refusals(config)
+    if refusals:
+        raise InvalidConfig(" ".join(refusals))
+
+
+def task_refusals(config: TrainConfig) -> list[str]:
+    """Every setting the task rules out, one message each: the multi-label tasks train on every annotated label with
+    a sigmoid per label, so the single-label tools (soft labels, class-balanced draws) do not apply; the augmented
+    splits carry Ekman primary labels and distillation learns a softmax over the Ekman classes, so both serve the
+    `ekman` task only."""
     task = get_task(config.task)
-    if config.augment and task.name != DEFAULT_TASK:
-        raise InvalidConfig(f"augment: augmented train splits hold Ekman primary labels; task {task.name} cannot use "
-                            "them (train without --augment).")
-    if config.teachers and task.name != DEFAULT_TASK:
-        raise InvalidConfig(f"teachers: distillation learns a teacher's softmax over the ekman classes; task "
-                            f"{task.name} cannot use it (train without --teacher).")
-    if not task.multi_label:
-        if config.tune_thresholds:
-            raise InvalidConfig(f"tune_thresholds: task {task.name} is single-label (the most probable class wins); "
-                                "thresholds apply to multi-label tasks.")
-        return
     refusals = {
+        "augment": (config.augment and task.name != DEFAULT_TASK,
+                    f"augmented train splits hold Ekman primary labels; task {task.name} cannot use them (train "
+                    "without --augment)"),
+        "teachers": (config.teachers and task.name != DEFAULT_TASK,
+                     f"distillation learns a teacher's softmax over the ekman classes; task {task.name} cannot use "
+                     "it (train without --teacher)"),
+        "tune_thresholds": (config.tune_thresholds and not task.multi_label,
+                            f"task {task.name} is single-label (the most probable class wins); thresholds apply to "
+                            "multi-label tasks"),
+    }
+    multi_label = {
         "soft_labels": (config.soft_labels > 0, "the multi-label targets already hold every annotated label; "
                                                 "set soft_labels=0"),
         "balanced_sampler": (config.balanced_sampler, "class-balanced draws need one class per example; use "
                                                       "class_weights (per-label positive weights) instead"),
         "monitor": (config.monitor != "val_macro_f1", "multi-label runs are selected on val_macro_f1"),
     }
-    for key, (refused, why) in refusals.items():
-        if refused:
-            raise InvalidConfig(f"{key}: not for the multi-label task {task.name}: {why}.")
+    messages = [f"{key}: {why}." for key, (refused, why) in refusals.items() if refused]
+    if task.multi_label:
+        messages += [f"{key}: not for the multi-label task {task.name}: {why}."
+                     for key, (refused, why) in multi_label.items() if refused]
+    return messages
 
 
 def pretrained_source(config: TrainConfig, settings: Settings | None = None) -> str | None:

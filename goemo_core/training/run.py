@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -265,6 +265,8 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
                     "validation": validation_headline(task, data.validation.labels.numpy(),
                                                       split_probabilities["validation"].numpy(), thresholds,
                                                       trainer.config.threshold)})
+    if not task.multi_label:  # the baseline a model must beat (see results.choice.degenerate)
+        metrics["validation"]["majority"] = majority_answer(data.validation.labels.numpy(), task.labels)
     run.write_json("metrics.json", metrics)
     run.save_test_predictions(data.test_ids, data.test_texts, truth, probabilities, task.labels, thresholds)
     try:  # derived from the files above: when it cannot be written now, it is computed on first request
@@ -274,6 +276,13 @@ def finish_test_metrics(run: Run, trainer: Trainer, data: PreparedData) -> dict:
     except (OSError, ValueError):
         pass
     return metrics
+
+
+def majority_answer(targets: np.ndarray, labels: Sequence[str]) -> dict:
+    """The most common class among single-label `targets` and the accuracy (%) of always answering it."""
+    counts = np.bincount(np.asarray(targets, dtype=int), minlength=len(labels))
+    return {"label": labels[int(counts.argmax())],
+            "accuracy": float(100.0 * counts.max() / max(1, counts.sum()))}
 
 
 def decision_thresholds(config: TrainConfig, validation_probabilities: np.ndarray,

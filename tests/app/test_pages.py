@@ -115,11 +115,13 @@ def test_compare_shows_a_student_next_to_its_unselected_teacher(fresh_manager):
     store = RunStore()
     teacher = fake_run(store, "lstm", 211, 68.0, 0.61)
     time.sleep(1.01)  # run ids sort by their creation second
-    for seed in (212, 213, 214):  # newer runs: the default selection (the 4 newest) leaves the teacher out
+    for seed in (212, 213, 214):
         fake_run(store, "gru", seed, 66.0, 0.58)
     time.sleep(1.01)
     student = fake_run(store, "gru", 211, 67.5, 0.60, teachers=[teacher.run_id])
-    at = page("compare.py").run()
+    at = page("compare.py")
+    at.query_params["run"] = student.run_id  # the student alone is selected: its teacher is not
+    at.run()
     assert_rendered(at)
     assert "Students and their teachers" in [header.value for header in at.subheader]
     [pairs] = [df.value for df in at.dataframe if "teacher" in df.value.columns and "student" in df.value.columns]
@@ -351,7 +353,7 @@ def test_train_page_offers_only_devices_this_machine_has_and_names_runs(fresh_ma
     assert "Launched 1 job" in at.success[0].value
     manager = fresh_manager()
     [job] = manager.jobs("train")
-    assert job.title.startswith("tiny baseline · lstm")
+    assert job.title.startswith("tiny baseline · BiLSTM (lstm) · 1 epochs · limit 200 · seed 211")
     assert manager.wait(job.id, timeout=180).status == "completed", job.error
     run = RunStore().get(job.run_id)
     assert run.label.name == "tiny baseline" and run.label.tags == ["quick", "smoke"]
@@ -576,6 +578,7 @@ def test_classify_starts_at_the_run_chosen_on_validation_and_describes_every_run
 
 def test_compare_measures_the_selected_runs_cost_again_and_says_which_measurement_a_point_uses(two_runs):
     at = page("compare.py").run()
+    assert at.button(key="cost_remeasure").label == "Measure the CPU cost of these 2 runs again, together"
     at.button(key="cost_remeasure").click().run()
     assert_rendered(at)
     sequences = {RunStore().get(run.run_id).metrics["cost"]["measurement"].get("sequence") for run in two_runs}
@@ -584,6 +587,13 @@ def test_compare_measures_the_selected_runs_cost_again_and_says_which_measuremen
                  if "cpu_latency_ms" in chart.proto.spec]
     dots = next(layer for layer in scatter["layer"] if "shape" in layer.get("encoding", {}))
     assert dots["encoding"]["shape"]["field"] == "measurement"  # the legend names each point's measurement
+
+    two_runs[0].set_status("cancelled")  # it kept its test metrics, so it is plotted, but cannot be measured
+    at = page("compare.py")
+    at.query_params["run"] = [run.run_id for run in two_runs]
+    at.run()
+    assert at.button(key="cost_remeasure").label == "Measure the CPU cost of these 1 runs again, together"
+    assert any(f"{two_runs[0].run_id} (status cancelled)" in caption.value for caption in at.caption)
 
 
 def test_classify_picker_is_filtered_by_tag(two_runs):
@@ -661,3 +671,52 @@ def test_compare_answers_is_a_better_than_b_and_offers_tables_for_papers(goemo_e
     assert list(significance["comparison"])[:2] == ["over seeds", "over seeds"]
     assert any("validation" in caption.value for caption in at.caption)
     assert any(text.startswith("Is A better") for text in (h.value for h in at.subheader))
+
+
+# --- degenerate models -------------------------------------------------------------------------------------------
+
+
+def test_home_and_compare_flag_a_degenerate_model_and_never_crown_it(fresh_manager):
+    from conftest import fake_run, with_predictions
+
+    from goemo_core.data.goemotions import EKMAN_CLASSES
+
+    store = RunStore()
+    lazy = with_predictions(fake_run(store, "gru", 211, 37.8, val_accuracy=70.0), ["joy"])  # best on validation
+    with_predictions(fake_run(store, "gru", 212, 55.0, val_accuracy=56.0, params={"hidden_size": 64}),
+                     list(EKMAN_CLASSES))
+    with_predictions(fake_run(store, "lstm", 211, 37.8, val_accuracy=37.75), ["joy", "neutral", "anger"],
+                     majority=37.75)  # the only lstm: chosen, and flagged
+    home = page("home.py").run()
+    assert_rendered(home)
+    board = next(df.value for df in home.dataframe if "vs best" in str(df.proto) or "vs_best" in df.value.columns)
+    rows = {row.arch: row for row in board.itertuples()}
+    assert rows["gru"].warning == "" and rows["gru"].vs_best == "best on validation"
+    assert rows["lstm"].warning.startswith("degenerate: no better on validation (37.75 %) than always answering joy")
+    assert any("only degenerate models" in warning.value and "lstm" in warning.value for warning in home.warning)
+
+    compare = page("compare.py").run()
+    assert_rendered(compare)
+    table = next(df.value for df in compare.dataframe if "run_id" in df.value.columns).set_index("run_id")
+    assert table.loc[lazy.run_id, "warning"] == "predicts only joy on test"
+    summary = next(df.value for df in compare.dataframe if "seeds" in df.value.columns)
+    assert sorted(summary["warning"]) == ["", "degenerate: no better on validation (37.75 %) than always answering "
+                                              "joy (37.75 %)", "degenerate: predicts only joy on test"]
+
+
+def test_classify_starts_at_a_model_that_is_not_degenerate_and_warns_about_one(two_runs):
+    from conftest import with_predictions
+
+    from goemo_core.data.goemotions import EKMAN_CLASSES
+
+    lazy, other = two_runs
+    lazy.write_json("metrics.json", {**lazy.metrics, "validation": {"accuracy": 99.0, "macro_f1": 0.9}})
+    with_predictions(lazy, ["joy"])  # the best on validation, but it answers joy to everything
+    other.write_json("metrics.json", {**other.metrics, "validation": {"accuracy": 60.0, "macro_f1": 0.5}})
+    with_predictions(other, list(EKMAN_CLASSES))  # (tiny runs this small are often degenerate themselves)
+    at = page("classify.py").run()
+    assert_rendered(at)
+    picker = at.multiselect(key="classify_runs-ekman")
+    assert picker.value == [other.run_id] and "⚠ predicts only joy on test" in picker.format_func(lazy.run_id)
+    picker.set_value([lazy.run_id]).run()
+    assert any("degenerate model: predicts only joy on test" in warning.value for warning in at.warning)

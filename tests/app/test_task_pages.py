@@ -155,3 +155,18 @@ def test_is_a_better_than_b_on_a_multi_label_task_compares_over_seeds_and_says_w
     assert list(paired["metric"]) == ["exact-match accuracy", "macro_f1"]
     assert paired["note"].str.startswith("multi-label task").all()
     assert frame[frame["comparison"] == "over seeds"]["metric"].iloc[0] == "exact-match accuracy (points)"
+
+
+def test_a_multi_label_task_starts_at_its_recipe_and_every_refusal_shows_at_once(fresh_manager):
+    at = page("train.py").run()
+    assert at.number_input(key="r-soft_labels").value == 1.0  # ekman's recipe
+    at.selectbox(key="train_task").set_value("goemotions").run()
+    assert at.number_input(key="r-soft_labels").value == 0.0 and at.selectbox(key="r-monitor").value == "val_macro_f1"
+    at.number_input(key="r-soft_labels").set_value(0.5)
+    at.selectbox(key="r-monitor").set_value("val_accuracy")
+    at.button(key="train_launch").click().run()
+    assert_rendered(at)
+    shown = " ".join(error.value for error in at.error)
+    assert "soft_labels: not for the multi-label task goemotions" in shown
+    assert "monitor: not for the multi-label task goemotions" in shown  # both at once, not one launch each
+    assert not fresh_manager().jobs("train")

@@ -90,6 +90,9 @@ def test_page_previews():
     shown = [m.value for m in at.markdown if m.value.startswith("1. ")]
     assert shown and ("<mark" in shown[0] or "<del" in shown[0])
     assert shown[0].count("\n") == 3  # four variants
+    from goemo_core.augment.eda import FIRST_LOAD, augmenter_loaded
+
+    assert augmenter_loaded() and FIRST_LOAD["wall_s"] > 0 and FIRST_LOAD["cpu_s"] > 0  # what the first load took
 
     at.radio(key="aug_mode").set_value("number of examples").run()
     assert not at.exception and at.get("vega_lite_chart")

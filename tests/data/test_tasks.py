@@ -116,6 +116,7 @@ def test_ekman_run_gives_exactly_the_pinned_numbers():
     assert test["confusion"] == [[0, 0, 0, 1, 0, 0, 36], [0, 0, 0, 1, 0, 0, 7], [0, 0, 0, 2, 0, 0, 10],
                                  [0, 0, 0, 4, 0, 0, 90], [0, 0, 0, 0, 0, 0, 20], [0, 0, 0, 0, 0, 0, 29],
                                  [0, 0, 0, 8, 0, 0, 92]]
+    assert test["validation"].pop("majority") == {"label": "joy", "accuracy": 42.0}  # the baseline to beat
     assert test["validation"] == {"accuracy": pytest.approx(27.666666666666668, abs=1e-12),
                                   "macro_f1": pytest.approx(0.07419707609071026, abs=1e-12)}
     assert result.history[0]["train_loss"] == pytest.approx(1.8491318766276041, rel=1e-6)

@@ -252,6 +252,31 @@ def test_slots_bound_how_many_jobs_run_at_once(tmp_path):
         manager.shutdown()
 
 
+def test_queued_jobs_start_in_the_order_they_were_submitted_and_say_what_they_wait_for(tmp_path):
+    """One slot, six jobs submitted while the first runs: they start first in, first out (a semaphore's waiters
+    woke in any order), and each queued card says how many jobs are ahead of it."""
+    log, release = tmp_path / "log.txt", tmp_path / "release"
+    manager = JobManager({"wait": wait_for_file}, slots={"cpu": 1})
+    names = ["lstm 211", "lstm 212", "lstm 213", "gru 211", "gru 212", "gru 213"]
+    try:
+        ids = [manager.submit("wait", {"name": name.replace(" ", "-"), "log": str(log), "release": str(release)})
+               for name in names]
+        wait_for(lambda: log.exists(), 60, "the first job to start")
+        time.sleep(0.5)  # every queued supervisor has polled for the slot meanwhile
+        assert [manager.get(i).progress_text for i in ids[1:3]] == ["waiting for the CPU slot: 1 job ahead",
+                                                                   "waiting for the CPU slot: 2 jobs ahead"]
+        manager.cancel(ids[1])
+        wait_for(lambda: manager.get(ids[2]).progress_text == "waiting for the CPU slot: 1 job ahead", 10,
+                 "the queue to move up")
+        release.touch()
+        assert [manager.wait(i, 120).status for i in ids[2:]] == ["completed"] * 4
+        started = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("start")]
+        assert started == [name.replace(" ", "-") for name in names if name != "lstm 212"]
+    finally:
+        release.touch()
+        manager.shutdown()
+
+
 def test_gpu_slots_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GOEMO_GPU_SLOTS", "4")
     assert gpu_slots() == 4

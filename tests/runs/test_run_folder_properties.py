@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from goemo_core.cli import main
 from goemo_core.results import choice, run_tables, summary
 from goemo_core.runs.schemas import STATUSES
-from goemo_core.runs.store import RunStore, default_selection
+from goemo_core.results.selection import default_selection
+from goemo_core.runs.store import RunStore
 
 FILES = ("config.json", "metrics.json", "info.json", "label.json", "owner.json", "status", "history.jsonl")
 

@@ -95,7 +95,12 @@ def test_predict_serves_the_verified_file_and_refuses_a_changed_one(capsys):
         assert sum(mine["probabilities"].values()) == pytest.approx(1.0)
         assert max(abs(mine["probabilities"][c] - theirs["probabilities"][c]) for c in EKMAN_CLASSES) <= TOLERANCE
     assert main(["predict", "--run", run.run_id, "--onnx", "--text", texts[0], "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["predictions"][0]["label"] == served[0]["label"]
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert document["predictions"][0]["label"] == served[0]["label"]
+    assert document["served_by"] == "onnxruntime" and "served from run" in err and "ONNX Runtime" in err
+    assert main(["predict", "--run", run.run_id, "--text", texts[0], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["served_by"] == "pytorch"
 
     model = ExportFiles.of_run(run).model
     model.write_bytes(model.read_bytes()[:-1] + b"\0")  # same size, other bytes

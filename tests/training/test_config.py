@@ -168,3 +168,15 @@ def test_any_value_either_makes_a_valid_config_or_a_one_line_refusal():
         assert 1 <= config.epochs <= 1000 and 0 <= config.seed < 2**32
 
     check()
+
+
+def test_every_setting_a_task_rules_out_is_named_in_one_refusal():
+    with pytest.raises(InvalidConfig) as refused:
+        make_config("gru", {"task": "goemotions", "soft_labels": 0.5, "monitor": "val_accuracy",
+                            "balanced_sampler": True})
+    message = str(refused.value)
+    assert "\n" not in message
+    for key in ("soft_labels", "balanced_sampler", "monitor"):
+        assert f"{key}: not for the multi-label task goemotions" in message
+    made = make_config("gru", {"task": "goemotions"})  # the task's own recipe needs no edit
+    assert made.soft_labels == 0 and made.monitor == "val_macro_f1"
