@@ -1,6 +1,7 @@
 """Run folders: one run's files (`folder`), the store of them under $GOEMO_HOME/runs (`store`), the schema every
-run file is read through (`schemas`), whether a run's owner process lives (`processes`), atomic writes (`atomic`)
-and spreadsheet-safe CSV (`spreadsheet`). The bottom of the library: everything above reads and writes runs here.
+run file is read through (`schemas`), the manifest and checks of a run folder that travels (`manifest`), whether a
+run's owner process lives (`processes`), atomic writes (`atomic`) and spreadsheet-safe CSV (`spreadsheet`). The
+bottom of the library: everything above reads and writes runs here.
 
 May import: settings, errors."""
 

@@ -1,8 +1,9 @@
 """The files of a run folder, each read through one declared schema (config.json, metrics.json, info.json,
-label.json, owner.json, status, history.jsonl). A file that does not fit its schema makes the whole run
-"unreadable: reason": listed (so it can be found and deleted) and left out of every table, page and ensemble,
-never an exception in a reader. Strict types: no coercion of "30" to 30, of 1.5 to 1 or of true to 1; JSON's
-non-standard Infinity and NaN are refused wherever they appear."""
+label.json, owner.json, origin.json, status, history.jsonl), and the manifest that travels with them
+(goemo_run.json). A file that does not fit its schema makes the whole run "unreadable: reason": listed (so it can be
+found and deleted) and left out of every table, page and ensemble, never an exception in a reader. Strict types: no
+coercion of "30" to 30, of 1.5 to 1 or of true to 1; JSON's non-standard Infinity and NaN are refused wherever they
+appear."""
 
 from __future__ import annotations
 
@@ -170,6 +171,40 @@ class RunOwner(FileSchema):
     pid: Annotated[int, Field(strict=True, ge=1, lt=MAX_WHOLE)]
     host: Text | None = None
     started: Count | None = None
+
+
+class RunOrigin(FileSchema):
+    """origin.json: where a run folder came from when it was not trained here (`runs pull`): the MLflow run it was
+    rebuilt from, the tracking server (its secrets masked) and when."""
+
+    source: Literal["mlflow"]
+    mlflow_run_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    tracking_uri: Text
+    experiment: Text | None = None
+    pulled: Text
+
+
+# The files that rebuild a run folder elsewhere (MLflow artifacts, `runs pull`), in the order they travel; the status
+# travels in the manifest.
+TRAVELLING_FILES = ("config.json", "metrics.json", "history.jsonl", "info.json", "label.json", "owner.json",
+                    "test_predictions.csv", "probabilities.safetensors", "model.safetensors", "tokenizer.json")
+
+
+class ManifestEntry(FileSchema):
+    sha256: Annotated[str, Field(strict=True, pattern=r"^[0-9a-f]{64}$")]
+    bytes: Count
+
+
+class RunManifest(FileSchema):
+    """goemo_run.json, beside a run's files wherever they travel: the run, its status, where it was trained, and
+    the size and SHA-256 of each file (only names of TRAVELLING_FILES: a manifest names no path of its own)."""
+
+    format: Literal[1]
+    run_id: RunId
+    status: Literal[STATUSES]
+    host: Text | None = None
+    device: Text | None = None
+    files: dict[Literal[TRAVELLING_FILES], ManifestEntry]
 
 
 class EpochRecord(FileSchema):
