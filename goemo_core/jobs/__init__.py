@@ -1,7 +1,9 @@
 """Background work: the JobManager (`manager`: queued jobs, slots per device, worker processes, cancel, crashes),
-what a running job reports (`context`) and the kinds of work it runs (`work`).
+what a running job reports (`context`) and the kinds of work it runs (`work`); and `goemo worker`, which trains the
+waiting trials of studies on a shared Optuna storage (`worker`: grid cells and queued tuning trials, heartbeats,
+retries, a clean stop) in one lane per slot (`lanes`).
 
-May import: tune, training, augment, runs, settings, errors."""
+May import: bench, tune, training, augment, runs, settings, errors."""
 
 from .manager import Job, JobManager, get_manager
 

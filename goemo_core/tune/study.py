@@ -163,6 +163,26 @@ class StudyRunner:
         if self.cancel.is_set() or self.fatal is not None:
             study.stop()  # the only way out of optimize() between trials
 
+    def run_waiting_trial(self, trial_id: int) -> "optuna.trial.FrozenTrial":
+        """One trial a worker took from the study's queue (see goemo_core.jobs.worker), trained and told as
+        optimize() would: complete, pruned, or failed with its error. Cancelled (the worker releases it) and the
+        errors no trial can fix (GoEmoError) are raised after the trial is marked."""
+        import optuna
+
+        if getattr(self, "plan", None) is None:
+            self.study, self.plan = open_study(self.config, self.choices)
+        trial = optuna.Trial(self.study, trial_id)
+        state, value = optuna.trial.TrialState.COMPLETE, None
+        try:
+            value = self.objective(trial)
+        except optuna.TrialPruned:
+            state = optuna.trial.TrialState.PRUNED
+        except (Cancelled, GoEmoError):
+            raise
+        except Exception:  # recorded on the trial by objective(), as optimize(catch=(Exception,)) would
+            state = optuna.trial.TrialState.FAIL
+        return self.study.tell(trial, value, state=state)
+
     def run(self) -> dict:
         import sqlalchemy.exc
 
