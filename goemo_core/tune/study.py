@@ -271,6 +271,15 @@ def run_study(config: TuneConfig, cancel: threading.Event | None = None, on_tria
     return StudyRunner(config, cancel, on_trial, progress, log).run()
 
 
+def enqueue_trials(config: TuneConfig, count: int) -> dict:
+    """Queue `count` trials of the study (created or joined as `run_study` would) for `goemo worker`s: waiting trials
+    with no fixed value, sampled by the study's sampler when a worker starts each. Returns study_summary()."""
+    study, _ = open_study(config)
+    for _ in range(count):
+        study.enqueue_trial({})
+    return {**study_summary(study, config.storage), "enqueued": count}
+
+
 def trial_record(trial: "optuna.trial.FrozenTrial") -> dict:
     attrs = trial.user_attrs
     return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value,
