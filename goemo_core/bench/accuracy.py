@@ -21,17 +21,18 @@ from .pool import train_all
 def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False, limit: int | None = None,
                    epochs: int | None = None, device: str | None = None, fresh: bool = False, parallel: int = 1,
                    log: Callable[[str], None] = lambda m: None, task: str | None = None,
-                   overrides: dict | None = None) -> dict:
-    """Train each architecture with its default recipe for each seed on the full data (or `limit`);
+                   settings: dict | None = None) -> dict:
+    """Train each architecture with its default recipe (with `settings`, e.g. {"adversarial": 0.05}, applied to
+    every run) for each seed on the full data (or `limit`);
     report test accuracy and macro-F1 mean ± std, best epoch, epoch time, parameters, device, and the wall time.
     A completed run with the same settings, seed, data and device is reused unless `fresh`, so an interrupted
     benchmark resumes. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
-    task every run trains on; `overrides` (recipe fields, model hyperparameters) apply to every run."""
+    task every run trains on."""
     def config_for(arch: str, seed: int) -> TrainConfig:
-        given = {**(overrides or {}), "seed": seed, **({"limit": limit} if limit else {}),
-                 **({"epochs": epochs} if epochs else {}), **({"device": device} if device else {}),
-                 **({"task": task} if task else {})}
-        return make_config(arch, given)
+        overrides = {**(settings or {}), "seed": seed, **({"limit": limit} if limit else {}),
+                     **({"epochs": epochs} if epochs else {}), **({"device": device} if device else {}),
+                     **({"task": task} if task else {})}
+        return make_config(arch, overrides)
 
     for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
         config_for(arch, 211)

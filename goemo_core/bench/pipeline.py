@@ -21,7 +21,7 @@ from ..training.trainer import Trainer
 BENCH_PARAMS = {"embedding_dim": 256, "hidden_size": 256, "num_layers": 2}  # the BiLSTM of the speed goal
 
 
-def _sync(device: str) -> None:
+def synchronize(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
 
@@ -92,10 +92,10 @@ def trainer_rate(config: TrainConfig, encoded, vocab_size: int, pad: int, batche
 
 def _timed(run: Callable[[int], int], device: str, batches: int, batch_size: int) -> float:
     run(max(2, batches // 10))  # warm-up: cuDNN plans, allocator, kernel compilation
-    _sync(device)
+    synchronize(device)
     started = time.perf_counter()
     done = run(batches)
-    _sync(device)
+    synchronize(device)
     return done * batch_size / (time.perf_counter() - started)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import GoEmoError, InvalidConfig, Terminated, raise_terminated
 
-COMMAND_MODULES = ("stats", "training", "ensemble", "augment", "tune", "bench", "worker", "export")
+COMMAND_MODULES = ("stats", "training", "ensemble", "augment", "tune", "bench", "worker", "export", "results")
 
 
 # C0/C1 control characters (ANSI escapes, carriage returns, backspaces), bidirectional overrides and lone

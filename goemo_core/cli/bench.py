@@ -1,5 +1,5 @@
-"""`bench pipeline`, `bench accuracy` (here, or as a grid for workers), `bench grid`, `bench cost` and `bench
-distill`."""
+"""`bench pipeline`, `bench speed`, `bench accuracy` (here, or as a grid for workers), `bench grid`, `bench cost`
+and `bench distill`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,15 @@ def register(commands, parent) -> None:
                           help="the Trainer's (default: its recipe's: bf16 on CUDA and on a CPU with native bf16)")
     pipeline.set_defaults(handler=run_pipeline)
 
+    speed = kinds.add_parser("speed", parents=[parent],
+                             help="training examples/s of each architecture's default recipe, side by side")
+    speed.add_argument("--archs", nargs="+", default=["gru", "lstm", "xlstm", "rwkv", "transformer"])
+    speed.add_argument("--batches", type=int, default=40, help="timed batches per architecture and round")
+    speed.add_argument("--rounds", type=int, default=2, help="rounds alternating the architectures (median)")
+    speed.add_argument("--device")
+    speed.add_argument("--limit", type=int, help="cap every split (quick checks only)")
+    speed.set_defaults(handler=run_speed)
+
     accuracy = kinds.add_parser("accuracy", parents=[parent],
                                 help="every architecture's default recipe on the full data, several seeds")
     accuracy.add_argument("--seeds", type=int, default=3)
@@ -30,12 +39,12 @@ def register(commands, parent) -> None:
     accuracy.add_argument("--limit", type=int, help="cap every split (quick checks only)")
     accuracy.add_argument("--epochs", type=int, help="override the recipes' epochs (quick checks only)")
     accuracy.add_argument("--device")
+    accuracy.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="a recipe field or model hyperparameter for every run (e.g. adversarial=0.05)")
     accuracy.add_argument("--parallel", type=int, default=1, metavar="K",
                           help="train K runs at once, each in a process of its own (several share one GPU)")
     accuracy.add_argument("--fresh", action="store_true",
                           help="train every run again (default: reuse completed runs with the same settings and seed)")
-    accuracy.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help="a recipe field or model hyperparameter for every run (repeatable)")
     accuracy.add_argument("--study", metavar="NAME",
                           help="do not train here: add every cell (architecture, seed, task, --set) to the grid NAME "
                                "on the shared storage for `goemo worker`s; again: only the missing cells")
@@ -92,6 +101,19 @@ def run_pipeline(args) -> int:
     return 0
 
 
+def run_speed(args) -> int:
+    from ..bench.speed import bench_speed, speed_table
+    from ..models import get_architecture
+
+    if args.batches < 1 or args.rounds < 1 or (args.limit is not None and args.limit < 1):
+        raise InvalidConfig("--batches, --rounds and --limit must be at least 1.")
+    for arch in args.archs:
+        get_architecture(arch)
+    document = bench_speed(args.archs, args.batches, args.rounds, args.device, args.limit, log=log)
+    emit(args, document, lambda: speed_table(document))
+    return 0
+
+
 def run_accuracy(args) -> int:
     from ..bench.accuracy import accuracy_table, bench_accuracy
     from ..models import get_architecture
@@ -106,16 +128,16 @@ def run_accuracy(args) -> int:
         raise InvalidConfig("--parallel must be at least 1.")
     for arch in args.archs:
         get_architecture(arch)
+    settings = parse_pairs(args.set, "--set")
+    for key in {"seed", "task", "limit", "epochs", "device"} & set(settings):
+        raise InvalidConfig(f"--set {key}: bench accuracy sets it itself; use its own flag.")
     if args.baseline and args.task not in (None, "ekman"):
         raise InvalidConfig(f"--baseline: the TF-IDF baseline predicts the ekman task only, not {args.task}.")
-    overrides = parse_pairs(args.set, "--set")
-    for key in {"limit", "epochs", "seed", "task", "device"} & set(overrides):
-        raise InvalidConfig(f"--set {key}: bench accuracy sets it with its own flag (--{key}, --seeds).")
     if args.study is not None or args.storage is not None:
         given = {"limit": args.limit, "epochs": args.epochs}
-        return enqueue_accuracy(args, {**overrides, **{k: v for k, v in given.items() if v is not None}})
+        return enqueue_accuracy(args, {**settings, **{k: v for k, v in given.items() if v is not None}})
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
-                              args.parallel, log=log, task=args.task, overrides=overrides)
+                              args.parallel, log=log, task=args.task, settings=settings)
     emit(args, document, lambda: accuracy_table(document))
     return 0
 

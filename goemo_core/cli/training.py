@@ -54,6 +54,9 @@ def register(commands, parent) -> None:
                                       "chosen on validation per architecture")
     summary.add_argument("--format", choices=["text", "markdown", "latex", "csv"], default="text",
                          help="a table for a paper: markdown, a LaTeX booktabs table body, or CSV")
+    summary.add_argument("--from", dest="results", action="append", metavar="FILE",
+                         help="summarise the runs of a results file (e.g. results/ekman-cpu.json; repeatable) "
+                              "instead of the runs under GOEMO_HOME")
     summary.set_defaults(handler=run_summary)
     compare = actions.add_parser("compare", parents=[parent],
                                  help="is A's recipe better than B's? Differences with 95 %% intervals and p-values")
@@ -201,11 +204,16 @@ def run_summary(args) -> int:
     from ..runs.store import RunStore
 
     store = RunStore()
-    runs = store.list()
+    if args.results:
+        from ..results.reference import reference_runs
+
+        runs = [run for path in args.results for run in reference_runs(path)]
+    else:
+        runs = store.list()
     frame = seed_summary(runs)
     rows = [{k: None if isinstance(v, float) and v != v else v for k, v in row.items()}  # NaN → null
             for row in frame.to_dict(orient="records")]
-    skipped = store.unreadable()
+    skipped = [] if args.results else store.unreadable()
     if skipped:
         log(f"skipped {len(skipped)} unreadable run folder(s): {', '.join(run_id for run_id, _ in skipped)} "
             "(`runs list` says why)")

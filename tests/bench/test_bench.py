@@ -118,3 +118,40 @@ def test_bench_cost_measures_runs_again_together_and_records_the_measurement(cap
     with pytest.raises(SystemExit) as refused:  # argparse: --runs or --all
         main(["bench", "cost"])
     assert refused.value.code == 2
+
+
+def test_bench_accuracy_applies_settings_to_every_run_and_reuses_them(monkeypatch):
+    from goemo_core.bench import accuracy
+
+    first = bench_accuracy(["gru", "lstm"], seeds=1, limit=120, epochs=1, settings={"adversarial": 0.05,
+                                                                                   "hidden_size": 16})
+    for row in first["rows"]:
+        assert len(row["runs"]) == 1
+    from goemo_core.runs.store import RunStore
+
+    configs = [run.config for run in RunStore().list()]
+    assert all(c["adversarial"] == 0.05 and c["params"]["hidden_size"] == 16 for c in configs)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished grid trains nothing when it is run again")
+
+    monkeypatch.setattr(accuracy, "train_all", lambda configs, parallel, log: no_training() if configs else [])
+    again = bench_accuracy(["gru", "lstm"], seeds=1, limit=120, epochs=1, settings={"adversarial": 0.05,
+                                                                                   "hidden_size": 16})
+    assert [r["runs"] for r in again["rows"]] == [r["runs"] for r in first["rows"]]
+
+
+def test_bench_accuracy_refuses_settings_it_sets_itself(capsys):
+    assert main(["bench", "accuracy", "--archs", "gru", "--set", "seed=3"]) == 2
+    assert "--set seed" in capsys.readouterr().err
+
+
+def test_bench_speed_times_architectures_side_by_side(capsys):
+    assert main(["bench", "speed", "--archs", "gru", "rwkv", "--batches", "3", "--rounds", "2", "--limit", "300",
+                 "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    rows = {r["arch"]: r for r in document["rows"]}
+    assert set(rows) == {"gru", "rwkv"} and rows["gru"]["relative"] == 1.0
+    for row in rows.values():
+        assert len(row["rates"]) == 2 and row["examples_per_s"] > 0 and row["epoch_seconds"] > 0
+    assert main(["bench", "speed", "--archs", "gru", "--rounds", "0"]) == 2
