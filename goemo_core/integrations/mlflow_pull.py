@@ -123,46 +123,49 @@ class Puller:
             return self._note("skipped", run_id, mlflow_run_id, "not completed")
         staging = self.store.staging("pull")
         try:
-            if self._assemble(staging, mlflow_run_id, run_id, experiment):
+            manifest = self._assemble(staging, mlflow_run_id, run_id, experiment)
+            if manifest is not None:
                 run = self.store.adopt(staging, run_id)
                 host, device = run.trained_on
                 self._note("imported", run_id, mlflow_run_id, experiment=experiment, host=host, device=device,
-                           arch=run.config.get("arch"), seed=run.config.get("seed"))
+                           arch=run.config.get("arch"), seed=run.config.get("seed"),
+                           bytes=sum(entry["bytes"] for entry in manifest["files"].values()))
         except MissingResource as exc:  # e.g. the same run placed by a pull running beside this one
             self._note("skipped", run_id, mlflow_run_id, str(exc))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _assemble(self, staging: Path, mlflow_run_id: str, run_id: str, experiment: str | None) -> bool:
-        """Download and check the run into `staging`: True when it can be adopted; else why not is noted."""
+    def _assemble(self, staging: Path, mlflow_run_id: str, run_id: str, experiment: str | None) -> dict | None:
+        """Download and check the run into `staging`: its manifest when it can be adopted; else None, and why not is
+        noted."""
         try:
             manifest = parse_manifest(self._download(mlflow_run_id, MANIFEST, staging).read_text("utf-8"))
         except FileNotFoundError:
             self._note("skipped", run_id, mlflow_run_id, f"no {MANIFEST}: mirrored without its files; `runs push "
                                                          f"{run_id}` from the machine that has it adds them")
-            return False
+            return None
         except (Unreadable, UnicodeDecodeError) as exc:
             self._note("refused", run_id, mlflow_run_id, str(exc))
-            return False
+            return None
         if manifest["run_id"] != run_id:
             self._note("refused", run_id, mlflow_run_id, f"{MANIFEST} describes run {manifest['run_id']}")
-            return False
+            return None
         local = self.store.root / run_id
         if local.exists():
             same = not differences(local, manifest)
             self._note("skipped", run_id, mlflow_run_id, "already here" if same else
                        "a run with this id is here and differs from MLflow's copy; kept as it is")
-            return False
+            return None
         if manifest["status"] != "completed":
             self._note("skipped", run_id, mlflow_run_id, f"not completed ({manifest['status']})")
-            return False
+            return None
         (staging / MANIFEST).unlink()
         try:
             for name in manifest["files"]:
                 self._download(mlflow_run_id, name, staging)
         except FileNotFoundError as exc:
             self._note("refused", run_id, mlflow_run_id, f"{exc.args[0]} is listed in {MANIFEST} but missing")
-            return False
+            return None
         write_atomic(staging / "status", manifest["status"] + "\n")
         write_json(staging / "origin.json", {"source": "mlflow", "mlflow_run_id": mlflow_run_id,
                                              "tracking_uri": self.shown_uri, "experiment": experiment,
@@ -171,8 +174,8 @@ class Puller:
             check_copy(staging, manifest)
         except Unreadable as exc:
             self._note("refused", run_id, mlflow_run_id, str(exc))
-            return False
-        return True
+            return None
+        return manifest
 
     def _download(self, mlflow_run_id: str, name: str, staging: Path) -> Path:
         """One artifact into `staging`; FileNotFoundError(name) when the run has no such artifact."""

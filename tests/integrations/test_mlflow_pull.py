@@ -13,6 +13,7 @@ from goemo_core.cli import main
 from goemo_core.errors import InvalidConfig
 from goemo_core.integrations.mlflow_pull import parse_since
 from goemo_core.runs.folder import RunLabel
+from goemo_core.runs.schemas import TRAVELLING_FILES
 from goemo_core.runs.store import RunStore
 
 
@@ -57,6 +58,8 @@ def test_pulled_runs_are_the_same_folders_and_pulling_again_adds_nothing(pushed,
     assert store.get(pushed[1].run_id).label.name == "second"
     row = next(r for r in report["imported"] if r["run_id"] == pushed[0].run_id)
     assert (row["arch"], row["seed"], row["device"], row["experiment"]) == ("gru", 211, "CPU", "goemotions-ekman")
+    assert row["bytes"] == sum((pushed[0].path / name).stat().st_size for name in TRAVELLING_FILES
+                               if (pushed[0].path / name).is_file())
 
     code, again, _ = pull(capsys)
     assert code == 0 and again["imported"] == [] and {r["reason"] for r in again["skipped"]} == {"already here"}
