@@ -37,7 +37,7 @@ def run_worker(args) -> int:
     import optuna
 
     from ..jobs.lanes import lane_devices, serve_lanes
-    from ..jobs.worker import DEFAULT_POLL_S, StopFlags, WorkerOptions, worker_id
+    from ..jobs.worker import DEFAULT_POLL_S, STATES, StopFlags, WorkerOptions, worker_id
     from .tune import check_study_name
 
     for name in args.study:
@@ -65,7 +65,7 @@ def run_worker(args) -> int:
             signal.signal(signum, handler)
     trials = [trial for lane in lanes for trial in lane["trials"]]
     document = {"worker": worker_id(), "storage": lanes[0]["storage"], "devices": devices,
-                **{state: sum(lane[state] for lane in lanes) for state in ("done", "failed", "released")},
+                **{state: sum(lane[state] for lane in lanes) for state in STATES},
                 "stopped": "signal" if received else lanes[0]["stopped"], "trials": trials, "lanes": lanes}
     emit(args, document, lambda: (
         f"worker {document['worker']}: {document['done']} done, {document['failed']} failed, {document['released']} "

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from ..bench.grid import CELL_ATTR, Cell, enqueue_cell, list_grids
+from ..bench.grid import CELL_ATTR, Cell, enqueue_cell
 from ..errors import Cancelled, GoEmoError, InvalidConfig, MissingResource
 from ..runs.folder import RunLabel
 from ..runs.schemas import MAX_NAME, MAX_TAG
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import optuna
 
 DEFAULT_POLL_S = 10.0  # how often an idle worker looks for waiting trials
+STATES = ("done", "pruned", "failed", "released")  # how a worker's trials ended (pruned: tuning trials only)
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,8 @@ class Worker:
         else:
             summaries = optuna.get_all_study_summaries(self.storage, include_best_trial=False)
             ordered = sorted(summaries, key=lambda s: getattr(s, "_study_id", 0))
-            grids = set(list_grids(self.url))
-            names = [s.study_name for s in ordered if s.study_name in grids] + [
-                s.study_name for s in ordered if s.study_name not in grids and STUDY_ATTR in s.user_attrs]
+            names = [s.study_name for s in ordered if GRID_ATTR in s.user_attrs] + [
+                s.study_name for s in ordered if GRID_ATTR not in s.user_attrs and STUDY_ATTR in s.user_attrs]
         studies = []
         for name in names:
             try:
@@ -198,7 +198,7 @@ class Worker:
         return self.summary()
 
     def summary(self) -> dict:
-        counts = {state: sum(row["state"] == state for row in self.done) for state in ("done", "failed", "released")}
+        counts = {state: sum(row["state"] == state for row in self.done) for state in STATES}
         return {"worker": self.worker, "storage": mask_url(self.url), "device": self.options.device,
                 "device_name": self.device_name, "stopped": self.stopped, **counts, "trials": self.done}
 
@@ -226,6 +226,8 @@ class Worker:
                                [f"grid {study.study_name}"[:MAX_TAG]])
         tags = {"goemo.grid": study.study_name, "goemo.cell": cell.key()[:500], "goemo.trial": str(number),
                 "goemo.worker": self.worker}
+        if self.stop.cancel.is_set():  # stopped while the cell was being taken: straight back to the queue
+            return self._release(study, trial, cell, row, "the worker was stopped")
         try:
             result = train_run(config, on_epoch=on_epoch, cancel=self.stop.cancel, label=label, mirror_tags=tags,
                                log=lambda message: self.log(f"{prefix} {message}"),
@@ -253,15 +255,9 @@ class Worker:
         import optuna
 
         row = {"study": study.study_name, "trial": trial.number, "kind": "tune"}
-        runner = self.runners.get(study.study_name)
-        if runner is None:
-            settings = stored_settings(study.user_attrs, study.study_name)
-            config = TuneConfig(arch=settings.get("arch") or study.study_name.split("-")[0], n_trials=None,
-                                study=study.study_name, storage=self.url, device=self.options.device)
-            runner = self.runners[study.study_name] = StudyRunner(config, cancel=self.stop.cancel, log=self.log)
         self.log(f"[{study.study_name} #{trial.number}] tuning trial on {self.options.device}")
         try:
-            frozen = runner.run_waiting_trial(trial._trial_id)
+            frozen = self._runner(study).run_waiting_trial(trial._trial_id)
         except Cancelled:
             self._fail(study, trial, released="the worker was stopped")
             study.enqueue_trial({})  # the queued trial comes back, sampled afresh by whoever takes it
@@ -274,9 +270,19 @@ class Worker:
             raise
         except GoEmoError as exc:  # a setting no trial can fix: recorded on the trial by the runner
             return self._finish(study, trial, row, "failed", error=str(exc))
-        state = {optuna.trial.TrialState.COMPLETE: "done"}.get(frozen.state, "failed")
+        state = {optuna.trial.TrialState.COMPLETE: "done", optuna.trial.TrialState.PRUNED: "pruned"}.get(
+            frozen.state, "failed")
         row.update(state=state, value=frozen.value)
         self.done.append(row)
+
+    def _runner(self, study: "optuna.Study") -> StudyRunner:
+        """The study's runner (its plan and prepared data kept between its trials)."""
+        if study.study_name not in self.runners:
+            settings = stored_settings(study.user_attrs, study.study_name)
+            config = TuneConfig(arch=settings.get("arch") or study.study_name.split("-")[0], n_trials=None,
+                                study=study.study_name, storage=self.url, device=self.options.device)
+            self.runners[study.study_name] = StudyRunner(config, cancel=self.stop.cancel, log=self.log)
+        return self.runners[study.study_name]
 
     # -- recording ----------------------------------------------------------------------------------------------
     def _attrs(self, trial: "optuna.trial.FrozenTrial", **values) -> None:
