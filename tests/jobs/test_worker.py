@@ -53,19 +53,29 @@ def test_a_worker_trains_the_cells_and_a_queued_tuning_trial_then_stops_when_idl
 
 
 def test_a_stopped_worker_releases_its_cell_and_keeps_the_run(storage):
-    enqueue_grid("g", grid_cells(["gru"], [211], None, TINY), storage)
+    enqueue_grid("g", grid_cells(["gru"], [211, 212], None, TINY), storage)
     stop = StopFlags()
-    worker = Worker(WorkerOptions(storage=storage), stop)
+
+    def log(message: str) -> None:  # SIGTERM once the run folder exists: stop within one batch
+        if " parameters, " in message:
+            stop.terminate()
+
+    worker = Worker(WorkerOptions(storage=storage), stop, log)
     study, trial = worker.claim()
-    stop.terminate()  # SIGTERM while the cell is in hand: stop within one batch
     worker.train_cell(study, trial)
     trials = study.get_trials()
-    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert [t.state for t in trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING,
+                                         optuna.trial.TrialState.WAITING]
     assert trials[0].user_attrs["released"] == "the worker was stopped"
-    assert trials[1].user_attrs[CELL_ATTR] == trials[0].user_attrs[CELL_ATTR]
-    assert RunStore().get(trials[0].user_attrs["run_id"]).status == "cancelled"
-    assert [(r["state"], r["attempts"]) for r in cell_rows(study)] == [("waiting", 0)]
-    assert worker.summary()["released"] == 1
+    assert trials[2].user_attrs[CELL_ATTR] == trials[0].user_attrs[CELL_ATTR]  # the cell waits again
+    assert RunStore().get(trials[0].user_attrs["run_id"]).status == "cancelled"  # its run is kept
+    assert [(r["state"], r["attempts"]) for r in cell_rows(study)] == [("waiting", 0), ("waiting", 0)]
+
+    study, trial = worker.claim()  # stopped as it takes a cell: back to the queue before any data is loaded
+    worker.train_cell(study, trial)
+    assert study.trials[trial.number].user_attrs.get("run_id") is None
+    assert [r["state"] for r in cell_rows(study)] == ["waiting", "waiting"]
+    assert worker.summary()["released"] == 2 and len(RunStore().list()) == 1
 
 
 def test_an_idle_worker_waits_for_a_running_cell_of_another_worker(storage):
