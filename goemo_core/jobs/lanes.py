@@ -93,8 +93,10 @@ def _forward(stop: StopFlags, lanes: list) -> None:
 def lane_main(options: dict, device: str, threads: int, results, parent: int) -> None:
     """One lane in a spawned process: its own stop flags (signals come from the parent), its log lines on stderr
     marked with its device, its summary (or error) on the queue. If the parent dies, the lane stops as on SIGTERM."""
+    import optuna
     import torch
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per cell of ours instead
     os.setpgid(0, 0)  # the terminal's Ctrl-C reaches the parent only, which passes it on once
     if not device.startswith("cuda"):
         torch.set_num_threads(threads)

@@ -98,3 +98,39 @@ def test_lanes_and_what_a_worker_refuses(storage, tmp_path, capsys):
     assert main(["worker", "--storage", storage, "--study", "missing", "--gpus", "none", "--exit-when-idle"]) == 2
     assert "no study 'missing'" in capsys.readouterr().err
     assert main(["worker", "--storage", storage, "--poll", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_two_lanes_share_the_grid_and_ctrl_c_finishes_their_cells(storage, tmp_path):
+    """`--slots 2`: two lanes in processes of their own; Ctrl-C on the worker reaches both, each finishes its cell."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    enqueue_grid("g", grid_cells(["gru", "lstm"], [211, 212, 213], None, TINY), storage)
+    out, err = tmp_path / "worker.out", tmp_path / "worker.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        worker = subprocess.Popen([sys.executable, "-m", "goemo_core", "worker", "--storage", storage, "--gpus",
+                                   "none", "--slots", "2", "--poll", "0.5", "--json"], cwd=ROOT, env=dict(os.environ),
+                                  stdout=stdout, stderr=stderr)
+    try:
+        deadline = time.time() + 240
+        while err.read_text().count("] training ") < 2:  # both lanes have a cell in hand
+            assert worker.poll() is None and time.time() < deadline, err.read_text()[-2000:]
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGINT)
+        assert worker.wait(timeout=240) == 130
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    document = json.loads(out.read_text())
+    assert len(document["lanes"]) == 2 and document["devices"] == ["cpu", "cpu"]
+    assert document["done"] == 2 and document["released"] == 0 and document["stopped"] == "signal"
+    assert all(lane["done"] == 1 for lane in document["lanes"])  # each lane finished the cell it had
+    rows = cell_rows(open_grid("g", storage, create=False))
+    assert sorted(r["state"] for r in rows) == ["done", "done", "waiting", "waiting", "waiting", "waiting"]
