@@ -15,6 +15,7 @@ marked released, and the cell queued again without using its retry)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -176,12 +177,17 @@ class Worker:
     def serve(self) -> dict:
         self.log(f"worker {self.worker} on {self.device_name} ({self.options.device}), storage "
                  f"{mask_url(self.url)}, serving {', '.join(self.options.studies) or 'every grid and tuning queue'}")
+        lost = _storage_errors()
         while not self.stop.finish.is_set():
-            claimed = self.claim()
-            if claimed is None:
-                if self.options.exit_when_idle and not self.pending():
+            try:
+                claimed = self.claim()
+                if claimed is None and self.options.exit_when_idle and not self.pending():
                     self.stopped = "idle"
                     break
+            except lost as exc:  # the database restarts or the network drops: an idle worker waits it out
+                self.log(f"storage unreachable ({self._error(exc)[:200]}); looking again in {self.options.poll_s:g} s")
+                claimed = None
+            if claimed is None:
                 self.stop.wake.wait(self.options.poll_s)
                 continue
             study, trial = claimed
@@ -195,6 +201,10 @@ class Worker:
                 self.stopped = "error"
                 raise MissingResource(f"{exc} (worker {self.worker} released trial {trial.number} of "
                                       f"{study.study_name} and stopped)") from None
+            except lost as exc:  # its run is kept here; the trial, silent, is failed by heartbeat and retried
+                self.log(f"[{study.study_name} #{trial.number}] storage lost while recording the trial "
+                         f"({self._error(exc)[:200]}); the cell comes back to the queue after the grace period")
+                self.done.append({"study": study.study_name, "trial": trial.number, "state": "failed"})
         return self.summary()
 
     def summary(self) -> dict:
@@ -217,10 +227,15 @@ class Worker:
         prefix = f"[{study.study_name} #{number} {cell.arch} seed {cell.seed}]"
         self.log(f"{prefix} training {cell.title()} on {self.options.device}")
 
-        def on_epoch(record: dict) -> None:
+        def on_epoch(record: dict) -> None:  # progress for the dashboard; a database hiccup must not stop training
             value = record.get(config.monitor)
             if isinstance(value, (int, float)):
-                self.storage.set_trial_intermediate_value(trial._trial_id, int(record["epoch"]), float(value))
+                with contextlib.suppress(*_storage_errors()):
+                    self.storage.set_trial_intermediate_value(trial._trial_id, int(record["epoch"]), float(value))
+
+        def on_run_created(run) -> None:
+            with contextlib.suppress(*_storage_errors()):
+                self._attrs(trial, run_id=run.run_id)
 
         label = RunLabel.clean(f"{study.study_name} · {cell.arch} · seed {cell.seed}"[:MAX_NAME],
                                [f"grid {study.study_name}"[:MAX_TAG]])
@@ -231,7 +246,7 @@ class Worker:
         try:
             result = train_run(config, on_epoch=on_epoch, cancel=self.stop.cancel, label=label, mirror_tags=tags,
                                log=lambda message: self.log(f"{prefix} {message}"),
-                               on_run_created=lambda run: self._attrs(trial, run_id=run.run_id))
+                               on_run_created=on_run_created)
         except MissingResource:
             self._release(study, trial, cell, row, "this worker lacks a resource")
             raise
@@ -334,7 +349,10 @@ class Worker:
         return mask_text(" ".join(f"{type(exc).__name__}: {exc}".split()), self.url)[:500]
 
 
-def serve(options: WorkerOptions, stop: StopFlags, log: Callable[[str], None]) -> dict:
-    """One lane in this process."""
-    return Worker(options, stop, log).serve()
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """What a database that restarts or a network that drops raises through SQLAlchemy."""
+    import sqlalchemy.exc
+
+    return sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError
+
 

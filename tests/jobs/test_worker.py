@@ -88,6 +88,23 @@ def test_an_idle_worker_waits_for_a_running_cell_of_another_worker(storage):
     assert not idle.pending()
 
 
+def test_an_idle_worker_waits_out_a_lost_storage(storage):
+    import sqlalchemy.exc
+
+    messages, looks = [], []
+    worker = Worker(WorkerOptions(storage=storage, poll_s=0.01), log=messages.append)
+
+    def claim():  # the database restarts: the first look fails, the second finds it back (and the worker is stopped)
+        looks.append(1)
+        if len(looks) == 1:
+            raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+        worker.stop.finish.set()
+
+    worker.claim = claim
+    assert worker.serve()["stopped"] == "signal" and len(looks) == 2
+    assert any(m.startswith("storage unreachable (OperationalError") for m in messages)
+
+
 def test_lanes_and_what_a_worker_refuses(storage, tmp_path, capsys):
     assert lane_devices("none") == ["cpu"] and lane_devices("none", 2) == ["cpu", "cpu"]
     for gpus, words in (("7", "does not exist"), ("x", "not all, none")):
