@@ -99,6 +99,20 @@ def fake_run(store, arch: str, seed: int, accuracy: float | None, macro_f1: floa
     return run
 
 
+def whole_run(store, arch: str = "gru", seed: int = 211, accuracy: float = 61.0):
+    """A completed run as fake_run makes it, with weights, probabilities and a tokenizer file (no training): what
+    travels to MLflow and back."""
+    import torch
+
+    from goemo_core.runs.atomic import save_tensors, write_atomic
+
+    run = fake_run(store, arch, seed, accuracy)
+    save_tensors(run.weights_path, {"embedding.weight": torch.ones(5, 4)})
+    save_tensors(run.probabilities_path, {"test": torch.full((3, 7), 1 / 7)})
+    write_atomic(run.tokenizer_path, '{"model": {"vocab": {}}}')
+    return run
+
+
 def digest(path: Path) -> dict[str, str]:
     """SHA-256 of every file in a run folder: equal digests mean the run was not altered."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(path).iterdir()) if p.is_file()}

@@ -1,5 +1,5 @@
 """Form pieces of the Train page: one input per hyperparameter (typed from its default), the recipe and data
-options, and turning the widget values into validated TrainConfigs."""
+options, and turning the widget values into validated TrainConfigs (or into grid cells for workers)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from goemo_core.augment import list_augmented
+from goemo_core.bench.grid import Cell, grid_cells
 from goemo_core.errors import InvalidConfig
 from goemo_core.jobs.work import TrainJob
 from goemo_core.models import architectures
@@ -196,6 +197,26 @@ def build_configs(archs: list[str], params: dict[str, dict], recipe: dict[str, A
             continue
         configs += [replace(config, seed=config.seed + k) for k in range(repeats)]
     return configs, errors
+
+
+def cells_for_workers(archs: list[str], params: dict[str, dict], recipe: dict[str, Any], options: dict[str, Any],
+                      recipe_shown: dict[str, Any], repeats: int = 1) -> tuple[list[Cell], list[str]]:
+    """The launch as grid cells for `goemo worker`s: validated as `build_configs` validates a launch here, then each
+    architecture's settings that differ from its defaults (recipe, data options, hyperparameters) as the cells'
+    overrides, one cell per seed. The device and its recipe are left to each worker."""
+    configs, errors = build_configs(archs, params, recipe, options, recipe_shown)
+    cells = []
+    for config in configs:
+        default = make_config(config.arch, {"task": config.task, "device": config.device}).to_dict()
+        chosen = config.to_dict()
+        own = {"arch", "params", "seed", "task", "device", "recipe"}  # the cell's, or each worker's
+        overrides = {key: value for key, value in chosen.items() if key not in own and value != default[key]}
+        overrides.update({key: value for key, value in config.params.items() if default["params"].get(key) != value})
+        try:
+            cells += grid_cells([config.arch], range(config.seed, config.seed + repeats), config.task, overrides)
+        except InvalidConfig as exc:
+            errors.append(f"{architectures()[config.arch].title}: {exc}")
+    return cells, errors
 
 
 def labelled_jobs(configs: list[TrainConfig], name: str, tags: str,

@@ -26,6 +26,7 @@ from views.analysis_views import analysis_sections, calibrate_selected
 from views.charts import curve_groups, curves_frame, run_colors, spec_of
 from views.common import page_setup, unreadable_runs_note, user_errors
 from views.filters import keep_in_url, run_filter_inputs, url_permalink
+from views.mlflow_views import pull_action
 from views.robustness_views import robustness_section
 from views.tables import COLUMNS, best_cells, blank_missing, cost_notes, pooled_table
 from views.task_views import label_f1_bars, published_table, task_select
@@ -34,6 +35,7 @@ page_setup("Compare", ":material/compare:")
 store = RunStore()
 runs = store.list()
 unreadable = unreadable_runs_note(store)  # listed for deletion below, compared nowhere
+pull_action("compare_pull")  # runs trained on other machines, gathered through MLflow
 if not runs and not unreadable:
     st.info("No runs yet. Launch one on the **Train** page; it appears here as soon as it starts.",
             icon=":material/info:")

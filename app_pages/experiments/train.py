@@ -3,6 +3,7 @@
 import streamlit as st
 
 from goemo_core.data.tasks import DEFAULT_THRESHOLD, TASK_NAMES, get_task
+from goemo_core.bench.grid import enqueue_grid
 from goemo_core.jobs.manager import gpu_slots
 from goemo_core.models import architectures
 from goemo_core.results.run_tables import describe_run
@@ -10,7 +11,7 @@ from goemo_core.runs.store import RunStore
 from goemo_core.settings import get_settings
 from goemo_core.training.config import MAX_TRANSFER_VARIANTS, USE_ENV, TrainConfig
 from views import forms
-from views.common import available_devices, job_manager, page_setup
+from views.common import available_devices, job_manager, page_setup, user_errors
 from views.jobs import job_list, live_runs_note, run_history
 
 page_setup("Train", ":material/model_training:")
@@ -120,7 +121,33 @@ options = {"task": task.name, **decision, "limit": int(limit) or None,
            "transfer_augment": int(transfer) if teachers else 0,
            **({"freeze_embedding_epochs": int(freeze)} if use_pretrained else {})}
 
-if st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch", disabled=not archs):
+on_workers = st.toggle("run on workers", key="train_on_workers",
+                       help="Do not train here: add one cell per architecture and seed to a benchmark grid on a "
+                            "shared Optuna storage; `goemo worker` processes on any machine train them "
+                            "(docs/multi-machine.md). Their runs come back with Pull runs from MLflow.")
+if on_workers:
+    storage_col, grid_col = st.columns(2)
+    grid_storage = storage_col.text_input("storage URL", key="train_grid_storage", type="password",
+                                          placeholder="empty: GOEMO_OPTUNA_STORAGE",
+                                          help="postgresql+psycopg://user:password@host:5432/db for workers on "
+                                               "several machines")
+    grid_name = grid_col.text_input("grid (study name)", key="train_grid_name", max_chars=200,
+                                    value=f"grid-{'-'.join(archs)}"[:200])
+
+if on_workers and st.button("Add to the grid", type="primary", icon=":material/playlist_add:",
+                            key="train_enqueue", disabled=not (archs and grid_name.strip())):
+    cells, errors = forms.cells_for_workers(archs, params, recipe, options, recipe_shown, repeats=int(repeats))
+    for error in errors:
+        st.error(error, icon=":material/error:")
+    if not errors:
+        with user_errors(stop=False):
+            added = enqueue_grid(grid_name.strip(), cells, grid_storage or None)
+            st.success(f"Added {added['added']} of {added['cells']} cells to grid `{added['study']}` "
+                       f"({added['kept']} already there). Start workers with `python -m goemo_core worker "
+                       f"--storage URL --study {added['study']}`; follow the grid on the Tune page.",
+                       icon=":material/check_circle:")
+if not on_workers and st.button("Launch", type="primary", icon=":material/rocket_launch:", key="train_launch",
+                                disabled=not archs):
     configs, errors = forms.build_configs(archs, params, recipe, options, recipe_shown, repeats=int(repeats))
     jobs, label_errors = forms.labelled_jobs(configs, name, tags, note)
     for error in [*errors, *label_errors]:

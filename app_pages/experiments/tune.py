@@ -18,6 +18,7 @@ from goemo_core.tune.dashboard import ensure_dashboard, study_url
 from goemo_core.tune.queries import (PARAM_DIGITS, RELIABLE_IMPORTANCE_TRIALS, TRIAL_COLUMNS, TRIAL_DECIMALS,
                                      rounded_trials)
 from views.common import job_manager, page_setup, user_errors
+from views.grids import grids_section
 from views.jobs import job_list
 
 page_setup("Tune", ":material/tune:")
@@ -206,12 +207,12 @@ st.subheader("Studies")
 studies: list[dict] = []
 storage_ok = False
 with user_errors(stop=False):
-    studies = tune.list_studies()
+    studies = [study for study in tune.list_studies() if study["kind"] != "grid"]  # grids: their own section
     storage_ok = True
 pending = [j.config.study for j in job_manager().active("tune") if j.config.study]
 names = list(dict.fromkeys([*(s["study"] for s in studies), *pending]))
 if studies:
-    st.dataframe(pd.DataFrame(studies).drop(columns=["study_id"]), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(studies).drop(columns=["study_id", "kind"]), hide_index=True, width="stretch")
 if not names:
     st.caption(f"No study in `{storage_text}` yet: start one above or with `python -m goemo_core tune`.")
 selected = st.selectbox("Study", names, key="tune_study") if names else None
@@ -246,6 +247,10 @@ elif selected:
                 config = tune.resume_config(selected, n_trials=int(more))
                 job_manager().submit("tune", config, title=f"Tune · {selected} (+{int(more)})")
                 st.success(f"{int(more)} more trials of `{selected}` queued.", icon=":material/check_circle:")
+
+st.subheader("Benchmark grids")
+if storage_ok:
+    grids_section()
 
 st.subheader("Optuna dashboard")
 if storage_ok:

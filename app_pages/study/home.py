@@ -9,6 +9,7 @@ from goemo_core.results.summary import leaderboard
 from goemo_core.runs.store import RunStore
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
 from views.jobs import live_runs_note
+from views.mlflow_views import pull_action, trained_on_table
 from views.tables import cost_notes, pooled_table
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
@@ -61,6 +62,10 @@ if not published.empty:
     st.markdown(f"**Published reference** for `{task}` ({MARK}): the GoEmotions paper's BERT-base test results "
                 "under the same protocol (a label predicted at probability ≥ 0.3, macro over labels).")
     st.dataframe(published.drop(columns=["task"]), hide_index=True, key="home_published")
+
+st.subheader("Where runs were trained")
+trained_on_table(runs, "home_trained_on")
+pull_action("home_pull")
 
 st.subheader("Where to go")
 for page, what in [

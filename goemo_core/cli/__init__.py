@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 
 from ..errors import GoEmoError, InvalidConfig, Terminated, raise_terminated
 
-COMMAND_MODULES = ("stats", "training", "ensemble", "augment", "tune", "bench", "export", "results", "analysis",
-                   "report", "attack")
+COMMAND_MODULES = ("stats", "training", "ensemble", "augment", "tune", "bench", "worker", "export", "results",
+                   "analysis", "report", "attack")
 
 
 # C0/C1 control characters (ANSI escapes, carriage returns, backspaces), bidirectional overrides and lone

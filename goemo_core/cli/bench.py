@@ -1,4 +1,5 @@
-"""`bench pipeline`, `bench speed`, `bench accuracy`, `bench cost` and `bench distill`."""
+"""`bench pipeline`, `bench speed`, `bench accuracy` (here, or as a grid for workers), `bench grid`, `bench cost`
+and `bench distill`."""
 
 from __future__ import annotations
 
@@ -44,7 +45,17 @@ def register(commands, parent) -> None:
                           help="train K runs at once, each in a process of its own (several share one GPU)")
     accuracy.add_argument("--fresh", action="store_true",
                           help="train every run again (default: reuse completed runs with the same settings and seed)")
+    accuracy.add_argument("--study", metavar="NAME",
+                          help="do not train here: add every cell (architecture, seed, task, --set) to the grid NAME "
+                               "on the shared storage for `goemo worker`s; again: only the missing cells")
+    accuracy.add_argument("--storage", metavar="URL", help="with --study: the Optuna storage the workers share "
+                                                           "(default: GOEMO_OPTUNA_STORAGE)")
     accuracy.set_defaults(handler=run_accuracy)
+
+    grid = kinds.add_parser("grid", parents=[parent], help="a grid's cells: done, running (where), waiting, failed")
+    grid.add_argument("--study", required=True, metavar="NAME", help="the grid (bench accuracy --study NAME)")
+    grid.add_argument("--storage", metavar="URL", help="default: GOEMO_OPTUNA_STORAGE")
+    grid.set_defaults(handler=run_grid)
 
     cost = kinds.add_parser("cost", parents=[parent],
                             help="measure the CPU cost of existing runs again, one after the other, and record it")
@@ -120,9 +131,50 @@ def run_accuracy(args) -> int:
     settings = parse_pairs(args.set, "--set")
     for key in {"seed", "task", "limit", "epochs", "device"} & set(settings):
         raise InvalidConfig(f"--set {key}: bench accuracy sets it itself; use its own flag.")
+    if args.study is not None or args.storage is not None:
+        given = {"limit": args.limit, "epochs": args.epochs}
+        return enqueue_accuracy(args, {**settings, **{k: v for k, v in given.items() if v is not None}})
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
                               args.parallel, log=log, task=args.task, settings=settings)
     emit(args, document, lambda: accuracy_table(document))
+    return 0
+
+
+def enqueue_accuracy(args, overrides: dict) -> int:
+    """`bench accuracy --study NAME`: the cells go to the grid on the shared storage; workers train them."""
+    import optuna
+
+    from ..bench.grid import enqueue_grid, grid_cells
+    from .tune import check_study_name
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.study is None:
+        raise InvalidConfig("--storage: name the grid with --study NAME (without both, bench accuracy trains here).")
+    check_study_name(args.study)
+    for flag, given in (("--parallel", args.parallel != 1), ("--fresh", args.fresh), ("--baseline", args.baseline),
+                        ("--device", args.device is not None)):
+        if given:
+            raise InvalidConfig(f"{flag}: with --study the workers train the cells (each on its own device, one "
+                                "slot per cell); leave it out.")
+    cells = grid_cells(args.archs, range(211, 211 + args.seeds), args.task, overrides)
+    document = enqueue_grid(args.study, cells, args.storage)
+    log(f"start workers on any machine that reaches the storage: goemo worker --storage URL --study {args.study}")
+    emit(args, document, lambda: (
+        f"grid {document['study']} ({document['storage']}): added {document['added']} of {document['cells']} cells "
+        f"({document['kept']} already there); " + ", ".join(f"{v} {k}" for k, v in document["counts"].items())))
+    return 0
+
+
+def run_grid(args) -> int:
+    import optuna
+
+    from ..bench.grid import grid_progress, progress_text
+    from .tune import check_study_name
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_study_name(args.study)
+    document = grid_progress(args.study, args.storage)
+    emit(args, document, lambda: progress_text(document))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`train`, `predict`, `runs list|summary|delete`."""
+"""`train`, `predict`, `runs list|summary|compare|delete|push|pull`."""
 
 from __future__ import annotations
 
@@ -76,6 +76,16 @@ def register(commands, parent) -> None:
     push.add_argument("--all", action="store_true", help="every readable run")
     push.add_argument("--tracking-uri", help="default: GOEMO_MLFLOW_TRACKING_URI")
     push.set_defaults(handler=run_push)
+    pull = actions.add_parser("pull", parents=[parent],
+                              help="import the completed runs mirrored to MLflow (by workers anywhere) as run folders "
+                                   "here; checksums verified, pulling again adds nothing")
+    pull.add_argument("--experiment", action="append", default=[], metavar="NAME",
+                      help="an MLflow experiment to pull from (repeatable; default: every one on the server)")
+    pull.add_argument("--since", metavar="WHEN", help="only runs started since: a span (30m, 12h, 7d, 2w) or a "
+                                                      "date or time (2026-12-01, 2026-12-01T14:30)")
+    pull.add_argument("--tracking-uri", help="default: GOEMO_MLFLOW_TRACKING_URI")
+    pull.set_defaults(handler=run_pull)
+
     from .analysis import register_runs_actions
 
     register_runs_actions(actions, parent)
@@ -350,3 +360,13 @@ def run_push(args) -> int:
     emit(args, rows, lambda: "\n".join(f"{r['run_id']} → MLflow run {r['mlflow_run_id']} ({r['experiment']})"
                                          for r in rows) or "no finished runs to push")
     return 0
+
+
+def run_pull(args) -> int:
+    """Exit 1 when a run was refused (a damaged artifact), after importing every other one."""
+    from ..integrations.mlflow_pull import parse_since, pull_runs, pull_summary
+
+    since = parse_since(args.since) if args.since else None
+    report = pull_runs(args.tracking_uri, args.experiment or None, since, log=log)
+    emit(args, report, lambda: pull_summary(report))
+    return 1 if report["refused"] else 0

@@ -25,7 +25,9 @@ def register(commands, parent) -> None:
                                            "one study; a worker joining an existing study trains with the budget "
                                            "and search space it was created with unless given here.")
     tune.add_argument("--arch", required=True, help="lstm, gru, xlstm, rwkv or transformer")
-    tune.add_argument("--n-trials", type=int, required=True, help="trials this worker runs")
+    tune.add_argument("--n-trials", type=int, help="trials this worker runs")
+    tune.add_argument("--enqueue", type=int, metavar="N",
+                      help="run nothing here: queue N trials of the study for `goemo worker`s on the storage")
     tune.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S seconds")
     tune.add_argument("--storage", metavar="URL", help="Optuna storage (default: GOEMO_OPTUNA_STORAGE); any "
                                                        "SQLAlchemy URL or journal:///path/to/file.log")
@@ -68,7 +70,9 @@ def tune_config(args):
     from ..training.config import MAX_SEED
     from ..tune import TuneConfig, base_space, parse_range
 
-    for name in ("n_trials", "limit", "epochs"):
+    if (args.n_trials is None) == (args.enqueue is None):
+        raise InvalidConfig("tune: give --n-trials N (trials run here) or --enqueue N (trials queued for workers).")
+    for name in ("n_trials", "enqueue", "limit", "epochs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InvalidConfig(f"--{name.replace('_', '-')}: {value} must be at least 1.")
@@ -107,7 +111,14 @@ def run_tune(args) -> int:
 
     config = tune_config(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our one line per trial instead (failures still warn)
-    summary = run_study(config, log=log)
+    if args.enqueue is not None:
+        from ..tune.study import enqueue_trials
+
+        summary = enqueue_trials(config, args.enqueue)
+        log(f"queued {args.enqueue} trial(s) of {summary['study']}: goemo worker --storage URL --study "
+            f"{summary['study']} trains them")
+    else:
+        summary = run_study(config, log=log)
 
     def text() -> str:
         states = ", ".join(f"{k} {v}" for k, v in summary["states"].items())

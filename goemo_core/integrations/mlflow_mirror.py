@@ -1,9 +1,10 @@
 """Runs mirrored to MLflow, opt-in: with GOEMO_MLFLOW_TRACKING_URI set (a server URL, `sqlite:///…`, a folder), a
 run is mirrored as it trains (its resolved configuration as parameters, each epoch's metrics at its step, the test
-metrics, tags, and config, metrics, history, confusion matrix and ONNX export as artifacts), `runs push` mirrors
-runs trained before, and an attack pushes its run again with the attack's figures and files. The run folder stays
-the source of truth: the mirror never fails a run. Its first error is one warning in the run's log, and the mirror
-stops for that run (a dead server must not stall training), so it can be pushed again later.
+metrics, tags with the host and device it trained on, and as artifacts the files that rebuild its folder with their
+checksums (see runs.manifest; `runs pull` reads them back), the confusion matrix and the ONNX export), `runs push`
+mirrors runs trained before, and an attack pushes its run again with the attack's figures and files. The run folder
+stays the source of truth: the mirror never fails a run. Its first error is one warning in the run's log, and the
+mirror stops for that run (a dead server must not stall training), so it can be pushed again later.
 
 One MLflow run per run of ours, found by the tag `goemo.run_id`: pushing twice updates the same MLflow run, adding
 only what it lacks (MLflow parameters cannot change; epochs already logged and final metrics already logged with
@@ -24,6 +25,8 @@ from typing import Any, Callable, Iterable
 from ..errors import MissingResource
 from ..runs.attack_files import attack_path, examples_path, run_attacks
 from ..runs.folder import Run
+from ..runs.manifest import MANIFEST, build_manifest
+from ..runs.manifest import TRAVELLING_FILES
 from ..settings import mask_text
 
 URI_VARIABLE = "GOEMO_MLFLOW_TRACKING_URI"
@@ -64,6 +67,8 @@ def run_tags(run: Run) -> dict[str, str]:
             "seed": str(config.get("seed")), "task": str(config.get("task") or "ekman"),
             "recipe": str(config.get("recipe") or "default"), "name": label.name, "tags": ", ".join(label.tags),
             "note": label.note, "mlflow.runName": label.name or run.run_id}
+    host, device = run.trained_on
+    tags.update({"goemo.host": str(host or "unknown"), "goemo.device": str(device or "unknown")})
     if label.note:
         tags["mlflow.note.content"] = label.note  # MLflow's UI shows it as the run's description
     return tags
@@ -167,8 +172,8 @@ def one_line_reason(exc: BaseException, uri: str) -> str:
 class MlflowMirror:
     """One run's MLflow run, written as the run progresses. `start` finds (by our run id) or creates it."""
 
-    def __init__(self, client, run: Run):
-        self.client, self.run = client, run
+    def __init__(self, client, run: Run, tags: dict[str, str] | None = None):
+        self.client, self.run, self.extra_tags = client, run, dict(tags or {})
         self.mlflow_run_id: str | None = None
         self.logged: dict[str, dict[int, float]] = {}  # metric → {step: value} already in MLflow
 
@@ -186,7 +191,7 @@ class MlflowMirror:
                                                         start_time=self._created_ms()).info.run_id
             existing = {}
         params = {k: v for k, v in flatten(self.run.config).items() if k not in existing}
-        self._log(params=params, tags=run_tags(self.run))
+        self._log(params=params, tags={**run_tags(self.run), **self.extra_tags})
         return self
 
     def epoch(self, record: dict) -> None:
@@ -203,7 +208,7 @@ class MlflowMirror:
         final = {k: v for k, v in {**final_metrics(self.run.metrics), **attack_metrics(self.run)}.items()
                  if self.logged.get(k, {}).get(0) != v}
         self._log_new(final, 0)
-        self._log(tags=run_tags(self.run))
+        self._log(tags={**run_tags(self.run), **self.extra_tags})
         self._artifacts()
         status = STATUSES.get(self.run.status, "FINISHED")
         if status != "RUNNING":
@@ -248,9 +253,13 @@ class MlflowMirror:
             self.client.log_batch(self.mlflow_run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def _artifacts(self) -> None:
-        for name in ("config.json", "metrics.json", "history.jsonl", "label.json", "calibration.json"):
+        """The run's files, then (a finished run) their manifest: a manifest on the server means every file it
+        lists was uploaded before it."""
+        for name in TRAVELLING_FILES:
             if (self.run.path / name).is_file():
                 self.client.log_artifact(self.mlflow_run_id, str(self.run.path / name))
+        if self.run.status != "running":
+            self.client.log_text(self.mlflow_run_id, json.dumps(build_manifest(self.run), indent=2), MANIFEST)
         confusion = confusion_csv(self.run)
         if confusion is not None:
             self.client.log_text(self.mlflow_run_id, confusion, "confusion_matrix.csv")
@@ -265,11 +274,12 @@ class TrainingMirror:
     """What the Trainer's run calls: mirrors when a tracking URI is set, and never raises. The first failure is
     one warning in the run's log; the mirror then stays quiet for the rest of the run."""
 
-    def __init__(self, run: Run, log: Callable[[str], None], uri: str | None = None):
+    def __init__(self, run: Run, log: Callable[[str], None], uri: str | None = None,
+                 tags: dict[str, str] | None = None):
         self.run, self.log, self.uri = run, log, uri if uri is not None else tracking_uri()
         self.mirror: MlflowMirror | None = None
         if self.uri:
-            self._guard(lambda: setattr(self, "mirror", MlflowMirror(_client(self.uri), run).start()))
+            self._guard(lambda: setattr(self, "mirror", MlflowMirror(_client(self.uri), run, tags).start()))
             if self.mirror is not None:
                 self.log(f"mirroring to MLflow at {mask_text(self.uri, self.uri)} "
                          f"(experiment {experiment_name(run)})")

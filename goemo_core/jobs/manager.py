@@ -26,7 +26,7 @@ from ..runs.store import RunStore
 from ..settings import effective_device
 from .slots import Slots, waiting_text
 from .work import HANDLERS
-from .worker import Handler, exit_reason, plain_main, worker_main
+from .process import Handler, exit_reason, plain_main, worker_main
 
 DONE_STATES = ("completed", "failed", "cancelled")
 CANCEL_GRACE_S = 60.0  # a worker still running this long after a cancel is terminated (SIGTERM)

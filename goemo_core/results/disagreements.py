@@ -5,7 +5,7 @@ prediction and confidence, read from their test_predictions.csv. Test metrics ne
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 from ..data.tasks import get_task
 from ..errors import InvalidConfig
@@ -14,9 +14,6 @@ from ..runs.folder import Run
 from .choice import by_validation, validation_of, validation_order
 from .recipes import recipe_groups, task_of
 from .summary import pooled, summarise_runs
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 def chosen_runs(runs: Sequence[Run]) -> list[Run]:

@@ -1,5 +1,5 @@
-"""Tables of runs for the pages and the CLI: the runs table, students beside their teachers, per-class metrics
-side by side, the comparison export and the examples behind a confusion cell."""
+"""Tables of runs for the pages and the CLI: the runs table, where runs were trained, students beside their
+teachers, per-class metrics side by side, the comparison export and the examples behind a confusion cell."""
 
 from __future__ import annotations
 
@@ -71,6 +71,8 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
                 (run.metrics or {}).get("cost"))),
             "warning": degenerate(run) or "",
             "device": summary["device"],
+            "host": summary["host"],
+            "source": "MLflow" if run.origin else "here",
             "embedding_dim": params.get("embedding_dim"),
             "hidden_size": params.get("hidden_size"),
             "layers": params.get("num_layers", params.get("num_blocks")),
@@ -85,6 +87,27 @@ def comparison_table(runs: Sequence[Run]) -> pd.DataFrame:
             "created": summary["created"],
         })
     return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["run_id", "name", "arch", "status"])
+
+
+def trained_where(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per (host, device) the readable runs were trained on: how many runs, how many completed, how many
+    were pulled from MLflow, and the newest run's creation time; most runs first."""
+    import pandas as pd
+
+    rows: dict[tuple, dict] = {}
+    for run in readable(runs):
+        if run.is_ensemble:  # trained nowhere: it averages its members
+            continue
+        host, device = run.trained_on
+        row = rows.setdefault((host or "unknown", device or "unknown"), {
+            "host": host or "unknown", "device": device or "unknown", "runs": 0, "completed": 0, "pulled": 0,
+            "latest": ""})
+        row["runs"] += 1
+        row["completed"] += run.status == "completed"
+        row["pulled"] += bool(run.origin)
+        row["latest"] = max(row["latest"], str(run.config.get("created") or ""))
+    frame = pd.DataFrame(list(rows.values()), columns=["host", "device", "runs", "completed", "pulled", "latest"])
+    return frame.sort_values(["runs", "host"], ascending=[False, True]).reset_index(drop=True)
 
 
 def students_and_teachers(selected: Sequence[Run], runs: Sequence[Run]) -> pd.DataFrame:

@@ -1,6 +1,6 @@
-"""One run folder ($GOEMO_HOME/runs/<run_id>/): config, history, metrics, weights, tokenizer, status, label, owner.
-Every file is read through its schema (see schemas.py) and written atomically (write a temporary file, then
-rename), so a reader never sees half a file."""
+"""One run folder ($GOEMO_HOME/runs/<run_id>/): config, history, metrics, weights, tokenizer, status, label, owner
+and, for a run pulled from elsewhere, its origin. Every file is read through its schema (see schemas.py) and written
+atomically (write a temporary file, then rename), so a reader never sees half a file."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from ..errors import InvalidConfig, MissingResource
 from .atomic import save_tensors, write_atomic, write_json
 from .filecache import read_cached
 from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunCalibration, RunConfig, RunInfo,
-                      RunLabelFile, RunMetrics, RunOwner, Unreadable, is_whole, metrics_against_config, read_document,
-                      read_history, read_predictions, read_status)
+                      RunLabelFile, RunMetrics, RunOrigin, RunOwner, Unreadable, is_whole, metrics_against_config,
+                      read_document, read_history, read_predictions, read_status)
 
 # Runs this process is writing right now: their owner is alive whatever owner.json says (see RunStore).
 ACTIVE: set[str] = set()
@@ -54,7 +54,7 @@ class RunLabel:
 
 # Each file of a run folder and the one schema it is read through (see goemo_core.runs.schemas).
 SCHEMAS = {"config.json": RunConfig, "metrics.json": RunMetrics, "info.json": RunInfo, "label.json": RunLabelFile,
-           "owner.json": RunOwner, "calibration.json": RunCalibration}
+           "owner.json": RunOwner, "calibration.json": RunCalibration, "origin.json": RunOrigin}
 # Files computed from the others (analysis of what the run stored): one that does not fit is shown as missing and
 # computed again, never a reason to hide the run's training results.
 DERIVED = ("calibration.json",)
@@ -109,7 +109,7 @@ class Run:
         if self._read("config.json") is None:
             return "config.json is missing"
         for name in ("config.json", "status", "metrics.json", "info.json", "label.json", "owner.json",
-                     "history.jsonl"):
+                     "origin.json", "history.jsonl"):
             value = self._read(name)
             if isinstance(value, Unreadable):
                 return str(value)
@@ -153,6 +153,16 @@ class Run:
     def owner(self) -> dict:
         """The process that trains (or trained) the run: pid, host, start time; {} when unknown."""
         return self._valid("owner.json", {})
+
+    @property
+    def origin(self) -> dict:
+        """Where the folder came from when it was not trained here (see `runs pull`); {} for a run trained here."""
+        return self._valid("origin.json", {})
+
+    @property
+    def trained_on(self) -> tuple[str | None, str | None]:
+        """(host, device) the run was trained on: the owner's host and the config's device name."""
+        return self.owner.get("host"), self.config.get("device_name") or self.config.get("device")
 
     @property
     def weights_path(self) -> Path:
@@ -213,6 +223,7 @@ class Run:
             "seconds": info.get("seconds"),
             "parameters": info.get("parameters"),
             "device": config.get("device_name") or config.get("device"),
+            "host": self.owner.get("host"),
             "augment": config.get("augment"),
             "pretrained": config.get("pretrained"),
             "seed": config.get("seed"),

@@ -1,9 +1,9 @@
 """The files of a run folder, each read through one declared schema (config.json, metrics.json, info.json,
-label.json, owner.json, status, history.jsonl, and the derived calibration.json). A file that does not fit its
-schema makes the whole run "unreadable: reason": listed (so it can be found and deleted) and left out of every
-table, page and ensemble, never an exception in a reader; a derived file that does not fit is shown as missing and
-computed again. Strict types: no coercion of "30" to 30, of 1.5 to 1 or of true to 1; JSON's
-non-standard Infinity and NaN are refused wherever they appear."""
+label.json, owner.json, origin.json, status, history.jsonl, and the derived calibration.json), and the manifest
+that travels with them (goemo_run.json). A file that does not fit its schema makes the whole run "unreadable:
+reason": listed (so it can be found and deleted) and left out of every table, page and ensemble, never an exception
+in a reader; a derived file that does not fit is shown as missing and computed again. Strict types: no coercion of
+"30" to 30, of 1.5 to 1 or of true to 1; JSON's non-standard Infinity and NaN are refused wherever they appear."""
 
 from __future__ import annotations
 
@@ -226,6 +226,17 @@ class RunOwner(FileSchema):
     started: Count | None = None
 
 
+class RunOrigin(FileSchema):
+    """origin.json: where a run folder came from when it was not trained here (`runs pull`): the MLflow run it was
+    rebuilt from, the tracking server (its secrets masked) and when."""
+
+    source: Literal["mlflow"]
+    mlflow_run_id: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    tracking_uri: Text
+    experiment: Text | None = None
+    pulled: Text
+
+
 class EpochRecord(FileSchema):
     """One line of history.jsonl."""
 
@@ -405,41 +416,3 @@ def is_whole(value: Any) -> bool:
 def is_number(value: Any) -> bool:
     """A finite int or float (not a boolean)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-MAX_HEADER_BYTES = 100 << 20  # safetensors' own limit on the header
-
-
-def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """The tensor names and shapes of a safetensors file, from its header alone (nothing is allocated for the
-    tensors), checked against the file's size. Unreadable when the header is damaged."""
-    name = Path(path).name
-    try:
-        with open(path, "rb") as handle:
-            size_bytes = handle.read(8)
-            length = int.from_bytes(size_bytes, "little") if len(size_bytes) == 8 else -1
-            if not 0 < length <= MAX_HEADER_BYTES:
-                raise Unreadable(f"{name} has no safetensors header")
-            header_text = handle.read(length)
-            total = Path(path).stat().st_size
-    except OSError as exc:
-        raise Unreadable(f"{name} cannot be read ({exc.strerror or type(exc).__name__})") from None
-    try:
-        header = loads_strict(header_text.decode("utf-8"))
-    except ValueError:
-        raise Unreadable(f"{name}: its safetensors header is not JSON") from None
-    if not isinstance(header, dict):
-        raise Unreadable(f"{name}: its safetensors header is not an object")
-    shapes, end = {}, 0
-    for key, entry in header.items():
-        if key == "__metadata__":
-            continue
-        shape = entry.get("shape") if isinstance(entry, dict) else None
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not (isinstance(shape, list) and all(is_whole(n) and n >= 0 for n in shape)
-                and isinstance(offsets, list) and len(offsets) == 2 and all(is_whole(n) for n in offsets)):
-            raise Unreadable(f"{name}: tensor '{key[:60]}' has no valid shape and offsets")
-        shapes[key], end = tuple(shape), max(end, offsets[1])
-    if 8 + length + end > total:
-        raise Unreadable(f"{name} is truncated ({total:,} bytes, its header needs {8 + length + end:,})")
-    return shapes

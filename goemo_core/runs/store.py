@@ -162,6 +162,30 @@ class RunStore:
             raise MissingResource(f"Cannot delete run {run_id} completely ({exc.strerror or exc}); check the "
                                   f"permissions of {run.path}.") from None
 
+    def staging(self, purpose: str) -> Path:
+        """A new hidden folder inside the runs folder, for a run being assembled (listings skip hidden names); on the
+        same file system as the runs, so `adopt` renames it into place in one step."""
+        if self.root == get_settings().runs_dir:
+            ensure_home()
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root / f".{purpose}-{secrets.token_hex(6)}"
+        folder.mkdir()
+        return folder
+
+    def adopt(self, folder: Path, run_id: str) -> Run:
+        """A whole, checked run folder (see `staging`) becomes run `run_id` in one rename; an id already taken or
+        not a plain folder name is refused and the folder is left where it is."""
+        if not plausible_run_id(run_id):
+            raise MissingResource(f"'{str(run_id)[:80]}' cannot name a run folder.")
+        target = self.root / run_id
+        if target.exists():
+            raise MissingResource(f"Run {run_id} is already under {self.root}.")
+        try:
+            os.rename(folder, target)
+        except OSError as exc:  # a folder of that name appeared meanwhile, or the disk refuses
+            raise MissingResource(f"Cannot place run {run_id} under {self.root} ({exc.strerror or exc}).") from None
+        return Run(run_id, target)
+
     def live(self) -> list[Run]:
         """The runs still being trained: status 'running' and an owner process that is alive. Newest first."""
         return [run for run in self.list() if run.status == "running" and self._owner_alive(run)]
@@ -208,6 +232,12 @@ def name_problem(run_id: object) -> str | None:
         if character in run_id:
             return f"its name holds {name}, which a run id may not (rename or remove the folder)"
     return None
+
+
+def plausible_run_id(run_id: str) -> bool:
+    """Whether `run_id` (e.g. one read from another machine) can only name a folder directly inside the runs
+    folder."""
+    return _plausible_run_id(run_id)
 
 
 def _plausible_run_id(run_id: str) -> bool:

@@ -16,7 +16,8 @@ from ..models import get_architecture, resolve_params
 from ..models.common import EmbeddingInit
 from ..runs.folder import Run
 from ..evaluation.thresholds import fixed_threshold
-from ..runs.schemas import Unreadable, is_number, tensor_shapes
+from ..runs.schemas import Unreadable, is_number
+from ..runs.tensor_files import tensor_shapes
 from ..runs.store import RunStore
 from .inference import predict_logits, predict_probabilities
 

@@ -26,7 +26,8 @@ from ..integrations.mlflow_mirror import TrainingMirror
 from ..models import get_architecture, resolve_params
 from ..runs.atomic import write_with
 from ..runs.folder import Run, RunLabel
-from ..runs.schemas import Unreadable, tensor_shapes
+from ..runs.schemas import Unreadable
+from ..runs.tensor_files import tensor_shapes
 from ..runs.store import RunStore
 from ..serving.cost import run_cost
 from ..settings import Settings, describe_device, effective_device, get_settings
@@ -70,10 +71,12 @@ def building_message(config: TrainConfig, device: str) -> str:
 def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: EpochCallback | None = None,
               cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
               log: Callable[[str], None] = lambda message: None, settings: Settings | None = None,
-              on_run_created: Callable[[Run], None] | None = None, label: RunLabel | None = None) -> RunResult:
+              on_run_created: Callable[[Run], None] | None = None, label: RunLabel | None = None,
+              mirror_tags: dict[str, str] | None = None) -> RunResult:
     """Train `config` (validated by make_config) end to end and write its run directory. Missing data raises before
     the run directory exists; a failure after that leaves a 'failed' run with its history and error; a cancel leaves a
-    'cancelled' run with its history and, when an epoch finished, its best weights and test metrics."""
+    'cancelled' run with its history and, when an epoch finished, its best weights and test metrics. `mirror_tags`
+    are added to the run's MLflow mirror (e.g. the grid cell it trains)."""
     settings = settings or get_settings()
     device = effective_device(config.device)
     log(f"loading data and tokenising (limit={config.limit}, augment={config.augment or 'no'})")
@@ -108,7 +111,8 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         run.set_label(label)
     if on_run_created is not None:
         on_run_created(run)
-    mirror = TrainingMirror(run, log)  # MLflow when GOEMO_MLFLOW_TRACKING_URI is set; never fails the run
+    # MLflow when GOEMO_MLFLOW_TRACKING_URI is set; never fails the run
+    mirror = TrainingMirror(run, log, tags=mirror_tags)
     trainer = Trainer(model, config, device)
     for note in build_notes(model):
         log(note)

@@ -29,6 +29,7 @@ DEFAULT_SEED = 211
 PRUNERS = ("median", "hyperband", "none")
 BUDGET_KEYS = ("epochs", "batches_per_epoch", "val_examples", "limit")
 STUDY_ATTR = "goemo"  # study user attribute holding the settings the study was created with
+GRID_ATTR = "goemo_grid"  # marks a benchmark grid's study (goemo_core.bench.grid): its trials are cells, not samples
 METRIC_NAME = "validation accuracy (%)"  # what a trial's value is, for optuna-dashboard and Optuna's plots
 MULTI_LABEL_METRIC_NAME = "validation macro-F1"  # a multi-label task's trials maximise this instead
 
@@ -197,6 +198,9 @@ def open_study(config: TuneConfig, choices: DataChoices | None = None) -> tuple[
 
     storage = open_storage(config.storage)
     name = config.study or new_study_name(config.arch, config.storage)
+    if _is_grid(storage, name):
+        raise InvalidConfig(f"study: '{name}' is a benchmark grid (bench accuracy --study), not a tuning study; "
+                            "`goemo worker` trains its cells. Choose another study name.")
     stored = _stored_settings(storage, name)
     plan = plan_study(config, stored, choices)
     trial_config(plan, {}, choices or data_choices(), config.device)  # bad fixed settings fail before any study exists
@@ -229,6 +233,15 @@ def name_metric(study: "optuna.Study", metric_name: str = METRIC_NAME) -> None:
         with warnings.catch_warnings():  # experimental in Optuna since 3.2, stable in use
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric_name])
+
+
+def _is_grid(storage, name: str) -> bool:
+    import optuna
+
+    try:
+        return GRID_ATTR in storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    except (KeyError, optuna.exceptions.OptunaError):
+        return False
 
 
 def _stored_settings(storage, name: str) -> dict:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidConfig
 from ..settings import mask_url
 from ..training.config import TrainConfig, make_config
-from .plan import BUDGET_KEYS, TuneConfig, stored_settings
+from .plan import BUDGET_KEYS, GRID_ATTR, TuneConfig, stored_settings
 from .space import data_choices, decode
 from .storage import open_storage, storage_url
 from .study import best_of
@@ -37,7 +37,8 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
 
 
 def list_studies(storage: str | None = None) -> list[dict]:
-    """Every study in the storage, newest first: name, arch, direction, n_trials, best value, created, study_id."""
+    """Every study in the storage, newest first: name, arch, direction, n_trials, best value, created, kind (tune, or
+    grid: a benchmark grid's cells), study_id."""
     import optuna
 
     rows = []
@@ -50,6 +51,7 @@ def list_studies(storage: str | None = None) -> list[dict]:
             "n_trials": summary.n_trials,
             "best_value": best.value if best is not None else None,
             "created": summary.datetime_start,
+            "kind": "grid" if GRID_ATTR in summary.user_attrs else "tune",
             "study_id": getattr(summary, "_study_id", None),
         })
     return sorted(rows, key=lambda r: (r["created"] is not None, r["created"] or 0), reverse=True)

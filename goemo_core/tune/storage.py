@@ -6,7 +6,8 @@ database-wide write lock serialises those, so no trial is lost or numbered twice
 worker waits for the lock instead of failing with "database is locked". SQLite is not safe on network file systems
 (broken fcntl locks): for workers on several machines use PostgreSQL, or `journal:///path/file.log` (Optuna's
 JournalFileBackend, an append-only log with NFS-safe lock files). RDB storages keep a heartbeat, so a trial whose
-worker died is failed once its heartbeat expires (by the next worker that starts a trial or finishes its run).
+worker died is failed once its heartbeat expires (by the next worker that starts a trial or finishes its run); a
+study that asks for it (RETRY_ATTR, e.g. a benchmark grid) then gets the trial back as a waiting one.
 Passwords in URLs and in driver errors are masked before anything is shown."""
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SQLITE_BUSY_TIMEOUT_S = 60
 HEARTBEAT_S, GRACE_S = 60, 300
 HEARTBEAT_ENV, GRACE_ENV = "GOEMO_OPTUNA_HEARTBEAT_S", "GOEMO_OPTUNA_GRACE_S"
 JOURNAL_SCHEME = "journal:"
+RETRY_ATTR = "goemo_retry_stale"  # a study's user attribute: how often a trial failed by heartbeat is queued again
 
 
 def storage_url(url: str | None = None) -> str:
@@ -118,7 +120,8 @@ def _rdb_storage(url: str, engine_kwargs: dict, heartbeat: tuple[int, int],
             with warnings.catch_warnings():  # heartbeat is flagged experimental
                 warnings.simplefilter("ignore")
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat[0],
-                                                  grace_period=heartbeat[1])
+                                                  grace_period=heartbeat[1],
+                                                  heartbeat_stale_trial_callback=retry_stale_trial)
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}"
             racing = any(sign in text for sign in ("already exists", "database is locked", "IntegrityError"))
@@ -148,6 +151,25 @@ def _ensure_sqlite_folder(url: str) -> None:
 def _scrub(text: str, url: str) -> str:
     """Error texts from drivers may quote the URL, its password or a connection string: never show a secret."""
     return mask_text(text, url)
+
+
+def retry_stale_trial(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> None:
+    """Called for each trial failed by heartbeat: a study whose RETRY_ATTR is N queues the trial again (same params
+    and attributes) until it has been retried N times (Optuna's RetryHeartbeatStaleTrialCallback); other studies
+    keep the failed trial as it is (a tune study samples a new trial instead)."""
+    import optuna
+
+    retries = study.user_attrs.get(RETRY_ATTR)
+    if isinstance(retries, int) and not isinstance(retries, bool) and retries > 0:
+        with warnings.catch_warnings():  # flagged experimental
+            warnings.simplefilter("ignore")
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=retries)(study, trial)
+
+
+def uses_heartbeats(url: str | None = None) -> bool:
+    """Whether the storage fails a dead worker's trial (SQLite and PostgreSQL do; a journal file keeps no
+    heartbeat)."""
+    return not storage_url(url).startswith(JOURNAL_SCHEME)
 
 
 def fail_stale_trials(study: "optuna.Study") -> None:

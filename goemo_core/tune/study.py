@@ -163,6 +163,26 @@ class StudyRunner:
         if self.cancel.is_set() or self.fatal is not None:
             study.stop()  # the only way out of optimize() between trials
 
+    def run_waiting_trial(self, trial_id: int) -> "optuna.trial.FrozenTrial":
+        """One trial a worker took from the study's queue (see goemo_core.jobs.worker), trained and told as
+        optimize() would: complete, pruned, or failed with its error. Cancelled (the worker releases it) and the
+        errors no trial can fix (GoEmoError) are raised after the trial is marked."""
+        import optuna
+
+        if getattr(self, "plan", None) is None:
+            self.study, self.plan = open_study(self.config, self.choices)
+        trial = optuna.Trial(self.study, trial_id)
+        state, value = optuna.trial.TrialState.COMPLETE, None
+        try:
+            value = self.objective(trial)
+        except optuna.TrialPruned:
+            state = optuna.trial.TrialState.PRUNED
+        except (Cancelled, GoEmoError):
+            raise
+        except Exception:  # recorded on the trial by objective(), as optimize(catch=(Exception,)) would
+            state = optuna.trial.TrialState.FAIL
+        return self.study.tell(trial, value, state=state)
+
     def run(self) -> dict:
         import sqlalchemy.exc
 
@@ -249,6 +269,15 @@ def run_study(config: TuneConfig, cancel: threading.Event | None = None, on_tria
               progress: Progress | None = None, log: Callable[[str], None] = lambda message: None) -> dict:
     """Run `config.n_trials` trials (or until `timeout` / cancel) on the study; returns study_summary()."""
     return StudyRunner(config, cancel, on_trial, progress, log).run()
+
+
+def enqueue_trials(config: TuneConfig, count: int) -> dict:
+    """Queue `count` trials of the study (created or joined as `run_study` would) for `goemo worker`s: waiting trials
+    with no fixed value, sampled by the study's sampler when a worker starts each. Returns study_summary()."""
+    study, _ = open_study(config)
+    for _ in range(count):
+        study.enqueue_trial({})
+    return {**study_summary(study, config.storage), "enqueued": count}
 
 
 def trial_record(trial: "optuna.trial.FrozenTrial") -> dict:

@@ -1,21 +1,17 @@
 """Distributed studies on a real PostgreSQL server: two `tune` workers share one study, one is killed with SIGKILL in
 the middle of a trial, and the study still accounts for every trial (the dead worker's trial fails once its heartbeat
-expires); the password shows nowhere. The server is started here (initdb into a temporary folder, password
-authentication, 127.0.0.1 on a free port) and removed afterwards."""
+expires); the password shows nowhere. The server is started for the test (tests/servers.py: initdb into a temporary
+folder, password authentication, 127.0.0.1 on a free port) and removed afterwards."""
 
 from __future__ import annotations
 
 import collections
-import glob
 import json
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +20,8 @@ from urllib.parse import quote
 import optuna
 import pytest
 import sqlalchemy
-from conftest import ROOT, unavailable
+from conftest import ROOT
+from servers import running_postgres
 
 from goemo_core import tune
 from goemo_core.settings import mask_url
@@ -38,22 +35,6 @@ TINY = {"embedding_dim": 8, "hidden_size": 8, "num_layers": 1, "head_layers": 1,
 HEARTBEAT_S, GRACE_S = 1, 3  # seconds: a dead worker's trial fails within seconds, not minutes
 HEARTBEATS = sqlalchemy.text("SELECT trial_id FROM trial_heartbeats")  # Optuna's table of last heartbeats
 SURVIVOR_TIMEOUT_S = 15  # the surviving worker keeps starting trials this long, well past the victim's grace
-
-
-def postgres_bin() -> Path | None:
-    """The folder with initdb and pg_ctl: on PATH, else Debian's /usr/lib/postgresql/<version>/bin (newest)."""
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
-        return Path(found).parent
-    folders = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name)
-                     if Path(p).parent.name.isdigit() else 0)
-    return Path(folders[-1]) if folders and (Path(folders[-1]) / "initdb").exists() else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -71,54 +52,12 @@ class Server:
 
 @pytest.fixture(scope="module")
 def postgres():
-    """A throwaway PostgreSQL server: initdb with a password-authenticated superuser (scram-sha-256), pg_ctl start on
-    127.0.0.1 and a free port, its socket in the temporary folder; stopped and removed afterwards. Run as the
-    `postgres` user when the tests run as root (initdb refuses root)."""
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        unavailable("PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql")
-    as_user: list[str] = []
-    owner = None
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            unavailable("running as root and there is no 'postgres' user to run the PostgreSQL server as")
-        as_user = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else None
-        if as_user is None:
-            unavailable("running as root without runuser to start PostgreSQL as the 'postgres' user")
-    folder = Path(tempfile.mkdtemp(prefix="goemo-pg-"))  # not under pytest's root-only tmp folders
-    data, log, pwfile = folder / "data", folder / "server.log", folder / "pwfile"
-    pwfile.write_text(PASSWORD + "\n")
-    if owner is not None:
-        for path in (folder, pwfile):
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-    pwfile.chmod(0o600)
-
-    def run(*command: str) -> None:
-        result = subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, f"{command[0]} failed: {result.stdout[-1500:]}{result.stderr[-1500:]}"
-
-    port = free_port()
-    started = False
+    """A throwaway PostgreSQL server (see servers.running_postgres), its cached storages dropped afterwards."""
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
-            "--encoding=UTF8", "--no-sync")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
-        started = True
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=port, user=USER, password=PASSWORD, dbname="postgres",
-                             autocommit=True) as connection:
-            connection.execute(f"CREATE DATABASE {DATABASE}")
-        yield Server(port, folder)
+        with running_postgres(USER, PASSWORD, DATABASE) as (port, folder):
+            yield Server(port, folder)
     finally:
         tune.close_storages()
-        if started:
-            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
