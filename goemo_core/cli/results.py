@@ -25,6 +25,9 @@ def register(commands, parent) -> None:
     headline.add_argument("files", nargs="*", metavar="FILE",
                           help="results files (default: every *.json in --dir)")
     headline.add_argument("--dir", default="results", help="where results files are (default: ./results)")
+    headline.add_argument("--write", metavar="FILE",
+                          help="replace the block between <!-- headline:start --> and <!-- headline:end --> of FILE "
+                               "(e.g. README.md) with the table")
     headline.set_defaults(handler=run_headline)
 
 
@@ -56,5 +59,15 @@ def run_headline(args) -> int:
     if not files:
         raise InvalidConfig(f"no results files given and none in {args.dir}/ (see `results export`).")
     text = headline_markdown(files)
+    if args.write:
+        from ..results.headline import with_headline
+        from ..runs.atomic import write_atomic
+
+        target = Path(args.write)
+        try:
+            write_atomic(target, with_headline(target.read_text(encoding="utf-8"), text))
+        except (OSError, ValueError) as exc:
+            raise InvalidConfig(f"--write {target}: {getattr(exc, 'strerror', None) or exc}") from None
+        log(f"headline written into {target}")
     emit(args, {"files": [str(f) for f in files], "markdown": text}, lambda: text.rstrip("\n"))
     return 0

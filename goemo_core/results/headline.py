@@ -21,7 +21,9 @@ from .summary import seed_summary
 CHOSEN_NOTE = ("Each model's recipe is the one chosen on validation (mean validation {order} over its seeds); test "
                "figures are reported, never used to choose. ± is the sample standard deviation over seeds. vs best: "
                "Welch's t-test over seeds of the test {measure} against the best model on validation, p-values "
-               "Holm-adjusted over the models (* p < 0.05).")
+               "Holm-adjusted over the models (* p < 0.05). s / epoch: the mean wall time of a training epoch as the "
+               "runs trained, on a machine that may have been shared (other runs, other work): a record, not a "
+               "speed comparison, which `python -m goemo_core bench speed` measures side by side.")
 
 
 def model_name(config: dict) -> str:
@@ -115,3 +117,14 @@ def task_table(path: str | Path) -> str:
 def headline_markdown(paths: Sequence[str | Path]) -> str:
     """Every results file's headline, one after the other (the README's results section)."""
     return "\n\n".join(task_table(path) for path in sorted(paths, key=lambda p: Path(p).name)) + "\n"
+
+
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def with_headline(document: str, markdown: str) -> str:
+    """`document` (the README) with the text between its headline markers replaced by `markdown`."""
+    start, end = document.find(HEADLINE_START), document.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {HEADLINE_START} … {HEADLINE_END} block to write the headline into")
+    return document[:start + len(HEADLINE_START)] + "\n" + markdown + document[end:]

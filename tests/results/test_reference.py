@@ -99,3 +99,26 @@ def test_the_headline_chooses_on_validation_and_tests_against_the_best(tmp_path)
     text = headline_markdown([path])
     assert "| BiGRU | 3 | 67.53 | 67.13 ± 0.15 |" in text
     assert "the course notebook's best run" in text and "sample standard deviation" in text
+
+
+def test_the_headline_is_written_between_the_markers_and_a_file_without_them_is_refused(tmp_path, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    store = RunStore()
+    for seed in (211, 212):
+        fake_run(store, "gru", seed, 60.0 + seed - 211)
+    assert main(["results", "export", "--task", "ekman", "--out", str(results / "ekman.json")]) == 0
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- headline:start -->\nold table\n<!-- headline:end -->\nafter\n")
+    assert main(["results", "headline", "--dir", str(results), "--write", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("intro\n") and text.endswith("<!-- headline:end -->\nafter\n")
+    assert "| BiGRU | 2 |" in text
+    assert main(["results", "headline", "--dir", str(results), "--write", str(readme)]) == 0
+    assert readme.read_text() == text  # writing again changes nothing
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    capsys.readouterr()
+    assert main(["results", "headline", "--dir", str(results), "--write", str(plain)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "headline:start" in error and "\n" not in error and plain.read_text() == "no markers\n"
