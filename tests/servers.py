@@ -94,6 +94,13 @@ def running_postgres(user: str, password: str, database: str) -> Iterator[tuple[
 def running_mlflow(folder: Path) -> Iterator[str]:
     """`mlflow server --serve-artifacts` on a free loopback port, its SQLite backend and artifacts under `folder`:
     yields its URL."""
+    with mlflow_process(folder) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def mlflow_process(folder: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As running_mlflow, yielding the URL and the server's process (a test may stop it mid-run)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = open(folder / "server.log", "wb")
@@ -113,7 +120,7 @@ def running_mlflow(folder: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}")
                 time.sleep(0.5)
-        yield url
+        yield url, process
     finally:
         if process.poll() is None:
             process.terminate()

@@ -9,11 +9,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import random
-import threading
 from typing import Any, Callable, Iterator, Sequence
 
-from ..augment.eda import ensure_nltk_resources, keep_loggers, missing_nltk_resources, no_nltk_downloads
+from ..augment.eda import (TEXTATTACK_LOCK, ensure_nltk_resources, keep_loggers, missing_nltk_resources,
+                           no_nltk_downloads, seeded)
 from ..errors import MissingResource
 from ..serving.predict import clean_text
 from .recipes import Recipe
@@ -23,7 +22,7 @@ from .recipes import Recipe
 MODEL_BATCH = 1 << 14
 RESULT_KINDS = {"SuccessfulAttackResult": "successful", "FailedAttackResult": "failed",
                 "SkippedAttackResult": "skipped"}
-_LOCK = threading.RLock()  # TextAttack's transformations draw from the global `random` and numpy generators
+_LOCK = TEXTATTACK_LOCK  # one lock for every TextAttack call: they draw from the global generators
 
 
 def textattack_version() -> str | None:
@@ -107,22 +106,6 @@ def _quiet(name: str) -> Iterator[None]:
 def example_seed(seed: int, recipe: str, example_id: str) -> int:
     """Each example's own seed: its result does not depend on which examples were attacked before it."""
     return int.from_bytes(hashlib.sha256(f"{seed}/{recipe}/{example_id}".encode()).digest()[:4], "little")
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Python's and numpy's global generators seeded for one attack, restored afterwards for everyone else."""
-    import numpy as np
-
-    with _LOCK:
-        py_state, np_state = random.getstate(), np.random.get_state()
-        random.seed(seed)
-        np.random.seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
 
 
 def attack_text(attack: Any, text: str, label: int, seed: int) -> Any:

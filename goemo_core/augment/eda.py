@@ -40,7 +40,10 @@ MAX_PREVIEW_WORDS, MAX_PREVIEW_CHARS = 60, 500
 NLTK_RESOURCES = {"WordNet": "corpora/wordnet/", "the English stop words": "corpora/stopwords/english"}
 NLTK_DOWNLOAD_COMMAND = "python -m nltk.downloader wordnet stopwords"
 
-_LOCK = threading.RLock()  # TextAttack draws from the global `random`; NLTK's lazy corpus loading is not thread-safe
+# Every TextAttack call (augmentations here, attacks in goemo_core.attacks) holds it: TextAttack draws from the global
+# `random` and numpy generators, and NLTK's lazy corpus loading is not thread-safe.
+TEXTATTACK_LOCK = threading.RLock()
+_LOCK = TEXTATTACK_LOCK
 _AUGMENTERS: dict[tuple, object] = {}
 
 
@@ -223,8 +226,9 @@ def _seed_from(key: tuple) -> int:
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Seed python's and numpy's global generators for one TextAttack call, then restore them for everyone else."""
+def seeded(seed: int) -> Iterator[None]:
+    """Python's and numpy's global generators seeded for one TextAttack call (an augmentation, an attack), restored
+    afterwards for everyone else."""
     with _LOCK:
         py_state, np_state = random.getstate(), np.random.get_state()
         random.seed(seed)
@@ -242,7 +246,7 @@ def augment_once(augmenter, text: str, key: tuple, wanted: int | None = None) ->
     running only that many operations picked at random gives the same distribution at a fraction of the cost."""
     seed = _seed_from(key)
     parts = [getattr(augmenter, name) for name in EDA_OPERATIONS if hasattr(augmenter, name)]
-    with _seeded(seed):
+    with seeded(seed):
         if parts and wanted is not None and wanted < len(parts):
             variants = [v for part in random.Random(seed).sample(parts, wanted) for v in part.augment(text)]
         else:

@@ -2,14 +2,10 @@
 artifacts), read back with MlflowClient from a SQLite store and from a real `mlflow server`; `runs push` keeps one
 MLflow run per run; a server that dies mid-run costs one warning, never the run."""
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from conftest import fake_attack, fake_run, unavailable
+from servers import free_port, mlflow_process
 
 from goemo_core.cli import main
 from goemo_core.integrations.mlflow_mirror import RUN_ID_TAG, final_metrics, flatten
@@ -20,7 +16,6 @@ from goemo_core.training.run import train_run
 
 TINY = {"limit": 200, "epochs": 2, "hidden_size": 16, "embedding_dim": 16, "head_units": 16, "device": "cpu",
         "pretrained": None, "patience": 5}
-SERVER_START_S = 240  # `mlflow server` imports a lot; on a loaded 2-core machine it takes its time
 
 
 @pytest.fixture(autouse=True)
@@ -123,43 +118,11 @@ def test_an_attack_is_mirrored_with_its_figures_and_files_and_a_dead_server_cost
     assert len(messages) == 2 and messages[1].startswith("warning: ") and "runs push" in messages[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
-    """`mlflow server` on a free loopback port with a SQLite backend in a temporary folder."""
-    port = free_port()
-    log = open(tmp_path / "server.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_S
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    try:
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        log.close()
+    """`mlflow server` on a free loopback port with a SQLite backend in a temporary folder: (URL, process)."""
+    with mlflow_process(tmp_path / "mlflow") as server:
+        yield server
 
 
 @pytest.mark.slow
