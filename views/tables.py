@@ -116,3 +116,22 @@ def best_cells(column: pd.Series, higher: bool) -> list[str]:
     best = column.max() if higher else column.min()
     tied = column.nunique(dropna=True) <= 1
     return ["" if tied or value != best else BEST_CELL for value in column]
+
+
+def reference_results(task: str) -> None:
+    """The benchmark's own answer for `task`, read-only beside the user's runs: each committed results file's
+    headline (results/*.json, see `python -m goemo_core results export`), with where it was measured."""
+    from goemo_core.errors import MissingResource
+    from goemo_core.results.headline import committed_results, headline_cells, headline_rule
+    from goemo_core.results.reference import measured_on
+
+    for path in committed_results(task):
+        try:
+            document, rows = headline_cells(path)
+        except (MissingResource, ValueError) as exc:
+            st.caption(f"Reference results {path.name} not shown: {exc}")
+            continue
+        st.markdown(f"**Reference results** for `{task}`, measured on {measured_on(document)} "
+                    f"({len(document.runs)} runs in `results/{path.name}`): read-only, beside your own runs.")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"reference-{path.stem}")
+        st.caption(headline_rule(task))

@@ -10,7 +10,7 @@ from goemo_core.runs.store import RunStore
 from views.common import interrupted_runs, job_manager, page_link, page_setup, unreadable_runs_note
 from views.jobs import live_runs_note
 from views.mlflow_views import pull_action, trained_on_table
-from views.tables import cost_notes, pooled_table
+from views.tables import cost_notes, pooled_table, reference_results
 
 page_setup("GoEmotions RNN Benchmark Studio", ":material/psychology:")
 st.markdown(
@@ -56,6 +56,8 @@ else:
                    + "; ".join(f"{row.arch}: {row.warning}" for row in degenerate_rows.itertuples())
                    + "): they learnt next to nothing; their row is no result.", icon=":material/warning:")
     cost_notes(board, {run.run_id: run for run in runs})
+
+reference_results(task)  # the benchmark's own answer, from the committed results files
 
 published = published_frame(task)
 if not published.empty:

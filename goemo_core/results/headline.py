@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Sequence
 
 from ..data.tasks import get_task
+from ..errors import MissingResource
 from ..models import get_architecture
 from .choice import NOTEBOOK_BEST_ACCURACY
 from .published import PUBLISHED, SOURCE
 from .recipes import pretrained_name
-from .reference import ReferenceRun, load_results, measured_on, reference_runs
+from .reference import ReferenceRun, ResultsFile, load_results, measured_on, reference_runs
 from .significance import holm, seed_difference, significance_mark
 from .summary import seed_summary
 
@@ -82,35 +83,74 @@ def _cell(values: Sequence[float | None], digits: int) -> str:
     return f"{mean:.{digits}f}" + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else "")
 
 
+HEADLINE_COLUMNS = ("model", "seeds", "validation", "test accuracy", "test macro-F1", "s / epoch", "vs best")
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"  # the repository's committed results files
+
+
+def headline_cells(path: str | Path) -> tuple[ResultsFile, list[dict]]:
+    """One results file's headline as rows of text cells (HEADLINE_COLUMNS): each model chosen on validation, then
+    the TF-IDF floor, the course notebook's best run and the published rows of the task."""
+    document = load_results(path)
+    task = get_task(document.task)
+    multi = task.multi_label
+    rows = []
+    for row in headline_rows(reference_runs(path)):
+        seconds = row.get("epoch_seconds")
+        rows.append({"model": row["model"], "seeds": str(row["runs"]),
+                     "validation": f"{row['val_macro_f1_mean']:.3f}" if multi else f"{row['val_accuracy_mean']:.2f}",
+                     "test accuracy": _cell(row["per_seed_accuracy"], 2),
+                     "test macro-F1": _cell(row["per_seed_macro_f1"], 3),
+                     "s / epoch": "–" if seconds is None or seconds != seconds else f"{seconds:.0f}",
+                     "vs best": row["vs_best"]})
+    blank = dict.fromkeys(HEADLINE_COLUMNS, "–")
+    if document.baseline:
+        base = document.baseline
+        rows.append({**blank, "model": "TF-IDF + logistic regression", "test accuracy": f"{base['accuracy']:.2f}",
+                     "test macro-F1": f"{base['macro_f1']:.3f}", "vs best": "floor"})
+    if task.name == "ekman":
+        rows.append({**blank, "model": "the course notebook's best run",
+                     "test accuracy": f"{NOTEBOOK_BEST_ACCURACY:.2f}", "vs best": "its report"})
+    if task.name in PUBLISHED:
+        rows.append({**blank, "model": SOURCE, "test macro-F1": f"{PUBLISHED[task.name]['macro_f1']:.2f}",
+                     "vs best": "published"})
+    return document, rows
+
+
+def headline_rule(task_name: str) -> str:
+    """The rule a task's headline follows (how models are chosen, what ± and vs best mean)."""
+    multi = get_task(task_name).multi_label
+    order = "macro-F1, then exact match" if multi else "accuracy, then macro-F1"
+    return CHOSEN_NOTE.format(order=order, measure="macro-F1" if multi else "accuracy")
+
+
+def committed_results(task: str, folder: Path | None = None) -> list[Path]:
+    """The results files of `task` in `folder` (default RESULTS_DIR; a damaged one is left out: `results headline`
+    says why)."""
+    folder = RESULTS_DIR if folder is None else folder
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            if load_results(path).task == task:
+                found.append(path)
+        except MissingResource:
+            continue
+    return found
+
+
 def task_table(path: str | Path) -> str:
     """The headline of one results file as Markdown: a heading naming the task and where it was measured, the
     table, and the rule it follows."""
-    document = load_results(path)
+    document, rows = headline_cells(path)
     task = get_task(document.task)
-    rows = headline_rows(reference_runs(path))
-    accuracy = task.accuracy_name
     multi = task.multi_label
+    accuracy = task.accuracy_name
     lines = [f"**{task.name}** ({task.num_labels} labels, {'multi-label' if multi else 'single-label'}; "
              f"measured on {measured_on(document)}; `{Path(path).as_posix()}`)", "",
              f"| model | seeds | validation {'macro-F1' if multi else accuracy + ' (%)'} | test {accuracy} (%) | "
              "test macro-F1 | s / epoch | vs best |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for row in rows:
-        validation = (f"{row['val_macro_f1_mean']:.3f}" if multi else f"{row['val_accuracy_mean']:.2f}")
-        seconds = row.get("epoch_seconds")
-        lines.append(f"| {row['model']} | {row['runs']} | {validation} | "
-                     f"{_cell(row['per_seed_accuracy'], 2)} | {_cell(row['per_seed_macro_f1'], 3)} | "
-                     f"{'–' if seconds is None or seconds != seconds else f'{seconds:.0f}'} | {row['vs_best']} |")
-    if document.baseline:
-        base = document.baseline
-        lines.append(f"| TF-IDF + logistic regression | – | – | {base['accuracy']:.2f} | {base['macro_f1']:.3f} | – "
-                     "| floor |")
-    if task.name == "ekman":
-        lines.append(f"| the course notebook's best run | – | – | {NOTEBOOK_BEST_ACCURACY:.2f} | – | – | its report |")
-    if task.name in PUBLISHED:
-        lines.append(f"| {SOURCE} | – | – | – | {PUBLISHED[task.name]['macro_f1']:.2f} | – | published |")
-    order = "macro-F1, then exact match" if multi else "accuracy, then macro-F1"
-    lines += ["", CHOSEN_NOTE.format(order=order, measure="macro-F1" if multi else "accuracy")]
+    lines += ["| " + " | ".join(row[column] for column in HEADLINE_COLUMNS) + " |" for row in rows]
+    lines += ["", headline_rule(task.name)]
     return "\n".join(lines)
 
 

@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA_DIR, PAGES_DIR, page_file
+from conftest import DATA_DIR, PAGES_DIR, fake_run, page_file
 from streamlit.testing.v1 import AppTest
 
+from goemo_core.cli import main
 from goemo_core.data.goemotions import EKMAN_CLASSES
 from goemo_core.runs.store import RunStore
 
@@ -720,3 +721,27 @@ def test_classify_starts_at_a_model_that_is_not_degenerate_and_warns_about_one(t
     assert picker.value == [other.run_id] and "⚠ predicts only joy on test" in picker.format_func(lazy.run_id)
     picker.set_value([lazy.run_id]).run()
     assert any("degenerate model: predicts only joy on test" in warning.value for warning in at.warning)
+
+
+def test_home_shows_the_committed_reference_results_beside_the_users_runs(fresh_manager, tmp_path, monkeypatch):
+    import goemo_core.results.headline as headline
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    monkeypatch.setattr(headline, "RESULTS_DIR", folder)
+    assert not any("Reference results" in text.value for text in page("home.py").run().markdown)
+    store = RunStore()
+    for seed in (211, 212, 213):
+        fake_run(store, "gru", seed, 66.0 + (seed - 211) / 10, val_accuracy=67.0)
+    assert main(["results", "export", "--task", "ekman", "--out", str(folder / "ekman-cpu.json")]) == 0
+    (folder / "damaged.json").write_text("{not json")
+    for run in store.list():
+        store.delete(run.run_id)  # the reference rows need no run folder here
+    at = page("home.py").run()
+    assert_rendered(at)
+    table = next(frame.value for frame in at.dataframe if "vs best" in frame.value.columns)
+    assert list(table["model"])[:2] == ["BiGRU", "the course notebook's best run"]
+    assert table.iloc[0]["seeds"] == "3" and table.iloc[0]["test accuracy"] == "66.10 ± 0.10"
+    assert any("Reference results" in text.value and "measured on" in text.value for text in at.markdown)
+    at.selectbox(key="home_task").set_value("goemotions").run()
+    assert not any("Reference results" in text.value for text in at.markdown)  # another task's file
