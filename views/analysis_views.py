@@ -262,6 +262,6 @@ def slices_chart(slices: pd.DataFrame) -> alt.FacetChart:
                         legend=alt.Legend(orient="bottom", title=None, columns=2, labelLimit=400)),
         tooltip=["run", "slice", "bucket", "examples", alt.Tooltip("accuracy:Q", format=".2f"),
                  alt.Tooltip("macro_f1:Q", format=".3f"), alt.Tooltip("error_share:Q", format=".1%")],
-    ).properties(width=alt.Step(14), height=200).facet(column=alt.Column("slice:N", title=None, sort=["length", "raw labels",
-                                                                                            "tie rule"])) \
-        .resolve_scale(x="independent")
+    ).properties(width=alt.Step(14), height=200).facet(
+        column=alt.Column("slice:N", title=None, sort=["length", "raw labels", "tie rule"])
+    ).resolve_scale(x="independent")

@@ -190,5 +190,6 @@ def _csv(summary: pd.DataFrame) -> str:
                          number(row["test_accuracy_std"]), number(row["test_macro_f1_mean"]),
                          number(row["test_macro_f1_std"]), "yes" if row["chosen"] else "",
                          str(row.get("vs_best") or ""),
-                         *(number(row[f"{recipe}_under_attack_{part}"]) for recipe in recipes for part in ("mean", "std"))])
+                         *(number(row[f"{recipe}_under_attack_{part}"])
+                           for recipe in recipes for part in ("mean", "std"))])
     return rows_csv(names, rows)
