@@ -36,6 +36,15 @@ NLTK_DIR = Path(os.environ.get("NLTK_DATA") or SHARED / "nltk_data").resolve()
 PRETRAINED_DIR = Path(os.environ.get("GOEMO_PRETRAINED") or SHARED / "models" / "all-MiniLM-L6-v2").resolve()
 
 
+# Every architecture at its smallest: the parameters of the model tests
+TINY_MODELS = {
+    "lstm": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
+    "gru": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
+    "xlstm": {"embedding_dim": 16, "num_blocks": 2, "slstm_at": "1", "head_units": 16},
+    "rwkv": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
+    "transformer": {"head_layers": 1, "head_units": 16},
+}
+
 @pytest.fixture(autouse=True)
 def goemo_env(tmp_path, monkeypatch):
     """A private GOEMO_HOME per test, local data, no hub access, no pretrained encoder unless a test asks."""

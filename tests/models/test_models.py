@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import unavailable
+from conftest import TINY_MODELS, unavailable
 
 from goemo_core.errors import InvalidConfig
 from goemo_core.models import architectures, get_architecture, load_pretrained_embeddings, resolve_params
@@ -20,13 +20,7 @@ VOCAB = 50
 PRETRAINED = os.environ.get("GOEMO_PRETRAINED") or str(
     (Path(__file__).resolve().parents[2] / "../shared/models/all-MiniLM-L6-v2").resolve())
 
-TINY = {
-    "lstm": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
-    "gru": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
-    "xlstm": {"embedding_dim": 16, "num_blocks": 2, "slstm_at": "1", "head_units": 16},
-    "rwkv": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
-    "transformer": {"head_layers": 1, "head_units": 16},
-}
+TINY = TINY_MODELS
 NEEDS_ENCODER = {"transformer"}
 
 

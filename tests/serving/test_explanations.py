@@ -11,20 +11,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import PRETRAINED_DIR, unavailable
+from conftest import PRETRAINED_DIR, TINY_MODELS, unavailable
 
 from goemo_core.cli import main
 from goemo_core.models import architectures, get_architecture, load_pretrained_embeddings, resolve_params
 from goemo_core.serving.explanations import (DELTA_TOLERANCE, attribute, class_probabilities, convergence_note,
                                               embedding_layer, words_of, zero_padding_embedding)
 
-TINY = {
-    "lstm": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
-    "gru": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
-    "xlstm": {"embedding_dim": 16, "num_blocks": 2, "slstm_at": "1", "head_units": 16},
-    "rwkv": {"embedding_dim": 16, "hidden_size": 16, "num_layers": 2, "head_units": 16},
-    "transformer": {"head_layers": 1, "head_units": 16},
-}
+TINY = TINY_MODELS
 VOCAB, PAD, CLASSES = 60, 0, 7
 
 
