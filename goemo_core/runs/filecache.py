@@ -9,10 +9,10 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 MAX_ENTRIES = 50_000  # files remembered (a few KiB each): far more than 300 runs × 7 files; cleared when full
-_ENTRIES: dict[str, tuple[tuple[int, int, int, int], Any]] = {}
+_ENTRIES: dict[str, tuple[Any, Any]] = {}  # key: a path, or several (derived_cached)
 _LOCK = threading.Lock()
 
 
@@ -68,6 +68,25 @@ def read_cached(path: Path, read: Callable[[Path], Any]) -> Any:
     if isinstance(kept, _Failed):  # a fresh error each time (raising one object again would pile up tracebacks)
         raise type(kept.error)(*kept.error.args) from None
     return _thawed(kept)
+
+
+def derived_cached(paths: Sequence[Path], compute: Callable[[], Any]) -> Any:
+    """`compute()`, a JSON value that depends on the files at `paths` alone (e.g. whether a run folder is valid), from
+    memory while none of them changes; a missing file is part of what it depends on (its appearing counts as a
+    change). Computed again when a file changed while it was computed."""
+    key = "derived\0" + "\0".join(map(str, paths))
+    stamps = tuple(_stamp(path) for path in paths)
+    with _LOCK:
+        entry = _ENTRIES.get(key)
+    if entry is not None and entry[0] == stamps:
+        return _thawed(entry[1])
+    value = compute()
+    if tuple(_stamp(path) for path in paths) == stamps:
+        with _LOCK:
+            if len(_ENTRIES) >= MAX_ENTRIES:
+                _ENTRIES.clear()
+            _ENTRIES[key] = (stamps, _frozen(value))
+    return value
 
 
 def forget(path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ..errors import InvalidConfig, MissingResource
 from .atomic import save_tensors, write_atomic, write_json
-from .filecache import read_cached
+from .filecache import derived_cached, read_cached
 from .schemas import (FINISHED, MAX_NAME, MAX_NOTE, MAX_TAG, MAX_TAGS, STATUSES, RunCalibration, RunConfig, RunInfo,
                       RunLabelFile, RunMetrics, RunOrigin, RunOwner, Unreadable, is_whole, metrics_against_config,
                       read_document, read_history, read_predictions, read_status)
@@ -58,6 +58,8 @@ SCHEMAS = {"config.json": RunConfig, "metrics.json": RunMetrics, "info.json": Ru
 # Files computed from the others (analysis of what the run stored): one that does not fit is shown as missing and
 # computed again, never a reason to hide the run's training results.
 DERIVED = ("calibration.json",)
+VALIDATED = ("config.json", "status", "metrics.json", "info.json", "label.json", "owner.json", "origin.json",
+             "history.jsonl")  # the files `problem` checks
 
 
 @dataclass
@@ -101,15 +103,14 @@ class Run:
         """Why this run folder cannot be used (a file that does not fit its schema, or files that contradict each
         other), or None when it can. Unreadable runs are listed as such by `runs list`, can be deleted, and are
         left out of every table, page and ensemble."""
-        if "problem" not in self._cache:
-            self._cache["problem"] = self._find_problem()
+        if "problem" not in self._cache:  # a verdict on these files alone: kept while none of them changes
+            self._cache["problem"] = derived_cached([self.path / name for name in VALIDATED], self._find_problem)
         return self._cache["problem"]
 
     def _find_problem(self) -> str | None:
         if self._read("config.json") is None:
             return "config.json is missing"
-        for name in ("config.json", "status", "metrics.json", "info.json", "label.json", "owner.json",
-                     "origin.json", "history.jsonl"):
+        for name in VALIDATED:
             value = self._read(name)
             if isinstance(value, Unreadable):
                 return str(value)

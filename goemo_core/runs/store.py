@@ -188,7 +188,9 @@ class RunStore:
 
     def live(self) -> list[Run]:
         """The runs still being trained: status 'running' and an owner process that is alive. Newest first."""
-        return [run for run in self.list() if run.status == "running" and self._owner_alive(run)]
+        # the status first: it is one small file, and few runs are running, so most folders are never validated
+        return [run for run in self._scan() if run.status == "running" and name_problem(run.run_id) is None
+                and run.problem is None and self._owner_alive(run)]
 
     def mark_interrupted(self) -> list[str]:
         """Runs left 'running' by a process that is gone (or by this process, which no longer writes them)

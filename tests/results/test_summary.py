@@ -512,3 +512,17 @@ def test_runs_compare_on_multi_label_runs_says_why_there_is_no_paired_test(tmp_p
     lines = out.splitlines()
     assert lines[0].split(": ", 2)[2].startswith("macro-F1")  # the task's headline first
     assert lines[3].lstrip().startswith("macro-F1") and "exact-match accuracy" in lines[4]
+
+
+@pytest.mark.parametrize("p_values", [[0.01, 0.04, 0.03, 0.2], [0.5, 0.6], [0.001], [0.3, 0.3, 0.01, 0.9, 0.02]])
+def test_holm_equals_statsmodels_and_keeps_untested_as_none(p_values):
+    from statsmodels.stats.multitest import multipletests
+
+    from goemo_core.results.significance import holm
+
+    expected = multipletests(p_values, method="holm")[1]
+    family = [None, *p_values[:1], float("nan"), *p_values[1:]]
+    adjusted = holm(family)
+    assert adjusted[0] is None and adjusted[2] is None
+    assert [adjusted[1], *adjusted[3:]] == pytest.approx(list(expected))
+    assert holm([]) == [] and holm([None]) == [None]

@@ -56,3 +56,37 @@ def test_a_run_sees_a_status_written_by_another_run_object(tmp_path):
     assert store.get(run.run_id).status == "cancelled"  # a fresh Run object reads the file again
     run.write_json("metrics.json", {**run.metrics, "accuracy": 12.5})
     assert store.get(run.run_id).metrics["accuracy"] == 12.5
+
+
+def test_a_derived_value_is_computed_again_when_any_of_its_files_changes_or_appears(tmp_path):
+    first, second, calls = tmp_path / "a.json", tmp_path / "b.json", []
+
+    def compute():
+        calls.append(1)
+        return {"present": sorted(p.name for p in (first, second) if p.exists())}
+
+    write_json(first, {"x": 1})
+    assert filecache.derived_cached([first, second], compute) == {"present": ["a.json"]}
+    copy = filecache.derived_cached([first, second], compute)
+    copy["present"].append("changed by the reader")
+    assert filecache.derived_cached([first, second], compute) == {"present": ["a.json"]} and len(calls) == 1
+    write_json(second, {"y": 2})  # a file that was missing appears
+    assert filecache.derived_cached([first, second], compute) == {"present": ["a.json", "b.json"]}
+    write_json(first, {"x": 3})
+    filecache.derived_cached([first, second], compute)
+    assert len(calls) == 3
+
+
+def test_a_run_becomes_unreadable_as_soon_as_a_file_stops_fitting_and_readable_again_when_mended(tmp_path):
+    from conftest import fake_run
+
+    from goemo_core.runs.store import RunStore
+
+    store = RunStore()
+    run = fake_run(store, "gru", 211, 60.0)
+    assert [r.run_id for r in store.list()] == [run.run_id] and store.unreadable() == []
+    label = run.path / "label.json"
+    label.write_text('{"name": 5}')
+    assert store.list() == [] and store.unreadable()[0][0] == run.run_id
+    write_json(label, {"name": "mended", "tags": [], "note": ""})
+    assert [r.run_id for r in store.list()] == [run.run_id]
