@@ -7,7 +7,10 @@ first load of every page (it imports what the page needs) is shown apart from th
 CPU seconds the server spent on each load: on a busy machine the wall time mostly measures the wait for a core, the
 CPU time what the page itself costs (about its wall time on an idle machine).
 
-Usage: python scripts/page_times.py [--runs N] [--loads K] [--home FOLDER] [--json]
+With --script, no server and no browser: each page's script is run in Streamlit's AppTest and the CPU seconds of its
+script thread are measured (the page's own cost, steady on a busy machine; the browser's drawing is not in it).
+
+Usage: python scripts/page_times.py [--runs N] [--loads K] [--home FOLDER] [--script] [--json]
 (GOEMO_DATA_DIR, NLTK_DATA from the environment; needs Debian's chromium and the playwright package.)"""
 
 from __future__ import annotations
@@ -150,17 +153,62 @@ def measure(url: str, loads: int, server: int) -> tuple[dict[str, float], dict[s
     return first, times, cpu
 
 
+PAGE_FILES = {"home": "app_pages/study/home.py", "data": "app_pages/study/data.py",
+              "augment": "app_pages/study/augment.py", "train": "app_pages/experiments/train.py",
+              "tune": "app_pages/experiments/tune.py", "compare": "app_pages/experiments/compare.py",
+              "classify": "app_pages/experiments/classify.py"}
+SCRIPT_RUNNER = """import os, runpy, sys, time
+sys.path.insert(0, {root!r})
+os.chdir({root!r})
+started = time.thread_time()
+try:
+    runpy.run_path(os.environ["PAGE_FILE"], run_name="__main__")
+finally:  # st.stop() ends a page early: its time counts too
+    with open(os.environ["PAGE_CPU_FILE"], "a") as out:
+        out.write(f"{{time.thread_time() - started}}\\n")
+"""
+
+
+def measure_scripts(home: Path, loads: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Each page's script run in AppTest on `home`: the first run's CPU seconds (imports, caches), then `loads`
+    reruns'."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ.update(GOEMO_HOME=str(home), GOEMO_DEVICE="cpu", GOEMO_OPTUNA_STORAGE=f"sqlite:///{home}/optuna.db")
+    folder = Path(tempfile.mkdtemp(prefix="goemo-page-scripts-"))
+    runner = folder / "runner.py"
+    runner.write_text(SCRIPT_RUNNER.format(root=str(ROOT)))
+    first, cpu = {}, {}
+    for name, page in PAGE_FILES.items():
+        record = folder / f"{name}.txt"
+        os.environ.update(PAGE_FILE=page, PAGE_CPU_FILE=str(record))
+        app = AppTest.from_file(str(runner), default_timeout=600)
+        for _ in range(loads + 1):
+            app.run()
+        if app.exception:
+            raise SystemExit(f"{name}: {app.exception[0].value}")
+        seconds = [float(line) for line in record.read_text().split()]
+        first[name], cpu[name] = seconds[0], seconds[1:]
+    shutil.rmtree(folder, ignore_errors=True)
+    return first, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=300, help="run folders in the artifacts folder")
     parser.add_argument("--loads", type=int, default=5, help="timed loads of each page (after one warm-up)")
     parser.add_argument("--home", type=Path, help="artifacts folder to build (default: a temporary one)")
+    parser.add_argument("--script", action="store_true",
+                        help="measure each page's script CPU in AppTest (no server, no browser)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="goemo-page-times-"))
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "runs").is_dir():
         make_home(home, args.runs)
+    if args.script:
+        report_scripts(home, args.loads, args.json)
+        return
     process, url = serve(home)
     try:
         first, times, cpu = measure(url, args.loads, process.pid)
@@ -180,6 +228,20 @@ def main() -> None:
     for page, values in times.items():
         print(f"{page:<9} {statistics.median(values):6.2f} s   (min {min(values):.2f}, max {max(values):.2f}; "
               f"server CPU {statistics.median(cpu[page]):.2f} s; first load {first[page]:.2f} s)")
+
+
+def report_scripts(home: Path, loads: int, as_json: bool) -> None:
+    first, cpu = measure_scripts(home, loads)
+    runs = sum(1 for _ in (home / "runs").iterdir())
+    if as_json:
+        print(json.dumps({"runs": runs, "loads": loads, "first_cpu_s": {p: round(t, 3) for p, t in first.items()},
+                          "script_cpu_s": {p: round(statistics.median(t), 3) for p, t in cpu.items()},
+                          "seconds": cpu}))
+        return
+    print(f"{runs} run folders · script CPU, median of {loads} reruns after the first")
+    for page, values in cpu.items():
+        print(f"{page:<9} {statistics.median(values):6.3f} s   (min {min(values):.3f}, max {max(values):.3f}; "
+              f"first run {first[page]:.2f} s)")
 
 
 if __name__ == "__main__":

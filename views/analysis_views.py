@@ -18,7 +18,7 @@ from goemo_core.evaluation.calibration import calibration_table, ensure_calibrat
 from goemo_core.evaluation.errors import confident_errors, error_slices, prediction_table, tie_summary
 from goemo_core.results.disagreements import chosen_runs, disagreements
 from goemo_core.runs.folder import Run
-from views.charts import run_colors
+from views.charts import run_colors, spec_of
 
 MAX_DIAGRAM_RUNS = 12  # overlaid reliability curves beyond this are unreadable
 MAX_SLICE_RUNS = 8
@@ -115,7 +115,8 @@ def calibration_section(runs: Sequence[Run], names: dict[str, str]) -> None:
     shown = dict(list(documents.items())[:MAX_DIAGRAM_RUNS])
     if len(documents) > len(shown):
         st.caption(f"The diagram overlays the first {MAX_DIAGRAM_RUNS} runs of the {len(documents)} selected.")
-    st.altair_chart(reliability_chart(reliability_frame(shown, after)), key="reliability-diagram", width="content")
+    st.vega_lite_chart(spec_of(reliability_chart, reliability_frame(shown, after)), key="reliability-diagram",
+                       width="content")
 
 
 def reliability_chart(frame: pd.DataFrame, width: int = 640) -> alt.VConcatChart:
@@ -233,7 +234,7 @@ def slices_section(runs: Sequence[Run], task: Task, names: dict[str, str]) -> No
     if not frames:
         return
     slices = pd.concat(frames, ignore_index=True)
-    st.altair_chart(slices_chart(slices[slices["slice"] != "all"]), key="slices-chart", width="content")
+    st.vega_lite_chart(spec_of(slices_chart, slices[slices["slice"] != "all"]), key="slices-chart", width="content")
     if not task.multi_label:
         lines = []
         for frame in frames:

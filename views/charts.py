@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import altair as alt
 import pandas as pd
@@ -137,16 +138,19 @@ def compare_curves(frame: pd.DataFrame, colors: dict[str, str], height: int = 26
             .properties(usermeta=SVG))
 
 
-def spec_of(chart: str, *args, **kwargs) -> dict:
-    """The Vega-Lite spec of the chart function named `chart` of this module, built once per set of arguments:
-    building and validating an Altair chart is most of what a page of charts costs on a rerun that changes none of
-    its data (a new run, a new selection: new arguments, a new spec)."""
-    return _spec(chart, *args, **kwargs)
+def spec_of(chart: str | Callable[..., alt.TopLevelMixin], *args, **kwargs) -> dict:
+    """The Vega-Lite spec of `chart` (a chart function, or the name of one of this module), built once per set of
+    arguments: building and validating an Altair chart is most of what a page of charts costs on a rerun that changes
+    none of its data (a new run, a new selection: new arguments, a new spec)."""
+    where = chart if isinstance(chart, str) else f"{chart.__module__}:{chart.__qualname__}"
+    return _spec(where, *args, **kwargs)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _spec(chart: str, *args, **kwargs) -> dict:
-    return globals()[chart](*args, **kwargs).to_dict()
+def _spec(where: str, *args, **kwargs) -> dict:
+    module, _, name = where.rpartition(":")
+    namespace = vars(importlib.import_module(module)) if module else globals()
+    return namespace[name](*args, **kwargs).to_dict()
 
 
 def _curve_plot(part: pd.DataFrame, metric: str, x: alt.X, color: alt.Color, shown, first: bool) -> alt.LayerChart:

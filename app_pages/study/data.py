@@ -6,6 +6,7 @@ from goemo_core.data import goemotions as gd
 from goemo_core.data.tasks import TASK_NAMES, get_task, label_cooccurrence, task_distribution
 from goemo_core.data.text import DEFAULT_MAX_LENGTH, split_token_lengths
 from goemo_core.settings import get_settings
+from views.charts import spec_of
 from views.common import load_dataset, page_setup, user_errors
 from views.data_charts import ekman_share_bars, grouping_bars, length_histogram_chart, raw_label_bars
 from views.task_views import cooccurrence_heatmap, distribution_bars
@@ -57,7 +58,7 @@ shown = splits if view in (None, "side by side") else [view]
 st.subheader("Ekman classes")
 ekman = gd.ekman_frame(stats)
 ekman = ekman[ekman["split"].isin(shown)]
-st.altair_chart(ekman_share_bars(ekman, shown), width="content")
+st.vega_lite_chart(spec_of(ekman_share_bars, ekman, shown), width="content")
 majority = stats["splits"]["test"]["ekman"]
 st.caption(f"Majority class on test: joy, {max(majority.values()) / sum(majority.values()):.1%} — the accuracy of "
            "always answering joy.")
@@ -65,7 +66,7 @@ st.caption(f"Majority class on test: joy, {max(majority.values()) / sum(majority
 st.subheader("Raw labels (28)")
 raw = gd.raw_label_frame(stats)
 raw = raw[raw["split"].isin(shown)]
-st.altair_chart(raw_label_bars(raw, gd.emotions_by_frequency(stats, shown[0]), shown), width="content")
+st.vega_lite_chart(spec_of(raw_label_bars, raw, gd.emotions_by_frequency(stats, shown[0]), shown), width="content")
 
 st.subheader("From 28 emotions to 7 classes")
 st.markdown("Every label of an example is mapped to its Ekman group; the group that occurs most often is the "
@@ -76,17 +77,18 @@ with left:
              .sort_values(["ekman", "count"], ascending=[True, False]))
     st.dataframe(table, hide_index=True, height=420, width="stretch")
 with right:
-    st.altair_chart(grouping_bars(raw[raw["split"] == shown[0]], shown[0]), width="stretch")
+    st.vega_lite_chart(spec_of(grouping_bars, raw[raw["split"] == shown[0]], shown[0]), width="stretch")
 
 st.subheader("Labels per task")
 task = get_task(st.selectbox("Task", TASK_NAMES, key="data_task",
                              format_func=lambda n: f"{n}: {get_task(n).description}",
                              help="What a model of each task learns from these examples (see the README's tasks)."))
-st.altair_chart(distribution_bars(distribution(source_key, task.name, tuple(shown)), task, shown), width="content")
+st.vega_lite_chart(spec_of(distribution_bars, distribution(source_key, task.name, tuple(shown)), task, shown),
+                   width="content")
 if task.multi_label:
     st.caption("Multi-label: an example counts for every label it carries, so the shares of a split add up to more "
                "than 100 %. Below: how often two labels are given to the same example (train split).")
-    st.altair_chart(cooccurrence_heatmap(cooccurrence(source_key, task.name), task), width="content")
+    st.vega_lite_chart(spec_of(cooccurrence_heatmap, cooccurrence(source_key, task.name), task), width="content")
 else:
     st.caption("Single-label: each example counts once, for its primary label (the group that occurs most often "
                "among its labels; a tie goes to the group listed first).")
@@ -96,7 +98,8 @@ with user_errors(stop=False):
     lengths = token_lengths(source_key, settings.pretrained)
     lengths = lengths[lengths["split"].isin(shown)]
     histogram = gd.length_histogram(lengths, clip=LENGTH_CLIP)
-    st.altair_chart(length_histogram_chart(histogram, shown, DEFAULT_MAX_LENGTH, clip=LENGTH_CLIP), width="content")
+    st.vega_lite_chart(spec_of(length_histogram_chart, histogram, shown, DEFAULT_MAX_LENGTH, clip=LENGTH_CLIP),
+                       width="content")
     over = (lengths["tokens"] > DEFAULT_MAX_LENGTH).mean()
     st.caption(f"Bars: the share of each split's texts per length, so splits of any size compare. Red line: the "
                f"{DEFAULT_MAX_LENGTH}-token input length used for training; {over:.1%} of the texts shown are longer "

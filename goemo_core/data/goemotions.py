@@ -341,11 +341,9 @@ def browse(split, ekman: str | None = None, raw: Sequence[str] = (), contains: s
     """(sample, number of matches): a random sample of a split's examples filtered by Ekman class,
     raw labels (any of) and a substring."""
     frame = split.to_pandas()
-    frame["ekman"] = [EKMAN_CLASSES[i] for i in frame["label"]]
-    frame["raw labels"] = [", ".join(names[i] for i in row) for row in frame["labels"]]
     keep = np.ones(len(frame), dtype=bool)
     if ekman:
-        keep &= (frame["ekman"] == ekman).to_numpy()
+        keep &= frame["label"].to_numpy() == (EKMAN_CLASSES.index(ekman) if ekman in EKMAN_CLASSES else -1)
     if raw:
         wanted = {names.index(r) for r in raw}
         keep &= np.array([bool(wanted.intersection(row)) for row in frame["labels"]])
@@ -353,4 +351,6 @@ def browse(split, ekman: str | None = None, raw: Sequence[str] = (), contains: s
         keep &= frame["text"].str.contains(contains.strip(), case=False, regex=False).to_numpy()
     matches = frame[keep]
     sample = matches.sample(n=min(n, len(matches)), random_state=seed) if len(matches) else matches
+    sample = sample.assign(ekman=[EKMAN_CLASSES[i] for i in sample["label"]],  # named for the sample alone
+                           **{"raw labels": [", ".join(names[i] for i in row) for row in sample["labels"]]})
     return sample[["text", "ekman", "raw labels", "id"]].reset_index(drop=True), int(len(matches))
