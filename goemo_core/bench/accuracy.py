@@ -13,6 +13,7 @@ from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.folder import Run
 from ..runs.store import RunStore
 from ..settings import get_settings
+from ..training.checkpoint import CHECKPOINT_FILE
 from ..training.config import TrainConfig, make_config, pretrained_source
 from .baseline import tfidf_baseline
 from .pool import train_all
@@ -40,6 +41,7 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     store = RunStore()
     run_ids: dict[tuple[str, int], str] = {}
     todo: list[TrainConfig] = []
+    resumes: list[str | None] = []
     for arch in archs:
         for seed in range(211, 211 + seeds):
             config = config_for(arch, seed)
@@ -47,9 +49,13 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
             if done is not None:
                 log(f"{arch} seed {seed}: reusing completed run {done.run_id}")
                 run_ids[arch, seed] = done.run_id
-            else:
-                todo.append(config)
-    for config, run_id in zip(todo, train_all(todo, parallel, log)):
+                continue
+            stopped = None if fresh else resumable_repeat(config, store)
+            if stopped is not None:
+                log(f"{arch} seed {seed}: resuming stopped run {stopped.run_id}")
+            todo.append(config)
+            resumes.append(stopped.run_id if stopped is not None else None)
+    for config, run_id in zip(todo, train_all(todo, parallel, log, resumes)):
         run_ids[config.arch, config.seed] = run_id
     rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
     document = {"seeds": seeds, "limit": limit, "task": task or "ekman", "parallel": parallel, "rows": rows,
@@ -62,19 +68,32 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
 def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
     """A completed run of exactly `config`: the same recipe (see report.recipe_key) and seed, data source,
     pretrained encoder and device kind."""
+    return next((run for run in repeats(config, store) if run.status == "completed" and run.metrics), None)
+
+
+def resumable_repeat(config: TrainConfig, store: RunStore) -> Run | None:
+    """A run of exactly `config` that stopped part-way (cancelled, or left running by a process that is gone) with a
+    checkpoint to go on from; the one that got furthest."""
+    live = {run.run_id for run in store.live()}
+    stopped = [run for run in repeats(config, store)
+               if (run.status == "cancelled" or (run.status == "running" and run.run_id not in live))
+               and (run.path / CHECKPOINT_FILE).is_file()]
+    return max(stopped, key=lambda run: len(run.history), default=None)
+
+
+def repeats(config: TrainConfig, store: RunStore) -> list[Run]:
+    """The runs of exactly `config`, whatever their status: the same recipe and seed, data source, pretrained
+    encoder and device kind."""
     settings = get_settings()
     spec = get_architecture(config.arch)
     wanted = {**config.to_dict(), "params": resolve_params(spec, config.params),
               "pretrained": pretrained_source(config, settings), "data_source": settings.data_source}
     key = recipe_key(wanted)
     device = config.device.split(":")[0]
-    for run in store.list():
-        stored = run.config
-        if (run.status == "completed" and run.metrics and stored.get("seed") == config.seed
-                and str(stored.get("device", "")).split(":")[0] == device
-                and stored.get("data_source") == settings.data_source and recipe_key(stored) == key):
-            return run
-    return None
+    return [run for run in store.list()
+            if run.config.get("seed") == config.seed
+            and str(run.config.get("device", "")).split(":")[0] == device
+            and run.config.get("data_source") == settings.data_source and recipe_key(run.config) == key]
 
 
 def accuracy_table(document: dict) -> str:

@@ -62,6 +62,21 @@ class RunStore:
                                   "or set GOEMO_HOME to a folder you can write to.") from None
         return run
 
+    def reopen(self, run: Run) -> Run:
+        """A stopped run of this folder taken up again by this process: owner.json names it, the status is
+        'running'."""
+        with ACTIVE_LOCK:
+            ACTIVE.add(run.run_id)
+        try:
+            run.write_json("owner.json", {"pid": os.getpid(), "host": socket.gethostname(),
+                                          "started": process_start_time(os.getpid())})
+            run.set_status("running")
+        except OSError as exc:
+            with ACTIVE_LOCK:
+                ACTIVE.discard(run.run_id)
+            raise MissingResource(f"Cannot write the run folder {run.path} ({exc.strerror or exc}).") from None
+        return run
+
     def _scan(self) -> list[Run]:
         """Every run folder (one with a config.json), readable or not, newest first. Hidden names are skipped:
         they are folders being deleted."""

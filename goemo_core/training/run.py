@@ -18,7 +18,7 @@ from .. import __version__
 from ..data.goemotions import evaluation_fingerprint
 from ..data.tasks import get_task
 from ..data.text import EncodedSplit, pad_id
-from ..errors import Cancelled, Diverged, MissingResource, Terminated, raise_terminated
+from ..errors import Cancelled, Diverged, InvalidConfig, MissingResource, Terminated, raise_terminated
 from ..evaluation.calibration import calibration_report, write_calibration
 from ..evaluation.thresholds import decision_rule, task_metrics, tune_thresholds, validation_headline
 from ..evaluation.thresholds import probabilities as task_probabilities
@@ -31,6 +31,7 @@ from ..runs.tensor_files import tensor_shapes
 from ..runs.store import RunStore
 from ..serving.cost import run_cost
 from ..settings import Settings, describe_device, effective_device, get_settings
+from .checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .prepare import PreparedData, build_model, build_notes, count_parameters, prepare_data
 from .trainer import EpochCallback, ProgressCallback, Trainer
@@ -72,11 +73,13 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
               cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
               log: Callable[[str], None] = lambda message: None, settings: Settings | None = None,
               on_run_created: Callable[[Run], None] | None = None, label: RunLabel | None = None,
-              mirror_tags: dict[str, str] | None = None) -> RunResult:
+              mirror_tags: dict[str, str] | None = None, resume: Run | None = None) -> RunResult:
     """Train `config` (validated by make_config) end to end and write its run directory. Missing data raises before
     the run directory exists; a failure after that leaves a 'failed' run with its history and error; a cancel leaves a
     'cancelled' run with its history and, when an epoch finished, its best weights and test metrics. `mirror_tags`
-    are added to the run's MLflow mirror (e.g. the grid cell it trains)."""
+    are added to the run's MLflow mirror (e.g. the grid cell it trains). After each epoch the training state is
+    checkpointed in the run folder (see training.checkpoint) until the run is complete; `resume`, a stopped run of
+    this same config with a checkpoint, goes on from its last finished epoch in its own folder."""
     settings = settings or get_settings()
     device = effective_device(config.device)
     log(f"loading data and tokenising (limit={config.limit}, augment={config.augment or 'no'})")
@@ -87,7 +90,8 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     model = build_model(config, data.tokenizer.get_vocab_size(), pad_id(data.tokenizer), data.embedding_init, device)
     store = store or RunStore(settings=settings)
     task = get_task(config.task)
-    run = store.create({
+    checkpoint = resumed_state(resume, data.data_key) if resume is not None else None
+    run = store.reopen(resume) if resume is not None else store.create({
         **config.to_dict(),
         "params": resolve_params(get_architecture(config.arch), config.params),
         "pretrained": data.pretrained,
@@ -100,7 +104,8 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         "transfer_examples": len(data.train) - len(labelled(data.train)),
     })
     try:
-        write_with(run.tokenizer_path, lambda tmp: data.tokenizer.save(str(tmp)))
+        if checkpoint is None:  # a resumed run keeps the tokenizer it was trained with (the same one)
+            write_with(run.tokenizer_path, lambda tmp: data.tokenizer.save(str(tmp)))
     except Exception as exc:  # e.g. a full disk: the run cannot be used later, so it is failed now
         with contextlib.suppress(OSError):
             run.write_json("info.json", {"error": f"{type(exc).__name__}: {exc}"})
@@ -119,7 +124,9 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         trainer.notes.append(note)
     parameters = count_parameters(model)
     log(f"run {run.run_id}: {config.arch}, {parameters:,} parameters, {len(data.train):,} train examples on {device}")
-    started = time.perf_counter()
+    started = time.perf_counter() - (checkpoint or {}).get("seconds", 0.0)  # a resumed run's time counts it all
+    if checkpoint is not None:
+        log(f"resuming from the checkpoint after epoch {checkpoint['epoch']} of {config.epochs}")
 
     def epoch_done(record: dict) -> None:
         if record["epoch"] == 1:
@@ -134,7 +141,9 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
 
     status, error, interrupted = "completed", None, None
     try:
-        trainer.fit(data.train, data.validation, on_epoch=epoch_done, cancel=cancel, on_progress=on_progress)
+        trainer.fit(data.train, data.validation, on_epoch=epoch_done, cancel=cancel, on_progress=on_progress,
+                    on_checkpoint=lambda state: save_checkpoint(run, {**state, "seconds": time.perf_counter() - started}),
+                    resume=checkpoint)
     except Diverged as exc:  # the last good weights are kept, as for a cancel
         status, error = "diverged", exc
         trainer.restore_best()
@@ -161,6 +170,9 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
         finally:
             with contextlib.suppress(OSError):  # else the run stays 'running' until its dead owner is noticed
                 run.set_status(status)
+            if status != "cancelled":  # only a stopped run goes on later; the others need the space no more
+                with contextlib.suppress(OSError):
+                    remove_checkpoint(run)
     mirror.finish()
     if interrupted is not None:
         raise interrupted
@@ -169,6 +181,17 @@ def train_run(config: TrainConfig, store: RunStore | None = None, on_epoch: Epoc
     if deferred:  # Ctrl-C or SIGTERM while the finished run was being written: it is complete, then the process stops
         raise Terminated() if signal.SIGTERM in deferred else KeyboardInterrupt()
     return RunResult(run, trainer.history, trainer.best_epoch, metrics, status)
+
+
+def resumed_state(run: Run, data_key: str) -> dict:
+    """The checkpoint `run` goes on from, refused (with why) when there is none or the data changed since."""
+    state = load_checkpoint(run)
+    if state is None:
+        raise MissingResource(f"Run {run.run_id} has no checkpoint to resume from: train it again.")
+    if run.config.get("train_fingerprint") != data_key:
+        raise InvalidConfig(f"Run {run.run_id} was trained on other data than what its config selects now: "
+                            "train it again.")
+    return state
 
 
 def labelled(train: EncodedSplit) -> torch.Tensor:

@@ -23,10 +23,12 @@ from ..data.text import EncodedSplit
 from ..errors import Cancelled, Diverged, InvalidConfig
 from ..evaluation.thresholds import task_metrics
 from ..serving.inference import autocast, model_lengths, predict_logits
+from .checkpoint import restore_training_state, training_state
 from .config import TrainConfig
 from .objective import Targets, TrainingLoss, batch_targets, evaluation_loss, hits, training_loss
 
 EpochCallback = Callable[[dict], None]
+CheckpointCallback = Callable[[dict], None]
 BUCKET_WINDOW = 50  # batches sorted together by length: short enough that batches stay mixed across the epoch
 FINITE_CHECK_EVERY = 50  # batches between reads of the summed loss (a host sync) to catch a diverging run
 
@@ -253,19 +255,24 @@ class Trainer:
 
     # -- training -----------------------------------------------------------------------------------------
     def fit(self, train: EncodedSplit, validation: EncodedSplit, on_epoch: EpochCallback | None = None,
-            cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> list[dict]:
+            cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None,
+            on_checkpoint: CheckpointCallback | None = None, resume: dict | None = None) -> list[dict]:
         """Train for up to `epochs`, validating after each; stops `patience` epochs after the best one and leaves
-        the model with the best weights."""
+        the model with the best weights. After each epoch that training goes on from, `on_checkpoint` gets the
+        whole training state (see checkpoint.training_state); `resume`, such a state, continues after its epoch."""
         with deterministic_kernels(self.config.deterministic):
-            return self._fit(train, validation, on_epoch, cancel, on_progress)
+            return self._fit(train, validation, on_epoch, cancel, on_progress, on_checkpoint, resume)
 
     def _fit(self, train: EncodedSplit, validation: EncodedSplit, on_epoch: EpochCallback | None,
-             cancel: threading.Event | None, on_progress: ProgressCallback | None) -> list[dict]:
+             cancel: threading.Event | None, on_progress: ProgressCallback | None,
+             on_checkpoint: CheckpointCallback | None, resume: dict | None) -> list[dict]:
         cfg = self.config
         session = self.start(train)
         val_dev = validation.to(self.device)
-        best_value, stale = -math.inf, 0
-        for epoch in range(1, cfg.epochs + 1):
+        best_value, stale, first = -math.inf, 0, 1
+        if resume is not None:
+            best_value, stale, first = restore_training_state(self, session, resume)
+        for epoch in range(first, cfg.epochs + 1):
             started = time.perf_counter()
             loss, accuracy, seen = self.train_epoch(session, epoch, cancel, on_progress)
             with session.average.applied(self.model) if session.average is not None else nullcontext():
@@ -292,6 +299,8 @@ class Trainer:
                 on_epoch(record)
             if stale >= cfg.patience:
                 break
+            if on_checkpoint is not None and epoch < cfg.epochs:
+                on_checkpoint(training_state(self, session, epoch, best_value, stale))
         self.restore_best()
         return self.history
 

@@ -148,7 +148,7 @@ def test_bench_accuracy_applies_settings_to_every_run_and_reuses_them(monkeypatc
     def no_training(*args, **kwargs):
         raise AssertionError("a finished grid trains nothing when it is run again")
 
-    monkeypatch.setattr(accuracy, "train_all", lambda configs, parallel, log: no_training() if configs else [])
+    monkeypatch.setattr(accuracy, "train_all", lambda configs, *rest: no_training() if configs else [])
     again = bench_accuracy(["gru", "lstm"], seeds=1, limit=120, epochs=1, settings={"adversarial": 0.05,
                                                                                    "hidden_size": 16})
     assert [r["runs"] for r in again["rows"]] == [r["runs"] for r in first["rows"]]
