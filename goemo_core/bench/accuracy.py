@@ -26,8 +26,8 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     """Train each architecture with its default recipe (with `settings`, e.g. {"adversarial": 0.05}, applied to
     every run) for each seed on the full data (or `limit`);
     report test accuracy and macro-F1 mean ± sample std, best epoch, epoch time, parameters, device, and the wall time.
-    A completed run with the same settings, seed, data and device is reused unless `fresh`, so an interrupted
-    benchmark resumes. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
+    A completed run with the same settings, seed, data and device is reused and a stopped one resumed from its
+    checkpoint unless `fresh`, so an interrupted benchmark goes on where it stopped. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
     task every run trains on."""
     def config_for(arch: str, seed: int) -> TrainConfig:
         overrides = {**(settings or {}), "seed": seed, **({"limit": limit} if limit else {}),
@@ -39,30 +39,39 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
         config_for(arch, 211)
     started = time.perf_counter()
     store = RunStore()
-    run_ids: dict[tuple[str, int], str] = {}
-    todo: list[TrainConfig] = []
-    resumes: list[str | None] = []
-    for arch in archs:
-        for seed in range(211, 211 + seeds):
-            config = config_for(arch, seed)
-            done = None if fresh else completed_repeat(config, store)
-            if done is not None:
-                log(f"{arch} seed {seed}: reusing completed run {done.run_id}")
-                run_ids[arch, seed] = done.run_id
-                continue
-            stopped = None if fresh else resumable_repeat(config, store)
-            if stopped is not None:
-                log(f"{arch} seed {seed}: resuming stopped run {stopped.run_id}")
-            todo.append(config)
-            resumes.append(stopped.run_id if stopped is not None else None)
-    for config, run_id in zip(todo, train_all(todo, parallel, log, resumes)):
-        run_ids[config.arch, config.seed] = run_id
+    cells = [(arch, seed) for arch in archs for seed in range(211, 211 + seeds)]
+    trained = train_missing([config_for(arch, seed) for arch, seed in cells], parallel, fresh, log)
+    run_ids = dict(zip(cells, trained))
     rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
     document = {"seeds": seeds, "limit": limit, "task": task or "ekman", "parallel": parallel, "rows": rows,
                 "spread": SPREAD_NOTE, "wall_seconds": round(time.perf_counter() - started, 1)}
     if baseline:
         document["baseline"] = tfidf_baseline(limit, task=task)
     return document
+
+
+def train_missing(configs: Sequence[TrainConfig], parallel: int, fresh: bool, log: Callable[[str], None],
+                  name: Callable[[TrainConfig], str] = lambda config: config.arch) -> list[str]:
+    """A run id for each config: a completed run of it reused, a stopped one resumed from its checkpoint, or a new
+    one trained (`fresh`: always a new one), `parallel` at a time."""
+    store = RunStore()
+    run_ids: list[str | None] = [None] * len(configs)
+    todo, resumes, places = [], [], []
+    for place, config in enumerate(configs):
+        done = None if fresh else completed_repeat(config, store)
+        if done is not None:
+            log(f"{name(config)} seed {config.seed}: reusing completed run {done.run_id}")
+            run_ids[place] = done.run_id
+            continue
+        stopped = None if fresh else resumable_repeat(config, store)
+        if stopped is not None:
+            log(f"{name(config)} seed {config.seed}: resuming stopped run {stopped.run_id}")
+        todo.append(config)
+        resumes.append(stopped.run_id if stopped is not None else None)
+        places.append(place)
+    for place, run_id in zip(places, train_all(todo, parallel, log, resumes)):
+        run_ids[place] = run_id
+    return [str(run_id) for run_id in run_ids]
 
 
 def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:

@@ -1,7 +1,7 @@
 """`bench distill`: a student recipe trained over a grid of the distillation settings that matter (the teachers'
 share α, the temperature T, transfer variants per sentence N), several seeds each; the setting is chosen on
-validation accuracy, test figures are only reported. Completed runs with the same settings and seed are reused, so an
-interrupted sweep resumes."""
+validation accuracy, test figures are only reported. Completed runs with the same settings and seed are reused and
+stopped ones resumed, so an interrupted sweep goes on where it stopped."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.store import RunStore
 from ..training.config import TrainConfig, make_config
 from ..training.teachers import check_teachers
-from .accuracy import completed_repeat
-from .pool import train_all
+from .accuracy import train_missing
 
 SWEPT = ("distill_weight", "distill_temperature", "transfer_augment")
 
@@ -48,17 +47,9 @@ def bench_distill(arch: str, teachers: Sequence[str], weights: Sequence[float], 
     points = sweep_configs(arch, teachers, weights, temperatures, transfers, seeds, overrides)
     check_teachers(points[0][0])  # a missing or mismatched teacher is refused before any training
     started, store = time.perf_counter(), RunStore()
-    run_ids: dict[tuple, str] = {}
-    todo: list[TrainConfig] = []
-    for config in itertools.chain.from_iterable(points):
-        done = None if fresh else completed_repeat(config, store)
-        if done is not None:
-            log(f"{point_name(config)} seed {config.seed}: reusing completed run {done.run_id}")
-            run_ids[point_of(config), config.seed] = done.run_id
-        else:
-            todo.append(config)
-    for config, run_id in zip(todo, train_all(todo, parallel, log)):
-        run_ids[point_of(config), config.seed] = run_id
+    configs = list(itertools.chain.from_iterable(points))
+    trained = train_missing(configs, parallel, fresh, log, name=point_name)
+    run_ids = {(point_of(config), config.seed): run_id for config, run_id in zip(configs, trained)}
     rows = []
     for seeds_of_point in points:
         point = point_of(seeds_of_point[0])
