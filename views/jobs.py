@@ -5,11 +5,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from goemo_core.errors import GoEmoError
 from goemo_core.jobs.manager import Job, live_runs_elsewhere
+from goemo_core.jobs.work import TrainJob
 from goemo_core.runs.store import RunStore
+from goemo_core.training.checkpoint import resumable_runs
+from goemo_core.training.config import stored_config
 
 from .charts import live_curves
 from .common import job_manager
+from .forms import job_title
 from .tables import blank_missing
 
 STATUS_ICONS = {"queued": ":material/schedule:", "running": ":material/directions_run:",
@@ -135,3 +140,28 @@ def run_history(jobs: list[Job], rows: int = HISTORY_ROWS) -> None:
         shown, config = blank_missing(table, {"test_accuracy": st.column_config.NumberColumn(
             "test_accuracy", format="%.2f")})
         st.dataframe(shown, hide_index=True, width="stretch", key="run-history", column_config=config)
+
+
+def stopped_runs(jobs: list[Job]) -> None:
+    """The runs stopped part-way (cancelled, or left running by a server that stopped) that can go on from their
+    last finished epoch, each with a Resume button; a run a job is already resuming is not offered twice."""
+    taken = {getattr(job.config, "resume", None) for job in jobs if not job.done}
+    runs = [run for run in resumable_runs(RunStore()) if run.run_id not in taken]
+    if not runs:
+        return
+    st.markdown(f"**Stopped part-way** ({len(runs)}): each goes on from its last finished epoch, in its own folder.")
+    for run in runs[:HISTORY_ROWS]:
+        config = run.config
+        text, button = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(f"`{run.run_id}` · {run.status} after {len(run.history)} of {config.get('epochs', '?')} "
+                      f"epochs · {config.get('task', 'ekman')} · seed {config.get('seed', '?')}")
+        if button.button("Resume", key=f"resume_{run.run_id}", icon=":material/play_arrow:"):
+            try:
+                train_config = stored_config(config)
+            except GoEmoError as exc:
+                st.error(f"{run.run_id} cannot resume: {exc}", icon=":material/error:")
+                continue
+            job_manager().submit("train", TrainJob(train_config, resume=run.run_id),
+                                 title=f"resume {run.run_id} · {job_title(train_config)}")
+            st.session_state["train_launched"] = f"Resuming {run.run_id}: its job is listed under Jobs."
+            st.rerun()

@@ -12,7 +12,7 @@ from goemo_core.settings import get_settings
 from goemo_core.training.config import MAX_TRANSFER_VARIANTS, USE_ENV, TrainConfig
 from views import forms
 from views.common import available_devices, job_manager, page_setup, user_errors
-from views.jobs import job_list, live_runs_note, run_history
+from views.jobs import job_list, live_runs_note, run_history, stopped_runs
 
 page_setup("Train", ":material/model_training:")
 settings = get_settings()
@@ -27,6 +27,7 @@ if launched:
 st.subheader("Jobs")
 job_list("train", empty_text="No training jobs in this server process yet.")
 live_runs_note(job_manager().jobs())
+stopped_runs(job_manager().jobs())
 run_history(job_manager().jobs())
 
 st.subheader("New training run")

@@ -13,7 +13,7 @@ from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.folder import Run
 from ..runs.store import RunStore
 from ..settings import get_settings
-from ..training.checkpoint import CHECKPOINT_FILE
+from ..training.checkpoint import resumable_runs
 from ..training.config import TrainConfig, make_config, pretrained_source
 from .baseline import tfidf_baseline
 from .pool import train_all
@@ -83,10 +83,8 @@ def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:
 def resumable_repeat(config: TrainConfig, store: RunStore) -> Run | None:
     """A run of exactly `config` that stopped part-way (cancelled, or left running by a process that is gone) with a
     checkpoint to go on from; the one that got furthest."""
-    live = {run.run_id for run in store.live()}
-    stopped = [run for run in repeats(config, store)
-               if (run.status == "cancelled" or (run.status == "running" and run.run_id not in live))
-               and (run.path / CHECKPOINT_FILE).is_file()]
+    resumable = {run.run_id for run in resumable_runs(store)}
+    stopped = [run for run in repeats(config, store) if run.run_id in resumable]
     return max(stopped, key=lambda run: len(run.history), default=None)
 
 

@@ -68,6 +68,10 @@ def register(commands, parent) -> None:
     compare.add_argument("run_a", help="a run standing for its recipe (all completed seeds of its settings)")
     compare.add_argument("run_b")
     compare.set_defaults(handler=run_compare)
+    resume = actions.add_parser("resume", parents=[parent],
+                                help="go on training a run stopped part-way, from its last finished epoch")
+    resume.add_argument("run_id")
+    resume.set_defaults(handler=run_resume)
     delete = actions.add_parser("delete", parents=[parent], help="delete a run directory")
     delete.add_argument("run_id")
     delete.set_defaults(handler=run_delete)
@@ -113,7 +117,26 @@ def run_train(args) -> int:
         overrides["augment"] = resolve_augmented_name(args.augment)
     config = make_config(args.arch, overrides)
     label = RunLabel.clean(args.name, args.tag, args.note)
-    result = train_run(config, log=log, label=label)
+    return report_training(args, config, train_run(config, log=log, label=label))
+
+
+def run_resume(args) -> int:
+    from ..runs.store import RunStore
+    from ..training.checkpoint import resumable_runs
+    from ..training.config import stored_config
+    from ..training.run import train_run
+
+    store = RunStore()
+    run = store.get(args.run_id)
+    if run.run_id not in {stopped.run_id for stopped in resumable_runs(store)}:
+        raise InvalidConfig(f"runs resume: {run.run_id} is {run.status} with no checkpoint to go on from; only a run "
+                            "stopped part-way (cancelled, or left running by a process that is gone) resumes.")
+    config = stored_config(run.config)
+    return report_training(args, config, train_run(config, log=log, resume=run))
+
+
+def report_training(args, config, result) -> int:
+    """A finished `train` or `runs resume`: the run and its test headline; exit 0 only when it completed."""
     document = result.to_json()
     test = result.metrics or {}
 

@@ -11,6 +11,7 @@ from ..attacks.attack import DEFAULT_THREADS, Progress, attack_runs
 from ..attacks.sample import DEFAULT_N, DEFAULT_SEED
 from ..augment.balance import AugmentSpec, build_augmented
 from ..runs.folder import RunLabel
+from ..runs.store import RunStore
 from ..training.config import TrainConfig
 from ..training.run import train_run
 from ..training.trainer import EpochProgress
@@ -25,6 +26,7 @@ class TrainJob:
 
     config: TrainConfig
     label: RunLabel = field(default_factory=RunLabel)
+    resume: str | None = None  # a stopped run of this config, to go on from its checkpoint
 
     @property
     def device(self) -> str:
@@ -63,7 +65,8 @@ def train_job(job: TrainConfig | TrainJob, context: JobContext) -> dict:
         on_progress(where)
 
     result = train_run(cfg, on_epoch=on_epoch, cancel=context.cancel, on_progress=on_first_progress, log=log,
-                       on_run_created=lambda run: context.set_run(run.run_id), label=job.label)
+                       on_run_created=lambda run: context.set_run(run.run_id), label=job.label,
+                       resume=RunStore().get(job.resume) if job.resume else None)
     test = result.metrics or {}
     return {"status": result.status, "run_id": result.run.run_id, "best_epoch": result.best_epoch,
             "test_accuracy": test.get("accuracy"), "test_macro_f1": test.get("macro_f1")}

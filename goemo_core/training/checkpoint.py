@@ -12,6 +12,7 @@ import torch
 from ..errors import InvalidConfig
 from ..runs.atomic import write_with
 from ..runs.folder import Run
+from ..runs.store import RunStore
 
 if TYPE_CHECKING:
     from .trainer import Trainer, TrainingSession
@@ -83,3 +84,12 @@ def load_checkpoint(run: Run) -> dict | None:
 
 def remove_checkpoint(run: Run) -> None:
     (run.path / CHECKPOINT_FILE).unlink(missing_ok=True)
+
+
+def resumable_runs(store: RunStore) -> list[Run]:
+    """The runs that stopped part-way and can go on: cancelled, or left running by a process that is gone, with a
+    checkpoint. Newest first."""
+    live = {run.run_id for run in store.live()}
+    return [run for run in store.list()
+            if (run.status == "cancelled" or (run.status == "running" and run.run_id not in live))
+            and (run.path / CHECKPOINT_FILE).is_file()]

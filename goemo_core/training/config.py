@@ -320,6 +320,13 @@ def task_refusals(config: TrainConfig) -> list[str]:
     return messages
 
 
+def stored_config(stored: dict[str, Any]) -> TrainConfig:
+    """The config a run was trained with, from its config.json (every setting is stored resolved, so the defaults of
+    today change nothing): what a stopped run resumes with."""
+    given = {key: value for key, value in stored.items() if key in RECIPE_KEYS - DERIVED_KEYS or key == "params"}
+    return make_config(str(stored.get("arch")), given)
+
+
 def pretrained_source(config: TrainConfig, settings: Settings | None = None) -> str | None:
     """The encoder a config trains with: GOEMO_PRETRAINED for the default, else its own setting."""
     if config.pretrained == USE_ENV:

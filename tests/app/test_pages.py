@@ -745,3 +745,49 @@ def test_home_shows_the_committed_reference_results_beside_the_users_runs(fresh_
     assert any("Reference results" in text.value and "measured on" in text.value for text in at.markdown)
     at.selectbox(key="home_task").set_value("goemotions").run()
     assert not any("Reference results" in text.value for text in at.markdown)  # another task's file
+
+
+def test_a_run_stopped_part_way_resumes_from_the_train_page_in_its_own_folder(fresh_manager):
+    import threading
+
+    from goemo_core.training.checkpoint import CHECKPOINT_FILE
+    from goemo_core.training.config import make_config
+    from goemo_core.training.run import train_run
+
+    cancel = threading.Event()
+    config = make_config("gru", {**TINY, "limit": 150, "epochs": 3, "device": "cpu", "pretrained": None})
+    stopped = train_run(config, on_epoch=lambda record: cancel.set(), cancel=cancel).run
+    assert stopped.status == "cancelled" and (stopped.path / CHECKPOINT_FILE).is_file()
+
+    at = page("train.py").run()
+    assert_rendered(at)
+    assert any(f"`{stopped.run_id}` · cancelled after 1 of 3 epochs" in m.value for m in at.markdown)
+    at.button(key=f"resume_{stopped.run_id}").click().run()
+    assert_rendered(at)
+    assert f"Resuming {stopped.run_id}" in at.success[0].value
+    assert not any(f"`{stopped.run_id}` · cancelled" in m.value for m in at.markdown)  # not offered twice
+
+    manager = fresh_manager()
+    [job] = manager.jobs("train")
+    manager.wait(job.id, timeout=180)
+    assert job.status == "completed", job.error
+    assert job.run_id == stopped.run_id and len(RunStore().list()) == 1
+    run = RunStore().get(stopped.run_id)
+    assert run.status == "completed" and len(run.history) == 3 and not (run.path / CHECKPOINT_FILE).exists()
+
+
+def test_runs_resume_goes_on_with_a_stopped_run_and_refuses_a_finished_one(capsys):
+    import threading
+
+    from goemo_core.training.config import make_config
+    from goemo_core.training.run import train_run
+
+    cancel = threading.Event()
+    config = make_config("gru", {**TINY, "limit": 150, "epochs": 2, "device": "cpu", "pretrained": None})
+    stopped = train_run(config, on_epoch=lambda record: cancel.set(), cancel=cancel).run
+    assert main(["runs", "resume", stopped.run_id, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["run_id"] == stopped.run_id and document["status"] == "completed"
+    assert len(document["history"]) == 2
+    assert main(["runs", "resume", stopped.run_id]) == 2
+    assert "is completed with no checkpoint" in capsys.readouterr().err
