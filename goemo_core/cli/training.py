@@ -130,7 +130,8 @@ def run_resume(args) -> int:
     run = store.get(args.run_id)
     if run.run_id not in {stopped.run_id for stopped in resumable_runs(store)}:
         raise InvalidConfig(f"runs resume: {run.run_id} is {run.status} with no checkpoint to go on from; only a run "
-                            "stopped part-way (cancelled, or left running by a process that is gone) resumes.")
+                            "stopped part-way (cancelled, interrupted, or left running by a process that is gone) "
+                            "resumes.")
     config = stored_config(run.config)
     return report_training(args, config, train_run(config, log=log, resume=run))
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1  # what training_state holds; a run checkpointed in another format is trained again
+STOPPED = ("cancelled", "interrupted")  # statuses of a run that may go on
 
 
 def training_state(trainer: Trainer, session: TrainingSession, epoch: int, best_value: float, stale: int) -> dict:
@@ -87,9 +88,9 @@ def remove_checkpoint(run: Run) -> None:
 
 
 def resumable_runs(store: RunStore) -> list[Run]:
-    """The runs that stopped part-way and can go on: cancelled, or left running by a process that is gone, with a
-    checkpoint. Newest first."""
+    """The runs that stopped part-way and can go on: cancelled, interrupted (marked so when a server found it left
+    running), or still marked running by a process that is gone, with a checkpoint. Newest first."""
     live = {run.run_id for run in store.live()}
     return [run for run in store.list()
-            if (run.status == "cancelled" or (run.status == "running" and run.run_id not in live))
+            if (run.status in STOPPED or (run.status == "running" and run.run_id not in live))
             and (run.path / CHECKPOINT_FILE).is_file()]

@@ -96,3 +96,19 @@ def test_bench_accuracy_resumes_a_stopped_run_instead_of_starting_again():
     assert document["rows"][0]["runs"] == [stopped.run_id] and len(RunStore().list()) == 1
     assert RunStore().get(stopped.run_id).status == "completed"
     assert len(RunStore().get(stopped.run_id).history) == 2
+
+
+def test_a_run_a_stopped_server_left_running_is_resumable_once_its_owner_is_gone():
+    from goemo_core.training.checkpoint import resumable_runs
+
+    config = make_config("gru", dict(TINY, epochs=3))
+    cancel = threading.Event()
+    run = train_run(config, on_epoch=lambda record: cancel.set(), cancel=cancel).run
+    store = RunStore()
+    run.set_status("running")  # as a process killed outright leaves it
+    run.write_json("owner.json", {"pid": 2**22 + 7, "host": run.owner["host"], "started": 1})
+    assert [r.run_id for r in resumable_runs(store)] == [run.run_id]
+    assert store.mark_interrupted() == [run.run_id]  # what a server does when it starts
+    assert [r.run_id for r in resumable_runs(store)] == [run.run_id]
+    (run.path / CHECKPOINT_FILE).unlink()
+    assert resumable_runs(store) == []
