@@ -5,7 +5,7 @@ batches, dropout masks and schedule), because every random state is in the check
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 
@@ -14,17 +14,15 @@ from ..runs.atomic import write_with
 from ..runs.folder import Run
 from ..runs.store import RunStore
 
-if TYPE_CHECKING:
-    from .trainer import Trainer, TrainingSession
-
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1  # what training_state holds; a run checkpointed in another format is trained again
 STOPPED = ("cancelled", "interrupted")  # statuses of a run that may go on
 
 
-def training_state(trainer: Trainer, session: TrainingSession, epoch: int, best_value: float, stale: int) -> dict:
-    """Everything training needs to go on after `epoch` as if it had never stopped: the weights, the optimiser, the
-    schedules, the weight average, the best weights so far, the history and every random state."""
+def training_state(trainer: Any, session: Any, epoch: int, best_value: float, stale: int) -> dict:
+    """Everything a Trainer (with its TrainingSession) needs to go on after `epoch` as if it had never stopped: the
+    weights, the optimiser, the schedules, the weight average, the best weights so far, the history and every random
+    state. Typed loosely: this module sits below the Trainer, which imports it."""
     def copy(state: dict) -> dict:
         return {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in state.items()}
 
@@ -40,7 +38,7 @@ def training_state(trainer: Trainer, session: TrainingSession, epoch: int, best_
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
-def restore_training_state(trainer: Trainer, session: TrainingSession, state: dict) -> tuple[float, int, int]:
+def restore_training_state(trainer: Any, session: Any, state: dict) -> tuple[float, int, int]:
     """Load a training_state into `trainer` and `session`; returns (best value, stale epochs, next epoch)."""
     if state.get("format") != CHECKPOINT_FORMAT:
         raise InvalidConfig(f"the checkpoint is of format {state.get('format')!r}, not {CHECKPOINT_FORMAT}")
