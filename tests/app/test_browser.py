@@ -92,6 +92,8 @@ def idle(page: Page) -> None:
     """Wait until the script run finished (Streamlit's running indicator is gone)."""
     page.wait_for_timeout(300)
     expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=STEP_TIMEOUT_MS)
+    # a rerun that rebuilt a block (tabs, columns) leaves the old copy on screen, marked stale, until it ends
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=STEP_TIMEOUT_MS)
 
 
 def open_page(page: Page, url: str) -> None:
@@ -457,6 +459,7 @@ def test_classify_shows_several_labels_of_a_multi_label_run(server, browser, mon
     expect(page.get_by_text(re.compile(r"probabilities for the 28 labels"))).to_be_visible()
     shot(page, "13-classify-task-chosen")
     text = page.locator(".st-key-classify_text textarea")
+    expect(text).to_have_count(1)  # the tabs drawn before the task was chosen are gone
     text.click()
     text.fill("Thank you so much, what a wonderful surprise!")
     text.press("Control+Enter")
