@@ -6,7 +6,9 @@
 #              once, shared by the student's seeds); once the transformer's first seed (211) is done, the distilled
 #              BiGRU student of it (3 seeds); then the BiGRU on the paper's multi-label task (3 seeds)
 #   transformer: the fine-tuned encoder (ekman, 3 seeds), then on the paper's multi-label task (3 seeds)
-# A run cut off part-way goes on from its last finished epoch (its checkpoint), in its own folder.
+# A run cut off part-way goes on from its last finished epoch (its checkpoint), in its own folder. A lane that has
+# finished its own steps joins the other's grids: a run the other lane is training is waited for, not trained twice.
+# The files of a step the second lane runs end in .2 (its JSON, its log).
 # Usage: GOEMO_HOME=… GOEMO_PRETRAINED=… [GOEMO_DATA_DIR=…] bash scripts/full_grid.sh [recurrent|transformer|all]
 # Logs and each step's JSON go to $GOEMO_HOME/grid/. The results files are written from the runs afterwards
 # (`goemo results export`).
@@ -53,11 +55,17 @@ EOF
   step student bench distill --teacher "$teacher" --arch gru --weights 0.5 --temperatures 2 --transfer "$TRANSFER" \
     --seeds 3
   step goemotions-gru bench accuracy --task goemotions --archs gru --seeds 3
+  transformer_grids .2
+}
+
+transformer_grids() {  # transformer_grids [SUFFIX]
+  step "ekman-transformer${1:-}" bench accuracy --archs transformer --seeds 3
+  step "goemotions-transformer${1:-}" bench accuracy --task goemotions --archs transformer --seeds 3
 }
 
 transformer() {
-  step ekman-transformer bench accuracy --archs transformer --seeds 3
-  step goemotions-transformer bench accuracy --task goemotions --archs transformer --seeds 3
+  transformer_grids
+  step goemotions-gru.2 bench accuracy --task goemotions --archs gru --seeds 3
 }
 
 case "${1:-all}" in

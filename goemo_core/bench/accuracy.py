@@ -27,8 +27,9 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     every run) for each seed on the full data (or `limit`);
     report test accuracy and macro-F1 mean ± sample std, best epoch, epoch time, parameters, device, and the wall time.
     A completed run with the same settings, seed, data and device is reused and a stopped one resumed from its
-    checkpoint unless `fresh`, so an interrupted benchmark goes on where it stopped. `parallel` runs train at once, each in a process of its own. `task` (default ekman) is the
-    task every run trains on."""
+    checkpoint unless `fresh`, so an interrupted benchmark goes on where it stopped; a run another process is
+    training is waited for (see train_missing). `parallel` runs train at once, each in a process of its own. `task`
+    (default ekman) is the task every run trains on."""
     def config_for(arch: str, seed: int) -> TrainConfig:
         overrides = {**(settings or {}), "seed": seed, **({"limit": limit} if limit else {}),
                      **({"epochs": epochs} if epochs else {}), **({"device": device} if device else {}),
@@ -50,28 +51,68 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     return document
 
 
+# How often a grid looks again at a cell another process is training (see train_missing).
+WAIT_SECONDS = 60.0
+
+
 def train_missing(configs: Sequence[TrainConfig], parallel: int, fresh: bool, log: Callable[[str], None],
                   name: Callable[[TrainConfig], str] = lambda config: config.arch) -> list[str]:
     """A run id for each config: a completed run of it reused, a stopped one resumed from its checkpoint, or a new
-    one trained (`fresh`: always a new one), `parallel` at a time."""
+    one trained (`fresh`: always a new one), `parallel` at a time.
+
+    A cell that another process is training right now is left to it and waited for, so several workers started on
+    the same grid (the same GOEMO_HOME) share its cells and train nothing twice. One at a time, each cell is looked
+    at only when its turn comes, so a worker started later takes the cells the first has not begun."""
     store = RunStore()
     run_ids: list[str | None] = [None] * len(configs)
-    todo, resumes, places = [], [], []
-    for place, config in enumerate(configs):
-        done = None if fresh else completed_repeat(config, store)
-        if done is not None:
-            log(f"{name(config)} seed {config.seed}: reusing completed run {done.run_id}")
-            run_ids[place] = done.run_id
-            continue
-        stopped = None if fresh else resumable_repeat(config, store)
-        if stopped is not None:
-            log(f"{name(config)} seed {config.seed}: resuming stopped run {stopped.run_id}")
-        todo.append(config)
-        resumes.append(stopped.run_id if stopped is not None else None)
-        places.append(place)
-    for place, run_id in zip(places, train_all(todo, parallel, log, resumes)):
-        run_ids[place] = run_id
+    waiting, announced = list(range(len(configs))), set()
+    while waiting:
+        elsewhere, batch = [], []
+        for place in waiting:
+            config = configs[place]
+            state, run = cell_state(config, store, fresh)
+            label = f"{name(config)} seed {config.seed}"
+            if state == "completed":
+                log(f"{label}: reusing completed run {run.run_id}")
+                run_ids[place] = run.run_id
+                continue
+            if state == "elsewhere":
+                if place not in announced:
+                    log(f"{label}: run {run.run_id} is being trained by another process; waiting for it")
+                    announced.add(place)
+                elsewhere.append(place)
+                continue
+            if state == "stopped":
+                log(f"{label}: resuming stopped run {run.run_id}")
+            resume = run.run_id if run is not None else None
+            if parallel <= 1:
+                run_ids[place] = train_all([config], 1, log, [resume])[0]
+            else:
+                batch.append((place, config, resume))
+        if batch:
+            trained = train_all([config for _, config, _ in batch], parallel, log, [r for *_, r in batch])
+            for (place, _, _), run_id in zip(batch, trained):
+                run_ids[place] = run_id
+        if elsewhere and len(elsewhere) == len(waiting):  # nothing else to do meanwhile
+            time.sleep(WAIT_SECONDS)
+        waiting = elsewhere
     return [str(run_id) for run_id in run_ids]
+
+
+def cell_state(config: TrainConfig, store: RunStore, fresh: bool) -> tuple[str, Run | None]:
+    """What a grid does with `config`'s cell: ("completed", run) reuse it, ("elsewhere", run) wait for the process
+    training it, ("stopped", run) resume it, ("new", None) train it."""
+    if fresh:
+        return "new", None
+    done = completed_repeat(config, store)
+    if done is not None:
+        return "completed", done
+    live = {run.run_id for run in store.live()}
+    training = [run for run in repeats(config, store) if run.run_id in live]
+    if training:
+        return "elsewhere", training[0]
+    stopped = resumable_repeat(config, store)
+    return ("stopped", stopped) if stopped is not None else ("new", None)
 
 
 def completed_repeat(config: TrainConfig, store: RunStore) -> Run | None:

@@ -168,3 +168,50 @@ def test_bench_speed_times_architectures_side_by_side(capsys):
     for row in rows.values():
         assert len(row["rates"]) == 2 and row["examples_per_s"] > 0 and row["epoch_seconds"] > 0
     assert main(["bench", "speed", "--archs", "gru", "--rounds", "0"]) == 2
+
+
+@pytest.mark.parametrize("other_process", ["completes it", "dies"])
+def test_a_grid_leaves_a_cell_another_process_is_training_to_it(monkeypatch, other_process):
+    """Two workers on one grid: the cell the other is training is waited for, then reused when it completes, or
+    trained here when its process dies with nothing to resume."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from goemo_core.bench import accuracy
+    from goemo_core.runs.processes import process_start_time
+    from goemo_core.runs.store import RunStore
+    from goemo_core.training.run import train_run
+
+    taken = train_run(make_config("gru", {"seed": 212, "limit": 120, "epochs": 1})).run
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        taken.set_status("running")  # as the other worker's run looks while it trains
+        taken.write_json("owner.json", {"pid": other.pid, "host": taken.owner["host"],
+                                        "started": process_start_time(other.pid)})
+        monkeypatch.setattr(accuracy, "WAIT_SECONDS", 0.05)
+        messages, document = [], {}
+        worker = threading.Thread(target=lambda: document.update(
+            bench_accuracy(["gru"], seeds=2, limit=120, epochs=1, log=messages.append)))
+        worker.start()
+        deadline = time.time() + 300
+        while not any("being trained by another process" in m for m in messages) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # several looks at the cell while it is taken
+        assert any(f"gru seed 212: run {taken.run_id} is being trained by another process" in m for m in messages)
+        assert len(RunStore().list()) == 2  # seed 211 trained here, nothing started for seed 212
+        if other_process == "completes it":
+            taken.set_status("completed")
+        other.kill()
+        other.wait()
+        worker.join(300)
+    finally:
+        other.kill()
+    seed_212 = document["rows"][0]["runs"][1]
+    assert sum("being trained by another process" in m for m in messages) == 1  # said once, not at every look
+    if other_process == "completes it":
+        assert seed_212 == taken.run_id and len(RunStore().list()) == 2
+    else:
+        assert seed_212 != taken.run_id and RunStore().get(seed_212).status == "completed"
+        assert len(RunStore().list()) == 3
