@@ -30,18 +30,11 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     checkpoint unless `fresh`, so an interrupted benchmark goes on where it stopped; a run another process is
     training is waited for (see train_missing). `parallel` runs train at once, each in a process of its own. `task`
     (default ekman) is the task every run trains on."""
-    def config_for(arch: str, seed: int) -> TrainConfig:
-        overrides = {**(settings or {}), "seed": seed, **({"limit": limit} if limit else {}),
-                     **({"epochs": epochs} if epochs else {}), **({"device": device} if device else {}),
-                     **({"task": task} if task else {})}
-        return make_config(arch, overrides)
-
-    for arch in archs:  # refuse a bad architecture (e.g. the transformer without an encoder) before hours of work
-        config_for(arch, 211)
     started = time.perf_counter()
     store = RunStore()
-    cells = [(arch, seed) for arch in archs for seed in range(211, 211 + seeds)]
-    trained = train_missing([config_for(arch, seed) for arch, seed in cells], parallel, fresh, log)
+    configs = grid_configs(archs, seeds, limit, epochs, device, task, settings)
+    cells = [(config.arch, config.seed) for config in configs]
+    trained = train_missing(configs, parallel, fresh, log)
     run_ids = dict(zip(cells, trained))
     rows = [summarise_runs([store.get(run_ids[arch, seed]) for seed in range(211, 211 + seeds)]) for arch in archs]
     document = {"seeds": seeds, "limit": limit, "task": task or "ekman", "parallel": parallel, "rows": rows,
@@ -49,6 +42,52 @@ def bench_accuracy(archs: Sequence[str], seeds: int = 3, baseline: bool = False,
     if baseline:
         document["baseline"] = tfidf_baseline(limit, task=task)
     return document
+
+
+def grid_configs(archs: Sequence[str], seeds: int = 3, limit: int | None = None, epochs: int | None = None,
+                 device: str | None = None, task: str | None = None, settings: dict | None = None) -> list[TrainConfig]:
+    """The configs of `bench accuracy`'s grid, architecture by architecture, seeds 211, 212, …; a bad architecture
+    (e.g. the transformer without an encoder) is refused here, before hours of work."""
+    def config_for(arch: str, seed: int) -> TrainConfig:
+        overrides = {**(settings or {}), "seed": seed, **({"limit": limit} if limit else {}),
+                     **({"epochs": epochs} if epochs else {}), **({"device": device} if device else {}),
+                     **({"task": task} if task else {})}
+        return make_config(arch, overrides)
+
+    for arch in archs:
+        config_for(arch, 211)
+    return [config_for(arch, seed) for arch in archs for seed in range(211, 211 + seeds)]
+
+
+def grid_plan(configs: Sequence[TrainConfig], fresh: bool = False,
+              name: Callable[[TrainConfig], str] = lambda config: config.arch) -> list[dict]:
+    """What running the grid of `configs` now would do with each run, training nothing: reuse a completed run,
+    wait for one another process is training, resume a stopped one after its last finished epoch, or train one
+    (`fresh`: train every one)."""
+    store = RunStore()
+    rows = []
+    for config in configs:
+        state, run = cell_state(config, store, fresh)
+        rows.append({"model": name(config), "seed": config.seed, "state": state,
+                     "run": run.run_id if run is not None else None,
+                     "epochs_done": len(run.history) if run is not None else 0, "epochs": config.epochs})
+    return rows
+
+
+PLAN_WORDS = {"completed": "done: reused", "elsewhere": "being trained by another process: waited for",
+              "stopped": "stopped part-way: resumed", "new": "to train"}
+
+
+def plan_table(rows: Sequence[dict]) -> str:
+    """Markdown table of grid_plan, with a count of each state."""
+    lines = ["| model | seed | what a run of the grid does | run | epochs trained |", "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        lines.append(f"| {row['model']} | {row['seed']} | {PLAN_WORDS[row['state']]} | {row['run'] or '–'} | "
+                     f"{row['epochs_done']} of {row['epochs']} |")
+    counts = {state: sum(row["state"] == state for row in rows) for state in PLAN_WORDS}
+    lines.append("")
+    lines.append(", ".join(f"{count} {PLAN_WORDS[state].split(':')[0]}" for state, count in counts.items() if count))
+    return "\n".join(lines)
 
 
 # How often a grid looks again at a cell another process is training (see train_missing).

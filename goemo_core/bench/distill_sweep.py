@@ -14,7 +14,7 @@ from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.store import RunStore
 from ..training.config import TrainConfig, make_config
 from ..training.teachers import check_teachers
-from .accuracy import train_missing
+from .accuracy import grid_plan, train_missing
 
 SWEPT = ("distill_weight", "distill_temperature", "transfer_augment")
 
@@ -87,3 +87,12 @@ def sweep_table(document: dict) -> str:
                  f"limit {document['limit'] or 'none'}, wall time {document['wall_seconds'] / 60:.1f} min. "
                  f"{SPREAD_NOTE}.")
     return "\n".join(lines)
+
+
+def distill_plan(arch: str, teachers: Sequence[str], weights: Sequence[float], temperatures: Sequence[float],
+                 transfers: Sequence[int], seeds: int = 1, overrides: dict | None = None,
+                 fresh: bool = False) -> list[dict]:
+    """What `bench distill` with these arguments would do with each run now, training nothing (see grid_plan)."""
+    points = sweep_configs(arch, teachers, weights, temperatures, transfers, seeds, overrides)
+    check_teachers(points[0][0])
+    return grid_plan(list(itertools.chain.from_iterable(points)), fresh, name=point_name)

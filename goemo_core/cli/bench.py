@@ -45,6 +45,9 @@ def register(commands, parent) -> None:
                           help="train K runs at once, each in a process of its own (several share one GPU)")
     accuracy.add_argument("--fresh", action="store_true",
                           help="train every run again (default: reuse completed runs with the same settings and seed)")
+    accuracy.add_argument("--plan", action="store_true",
+                          help="train nothing: list what running this grid now would do with each run (reuse, "
+                               "resume, wait for another process, train)")
     accuracy.add_argument("--study", metavar="NAME",
                           help="do not train here: add every cell (architecture, seed, task, --set) to the grid NAME "
                                "on the shared storage for `goemo worker`s; again: only the missing cells")
@@ -84,6 +87,8 @@ def register(commands, parent) -> None:
                          help="any other recipe field or model hyperparameter, the same for every point")
     distill.add_argument("--parallel", type=int, default=1, metavar="K", help="train K runs at once")
     distill.add_argument("--fresh", action="store_true", help="train every point again (default: reuse runs)")
+    distill.add_argument("--plan", action="store_true",
+                         help="train nothing: list what running this sweep now would do with each run")
     distill.set_defaults(handler=run_distill)
 
 
@@ -131,9 +136,18 @@ def run_accuracy(args) -> int:
     settings = parse_pairs(args.set, "--set")
     for key in {"seed", "task", "limit", "epochs", "device"} & set(settings):
         raise InvalidConfig(f"--set {key}: bench accuracy sets it itself; use its own flag.")
+    if args.plan and (args.study is not None or args.storage is not None):
+        raise InvalidConfig("--plan: a grid of workers shows its cells with `bench grid --study NAME`.")
     if args.study is not None or args.storage is not None:
         given = {"limit": args.limit, "epochs": args.epochs}
         return enqueue_accuracy(args, {**settings, **{k: v for k, v in given.items() if v is not None}})
+    if args.plan:
+        from ..bench.accuracy import grid_configs, grid_plan, plan_table
+
+        rows = grid_plan(grid_configs(args.archs, args.seeds, args.limit, args.epochs, args.device, args.task,
+                                      settings), args.fresh)
+        emit(args, {"rows": rows}, lambda: plan_table(rows))
+        return 0
     document = bench_accuracy(args.archs, args.seeds, args.baseline, args.limit, args.epochs, args.device, args.fresh,
                               args.parallel, log=log, task=args.task, settings=settings)
     emit(args, document, lambda: accuracy_table(document))
@@ -200,6 +214,14 @@ def run_distill(args) -> int:
         raise InvalidConfig(f"--set {key}: swept or set by bench distill itself; use its own flags.")
     overrides.update({k: v for k, v in (("limit", args.limit), ("epochs", args.epochs), ("device", args.device))
                       if v is not None})
+    if args.plan:
+        from ..bench.accuracy import plan_table
+        from ..bench.distill_sweep import distill_plan
+
+        rows = distill_plan(args.arch, args.teacher, args.weights, args.temperatures, args.transfer, args.seeds,
+                            overrides, args.fresh)
+        emit(args, {"rows": rows}, lambda: plan_table(rows))
+        return 0
     document = bench_distill(args.arch, args.teacher, args.weights, args.temperatures, args.transfer, args.seeds,
                              overrides, args.parallel, args.fresh, log=log)
     emit(args, document, lambda: sweep_table(document))

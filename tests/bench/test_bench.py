@@ -215,3 +215,29 @@ def test_a_grid_leaves_a_cell_another_process_is_training_to_it(monkeypatch, oth
     else:
         assert seed_212 != taken.run_id and RunStore().get(seed_212).status == "completed"
         assert len(RunStore().list()) == 3
+
+
+def test_bench_plan_says_what_a_restart_would_do_and_trains_nothing(capsys):
+    import threading
+
+    from goemo_core.runs.store import RunStore
+    from goemo_core.training.run import train_run
+
+    done = train_run(make_config("gru", {"seed": 211, "limit": 120, "epochs": 2})).run
+    cancel = threading.Event()
+    stopped = train_run(make_config("gru", {"seed": 212, "limit": 120, "epochs": 2}),
+                        on_epoch=lambda record: cancel.set(), cancel=cancel).run
+    assert main(["bench", "accuracy", "--archs", "gru", "--seeds", "3", "--limit", "120", "--epochs", "2", "--plan",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["seed"], r["state"], r["run"], r["epochs_done"]) for r in rows] == [
+        (211, "completed", done.run_id, 2), (212, "stopped", stopped.run_id, 1), (213, "new", None, 0)]
+    assert main(["bench", "accuracy", "--archs", "gru", "--seeds", "3", "--limit", "120", "--epochs", "2",
+                 "--plan"]) == 0
+    text = capsys.readouterr().out
+    assert "| gru | 212 | stopped part-way: resumed |" in text and "1 done, 1 stopped part-way, 1 to train" in text
+    assert main(["bench", "accuracy", "--archs", "gru", "--seeds", "2", "--limit", "120", "--epochs", "2", "--plan",
+                 "--fresh", "--json"]) == 0
+    assert {r["state"] for r in json.loads(capsys.readouterr().out)["rows"]} == {"new"}
+    assert len(RunStore().list()) == 2  # planning trained nothing
+    assert main(["bench", "accuracy", "--archs", "gru", "--plan", "--study", "g"]) == 2

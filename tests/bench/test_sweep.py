@@ -2,7 +2,7 @@
 
 import pytest
 
-from goemo_core.bench.distill_sweep import bench_distill, sweep_configs, sweep_table
+from goemo_core.bench.distill_sweep import bench_distill, distill_plan, sweep_configs, sweep_table
 from goemo_core.errors import InvalidConfig
 from goemo_core.runs.store import RunStore
 from goemo_core.training.config import make_config
@@ -32,5 +32,10 @@ def test_the_sweep_chooses_on_validation_and_reuses_its_runs(goemo_env):
     assert document["chosen"]["transfer_augment"] == chosen["transfer_augment"]
     assert "✓" in sweep_table(document)
     count = len(RunStore().list())
+    plan = distill_plan("gru", [teacher.run_id], [0.0, 0.5], [2.0], [0, 1, 2], overrides=overrides)
+    assert [row["state"] for row in plan] == ["completed", "completed", "completed", "new"]  # N = 2 is new
+    assert plan[3]["model"] == "distill_weight=0.5, distill_temperature=2.0, transfer_augment=2"
+    with pytest.raises(Exception, match="missing-run"):
+        distill_plan("gru", ["missing-run"], [0.5], [2.0], [0], overrides=overrides)
     again = bench_distill("gru", [teacher.run_id], [0.0, 0.5], [2.0], [0, 1], overrides=overrides)
     assert len(RunStore().list()) == count and [r["run_ids"] for r in again["rows"]] == [r["run_ids"] for r in rows]
