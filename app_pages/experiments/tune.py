@@ -18,7 +18,7 @@ from goemo_core.tune.dashboard import ensure_dashboard, study_url
 from goemo_core.tune.queries import (PARAM_DIGITS, RELIABLE_IMPORTANCE_TRIALS, TRIAL_COLUMNS, TRIAL_DECIMALS,
                                      rounded_trials)
 from views.common import job_manager, page_setup, user_errors
-from views.grids import grids_section
+from views.grids import folder_grid_section, grids_section
 from views.jobs import job_list
 
 page_setup("Tune", ":material/tune:")
@@ -251,6 +251,8 @@ elif selected:
 st.subheader("Benchmark grids")
 if storage_ok:
     grids_section()
+st.markdown("**The benchmark grid in this artifacts folder**")
+folder_grid_section()
 
 st.subheader("Optuna dashboard")
 if storage_ok:

@@ -91,3 +91,37 @@ def test_home_and_compare_pull_from_mlflow_and_say_where_runs_were_trained(fresh
     assert list(where["runs"]) == [2] and list(where["pulled"]) == [1] and list(where["device"]) == ["CPU"]
     home.button(key="home_pull-pull").click().run()
     assert any("pulled 0 run(s)" in s.value and "skipped 1" in s.value for s in home.success)
+
+
+def test_the_tune_page_shows_where_the_grid_of_this_folder_stands(fresh_manager, monkeypatch):
+    import threading
+
+    from goemo_core.training.config import make_config
+    from goemo_core.training.run import train_run
+
+    monkeypatch.delenv("GOEMO_PRETRAINED", raising=False)  # no encoder: the transformer is not offered by default
+    tiny = {"limit": 120, "epochs": 2}
+    done = train_run(make_config("gru", {**tiny, "seed": 211})).run
+    cancel = threading.Event()
+    stopped = train_run(make_config("gru", {**tiny, "seed": 212}), on_epoch=lambda record: cancel.set(),
+                        cancel=cancel).run
+    at = page("tune.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "transformer" not in at.multiselect(key="folder_grid_archs").value
+    # the grid of these runs: the recipe's epochs and limit are the runs' own, so the page's grid is another
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["runs done"] == "0" and int(shown["runs to train"]) == 3 * len(
+        at.multiselect(key="folder_grid_archs").value)
+    at.multiselect(key="folder_grid_archs").set_value(["gru"]).run()
+    at.number_input(key="folder_grid_limit").set_value(120)
+    at.number_input(key="folder_grid_epochs").set_value(2).run()
+    assert not at.error, [e.value for e in at.error]
+    table = next(df.value for df in at.dataframe if "epochs_done" in df.value.columns)
+    assert list(table["state"]) == ["done", "stopped part-way", "to train"]
+    assert list(table["run"])[:2] == [done.run_id, stopped.run_id] and list(table["epochs_done"]) == [2, 1, 0]
+    shown = {m.label: m.value for m in at.metric}
+    assert (shown["runs done"], shown["runs stopped part-way"], shown["runs to train"]) == ("1", "1", "1")
+    assert any("--limit 120 --epochs 2" in c.value for c in at.caption)
+    at.multiselect(key="folder_grid_archs").set_value(["transformer"]).run()
+    assert any("encoder" in e.value or "pretrained" in e.value.lower() for e in at.error), [e.value for e in at.error]
+    assert not at.exception
