@@ -117,7 +117,9 @@ def train_missing(configs: Sequence[TrainConfig], parallel: int, fresh: bool, lo
                 continue
             if state == "elsewhere":
                 if place not in announced:
-                    log(f"{label}: run {run.run_id} is being trained by another process; waiting for it")
+                    owner = run.owner
+                    log(f"{label}: run {run.run_id} is being trained by another process (pid {owner.get('pid')} on "
+                        f"{owner.get('host')}); waiting for it")
                     announced.add(place)
                 elsewhere.append(place)
                 continue
