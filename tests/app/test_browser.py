@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA_DIR, NLTK_DIR, ROOT
 from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,6 +92,9 @@ def new_page(browser) -> Page:
 def idle(page: Page) -> None:
     """Wait until the script run finished (Streamlit's running indicator is gone)."""
     page.wait_for_timeout(300)
+    # the app's own record of its script run: "initial" before the first run, "running", then "notRunning"
+    expect(page.locator('[data-testid="stApp"]')).to_have_attribute("data-test-script-state", "notRunning",
+                                                                    timeout=STEP_TIMEOUT_MS)
     expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=STEP_TIMEOUT_MS)
     # a rerun that rebuilt a block (tabs, columns) leaves the old copy on screen, marked stale, until it ends
     expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=STEP_TIMEOUT_MS)
@@ -117,9 +121,17 @@ def set_number(page: Page, key: str, value) -> None:
 def choose(page: Page, key: str, option: str) -> None:
     """Pick `option` in the selectbox of `key`: type it into the box's input, then take the one option left."""
     box = page.locator(f".st-key-{key} input").first
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(3):  # a rerun that lands meanwhile closes the list: open it again
+        box.click()
+        box.fill(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            idle(page)
     idle(page)
 
 
