@@ -3,8 +3,9 @@
 # GOEMO_HOME (bench accuracy and bench distill skip a run of the same recipe and seed), so running this again after
 # an interruption trains only what is missing. Two lanes run side by side, one torch thread each:
 #   recurrent: BiGRU, BiLSTM, RWKV, xLSTM (ekman, 3 seeds) and the TF-IDF baseline; the transfer set (EDA, built
-#              once, shared by the student's seeds); once the transformer's first seed (211) is done, the distilled
-#              BiGRU student of it (3 seeds); then the BiGRU on the paper's multi-label task (3 seeds)
+#              once, shared by the student's seeds); the BiGRU on the paper's multi-label task (3 seeds); once the
+#              transformer's three seeds are done, the distilled BiGRU student (3 seeds) of the one best on
+#              validation (`--teacher best:transformer`)
 #   transformer: the fine-tuned encoder (ekman, 3 seeds), then on the paper's multi-label task (3 seeds)
 # A run cut off part-way goes on from its last finished epoch (its checkpoint), in its own folder. A lane that has
 # finished its own steps joins the other's grids: a run the other lane is training is waited for, not trained twice.
@@ -41,20 +42,19 @@ texts = [str(t) for t in load_goemotions()["train"]["text"]]
 print(len(transfer_variants(texts, int(sys.argv[1]), 211, log=lambda m: print(m, file=sys.stderr, flush=True))))' \
     "$TRANSFER" >"$OUT/transfer.txt" 2>>"$OUT/transfer.log"
   echo "$(date -Is) done transfer set" >>"$OUT/steps.log"
-  # the teacher: the transformer's first seed (211), so the student need not wait for the other two
-  until teacher=$("$PY" - <<'EOF'
+  step goemotions-gru bench accuracy --task goemotions --archs gru --seeds 3
+  # the teacher: the transformer's seed best on validation, once all three are done
+  until "$PY" - <<'EOF'
 import sys
 from goemo_core.runs import RunStore
-runs = [r for r in RunStore().list() if r.status == "completed" and r.config.get("arch") == "transformer"
-        and r.config.get("task", "ekman") == "ekman" and not r.config.get("limit") and r.config.get("seed") == 211
-        and r.metrics]
-print(runs[0].run_id) if runs else sys.exit(1)
+seeds = {r.config.get("seed") for r in RunStore().list() if r.status == "completed" and r.metrics
+         and r.config.get("arch") == "transformer" and r.config.get("task", "ekman") == "ekman"
+         and not r.config.get("limit")}
+sys.exit(0 if {211, 212, 213} <= seeds else 1)
 EOF
-); do sleep 60; done
-  echo "$teacher" >"$OUT/teacher.txt"
-  step student bench distill --teacher "$teacher" --arch gru --weights 0.5 --temperatures 2 --transfer "$TRANSFER" \
-    --seeds 3
-  step goemotions-gru bench accuracy --task goemotions --archs gru --seeds 3
+  do sleep 60; done
+  step student bench distill --teacher best:transformer --arch gru --weights 0.5 --temperatures 2 \
+    --transfer "$TRANSFER" --seeds 3
   transformer_grids .2
 }
 

@@ -6,6 +6,7 @@ from goemo_core.data.tasks import DEFAULT_THRESHOLD, TASK_NAMES, get_task
 from goemo_core.bench.grid import enqueue_grid
 from goemo_core.jobs.manager import gpu_slots
 from goemo_core.models import architectures
+from goemo_core.results.choice import best_marks
 from goemo_core.results.run_tables import describe_run
 from goemo_core.runs.store import RunStore
 from goemo_core.settings import get_settings
@@ -73,13 +74,17 @@ with left:
     augment = st.selectbox("augmented train split", ["none", *augmented], key="train_augment",
                            help="Built on the Augment page." if augmented else "None built yet (Augment page).",
                            disabled=not augmented)
-    candidates = {run.run_id: describe_run(run) for run in RunStore().list()
-                  if run.status == "completed" and run.metrics and not run.missing_files()}
+    finished = [run for run in RunStore().list()
+                if run.status == "completed" and run.metrics and not run.missing_files()]
+    marks = best_marks(finished)
+    candidates = {run.run_id: describe_run(run) + (f" · ★ {marks[run.run_id]}" if run.run_id in marks else "")
+                  for run in sorted(finished, key=lambda run: run.run_id not in marks)}
     teachers = st.multiselect("teachers (distillation)", list(candidates), key="train_teachers",
                               format_func=candidates.get,
                               help="Runs or ensemble runs whose class probabilities the new run learns from, as "
                                    "well as from the labels (distill_weight, distill_temperature in the recipe). "
-                                   "They must have been trained on the same data.")
+                                   "They must have been trained on the same data. ★ marks each architecture's run "
+                                   "best on validation (on its task and data), listed first: the teacher to choose.")
     transfer = st.number_input("transfer variants per sentence (with teachers)", value=0, min_value=0,
                                max_value=MAX_TRANSFER_VARIANTS, step=1, key="train_transfer", disabled=not teachers,
                                help="Adds N EDA variants of each train sentence, learnt from the teachers' "

@@ -10,6 +10,7 @@ import time
 from typing import Callable, Sequence
 
 from ..errors import InvalidConfig
+from ..results.choice import resolve_teachers
 from ..results.summary import SPREAD_NOTE, mean_std, summarise_runs
 from ..runs.store import RunStore
 from ..training.config import TrainConfig, make_config
@@ -39,11 +40,19 @@ def sweep_configs(arch: str, teachers: Sequence[str], weights: Sequence[float], 
     return points
 
 
+def chosen_teachers(arch: str, teachers: Sequence[str], overrides: dict | None = None,
+                    log: Callable[[str], None] = lambda message: None) -> list[str]:
+    """The teachers' run ids, `best:ARCH` resolved on the student's task and data (see results.choice)."""
+    student = make_config(arch, {**(overrides or {}), "teachers": [], "transfer_augment": 0})
+    return resolve_teachers(teachers, RunStore().list(), student.task, student.limit, log)
+
+
 def bench_distill(arch: str, teachers: Sequence[str], weights: Sequence[float], temperatures: Sequence[float],
                   transfers: Sequence[int], seeds: int = 1, overrides: dict | None = None, parallel: int = 1,
                   fresh: bool = False, log: Callable[[str], None] = lambda message: None) -> dict:
     """Train every point of the grid (reusing completed runs unless `fresh`) and return {"rows": one per point with
     validation and test means, "chosen": the row with the best validation accuracy, …}."""
+    teachers = chosen_teachers(arch, teachers, overrides, log)
     points = sweep_configs(arch, teachers, weights, temperatures, transfers, seeds, overrides)
     check_teachers(points[0][0])  # a missing or mismatched teacher is refused before any training
     started, store = time.perf_counter(), RunStore()
@@ -91,8 +100,9 @@ def sweep_table(document: dict) -> str:
 
 def distill_plan(arch: str, teachers: Sequence[str], weights: Sequence[float], temperatures: Sequence[float],
                  transfers: Sequence[int], seeds: int = 1, overrides: dict | None = None,
-                 fresh: bool = False) -> list[dict]:
+                 fresh: bool = False, log: Callable[[str], None] = lambda message: None) -> list[dict]:
     """What `bench distill` with these arguments would do with each run now, training nothing (see grid_plan)."""
+    teachers = chosen_teachers(arch, teachers, overrides, log)
     points = sweep_configs(arch, teachers, weights, temperatures, transfers, seeds, overrides)
     check_teachers(points[0][0])
     return grid_plan(list(itertools.chain.from_iterable(points)), fresh, name=point_name)

@@ -73,7 +73,8 @@ def register(commands, parent) -> None:
                                     "variants, chosen on validation")
     distill.add_argument("--arch", default="gru", help="the student's architecture (default gru)")
     distill.add_argument("--teacher", action="append", required=True, metavar="RUN",
-                         help="a teacher run or ensemble run (repeatable: several are averaged)")
+                         help="a teacher run or ensemble run (repeatable: several are averaged), or best:ARCH for "
+                              "that architecture's completed run best on validation (same task and data)")
     distill.add_argument("--weights", nargs="+", type=float, default=[0.5], metavar="α",
                          help="distill_weight values (0: the student without the teachers' term, trained once)")
     distill.add_argument("--temperatures", nargs="+", type=float, default=[2.0], metavar="T")
@@ -219,7 +220,7 @@ def run_distill(args) -> int:
         from ..bench.distill_sweep import distill_plan
 
         rows = distill_plan(args.arch, args.teacher, args.weights, args.temperatures, args.transfer, args.seeds,
-                            overrides, args.fresh)
+                            overrides, args.fresh, log=log)
         emit(args, {"rows": rows}, lambda: plan_table(rows))
         return 0
     document = bench_distill(args.arch, args.teacher, args.weights, args.temperatures, args.transfer, args.seeds,

@@ -27,7 +27,8 @@ def register(commands, parent) -> None:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="any recipe field or model hyperparameter, e.g. --set hidden_size=128 --set lr=3e-4")
     train.add_argument("--teacher", action="append", default=[], metavar="RUN",
-                       help="distil from this run or ensemble run (repeatable: several are averaged); see "
+                       help="distil from this run or ensemble run (repeatable: several are averaged), or best:ARCH "
+                            "for that architecture's completed run best on validation (same task and data); see "
                             "--set distill_weight=… and --set distill_temperature=…")
     train.add_argument("--transfer-augment", type=int, metavar="N",
                        help="with --teacher: add N EDA variants of each train sentence, learnt from the teachers' "
@@ -116,6 +117,12 @@ def run_train(args) -> int:
 
         overrides["augment"] = resolve_augmented_name(args.augment)
     config = make_config(args.arch, overrides)
+    if config.teachers:
+        from ..results.choice import resolve_teachers
+        from ..runs.store import RunStore
+
+        teachers = resolve_teachers(config.teachers, RunStore().list(), config.task, config.limit, log)
+        config = make_config(args.arch, {**overrides, "teachers": teachers})
     label = RunLabel.clean(args.name, args.tag, args.note)
     return report_training(args, config, train_run(config, log=log, label=label))
 

@@ -1,12 +1,13 @@
 """Choosing on validation: the order recipes and runs are ranked in (validation accuracy, then macro-F1; the other
 way round on a multi-label task), which models are degenerate (never chosen while another is not), the best run of a
-selection and the Pareto front of accuracy against cost. Test metrics never choose."""
+selection (a teacher given as `best:ARCH`) and the Pareto front of accuracy against cost. Test metrics never choose."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..data.tasks import get_task
+from ..errors import InvalidConfig
 from ..runs.folder import Run, best_epoch
 from ..runs.schemas import is_number
 from .recipes import readable, task_of
@@ -149,3 +150,53 @@ def pareto_front(points: pd.DataFrame, cost: str, lower_cost_is_better: bool = T
 
 
 NOTEBOOK_BEST_ACCURACY = 62.43  # the course notebook's best test accuracy, the bar every model should clear
+
+
+BEST_PREFIX = "best:"  # a teacher given as best:ARCH is that architecture's run chosen on validation
+
+
+def resolve_best(spec: str, runs: Sequence[Run], task: str = "ekman", limit: int | None = None) -> tuple[str, str]:
+    """(run id, why) for a run given as `best:ARCH`: of the completed runs of that architecture on `task` with the
+    same `limit` (full data: None), distilled students left out, the best on validation (see `run_rank`; never a degenerate model while another
+    is not). Any other `spec` is a run id and comes back as it is, with no reason."""
+    if not spec.startswith(BEST_PREFIX):
+        return spec, ""
+    arch = spec[len(BEST_PREFIX):].strip()
+    candidates = [run for run in readable(runs) if run.status == "completed" and run.metrics
+                  and not run.is_ensemble and not run.config.get("teachers") and run.config.get("arch") == arch
+                  and task_of(run.config) == task and run.config.get("limit") == limit]
+    if not candidates:
+        data = "the full data" if limit is None else f"limit {limit}"
+        raise InvalidConfig(f"{spec}: no completed {arch or '(no architecture given)'} run on {task} with {data} to "
+                            "choose from (see `python -m goemo_core runs list`).")
+    pool = [run for run in candidates if degenerate(run) is None] or candidates
+    chosen = max(pool, key=run_rank)
+    accuracy, f1 = validation_of(chosen)
+    return chosen.run_id, (f"{spec} is {chosen.run_id}, the best on validation of {len(candidates)} completed "
+                           f"{arch} run{'s' if len(candidates) != 1 else ''} (accuracy {accuracy:.2f} %, "
+                           f"macro-F1 {f1:.3f})")
+
+
+def resolve_teachers(specs: Sequence[str], runs: Sequence[Run], task: str = "ekman", limit: int | None = None,
+                     log: Callable[[str], None] = lambda message: None) -> list[str]:
+    """The run ids of a student's teachers, each `best:ARCH` resolved (see `resolve_best`) and said through `log`,
+    so the student's config records the very run it learnt from."""
+    resolved = []
+    for spec in specs:
+        run_id, why = resolve_best(spec, runs, task, limit)
+        if why:
+            log(why)
+        resolved.append(run_id)
+    return resolved
+
+
+def best_marks(runs: Sequence[Run]) -> dict[str, str]:
+    """{run id: "best ARCH on validation"} for each run that `best:ARCH` would choose on its task and data: what a
+    teacher picker marks."""
+    groups = {(run.config.get("arch"), task_of(run.config), run.config.get("limit")) for run in readable(runs)
+              if run.status == "completed" and run.metrics and not run.is_ensemble and not run.config.get("teachers")}
+    marks = {}
+    for arch, task, limit in groups:
+        run_id, _ = resolve_best(f"{BEST_PREFIX}{arch}", runs, task, limit)
+        marks[run_id] = f"best {arch} on validation"
+    return marks

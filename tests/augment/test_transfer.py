@@ -140,7 +140,9 @@ def test_the_train_page_offers_transfer_variants_once_a_teacher_is_picked(teache
 
     at = AppTest.from_file(str(page_file("train.py")), default_timeout=60).run()
     assert not at.exception and at.number_input(key="train_transfer").disabled
-    at.multiselect(key="train_teachers").set_value([teacher.run_id]).run()
+    picker = at.multiselect(key="train_teachers")  # the architecture's best run on validation is marked, first
+    assert picker.options[0].endswith("★ best gru on validation") and teacher.run_id in picker.options[0]
+    picker.set_value([teacher.run_id]).run()
     field = at.number_input(key="train_transfer")
     assert not field.disabled and field.value == 0 and "teachers' probabilities alone" in field.help
 

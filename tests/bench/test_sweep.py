@@ -35,6 +35,10 @@ def test_the_sweep_chooses_on_validation_and_reuses_its_runs(goemo_env):
     plan = distill_plan("gru", [teacher.run_id], [0.0, 0.5], [2.0], [0, 1, 2], overrides=overrides)
     assert [row["state"] for row in plan] == ["completed", "completed", "completed", "new"]  # N = 2 is new
     assert plan[3]["model"] == "distill_weight=0.5, distill_temperature=2.0, transfer_augment=2"
+    said = []  # the teacher chosen on validation: the only plain BiGRU here (students are never candidates)
+    assert distill_plan("gru", ["best:gru"], [0.0, 0.5], [2.0], [0, 1, 2], overrides=overrides,
+                        log=said.append) == plan
+    assert said and said[0].startswith(f"best:gru is {teacher.run_id}, the best on validation of 1 completed gru run")
     with pytest.raises(Exception, match="missing-run"):
         distill_plan("gru", ["missing-run"], [0.5], [2.0], [0], overrides=overrides)
     again = bench_distill("gru", [teacher.run_id], [0.0, 0.5], [2.0], [0, 1], overrides=overrides)

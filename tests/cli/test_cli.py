@@ -66,6 +66,21 @@ def test_runs_list_shows_the_run(trained_run):
     assert row["task"] == "ekman"
 
 
+def test_a_teacher_given_as_best_arch_is_resolved_and_said(trained_run):
+    env, document = trained_run
+    tiny = ("--limit", "300", "--epochs", "1", "--set", "hidden_size=16", "--set", "embedding_dim=16")
+    out = cli("bench", "distill", "--teacher", "best:gru", "--seeds", "2", *tiny, "--plan", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    assert [row["state"] for row in json.loads(out.stdout)["rows"]] == ["new", "new"]
+    assert f"best:gru is {document['run_id']}, the best on validation of 1 completed gru run" in out.stderr
+    for command in (("train", "--arch", "gru"), ("bench", "distill")):
+        refused = cli(*command, "--teacher", "best:transformer", *tiny, env=env)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip().splitlines() == [
+            "error: best:transformer: no completed transformer run on ekman with limit 300 to choose from (see "
+            "`python -m goemo_core runs list`)."]
+
+
 def test_runs_summary_pools_the_run_with_its_settings(trained_run):
     env, document = trained_run
     [row] = json.loads(cli("runs", "summary", "--json", env=env).stdout)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import fake_run, with_predictions
+import pytest
+from conftest import PRETRAINED_DIR, fake_run, with_predictions
 
 from goemo_core.data.goemotions import EKMAN_CLASSES
 from goemo_core.results.choice import best_run, degenerate, majority_baseline, predicted_classes
@@ -67,3 +68,40 @@ def test_a_recipe_with_some_degenerate_seeds_says_how_many():
     with_predictions(fake_run(store, "gru", 2, 55.0, val_accuracy=56.0), list(EKMAN_CLASSES))
     [row] = seed_summary(store.list()).to_dict("records")
     assert row["warning"] == "degenerate: predicts only joy on test (1 of 2 seeds)"
+
+
+def test_a_teacher_given_as_best_arch_is_that_architectures_best_run_on_validation():
+    from goemo_core.errors import InvalidConfig
+    from goemo_core.results.choice import best_marks, resolve_best, resolve_teachers
+
+    def encoder(store, *args, **settings):  # a fine-tuned encoder's run
+        return fake_run(store, "transformer", *args, pretrained=str(PRETRAINED_DIR), **settings)
+
+    store = RunStore()
+    lower = encoder(store, 211, 70.0, val_accuracy=68.9)
+    higher = encoder(store, 212, 68.0, val_accuracy=69.4)  # test never chooses
+    encoder(store, 213, 75.0, val_accuracy=80.0, limit=300)  # other data
+    encoder(store, 214, 75.0, val_accuracy=81.0, task="goemotions")  # other task
+    encoder(store, 215, None)  # failed
+    fake_run(store, "gru", 211, 75.0, val_accuracy=82.0)  # other architecture
+    encoder(store, 216, 76.0, val_accuracy=83.0, teachers=[higher.run_id])  # a student
+    lazy = with_predictions(encoder(store, 217, 37.8, val_accuracy=90.0), ["joy"])
+    runs = store.list()
+
+    run_id, why = resolve_best("best:transformer", runs)
+    assert run_id == higher.run_id and run_id != lazy.run_id
+    assert why == (f"best:transformer is {higher.run_id}, the best on validation of 3 completed transformer runs "
+                   "(accuracy 69.40 %, macro-F1 0.500)")
+    assert resolve_best(lower.run_id, runs) == (lower.run_id, "")  # a run id is kept as given
+    assert resolve_best("best:transformer", runs, limit=300)[0] != higher.run_id
+    said = []
+    assert resolve_teachers([lower.run_id, "best:transformer"], runs, log=said.append) == [lower.run_id,
+                                                                                            higher.run_id]
+    assert said == [why]
+    marks = best_marks(runs)  # what the Train page's teacher picker marks: one run per architecture, task and data
+    assert marks[higher.run_id] == "best transformer on validation" and lower.run_id not in marks
+    assert len(marks) == 4  # the full-data, limit-300 and goemotions transformers, and the BiGRU
+    with pytest.raises(InvalidConfig, match="best:rwkv: no completed rwkv run on ekman with the full data"):
+        resolve_best("best:rwkv", runs)
+    with pytest.raises(InvalidConfig, match="no completed gru run on goemotions with limit 50"):
+        resolve_best("best:gru", runs, task="goemotions", limit=50)
