@@ -71,7 +71,7 @@ def see_sections(page, name: str) -> None:
     shot(page, name)
 
 
-def test_compare_shows_the_analysis_of_a_single_and_a_multi_label_task(analysis_server, browser):
+def test_compare_shows_the_analysis_of_a_single_and_a_multi_label_task(analysis_server, browser):  # noqa: F811 (the fixture)
     page = new_page(browser)
     open_page(page, f"{analysis_server}/compare")
     see_sections(page, "10-compare-analysis-ekman")
@@ -84,7 +84,7 @@ def test_compare_shows_the_analysis_of_a_single_and_a_multi_label_task(analysis_
     page.close()
 
 
-def test_classify_highlights_the_words_behind_a_prediction(analysis_server, browser):
+def test_classify_highlights_the_words_behind_a_prediction(analysis_server, browser):  # noqa: F811 (the fixture)
     page = new_page(browser)
     open_page(page, f"{analysis_server}/classify")
     text = page.locator(".st-key-classify_text textarea")
