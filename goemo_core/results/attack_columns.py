@@ -12,6 +12,7 @@ import numpy as np
 from ..attacks.recipes import RECIPE_NAMES
 from ..runs.attack_files import run_attacks
 from ..runs.folder import Run
+from .significance import seed_spread
 
 ATTACK_COLUMNS = [f"{recipe}_{part}" for recipe in RECIPE_NAMES for part in ("under_attack_mean",
                                                                             "under_attack_std", "attacked")]
@@ -48,12 +49,12 @@ def per_seed_under_attack(runs: Sequence[Run], recipe: str, sample: dict | None)
 
 
 def attack_columns(runs: Sequence[Run], sample: dict | None) -> dict:
-    """The columns of one recipe row (its pooled seeds `runs`): mean and population std (None below two seeds) of
-    the accuracy under attack per TextAttack recipe, and the number of seeds attacked."""
+    """The columns of one recipe row (its pooled seeds `runs`): mean and sample std (None below two seeds) of the
+    accuracy under attack per TextAttack recipe, and the number of seeds attacked."""
     columns = {}
     for recipe in RECIPE_NAMES:
         values = per_seed_under_attack(runs, recipe, sample)
         columns.update({f"{recipe}_under_attack_mean": float(np.mean(values)) if values else None,
-                        f"{recipe}_under_attack_std": float(np.std(values)) if len(values) >= 2 else None,
+                        f"{recipe}_under_attack_std": seed_spread(values),
                         f"{recipe}_attacked": len(values)})
     return columns

@@ -14,7 +14,7 @@ from ..runs.attack_files import read_attack_examples, run_attacks
 from ..runs.folder import Run
 from .attack_columns import attacks_on, common_sample, per_seed_under_attack
 from .recipes import readable, recipe_changes, recipe_groups, task_of
-from .significance import seed_difference, significance_mark
+from .significance import seed_difference, seed_spread, significance_mark
 from .summary import mean_std, pooled
 
 if TYPE_CHECKING:
@@ -42,11 +42,11 @@ def robustness_table(runs: Sequence[Run]) -> tuple[pd.DataFrame, dict | None]:
         config = used[0].config
         row = {"arch": config.get("arch"), "changes": recipe_changes(config) or "defaults", "task": task_of(config),
                "limit": config.get("limit"), "seeds": len(clean),
-               "clean": mean_std(float(np.mean(clean)), float(np.std(clean)) if len(clean) >= 2 else None, 2),
+               "clean": mean_std(float(np.mean(clean)), seed_spread(clean), 2),
                "clean_per_seed": clean}
         for recipe in RECIPE_NAMES:
             values = per_seed_under_attack(used, recipe, sample)
-            spread = float(np.std(values)) if len(values) >= 2 else None
+            spread = seed_spread(values)
             row.update({recipe: (mean_std(float(np.mean(values)), spread, 2) + f" (n={len(values)})") if values
                         else "–", f"{recipe}_mean": float(np.mean(values)) if values else None,
                         f"{recipe}_std": spread, f"{recipe}_per_seed": values})

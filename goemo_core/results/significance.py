@@ -26,6 +26,11 @@ BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 211
 
 
+def seed_spread(values: Sequence[float]) -> float | None:
+    """The sample standard deviation of per-seed figures (what every ± over seeds shows); None below two seeds."""
+    return float(np.std(values, ddof=1)) if len(values) >= 2 else None
+
+
 def seed_difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE) -> dict:
     """mean(a) − mean(b) with Welch's t-test over the seeds: {"difference", "ci", "p_value", "n", "test",
     "underpowered", "note"}. Only the seeds that have the figure count (a missing value is left out). `ci` and

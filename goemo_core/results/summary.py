@@ -17,7 +17,7 @@ from ..serving.cost import COST_AXES
 from .attack_columns import ATTACK_COLUMNS, attack_columns, common_sample
 from .choice import by_validation, degenerate, validation_of, validation_order
 from .recipes import pretrained_name, readable, recipe_changes, recipe_groups, task_of
-from .significance import holm, seed_difference, significance_mark
+from .significance import holm, seed_difference, seed_spread, significance_mark
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,8 +76,7 @@ def summarise_runs(runs: Sequence[Run]) -> dict:
         return float(np.mean(values)) if values else float("nan")
 
     def spread(key: str) -> float | None:
-        values = present(r[key] for r in rows)
-        return float(np.std(values, ddof=1)) if len(values) >= 2 else None
+        return seed_spread(present(r[key] for r in rows))
 
     def every_seed(key: str) -> tuple[float | None, float | None]:
         """Mean and spread of a figure only some runs have (calibration: computed from stored probabilities);

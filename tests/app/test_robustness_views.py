@@ -42,7 +42,7 @@ def test_compare_shows_accuracy_under_attack_a_against_b_and_escaped_adversarial
     assert not at.exception, [e.value for e in at.exception]
     assert "Robustness under attack" in [s.value for s in at.subheader]
     table = next(df.value for df in at.dataframe if "pwws" in df.value.columns)
-    assert sorted(table["pwws"]) == ["25.00 ± 4.08 (n=3)", "55.00 ± 4.08 (n=3)"]
+    assert sorted(table["pwws"]) == ["25.00 ± 5.00 (n=3)", "55.00 ± 5.00 (n=3)"]
     assert set(table["clean"]) == {"80.00 ± 0.00"} and list(table["deepwordbug"]) == ["–", "–"]
     difference = next(df.value for df in at.dataframe if "A − B (points)" in df.value.columns)
     assert abs(abs(difference.set_index("attack").loc["PWWS (Ren et al. 2019)", "A − B (points)"]) - 30.0) < 1e-9
