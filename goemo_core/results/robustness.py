@@ -47,8 +47,8 @@ def robustness_table(runs: Sequence[Run]) -> tuple[pd.DataFrame, dict | None]:
         for recipe in RECIPE_NAMES:
             values = per_seed_under_attack(used, recipe, sample)
             spread = seed_spread(values)
-            row.update({recipe: (mean_std(float(np.mean(values)), spread, 2) + f" (n={len(values)})") if values
-                        else "–", f"{recipe}_mean": float(np.mean(values)) if values else None,
+            row.update({recipe: (mean_std(float(np.mean(values)), spread, 2)
+                                 + (f" (n={len(values)})" if len(values) > 1 else "")) if values else "–", f"{recipe}_mean": float(np.mean(values)) if values else None,
                         f"{recipe}_std": spread, f"{recipe}_per_seed": values})
         row["run_ids"] = [run.run_id for run in used]
         rows.append(row)

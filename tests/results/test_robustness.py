@@ -47,6 +47,11 @@ def test_accuracy_under_attack_is_pooled_per_recipe_and_tested_between_recipes(t
     assert pwws["A − B (points)"] == pytest.approx(30.0) and pwws["test"].endswith("*")
     assert pwws["seeds"] == "3 vs 3" and "Pruthi et al. 2019" not in difference.index  # B has none: no test
 
+    fake_attack(hardened[0], "deepwordbug", 10)  # one seed attacked: its figure alone, said once
+    adv = next(row for row in robustness_table(store.list())[0].to_dict(orient="records")
+               if row["changes"] == "adversarial=0.05")
+    assert adv["deepwordbug"] == "50.00 (one seed)" and adv["deepwordbug_std"] is None
+
 
 def test_only_completed_runs_and_attacks_on_the_common_sample_are_pooled(two_recipes):
     store, plain, _ = two_recipes
