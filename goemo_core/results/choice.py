@@ -169,8 +169,7 @@ def resolve_best(spec: str, runs: Sequence[Run], task: str = "ekman", limit: int
         data = "the full data" if limit is None else f"limit {limit}"
         raise InvalidConfig(f"{spec}: no completed {arch or '(no architecture given)'} run on {task} with {data} to "
                             "choose from (see `python -m goemo_core runs list`).")
-    pool = [run for run in candidates if degenerate(run) is None] or candidates
-    chosen = max(pool, key=run_rank)
+    chosen = best_run(candidates)  # all of one task and data: the best on validation, never a degenerate one first
     accuracy, f1 = validation_of(chosen)
     return chosen.run_id, (f"{spec} is {chosen.run_id}, the best on validation of {len(candidates)} completed "
                            f"{arch} run{'s' if len(candidates) != 1 else ''} (accuracy {accuracy:.2f} %, "
